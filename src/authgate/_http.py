@@ -1,0 +1,247 @@
+"""The one small HTTP layer: bounded requests through httpx, sync and async.
+
+Callers describe their exchange as a *plan*: a generator that yields :class:`Request` values
+and receives :class:`Response` values, then returns its result. :func:`run` drives a plan with
+``httpx.Client`` and :func:`run_async` with ``httpx.AsyncClient``; the plan itself, where all
+the logic lives, is written once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import time
+from collections.abc import Generator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import httpx
+
+from ._json import loads_strict
+from .errors import ConfigurationError
+
+__all__ = [
+    "HTTPSettings",
+    "Plan",
+    "Request",
+    "Response",
+    "UpstreamError",
+    "check_url",
+    "run",
+    "run_async",
+]
+
+T = TypeVar("T")
+
+
+class UpstreamError(Exception):
+    """An upstream exchange failed: unreachable, too slow, too large, or an unusable answer.
+
+    Args:
+        message: what went wrong, without any credential.
+        status: the upstream HTTP status, when there was one.
+        retry_after: the upstream's ``Retry-After`` in seconds, when given.
+    """
+
+    def __init__(
+        self, message: str, *, status: int | None = None, retry_after: float | None = None
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """One HTTP request of a plan."""
+
+    method: str
+    url: str
+    headers: Mapping[str, str] = field(default_factory=dict)
+    json: Any = None
+
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    """A complete, size-bounded HTTP response."""
+
+    status: int
+    headers: httpx.Headers
+    body: bytes
+
+    def json(self) -> Any:
+        """The body as strict JSON; raise :class:`UpstreamError` when it is not."""
+        try:
+            return loads_strict(self.body)
+        except ValueError as exc:
+            raise UpstreamError("the upstream answered with a body that is not JSON") from exc
+
+
+Plan = Generator[Request, Response, T]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HTTPSettings:
+    """Limits of every upstream exchange.
+
+    Args:
+        timeout: seconds for the whole exchange (connect, send, and read of the whole body).
+        max_body: response bodies larger than this many bytes are refused.
+        transport: an httpx transport for the sync client (tests inject one).
+        async_transport: an httpx transport for the async client.
+    """
+
+    timeout: float = 5.0
+    max_body: int = 1 << 20
+    transport: httpx.BaseTransport | None = field(default=None, repr=False)
+    async_transport: httpx.AsyncBaseTransport | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if not (self.timeout > 0):
+            raise ConfigurationError("timeout must be > 0 seconds")
+        if not (isinstance(self.max_body, int) and self.max_body > 0):
+            raise ConfigurationError("max_body must be a positive number of bytes")
+
+
+_LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain"})
+
+
+def check_url(url: str, what: str) -> str:
+    """Accept ``https`` URLs, and ``http`` only for loopback hosts; raise otherwise.
+
+    Args:
+        url: the URL to check.
+        what: what the URL is for, named in the error.
+    """
+    if not isinstance(url, str):
+        raise ConfigurationError(f"{what} must be a URL string")
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    if not host:
+        raise ConfigurationError(f"{what} has no host: {url!r}")
+    if parts.scheme == "https":
+        return url
+    if parts.scheme == "http" and _is_loopback(host):
+        return url
+    raise ConfigurationError(f"{what} must use https (http only on loopback): {url!r}")
+
+
+def _is_loopback(host: str) -> bool:
+    if host in _LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+_DEFAULT_HEADERS = {"accept-encoding": "identity", "user-agent": "authgate"}
+
+
+def _client_options(settings: HTTPSettings) -> dict[str, Any]:
+    return {
+        "timeout": httpx.Timeout(settings.timeout),
+        "follow_redirects": False,
+        "headers": _DEFAULT_HEADERS,
+        "trust_env": False,
+    }
+
+
+class _Body:
+    """Collects a response body within the size cap and the deadline."""
+
+    __slots__ = ("chunks", "deadline", "limit", "size")
+
+    def __init__(self, response: httpx.Response, settings: HTTPSettings) -> None:
+        self.limit = settings.max_body
+        self.deadline = time.monotonic() + settings.timeout
+        self.size = 0
+        self.chunks: list[bytes] = []
+        declared = response.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+            raise UpstreamError(f"the upstream body exceeds {self.limit} bytes")
+        if 300 <= response.status_code < 400:
+            raise UpstreamError(
+                "the upstream answered with a redirect; redirects are not followed",
+                status=response.status_code,
+            )
+
+    def add(self, chunk: bytes) -> None:
+        self.size += len(chunk)
+        if self.size > self.limit:
+            raise UpstreamError(f"the upstream body exceeds {self.limit} bytes")
+        if time.monotonic() > self.deadline:
+            raise UpstreamError("the upstream was too slow to answer")
+        self.chunks.append(chunk)
+
+    def response(self, response: httpx.Response) -> Response:
+        return Response(response.status_code, response.headers, b"".join(self.chunks))
+
+
+def _send(client: httpx.Client, request: Request, settings: HTTPSettings) -> Response:
+    try:
+        with client.stream(
+            request.method, request.url, headers=request.headers, json=request.json
+        ) as response:
+            body = _Body(response, settings)
+            for chunk in response.iter_bytes():
+                body.add(chunk)
+            return body.response(response)
+    except httpx.HTTPError as exc:
+        raise UpstreamError(f"the upstream is unreachable ({type(exc).__name__})") from exc
+
+
+async def _send_async(
+    client: httpx.AsyncClient, request: Request, settings: HTTPSettings
+) -> Response:
+    async def exchange() -> Response:
+        async with client.stream(
+            request.method, request.url, headers=request.headers, json=request.json
+        ) as response:
+            body = _Body(response, settings)
+            async for chunk in response.aiter_bytes():
+                body.add(chunk)
+            return body.response(response)
+
+    try:
+        return await asyncio.wait_for(exchange(), settings.timeout)
+    except (httpx.HTTPError, asyncio.TimeoutError) as exc:
+        raise UpstreamError(f"the upstream is unreachable ({type(exc).__name__})") from exc
+
+
+def run(plan: Plan[T], settings: HTTPSettings) -> T:
+    """Drive ``plan`` to its result with a sync client.
+
+    Args:
+        plan: the exchange, as a generator of requests.
+        settings: the limits.
+    """
+    with httpx.Client(transport=settings.transport, **_client_options(settings)) as client:
+        try:
+            request = next(plan)
+            while True:
+                request = plan.send(_send(client, request, settings))
+        except StopIteration as done:
+            result: T = done.value
+            return result
+
+
+async def run_async(plan: Plan[T], settings: HTTPSettings) -> T:
+    """Drive ``plan`` to its result with an async client.
+
+    Args:
+        plan: the exchange, as a generator of requests.
+        settings: the limits.
+    """
+    async with httpx.AsyncClient(
+        transport=settings.async_transport, **_client_options(settings)
+    ) as client:
+        try:
+            request = next(plan)
+            while True:
+                request = plan.send(await _send_async(client, request, settings))
+        except StopIteration as done:
+            result: T = done.value
+            return result

@@ -1,0 +1,186 @@
+"""The errors authgate raises, one tree.
+
+Every class carries the HTTP status and the RFC 6750 error code it is answered with, and a
+stable ``reason`` string, so the middleware renders any of them without an ``isinstance``
+ladder. No message ever contains a token, a key or a credential header.
+
+::
+
+    AuthGateError                       (status 401, base of everything below)
+    ├── ConfigurationError              unsafe or invalid configuration; raised at construction
+    ├── InvalidRequest                  400 invalid_request: the request itself is malformed
+    ├── InvalidToken                    401 invalid_token: the client's credential is bad
+    │   ├── MalformedToken              reason "malformed"
+    │   ├── TokenTooLarge               reason "too_large"
+    │   ├── UnsupportedHeader           reason "unsupported_header"
+    │   ├── AlgorithmNotAllowed         reason "alg_not_allowed"
+    │   ├── KeyNotFound                 reason "key_not_found"
+    │   ├── BadSignature                reason "bad_signature"
+    │   ├── ExpiredToken                reason "expired"
+    │   ├── NotYetValid                 reason "not_yet_valid"
+    │   ├── BadIssuer                   reason "bad_issuer"
+    │   ├── BadAudience                 reason "bad_audience"
+    │   └── MissingClaim                reason "missing_claim"
+    └── KeySourceError                  503: our outage (keys unreachable), never the client's fault
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AlgorithmNotAllowed",
+    "AuthGateError",
+    "BadAudience",
+    "BadIssuer",
+    "BadSignature",
+    "ConfigurationError",
+    "ExpiredToken",
+    "InvalidRequest",
+    "InvalidToken",
+    "KeyNotFound",
+    "KeySourceError",
+    "MalformedToken",
+    "MissingClaim",
+    "NotYetValid",
+    "TokenTooLarge",
+    "UnsupportedHeader",
+]
+
+
+class AuthGateError(Exception):
+    """Base of every authgate error.
+
+    Args:
+        message: a stable, human-readable reason; never contains a credential.
+    """
+
+    status: int = 401
+    error: str = "invalid_token"
+    reason: str = "error"
+    default_message: str = "authentication failed"
+
+    def __init__(self, message: str | None = None) -> None:
+        self.message = message or self.default_message
+        super().__init__(self.message)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(reason={self.reason!r}, message={self.message!r})"
+
+
+class ConfigurationError(AuthGateError, ValueError):
+    """The configuration is unsafe or invalid; raised at construction, never per request."""
+
+    status = 500
+    error = "server_error"
+    reason = "configuration"
+    default_message = "invalid configuration"
+
+
+class InvalidRequest(AuthGateError):
+    """The request is malformed (two credentials, an empty Bearer value...): 400."""
+
+    status = 400
+    error = "invalid_request"
+    reason = "invalid_request"
+    default_message = "the request carries a malformed credential"
+
+
+class InvalidToken(AuthGateError):
+    """The credential is invalid: 401 ``invalid_token``; ``reason`` says why."""
+
+    reason = "invalid_token"
+    default_message = "the token is invalid"
+
+
+class MalformedToken(InvalidToken):
+    """Not a well-formed compact JWS: segments, base64url, JSON or claim types."""
+
+    reason = "malformed"
+    default_message = "the token is malformed"
+
+
+class TokenTooLarge(InvalidToken):
+    """The token is longer than the configured maximum; rejected before parsing."""
+
+    reason = "too_large"
+    default_message = "the token is too large"
+
+
+class UnsupportedHeader(InvalidToken):
+    """The header asks for something not supported (``crit``, ``b64``, a wrong ``typ``)."""
+
+    reason = "unsupported_header"
+    default_message = "the token header is not supported"
+
+
+class AlgorithmNotAllowed(InvalidToken):
+    """The header's ``alg`` is not in the configured allowlist."""
+
+    reason = "alg_not_allowed"
+    default_message = "the token's algorithm is not allowed"
+
+
+class KeyNotFound(InvalidToken):
+    """No configured key suits the token's ``kid`` and ``alg``."""
+
+    reason = "key_not_found"
+    default_message = "no key matches the token"
+
+
+class BadSignature(InvalidToken):
+    """The signature does not verify with any candidate key."""
+
+    reason = "bad_signature"
+    default_message = "the token signature is invalid"
+
+
+class ExpiredToken(InvalidToken):
+    """``exp`` (plus leeway) has passed."""
+
+    reason = "expired"
+    default_message = "the token has expired"
+
+
+class NotYetValid(InvalidToken):
+    """``nbf`` or ``iat`` lies in the future beyond the leeway."""
+
+    reason = "not_yet_valid"
+    default_message = "the token is not valid yet"
+
+
+class BadIssuer(InvalidToken):
+    """``iss`` is missing or differs from the configured issuer."""
+
+    reason = "bad_issuer"
+    default_message = "the token issuer is not accepted"
+
+
+class BadAudience(InvalidToken):
+    """``aud`` does not contain the configured audience, or is present when none is configured."""
+
+    reason = "bad_audience"
+    default_message = "the token audience is not accepted"
+
+
+class MissingClaim(InvalidToken):
+    """A required claim is absent or null."""
+
+    reason = "missing_claim"
+    default_message = "the token lacks a required claim"
+
+
+class KeySourceError(AuthGateError):
+    """The key source cannot be reached and no usable keys are cached: 503, our outage.
+
+    Args:
+        message: what failed, without any credential.
+        retry_after: seconds the client may wait before retrying.
+    """
+
+    status = 503
+    error = "temporarily_unavailable"
+    reason = "key_source_unavailable"
+    default_message = "the signing keys cannot be fetched right now"
+
+    def __init__(self, message: str | None = None, *, retry_after: float = 30.0) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

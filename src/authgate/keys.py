@@ -1,0 +1,495 @@
+"""Verification keys: typed, bound to an algorithm family, never private.
+
+A :class:`Key` holds public key material (or an HMAC secret) and knows which JWS algorithms it
+may verify. A :class:`KeySet` is an immutable collection of keys, looked up by ``kid`` and
+algorithm. An RSA, EC or OKP key can never serve as an HMAC secret: the family check happens
+when candidates are chosen, before any crypto.
+"""
+
+from __future__ import annotations
+
+import binascii
+import hmac
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+
+from .errors import ConfigurationError
+
+__all__ = [
+    "ALGORITHMS",
+    "MIN_RSA_BITS",
+    "Key",
+    "KeySet",
+    "SignatureCheck",
+    "b64url_decode",
+    "is_strict_b64url",
+]
+
+MIN_RSA_BITS: Final = 2048
+MAX_KID_BYTES: Final = 256
+
+SignatureCheck = Callable[[bytes, bytes], bool]
+"""``check(signing_input, signature) -> bool``: one key bound to one algorithm."""
+
+_B64URL = re.compile(r"[A-Za-z0-9_-]*")
+# A segment of length 4k+2 or 4k+3 ends in a character whose spare low bits must be zero.
+_CANONICAL_TAIL = {2: frozenset("AQgw"), 3: frozenset("AEIMQUYcgkosw048")}
+_TO_STD = bytes.maketrans(b"-_", b"+/")
+
+
+def is_strict_b64url(segment: str) -> bool:
+    """Whether ``segment`` is canonical unpadded base64url (RFC 7515 §2).
+
+    Args:
+        segment: the text to check.
+    """
+    if _B64URL.fullmatch(segment) is None:
+        return False
+    rest = len(segment) & 3
+    if rest == 0:
+        return True
+    if rest == 1:
+        return False
+    return segment[-1] in _CANONICAL_TAIL[rest]
+
+
+def b64url_decode(segment: str) -> bytes:
+    """Decode canonical unpadded base64url; raise ``ValueError`` on anything else.
+
+    Args:
+        segment: the base64url text.
+    """
+    if not is_strict_b64url(segment):
+        raise ValueError("not canonical unpadded base64url")
+    return binascii.a2b_base64(segment.encode("ascii").translate(_TO_STD) + b"==")
+
+
+@dataclass(frozen=True, slots=True)
+class _Alg:
+    kty: str
+    hash_name: str
+    crv: str | None = None
+    pss: bool = False
+
+
+ALGORITHMS: Final[Mapping[str, _Alg]] = {
+    "HS256": _Alg("oct", "sha256"),
+    "HS384": _Alg("oct", "sha384"),
+    "HS512": _Alg("oct", "sha512"),
+    "RS256": _Alg("RSA", "sha256"),
+    "RS384": _Alg("RSA", "sha384"),
+    "RS512": _Alg("RSA", "sha512"),
+    "PS256": _Alg("RSA", "sha256", pss=True),
+    "PS384": _Alg("RSA", "sha384", pss=True),
+    "PS512": _Alg("RSA", "sha512", pss=True),
+    "ES256": _Alg("EC", "sha256", crv="P-256"),
+    "ES384": _Alg("EC", "sha384", crv="P-384"),
+    "ES512": _Alg("EC", "sha512", crv="P-521"),
+    "EdDSA": _Alg("OKP", "sha512", crv="Ed25519"),
+}
+"""Every JWS algorithm authgate verifies. ``none`` is not one of them and never will be."""
+
+_HASHES: Final[Mapping[str, type[hashes.HashAlgorithm]]] = {
+    "sha256": hashes.SHA256,
+    "sha384": hashes.SHA384,
+    "sha512": hashes.SHA512,
+}
+_CURVES: Final[Mapping[str, tuple[type[ec.EllipticCurve], int, int]]] = {
+    # crv: (curve class, coordinate bytes, group order n)
+    "P-256": (
+        ec.SECP256R1,
+        32,
+        0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551,
+    ),
+    "P-384": (
+        ec.SECP384R1,
+        48,
+        int(
+            "FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFC7634D81F4372DDF"
+            "581A0DB248B0A77AECEC196ACCC52973",
+            16,
+        ),
+    ),
+    "P-521": (
+        ec.SECP521R1,
+        66,
+        int(
+            "01FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF"
+            "FA51868783BF2F966B7FCC0148F709A5D03BB5C9B8899C47AEBB6FB71E91386409",
+            16,
+        ),
+    ),
+}
+_PRIVATE_MEMBERS: Final = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth"})
+_MIN_SECRET_BYTES: Final = 32
+_HASH_BYTES: Final = {"sha256": 32, "sha384": 48, "sha512": 64}
+
+PublicKey = rsa.RSAPublicKey | ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey
+
+
+class Key:
+    """One verification key: public material or an HMAC secret, with its JWK metadata.
+
+    Args:
+        material: an RSA, EC (P-256/384/521) or Ed25519 public key, or HMAC secret bytes.
+        kid: the key id, matched exactly against a token's ``kid``.
+        alg: when set, the only algorithm this key verifies.
+        use: when set, must be ``sig`` for the key to be used.
+    """
+
+    __slots__ = ("_checks", "alg", "crv", "kid", "kty", "material", "use")
+
+    def __init__(
+        self,
+        material: PublicKey | bytes,
+        *,
+        kid: str | None = None,
+        alg: str | None = None,
+        use: str | None = None,
+    ) -> None:
+        if isinstance(material, bytes):
+            if len(material) < _MIN_SECRET_BYTES:
+                raise ConfigurationError(
+                    f"an HMAC secret must be at least {_MIN_SECRET_BYTES} bytes (RFC 7518 §3.2)"
+                )
+            self.kty, self.crv = "oct", None
+        elif isinstance(material, rsa.RSAPublicKey):
+            if material.key_size < MIN_RSA_BITS:
+                raise ConfigurationError(f"RSA keys must be at least {MIN_RSA_BITS} bits")
+            self.kty, self.crv = "RSA", None
+        elif isinstance(material, ec.EllipticCurvePublicKey):
+            crv = {"secp256r1": "P-256", "secp384r1": "P-384", "secp521r1": "P-521"}.get(
+                material.curve.name
+            )
+            if crv is None:
+                raise ConfigurationError(f"unsupported EC curve {material.curve.name}")
+            self.kty, self.crv = "EC", crv
+        elif isinstance(material, ed25519.Ed25519PublicKey):
+            self.kty, self.crv = "OKP", "Ed25519"
+        else:
+            raise ConfigurationError(
+                "a key must be a public RSA, EC or Ed25519 key, or HMAC secret bytes"
+            )
+        if alg is not None and alg not in ALGORITHMS:
+            raise ConfigurationError(f"unsupported key algorithm {alg!r}")
+        if kid is not None and (not isinstance(kid, str) or len(kid.encode()) > MAX_KID_BYTES):
+            raise ConfigurationError("kid must be a string of at most 256 bytes")
+        self.material = material
+        self.kid = kid
+        self.alg = alg
+        self.use = use
+        self._checks: dict[str, SignatureCheck] = {}
+
+    def __repr__(self) -> str:  # never shows key material
+        return f"Key(kty={self.kty!r}, kid={self.kid!r}, alg={self.alg!r})"
+
+    def suits(self, alg: str) -> bool:
+        """Whether this key may verify ``alg``: family, curve, ``use`` and ``alg`` all agree.
+
+        Args:
+            alg: a JWS algorithm name.
+        """
+        spec = ALGORITHMS.get(alg)
+        if spec is None or spec.kty != self.kty or (spec.crv is not None and spec.crv != self.crv):
+            return False
+        if self.use is not None and self.use != "sig":
+            return False
+        if self.alg is not None and self.alg != alg:
+            return False
+        return not (
+            isinstance(self.material, bytes) and len(self.material) < _HASH_BYTES[spec.hash_name]
+        )
+
+    def check_for(self, alg: str) -> SignatureCheck:
+        """The signature check of this key for ``alg`` (built once, then reused).
+
+        Args:
+            alg: a JWS algorithm this key :meth:`suits`.
+        """
+        check = self._checks.get(alg)
+        if check is None:
+            check = self._checks[alg] = _build_check(self.material, ALGORITHMS[alg])
+        return check
+
+
+def _build_check(material: PublicKey | bytes, spec: _Alg) -> SignatureCheck:
+    if isinstance(material, bytes):
+        secret, name = material, spec.hash_name
+        digest, equal = hmac.digest, hmac.compare_digest
+
+        def check_hmac(signing_input: bytes, signature: bytes) -> bool:
+            return equal(digest(secret, signing_input, name), signature)
+
+        return check_hmac
+
+    hash_alg = _HASHES[spec.hash_name]()
+    if isinstance(material, rsa.RSAPublicKey):
+        rsa_key = material
+        pad: padding.AsymmetricPadding = (
+            padding.PSS(mgf=padding.MGF1(hash_alg), salt_length=padding.PSS.DIGEST_LENGTH)
+            if spec.pss
+            else padding.PKCS1v15()
+        )
+        size = (rsa_key.key_size + 7) // 8
+
+        def check_rsa(signing_input: bytes, signature: bytes) -> bool:
+            if len(signature) != size:
+                return False
+            try:
+                rsa_key.verify(signature, signing_input, pad, hash_alg)
+            except InvalidSignature:
+                return False
+            return True
+
+        return check_rsa
+
+    if isinstance(material, ec.EllipticCurvePublicKey):
+        ec_key = material
+        assert spec.crv is not None
+        _, width, order = _CURVES[spec.crv]
+        ecdsa = ec.ECDSA(hash_alg)
+        from_bytes = int.from_bytes
+
+        def check_ec(signing_input: bytes, signature: bytes) -> bool:
+            # JWS carries raw R||S of exact length (RFC 7518 §3.4), never DER.
+            if len(signature) != 2 * width:
+                return False
+            r = from_bytes(signature[:width], "big")
+            s = from_bytes(signature[width:], "big")
+            if not (0 < r < order and 0 < s < order):
+                return False
+            try:
+                ec_key.verify(encode_dss_signature(r, s), signing_input, ecdsa)
+            except InvalidSignature:
+                return False
+            return True
+
+        return check_ec
+
+    ed_key = material
+
+    def check_ed25519(signing_input: bytes, signature: bytes) -> bool:
+        if len(signature) != 64:
+            return False
+        try:
+            ed_key.verify(signature, signing_input)
+        except InvalidSignature:
+            return False
+        return True
+
+    return check_ed25519
+
+
+class KeySet:
+    """An immutable set of verification keys, the only trust source of a verifier.
+
+    Args:
+        keys: the keys; several may share a ``kid``.
+    """
+
+    __slots__ = ("_by_kid", "_candidates", "keys")
+
+    def __init__(self, keys: Iterable[Key]) -> None:
+        self.keys: tuple[Key, ...] = tuple(keys)
+        by_kid: dict[str, list[Key]] = {}
+        for key in self.keys:
+            if key.kid is not None:
+                by_kid.setdefault(key.kid, []).append(key)
+        self._by_kid = {kid: tuple(found) for kid, found in by_kid.items()}
+        self._candidates: dict[tuple[str | None, str], tuple[SignatureCheck, ...]] = {}
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def __repr__(self) -> str:
+        return f"KeySet({len(self.keys)} keys, kids={sorted(self._by_kid)!r})"
+
+    def kids(self) -> frozenset[str]:
+        """The key ids in the set."""
+        return frozenset(self._by_kid)
+
+    def candidates(self, kid: str | None, alg: str) -> tuple[SignatureCheck, ...]:
+        """The signature checks that may verify a token with this ``kid`` and ``alg``.
+
+        With a ``kid`` only keys whose ``kid`` is exactly equal are candidates; without one,
+        every key that suits the algorithm is.
+
+        Args:
+            kid: the token header's ``kid``, or ``None``.
+            alg: the token header's ``alg`` (already allowlisted).
+        """
+        memo_key = (kid, alg)
+        found = self._candidates.get(memo_key)
+        if found is None:
+            pool = self.keys if kid is None else self._by_kid.get(kid, ())
+            found = tuple(key.check_for(alg) for key in pool if key.suits(alg))
+            if len(self._candidates) < 1024:  # kid is attacker-chosen: bound the memo.
+                self._candidates[memo_key] = found
+        return found
+
+    @classmethod
+    def from_jwks(cls, jwks: Mapping[str, Any] | str | bytes) -> KeySet:
+        """Build a set from a JWKS document; any bad key raises :class:`ConfigurationError`.
+
+        Args:
+            jwks: the document as a mapping or JSON text.
+        """
+        keys, skipped = parse_jwks(jwks)
+        if skipped:
+            raise ConfigurationError(f"JWKS key rejected: {skipped[0]}")
+        return cls(keys)
+
+    @classmethod
+    def from_jwk(cls, jwk: Mapping[str, Any]) -> KeySet:
+        """Build a set of one key from a JWK.
+
+        Args:
+            jwk: the key as a mapping.
+        """
+        return cls([key_from_jwk(jwk)])
+
+    @classmethod
+    def from_pem(
+        cls, pem: str | bytes, *, kid: str | None = None, alg: str | None = None
+    ) -> KeySet:
+        """Build a set of one key from a PEM public key or X.509 certificate.
+
+        Args:
+            pem: a ``PUBLIC KEY`` / ``RSA PUBLIC KEY`` block or a ``CERTIFICATE``.
+            kid: the key id to give it.
+            alg: restrict it to one algorithm.
+        """
+        data = pem.encode() if isinstance(pem, str) else pem
+        if b"PRIVATE KEY" in data:
+            raise ConfigurationError("pass the public key: authgate never holds private keys")
+        try:
+            if b"CERTIFICATE" in data:
+                from cryptography import x509
+
+                loaded: Any = x509.load_pem_x509_certificate(data).public_key()
+            else:
+                loaded = serialization.load_pem_public_key(data)
+        except (ValueError, UnsupportedAlgorithm) as exc:
+            raise ConfigurationError("cannot parse the PEM public key") from exc
+        return cls([Key(loaded, kid=kid, alg=alg)])
+
+    @classmethod
+    def from_secret(
+        cls, secret: str | bytes, *, kid: str | None = None, alg: str | None = None
+    ) -> KeySet:
+        """Build a set of one HMAC secret (at least 32 bytes).
+
+        Args:
+            secret: the shared secret; ``str`` is encoded as UTF-8.
+            kid: the key id to give it.
+            alg: restrict it to one HS algorithm.
+        """
+        raw = secret.encode() if isinstance(secret, str) else bytes(secret)
+        return cls([Key(raw, kid=kid, alg=alg)])
+
+
+def _coordinate(jwk: Mapping[str, Any], name: str, size: int | None = None) -> bytes:
+    value = jwk.get(name)
+    if not isinstance(value, str):
+        raise ValueError(f"member {name!r} is missing or not a string")
+    try:
+        raw = b64url_decode(value)
+    except (ValueError, binascii.Error) as exc:
+        raise ValueError(f"member {name!r} is not base64url") from exc
+    if size is not None and len(raw) != size:
+        raise ValueError(f"member {name!r} must be {size} bytes")
+    return raw
+
+
+def key_from_jwk(jwk: Mapping[str, Any], *, allow_secret: bool = True) -> Key:
+    """Parse one JWK into a :class:`Key`; raise :class:`ConfigurationError` if unusable.
+
+    Args:
+        jwk: the key as a mapping.
+        allow_secret: whether ``oct`` keys are acceptable (not from a remote JWKS).
+    """
+    try:
+        return _key_from_jwk(jwk, allow_secret)
+    except ConfigurationError:
+        raise
+    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+        raise ConfigurationError(f"unusable JWK: {exc}") from exc
+
+
+def _key_from_jwk(jwk: Mapping[str, Any], allow_secret: bool) -> Key:
+    if not isinstance(jwk, Mapping):
+        raise ValueError("a JWK must be a JSON object")
+    kty, kid, alg, use = jwk.get("kty"), jwk.get("kid"), jwk.get("alg"), jwk.get("use")
+    if kid is not None and not isinstance(kid, str):
+        raise ValueError("kid must be a string")
+    if alg is not None and alg not in ALGORITHMS:
+        raise ValueError(f"unsupported alg {alg!r}")
+    if use is not None and use != "sig":
+        raise ValueError(f"use {use!r} is not 'sig'")
+    key_ops = jwk.get("key_ops")
+    if key_ops is not None and (not isinstance(key_ops, list) or "verify" not in key_ops):
+        raise ValueError("key_ops does not allow 'verify'")
+    if kty != "oct" and _PRIVATE_MEMBERS.intersection(jwk):
+        raise ValueError("private key members present: publish only the public key")
+    material: PublicKey | bytes
+    if kty == "RSA":
+        n = int.from_bytes(_coordinate(jwk, "n"), "big")
+        e = int.from_bytes(_coordinate(jwk, "e"), "big")
+        if n.bit_length() < MIN_RSA_BITS:
+            raise ValueError(f"RSA modulus shorter than {MIN_RSA_BITS} bits")
+        material = rsa.RSAPublicNumbers(e, n).public_key()
+    elif kty == "EC":
+        crv = jwk.get("crv")
+        if not isinstance(crv, str) or crv not in _CURVES:
+            raise ValueError(f"unsupported curve {crv!r}")
+        curve, width, _ = _CURVES[crv]
+        point = b"\x04" + _coordinate(jwk, "x", width) + _coordinate(jwk, "y", width)
+        material = ec.EllipticCurvePublicKey.from_encoded_point(curve(), point)
+    elif kty == "OKP":
+        if jwk.get("crv") != "Ed25519":
+            raise ValueError(f"unsupported OKP curve {jwk.get('crv')!r}")
+        material = ed25519.Ed25519PublicKey.from_public_bytes(_coordinate(jwk, "x", 32))
+    elif kty == "oct":
+        if not allow_secret:
+            raise ValueError("a symmetric key in a published JWKS is a leaked secret")
+        material = _coordinate(jwk, "k")
+    else:
+        raise ValueError(f"unsupported kty {kty!r}")
+    return Key(material, kid=kid, alg=alg, use=use)
+
+
+def parse_jwks(
+    jwks: Mapping[str, Any] | str | bytes, *, allow_secret: bool = True
+) -> tuple[list[Key], list[str]]:
+    """Parse a JWKS document, skipping unusable keys.
+
+    Returns the usable keys and, for each skipped key, a reason naming its index and ``kid``
+    (never key material). A document that is not a JWKS at all raises ``ValueError``.
+
+    Args:
+        jwks: the document as a mapping or JSON text.
+        allow_secret: whether ``oct`` keys are acceptable.
+    """
+    if isinstance(jwks, str | bytes):
+        from ._json import loads_strict
+
+        jwks = loads_strict(jwks)
+    if not isinstance(jwks, Mapping) or not isinstance(jwks.get("keys"), list):
+        raise ConfigurationError("a JWKS must be a JSON object with a 'keys' array")
+    keys: list[Key] = []
+    skipped: list[str] = []
+    entries: Sequence[Any] = jwks["keys"]
+    for index, jwk in enumerate(entries):
+        try:
+            keys.append(key_from_jwk(jwk, allow_secret=allow_secret))
+        except ConfigurationError as exc:
+            kid = jwk.get("kid") if isinstance(jwk, Mapping) else None
+            skipped.append(f"key #{index} (kid={kid!r}): {exc.message}")
+    return keys, skipped

@@ -1,0 +1,391 @@
+"""Remote key sources: a JWKS URL, or OIDC discovery, behind one fetch policy.
+
+The policy (learned from Envoy, panva/jose, keyfunc and PyJWT's failures):
+
+- a fetched set is fresh for ``max_age`` (default 10 min), or the response's
+  ``Cache-Control: max-age`` clamped to ``[min_age, max_age_cap]`` (1 min to 24 h);
+- it is refreshed in the background ahead of expiry, so no request waits on a routine refresh;
+- one fetch is in flight per source, however many requests wait for it;
+- a ``kid`` that is not in the set triggers a refetch at most once per ``cooldown`` (30 s),
+  globally, including while no set was ever fetched; a miss inside the cooldown fails fast;
+  kids confirmed absent after a fetch are remembered until the next fetch;
+- when a fetch fails, the last good set is served until ``max_stale`` (1 h) past its expiry,
+  then :class:`~authgate.errors.KeySourceError` is raised;
+- single keys that cannot be parsed or are unsafe (RSA < 2048 bits, ``use: enc``, private
+  members, symmetric keys) are skipped, never the whole set;
+- every fetch has a total timeout (5 s) and a body cap (1 MiB), follows no redirects, and
+  speaks ``https`` only, except to loopback hosts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import httpx
+
+from ._http import HTTPSettings, Plan, Request, Response, UpstreamError, check_url, run, run_async
+from .errors import ConfigurationError, KeySourceError
+from .keys import KeySet, parse_jwks
+
+__all__ = ["JWKSKeySource", "KeyFetchPolicy", "OIDCKeySource", "RemoteKeySource"]
+
+logger = logging.getLogger("authgate.keys")
+
+_MAX_AGE = re.compile(r"(?:^|,)\s*(?:s-)?max-age\s*=\s*\"?(\d{1,10})\"?\s*(?:,|$)", re.IGNORECASE)
+_MAX_ABSENT_KIDS = 4096
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class KeyFetchPolicy:
+    """How a remote key source fetches and caches its keys; every duration in seconds.
+
+    Args:
+        max_age: freshness of a fetched set when the response names none.
+        min_age: lower clamp of a response's ``Cache-Control: max-age``.
+        max_age_cap: upper clamp of a response's ``Cache-Control: max-age``.
+        cooldown: least time between two fetches triggered by unknown kids or failures.
+        max_stale: how long past its expiry the last good set is served while fetches fail.
+        timeout: total time for one fetch.
+        max_body: largest response body accepted, in bytes.
+    """
+
+    max_age: float = 600.0
+    min_age: float = 60.0
+    max_age_cap: float = 86400.0
+    cooldown: float = 30.0
+    max_stale: float = 3600.0
+    timeout: float = 5.0
+    max_body: int = 1 << 20
+
+    def __post_init__(self) -> None:
+        for name in ("max_age", "min_age", "max_age_cap", "timeout"):
+            if not getattr(self, name) > 0:
+                raise ConfigurationError(f"{name} must be > 0 seconds")
+        for name in ("cooldown", "max_stale"):
+            if not getattr(self, name) >= 0:
+                raise ConfigurationError(f"{name} must be >= 0 seconds")
+        if not self.min_age <= self.max_age_cap:
+            raise ConfigurationError("min_age must not exceed max_age_cap")
+
+    def freshness(self, response: Response) -> float:
+        """Seconds a set fetched with ``response`` stays fresh."""
+        match = _MAX_AGE.search(response.headers.get("cache-control", ""))
+        if match is None:
+            return self.max_age
+        return min(max(float(match.group(1)), self.min_age), self.max_age_cap)
+
+
+class _Flight:
+    """One fetch in flight; sync waiters wait on ``done``, async ones on ``task``."""
+
+    __slots__ = ("done", "loop", "task")
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.task: asyncio.Task[None] | None = None
+
+
+class RemoteKeySource:
+    """The fetch policy shared by remote key sources; subclasses only say what to fetch.
+
+    Args:
+        policy: the fetch and cache policy.
+        clock: returns the current time in seconds since the epoch.
+        transport: an httpx transport for sync fetches (tests inject one).
+        async_transport: an httpx transport for async fetches.
+    """
+
+    def __init__(
+        self,
+        *,
+        policy: KeyFetchPolicy | None = None,
+        clock: Callable[[], float] = time.time,
+        transport: httpx.BaseTransport | None = None,
+        async_transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.policy = policy or KeyFetchPolicy()
+        self._http = HTTPSettings(
+            timeout=self.policy.timeout,
+            max_body=self.policy.max_body,
+            transport=transport,
+            async_transport=async_transport,
+        )
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._keyset: KeySet | None = None
+        self._usable_until = 0.0
+        self._refresh_at = 0.0
+        self._next_fetch = float("-inf")
+        self._absent: set[str] = set()
+        self._flight: _Flight | None = None
+        self._last_error = "no fetch has been made yet"
+        self._background: set[asyncio.Task[None]] = set()
+        self.fetches = 0
+        """How many fetches this source has started (for metrics and tests)."""
+
+    # -- what subclasses provide --------------------------------------------------------------
+
+    def _plan(self) -> Plan[tuple[KeySet, float]]:
+        raise NotImplementedError
+
+    @property
+    def location(self) -> str:
+        """Where the keys come from, for messages."""
+        raise NotImplementedError
+
+    # -- read side: called on every verification ----------------------------------------------
+
+    def current(self) -> KeySet | None:
+        """The usable key set, or ``None`` when a blocking fetch is needed first.
+
+        Starts a background refresh when one is due; never waits for it.
+        """
+        keyset = self._keyset
+        if keyset is None:
+            return None
+        now = self._clock()
+        if now >= self._refresh_at:
+            if now > self._usable_until:
+                return None
+            self._refresh_in_background()
+        return keyset
+
+    def may_refetch(self, kid: str | None) -> bool:
+        """Whether an unknown ``kid`` may trigger a fetch now (cooldown and absent kids)."""
+        if kid is not None and kid in self._absent:
+            return False
+        return self._flight is not None or self._clock() >= self._next_fetch
+
+    def mark_absent(self, kid: str | None) -> None:
+        """Remember that ``kid`` is not in the current set, until the next fetch."""
+        if kid is not None and len(self._absent) < _MAX_ABSENT_KIDS:
+            self._absent.add(kid)
+
+    def unavailable(self) -> KeySourceError:
+        """The error for 'no usable keys', with a ``retry_after`` hint."""
+        wait = max(1.0, self._next_fetch - self._clock())
+        return KeySourceError(
+            f"the signing keys at {self.location} cannot be fetched: {self._last_error}",
+            retry_after=min(wait, self.policy.cooldown or 1.0),
+        )
+
+    # -- fetching -----------------------------------------------------------------------------
+
+    def refresh(self, kid: str | None = None) -> None:
+        """Fetch now unless the cooldown forbids it, joining a fetch already in flight.
+
+        Args:
+            kid: the unknown kid that asks for the fetch, if any (for logs only).
+        """
+        flight, leader = self._begin()
+        if flight is None:
+            return
+        if leader:
+            self._fetch_sync(flight)
+        else:
+            flight.done.wait(self.policy.timeout * 2)
+
+    async def refresh_async(self, kid: str | None = None) -> None:
+        """Like :meth:`refresh`, without blocking the event loop.
+
+        Args:
+            kid: the unknown kid that asks for the fetch, if any (for logs only).
+        """
+        flight, leader = self._begin()
+        if flight is None:
+            return
+        if leader:
+            self._start_task(flight, asyncio.get_running_loop())
+        task = flight.task
+        if task is not None and flight.loop is asyncio.get_running_loop():
+            await asyncio.shield(task)  # a cancelled request does not cancel the fetch
+        else:
+            await asyncio.to_thread(flight.done.wait, self.policy.timeout * 2)
+
+    def _begin(self) -> tuple[_Flight | None, bool]:
+        with self._lock:
+            if self._flight is not None:
+                return self._flight, False
+            now = self._clock()
+            if now < self._next_fetch:
+                return None, False
+            self._next_fetch = now + self.policy.cooldown
+            self._postpone_refresh(now)
+            self._flight = _Flight()
+            self.fetches += 1
+            return self._flight, True
+
+    def _postpone_refresh(self, now: float) -> None:
+        # Never past the staleness bound: current() relies on refresh_at <= usable_until.
+        later = max(self._refresh_at, now + self.policy.cooldown)
+        self._refresh_at = min(later, self._usable_until)
+
+    def _refresh_in_background(self) -> None:
+        flight, leader = self._begin()
+        if flight is None or not leader:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            threading.Thread(
+                target=self._fetch_sync, args=(flight,), name="authgate-keys", daemon=True
+            ).start()
+        else:
+            self._start_task(flight, loop)
+
+    def _start_task(self, flight: _Flight, loop: asyncio.AbstractEventLoop) -> None:
+        flight.loop = loop
+        flight.task = task = loop.create_task(self._fetch_async(flight))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    def _fetch_sync(self, flight: _Flight) -> None:
+        try:
+            self._finish(flight, run(self._plan(), self._http))
+        except UpstreamError as exc:
+            self._finish(flight, exc)
+
+    async def _fetch_async(self, flight: _Flight) -> None:
+        try:
+            self._finish(flight, await run_async(self._plan(), self._http))
+        except UpstreamError as exc:
+            self._finish(flight, exc)
+
+    def _finish(self, flight: _Flight, outcome: tuple[KeySet, float] | UpstreamError) -> None:
+        with self._lock:
+            now = self._clock()
+            if isinstance(outcome, UpstreamError):
+                self._last_error = outcome.message
+                self._postpone_refresh(now)
+                logger.warning("key fetch from %s failed: %s", self.location, outcome.message)
+            else:
+                keyset, fresh_for = outcome
+                self._keyset = keyset
+                self._absent = set()
+                self._refresh_at = now + fresh_for - min(60.0, fresh_for / 5)
+                self._usable_until = now + fresh_for + self.policy.max_stale
+                self._last_error = ""
+            self._flight = None
+        flight.done.set()
+
+    def _keyset_from(self, response: Response) -> tuple[KeySet, float]:
+        if response.status != 200:
+            raise UpstreamError(f"the JWKS endpoint answered HTTP {response.status}")
+        try:
+            keys, skipped = parse_jwks(response.json(), allow_secret=False)
+        except ConfigurationError as exc:
+            raise UpstreamError(exc.message) from exc
+        for reason in skipped:
+            logger.warning("skipped a key from %s: %s", self.location, reason)
+        if skipped and not keys:
+            raise UpstreamError("the JWKS holds no usable key")
+        return KeySet(keys), self.policy.freshness(response)
+
+
+_JWKS_ACCEPT = {"accept": "application/jwk-set+json, application/json"}
+
+
+class JWKSKeySource(RemoteKeySource):
+    """Keys from a JWKS URL, fetched and cached by :class:`KeyFetchPolicy`.
+
+    Args:
+        url: the JWKS document's URL (``https``, or ``http`` on loopback).
+        policy: the fetch and cache policy.
+        clock: returns the current time in seconds since the epoch.
+        transport: an httpx transport for sync fetches (tests inject one).
+        async_transport: an httpx transport for async fetches.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        policy: KeyFetchPolicy | None = None,
+        clock: Callable[[], float] = time.time,
+        transport: httpx.BaseTransport | None = None,
+        async_transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.url = check_url(url, "the JWKS URL")
+        super().__init__(
+            policy=policy, clock=clock, transport=transport, async_transport=async_transport
+        )
+
+    def __repr__(self) -> str:
+        return f"JWKSKeySource({self.url!r})"
+
+    @property
+    def location(self) -> str:
+        return self.url
+
+    def _plan(self) -> Plan[tuple[KeySet, float]]:
+        response = yield Request("GET", self.url, _JWKS_ACCEPT)
+        return self._keyset_from(response)
+
+
+class OIDCKeySource(RemoteKeySource):
+    """Keys found by OIDC discovery: ``{issuer}/.well-known/openid-configuration`` → ``jwks_uri``.
+
+    The discovery document's ``issuer`` must equal the configured one (OIDC Discovery §4.3).
+
+    Args:
+        issuer: the issuer URL (``https``, or ``http`` on loopback).
+        policy: the fetch and cache policy.
+        clock: returns the current time in seconds since the epoch.
+        transport: an httpx transport for sync fetches (tests inject one).
+        async_transport: an httpx transport for async fetches.
+    """
+
+    def __init__(
+        self,
+        issuer: str,
+        *,
+        policy: KeyFetchPolicy | None = None,
+        clock: Callable[[], float] = time.time,
+        transport: httpx.BaseTransport | None = None,
+        async_transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.issuer = check_url(issuer, "the issuer")
+        self.discovery_url = issuer.rstrip("/") + "/.well-known/openid-configuration"
+        self.jwks_uri: str | None = None
+        super().__init__(
+            policy=policy, clock=clock, transport=transport, async_transport=async_transport
+        )
+
+    def __repr__(self) -> str:
+        return f"OIDCKeySource({self.issuer!r})"
+
+    @property
+    def location(self) -> str:
+        return self.jwks_uri or self.discovery_url
+
+    def _plan(self) -> Plan[tuple[KeySet, float]]:
+        if self.jwks_uri is None:
+            response = yield Request("GET", self.discovery_url, {"accept": "application/json"})
+            self.jwks_uri = self._jwks_uri_from(response)
+        response = yield Request("GET", self.jwks_uri, _JWKS_ACCEPT)
+        if response.status != 200:
+            self.jwks_uri = None  # discover again next time: the location may have moved.
+        return self._keyset_from(response)
+
+    def _jwks_uri_from(self, response: Response) -> str:
+        if response.status != 200:
+            raise UpstreamError(f"the discovery endpoint answered HTTP {response.status}")
+        document = response.json()
+        if not isinstance(document, dict):
+            raise UpstreamError("the discovery document is not a JSON object")
+        if document.get("issuer") != self.issuer:
+            raise UpstreamError("the discovery document names another issuer")
+        jwks_uri = document.get("jwks_uri")
+        if not isinstance(jwks_uri, str):
+            raise UpstreamError("the discovery document has no jwks_uri")
+        try:
+            return check_url(jwks_uri, "the discovered jwks_uri")
+        except ConfigurationError as exc:
+            raise UpstreamError(exc.message) from exc

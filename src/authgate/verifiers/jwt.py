@@ -1,0 +1,355 @@
+"""Strict local verification of compact JWS tokens (RFC 7515, RFC 7519, RFC 8725).
+
+The order of checks is the order of cost: size, shape, header (cached by its exact segment),
+payload JSON, signature, claims. Nothing about the token chooses how it is verified: the
+allowlist and the keys come from configuration only.
+"""
+
+from __future__ import annotations
+
+import binascii
+import math
+import re
+import time
+from collections.abc import Callable, Iterable
+from typing import Any, Final
+
+from .._json import loads_strict
+from ..errors import (
+    AlgorithmNotAllowed,
+    BadAudience,
+    BadIssuer,
+    BadSignature,
+    ConfigurationError,
+    ExpiredToken,
+    KeyNotFound,
+    MalformedToken,
+    MissingClaim,
+    NotYetValid,
+    TokenTooLarge,
+    UnsupportedHeader,
+)
+from ..keys import ALGORITHMS, MAX_KID_BYTES, KeySet, SignatureCheck, b64url_decode
+from ..keysources import RemoteKeySource
+
+__all__ = ["JWTVerifier"]
+
+_COMPACT = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
+_TAIL: Final = (None, None, frozenset("AQgw"), frozenset("AEIMQUYcgkosw048"))
+_TO_STD: Final = bytes.maketrans(b"-_", b"+/")
+_HEADER_CACHE_SIZE: Final = 256
+_a2b = binascii.a2b_base64
+
+
+class _Header:
+    """A validated header; ``bound`` pairs a key set with its candidates, swapped atomically."""
+
+    __slots__ = ("alg", "bound", "kid")
+
+    def __init__(self, alg: str, kid: str | None) -> None:
+        self.alg = alg
+        self.kid = kid
+        self.bound: tuple[KeySet | None, tuple[SignatureCheck, ...]] = (None, ())
+
+
+def _diagnose(token: str) -> MalformedToken:
+    """Explain why ``token`` is not a compact JWS, without echoing any of it."""
+    if not token:
+        return MalformedToken("the token is empty")
+    if token[:1] == "{":
+        return MalformedToken("JSON serialization is not accepted; send the compact form")
+    if token[:7].lower() == "bearer ":
+        return MalformedToken("send the token without the 'Bearer ' prefix")
+    dots = token.count(".")
+    if dots == 4:
+        return MalformedToken("the token is a JWE (5 segments); only signed JWTs are accepted")
+    if dots != 2:
+        return MalformedToken(f"a JWT has 3 segments, this token has {dots + 1}")
+    if any(not part for part in token.split(".")):
+        return MalformedToken("a segment of the token is empty (unsigned tokens are refused)")
+    return MalformedToken("the token is not base64url: only A-Z a-z 0-9 - _ without padding")
+
+
+def _numeric_date(claims: dict[str, Any], name: str) -> float | None:
+    value = claims.get(name)
+    if value is None:
+        return None
+    kind = type(value)
+    if kind is int or (kind is float and math.isfinite(value)):
+        return value  # type: ignore[no-any-return]
+    raise MalformedToken(f"the {name!r} claim must be a finite JSON number")
+
+
+class JWTVerifier:
+    """Verify compact JWS tokens against configured keys and claim rules.
+
+    Args:
+        keys: a static :class:`KeySet`, or a remote key source (JWKS URL, OIDC discovery).
+        algorithms: the allowlist; never taken from the token. ``none`` cannot be listed.
+        issuer: when set, ``iss`` must be present and equal (exact match).
+        audience: when set, ``aud`` must contain one of these; when unset, a token carrying
+            ``aud`` is refused (RFC 7519 §4.1.3).
+        leeway: seconds of clock skew allowed on ``exp``, ``nbf`` and ``iat``.
+        required_claims: claims that must be present and non-null.
+        clock: returns the current time in seconds since the epoch.
+        max_token_bytes: longer tokens are refused before any parsing.
+        typ: when set, the header's ``typ`` must name this media type (e.g. ``at+jwt``).
+    """
+
+    def __init__(
+        self,
+        keys: KeySet | RemoteKeySource,
+        *,
+        algorithms: Iterable[str],
+        issuer: str | None = None,
+        audience: str | Iterable[str] | None = None,
+        leeway: float = 30.0,
+        required_claims: Iterable[str] = ("exp",),
+        clock: Callable[[], float] = time.time,
+        max_token_bytes: int = 16384,
+        typ: str | None = None,
+    ) -> None:
+        if isinstance(algorithms, str):
+            raise ConfigurationError("algorithms must be a list of names, not one string")
+        allowed = tuple(algorithms)
+        if not allowed:
+            raise ConfigurationError("the algorithm allowlist is empty")
+        for alg in allowed:
+            if not isinstance(alg, str) or alg.lower() == "none":
+                raise ConfigurationError("the 'none' algorithm is never allowed")
+            if alg not in ALGORITHMS:
+                raise ConfigurationError(
+                    f"unknown algorithm {alg!r}; supported: {', '.join(ALGORITHMS)}"
+                )
+        if isinstance(keys, KeySet):
+            if not any(key.suits(alg) for key in keys.keys for alg in allowed):
+                raise ConfigurationError("no configured key suits any allowed algorithm")
+            self._keyset: KeySet | None = keys
+            self._source: RemoteKeySource | None = None
+        elif isinstance(keys, RemoteKeySource):
+            self._keyset, self._source = None, keys
+        else:
+            raise ConfigurationError("keys must be a KeySet or a remote key source")
+        if not (isinstance(leeway, int | float) and math.isfinite(leeway) and leeway >= 0):
+            raise ConfigurationError("leeway must be a finite number of seconds >= 0")
+        if not (isinstance(max_token_bytes, int) and max_token_bytes > 0):
+            raise ConfigurationError("max_token_bytes must be a positive integer")
+        if issuer is not None and (not isinstance(issuer, str) or not issuer):
+            raise ConfigurationError("issuer must be a non-empty string")
+        audiences: frozenset[str] | None
+        if audience is None:
+            audiences = None
+        else:
+            audiences = frozenset([audience] if isinstance(audience, str) else audience)
+            if not audiences or not all(isinstance(a, str) and a for a in audiences):
+                raise ConfigurationError("audience must be a non-empty string or strings")
+        self.algorithms: frozenset[str] = frozenset(allowed)
+        self.issuer = issuer
+        self.audience = audiences
+        self.leeway = float(leeway)
+        self.required_claims: tuple[str, ...] = tuple(required_claims)
+        self.max_token_bytes = max_token_bytes
+        self.typ = _normalise_typ(typ) if typ is not None else None
+        self._clock = clock
+        self._headers: dict[str, _Header] = {}
+
+    @property
+    def key_source(self) -> KeySet | RemoteKeySource:
+        """Where this verifier's keys come from."""
+        return self._keyset if self._keyset is not None else self._source  # type: ignore[return-value]
+
+    # -- the two entry points: identical but for the one I/O call ---------------------------
+
+    def verify(self, token: str) -> dict[str, Any]:
+        """Verify ``token`` and return its claims; raise :class:`InvalidToken` if it is bad.
+
+        Raises :class:`KeySourceError` when the keys cannot be fetched and none are usable.
+
+        Args:
+            token: the compact JWS, without any ``Bearer`` prefix.
+        """
+        header, signing_input, signature, claims = self._decode(token)
+        checks = self._checks(header)
+        if checks is None:
+            assert self._source is not None
+            self._source.refresh(header.kid)
+            checks = self._checks_after_refresh(header)
+        self._verify_signature(checks, signing_input, signature)
+        self._check_claims(claims)
+        return claims
+
+    async def verify_async(self, token: str) -> dict[str, Any]:
+        """Verify like :meth:`verify`; a key fetch never blocks the event loop.
+
+        Args:
+            token: the compact JWS, without any ``Bearer`` prefix.
+        """
+        header, signing_input, signature, claims = self._decode(token)
+        checks = self._checks(header)
+        if checks is None:
+            assert self._source is not None
+            await self._source.refresh_async(header.kid)
+            checks = self._checks_after_refresh(header)
+        self._verify_signature(checks, signing_input, signature)
+        self._check_claims(claims)
+        return claims
+
+    def peek_header(self, token: str) -> dict[str, Any]:
+        """The decoded header of ``token``, unverified (for routing only, never for trust).
+
+        Args:
+            token: the compact JWS.
+        """
+        segment = token.split(".", 1)[0]
+        try:
+            header = loads_strict(b64url_decode(segment))
+        except ValueError as exc:
+            raise MalformedToken("the token header is not base64url JSON") from exc
+        if type(header) is not dict:
+            raise MalformedToken("the token header is not a JSON object")
+        return header
+
+    # -- the pure parts ---------------------------------------------------------------------
+
+    def _decode(self, token: str) -> tuple[_Header, bytes, bytes, dict[str, Any]]:
+        if type(token) is not str:
+            if not isinstance(token, bytes | bytearray):
+                raise MalformedToken("the token must be text")
+            try:
+                token = bytes(token).decode("ascii")
+            except UnicodeDecodeError:
+                raise MalformedToken("the token is not ASCII") from None
+        if len(token) > self.max_token_bytes:
+            raise TokenTooLarge(f"the token is longer than {self.max_token_bytes} bytes")
+        if _COMPACT.fullmatch(token) is None:
+            raise _diagnose(token)
+        h, p, s = token.split(".")
+        header = self._headers.get(h)
+        if header is None:
+            header = self._parse_header(h)
+        rest = len(p) & 3
+        if rest and (rest == 1 or p[-1] not in _TAIL[rest]):  # type: ignore[operator]
+            raise MalformedToken("the payload is not canonical base64url")
+        rest = len(s) & 3
+        if rest and (rest == 1 or s[-1] not in _TAIL[rest]):  # type: ignore[operator]
+            raise MalformedToken("the signature is not canonical base64url")
+        try:
+            claims = loads_strict(_a2b(p.encode().translate(_TO_STD) + b"=="))
+        except ValueError:
+            raise MalformedToken("the payload is not UTF-8 JSON without duplicates") from None
+        if type(claims) is not dict:
+            raise MalformedToken("the payload is not a JSON object")
+        signature = _a2b(s.encode().translate(_TO_STD) + b"==")
+        return header, token[: len(h) + len(p) + 1].encode(), signature, claims
+
+    def _parse_header(self, segment: str) -> _Header:
+        try:
+            fields = loads_strict(b64url_decode(segment))
+        except ValueError:
+            raise MalformedToken("the header is not base64url UTF-8 JSON") from None
+        if type(fields) is not dict:
+            raise MalformedToken("the header is not a JSON object")
+        if "enc" in fields:
+            raise MalformedToken("the token is a JWE; only signed JWTs are accepted")
+        if "crit" in fields:
+            raise UnsupportedHeader("the 'crit' header parameter is not supported")
+        if "b64" in fields:
+            raise UnsupportedHeader("the 'b64' header parameter (RFC 7797) is not supported")
+        alg = fields.get("alg")
+        if not isinstance(alg, str):
+            raise MalformedToken("the header has no 'alg' string")
+        if alg not in self.algorithms:
+            # covers 'none' in any spelling: it can never be in the allowlist.
+            raise AlgorithmNotAllowed("the token's algorithm is not allowed")
+        kid = fields.get("kid")
+        if kid is not None and (not isinstance(kid, str) or len(kid.encode()) > MAX_KID_BYTES):
+            raise MalformedToken("the header 'kid' must be a string of at most 256 bytes")
+        if self.typ is not None:
+            typ = fields.get("typ")
+            if not isinstance(typ, str) or _normalise_typ(typ) != self.typ:
+                raise UnsupportedHeader(f"the header 'typ' must be {self.typ!r}")
+        header = _Header(alg, kid)
+        if len(self._headers) >= _HEADER_CACHE_SIZE:
+            self._headers.clear()  # headers are attacker-chosen: bound the cache.
+        self._headers[segment] = header
+        return header
+
+    def _checks(self, header: _Header) -> tuple[SignatureCheck, ...] | None:
+        """The candidate checks, or ``None`` when the source must be refreshed first."""
+        keyset = self._keyset
+        if keyset is None:
+            assert self._source is not None
+            keyset = self._source.current()
+            if keyset is None:
+                return None
+        bound_set, checks = header.bound
+        if bound_set is not keyset:
+            checks = keyset.candidates(header.kid, header.alg)
+            header.bound = (keyset, checks)
+        if checks:
+            return checks
+        if self._source is not None and self._source.may_refetch(header.kid):
+            return None
+        raise KeyNotFound("no configured key matches the token's kid and alg")
+
+    def _checks_after_refresh(self, header: _Header) -> tuple[SignatureCheck, ...]:
+        assert self._source is not None
+        keyset = self._source.current()
+        if keyset is None:
+            raise self._source.unavailable()
+        checks = keyset.candidates(header.kid, header.alg)
+        header.bound = (keyset, checks)
+        if not checks:
+            self._source.mark_absent(header.kid)
+            raise KeyNotFound("no configured key matches the token's kid and alg")
+        return checks
+
+    @staticmethod
+    def _verify_signature(
+        checks: tuple[SignatureCheck, ...], signing_input: bytes, signature: bytes
+    ) -> None:
+        for check in checks:
+            if check(signing_input, signature):
+                return
+        raise BadSignature("the token signature does not verify")
+
+    def _check_claims(self, claims: dict[str, Any]) -> None:
+        for name in self.required_claims:
+            if claims.get(name) is None:
+                raise MissingClaim(f"the token lacks the required claim {name!r}")
+        now = self._clock()
+        leeway = self.leeway
+        exp = _numeric_date(claims, "exp")
+        if exp is not None and now >= exp + leeway:
+            raise ExpiredToken("the token has expired")
+        nbf = _numeric_date(claims, "nbf")
+        if nbf is not None and now + leeway < nbf:
+            raise NotYetValid("the token is not valid yet (nbf)")
+        iat = _numeric_date(claims, "iat")
+        if iat is not None and now + leeway < iat:
+            raise NotYetValid("the token was issued in the future (iat)")
+        if self.issuer is not None and claims.get("iss") != self.issuer:
+            raise BadIssuer("the token issuer is not accepted")
+        if "aud" in claims:
+            self._check_audience(claims["aud"])
+        elif self.audience is not None:
+            raise BadAudience("the token has no audience")
+
+    def _check_audience(self, aud: Any) -> None:
+        if self.audience is None:
+            raise BadAudience("the token names an audience and none is configured")
+        if isinstance(aud, str):
+            if aud in self.audience:
+                return
+        elif isinstance(aud, list) and all(isinstance(item, str) for item in aud):
+            if not self.audience.isdisjoint(aud):
+                return
+        else:
+            raise MalformedToken("the 'aud' claim must be a string or an array of strings")
+        raise BadAudience("the token audience is not accepted")
+
+
+def _normalise_typ(typ: str) -> str:
+    # RFC 7515 §4.1.9: a media type, case-insensitive, "application/" may be left out.
+    lowered = typ.lower()
+    return lowered[12:] if lowered.startswith("application/") else lowered

@@ -1,0 +1,390 @@
+"""Remote key sources against a real JWKS server on 127.0.0.1, with counted requests."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+import tracemalloc
+import uuid
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import httpx
+import pytest
+
+from authgate import (
+    ConfigurationError,
+    InvalidToken,
+    JWKSKeySource,
+    JWTVerifier,
+    KeyFetchPolicy,
+    KeySourceError,
+    OIDCKeySource,
+)
+from authgate._http import Response
+from authgate.testing import LocalIssuer, b64url
+
+
+class Clock:
+    """A clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    """A hand-moved clock starting at the real time."""
+    return Clock()
+
+
+@pytest.fixture
+def issuer() -> Iterator[LocalIssuer]:
+    """A fresh RS256 LocalIssuer, stopped after the test."""
+    with LocalIssuer("ES256") as running:
+        yield running
+
+
+def make(issuer: LocalIssuer, clock: Clock, **policy: Any) -> tuple[JWKSKeySource, JWTVerifier]:
+    """A JWKS source on the issuer and a verifier over it, all three on ``clock``."""
+    issuer.factory.clock = clock
+    source = JWKSKeySource(issuer.jwks_url, policy=KeyFetchPolicy(**policy), clock=clock)
+    verifier = JWTVerifier(source, algorithms=["ES256"], issuer=issuer.url, clock=clock)
+    return source, verifier
+
+
+def wait_for(condition: Callable[[], bool], seconds: float = 5.0) -> None:
+    """Poll until ``condition`` holds (for background refreshes)."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        time.sleep(0.01)
+
+
+def token_with_kid(issuer: LocalIssuer, kid: str) -> str:
+    """A well-formed token naming ``kid`` with a dummy signature (the key lookup fails first)."""
+    header = b64url(json.dumps({"alg": "ES256", "kid": kid}))
+    payload = b64url(json.dumps({"exp": 4_000_000_000, "iss": issuer.url}))
+    return f"{header}.{payload}.{b64url(b'x' * 64)}"
+
+
+def test_construction_makes_no_network_call(issuer: LocalIssuer, clock: Clock) -> None:
+    """Building the source and the verifier fetches nothing."""
+    make(issuer, clock)
+    assert issuer.jwks_requests == 0
+
+
+def test_first_verification_fetches_then_serves_from_cache(
+    issuer: LocalIssuer, clock: Clock
+) -> None:
+    """One fetch serves many verifications while the set is fresh."""
+    _, verifier = make(issuer, clock)
+    for _ in range(50):
+        assert verifier.verify(issuer.mint("alice"))["sub"] == "alice"
+    assert issuer.jwks_requests == 1
+
+
+@pytest.mark.anyio
+async def test_verify_async_fetches_with_the_async_client(
+    issuer: LocalIssuer, clock: Clock
+) -> None:
+    """verify_async performs its fetch without blocking and verifies."""
+    _, verifier = make(issuer, clock)
+    assert (await verifier.verify_async(issuer.mint("bob")))["sub"] == "bob"
+    assert issuer.jwks_requests == 1
+
+
+def test_oidc_discovery_finds_the_jwks(issuer: LocalIssuer, clock: Clock) -> None:
+    """OIDC discovery reads jwks_uri from the issuer's configuration document."""
+    source = OIDCKeySource(issuer.url, clock=clock)
+    verifier = JWTVerifier(source, algorithms=["ES256"], issuer=issuer.url, clock=clock)
+    assert verifier.verify(issuer.mint("carol"))["sub"] == "carol"
+    assert issuer.requests["/.well-known/openid-configuration"] == 1
+    assert source.jwks_uri == issuer.jwks_url
+
+
+def test_oidc_discovery_for_another_issuer_is_refused(issuer: LocalIssuer, clock: Clock) -> None:
+    """A discovery document naming a different issuer is a key-source error, not trust."""
+    source = OIDCKeySource(issuer.url + "/tenant", clock=clock)
+    verifier = JWTVerifier(source, algorithms=["ES256"], clock=clock)
+    with pytest.raises(KeySourceError, match="discovery endpoint answered HTTP 404"):
+        verifier.verify(issuer.mint())
+
+
+def test_concurrent_verifications_with_a_new_kid_make_one_fetch(
+    issuer: LocalIssuer, clock: Clock
+) -> None:
+    """100 threads verifying a token with a just-rotated kid cause exactly one refetch."""
+    _, verifier = make(issuer, clock)
+    verifier.verify(issuer.mint())
+    issuer.rotate()
+    clock.now += 31  # past the unknown-kid cooldown
+    token = issuer.mint("rotated")
+    barrier = threading.Barrier(100)
+
+    def run() -> str:
+        barrier.wait()
+        return str(verifier.verify(token)["sub"])
+
+    with ThreadPoolExecutor(max_workers=100) as pool:
+        results = list(pool.map(lambda _: run(), range(100)))
+    assert results == ["rotated"] * 100
+    assert issuer.jwks_requests == 2
+
+
+@pytest.mark.anyio
+async def test_concurrent_async_verifications_on_a_cold_source_make_one_fetch(
+    issuer: LocalIssuer, clock: Clock
+) -> None:
+    """100 concurrent tasks on a never-fetched source share one fetch."""
+    _, verifier = make(issuer, clock)
+    token = issuer.mint("dave")
+    results = await asyncio.gather(*(verifier.verify_async(token) for _ in range(100)))
+    assert {claims["sub"] for claims in results} == {"dave"}
+    assert issuer.jwks_requests == 1
+
+
+@pytest.mark.anyio
+async def test_concurrent_async_rotation_makes_one_fetch(issuer: LocalIssuer, clock: Clock) -> None:
+    """100 concurrent tasks with a rotated kid share one refetch."""
+    _, verifier = make(issuer, clock)
+    await verifier.verify_async(issuer.mint())
+    issuer.rotate()
+    clock.now += 31
+    token = issuer.mint("erin")
+    results = await asyncio.gather(*(verifier.verify_async(token) for _ in range(100)))
+    assert {claims["sub"] for claims in results} == {"erin"}
+    assert issuer.jwks_requests == 2
+
+
+def test_random_kids_inside_one_cooldown_make_at_most_one_fetch(
+    issuer: LocalIssuer, clock: Clock
+) -> None:
+    """10,000 tokens with random kids fail fast as key_not_found with at most one extra fetch."""
+    _, verifier = make(issuer, clock)
+    verifier.verify(issuer.mint())
+    clock.now += 31
+    reasons = set()
+    for _ in range(10_000):
+        with pytest.raises(InvalidToken) as caught:
+            verifier.verify(token_with_kid(issuer, uuid.uuid4().hex))
+        reasons.add(caught.value.reason)
+    assert reasons == {"key_not_found"}
+    assert issuer.jwks_requests <= 2
+
+
+def test_unknown_kid_inside_the_cooldown_does_not_fetch(issuer: LocalIssuer, clock: Clock) -> None:
+    """Right after a fetch, a new kid fails fast without a request; after it, one refetch."""
+    _, verifier = make(issuer, clock)
+    verifier.verify(issuer.mint())
+    issuer.rotate()
+    token = issuer.mint("frank")
+    with pytest.raises(InvalidToken, match="no configured key"):
+        verifier.verify(token)
+    assert issuer.jwks_requests == 1
+    clock.now += 30
+    assert verifier.verify(token)["sub"] == "frank"
+    assert issuer.jwks_requests == 2
+
+
+def test_kids_confirmed_absent_are_remembered(issuer: LocalIssuer, clock: Clock) -> None:
+    """A kid missing after a refetch does not trigger another one when the cooldown ends."""
+    _, verifier = make(issuer, clock)
+    verifier.verify(issuer.mint())
+    clock.now += 31
+    ghost = token_with_kid(issuer, "ghost")
+    for _ in range(2):
+        with pytest.raises(InvalidToken):
+            verifier.verify(ghost)
+        clock.now += 31
+    assert issuer.jwks_requests == 2
+
+
+def test_outage_serves_the_last_good_set_until_the_staleness_bound(
+    issuer: LocalIssuer, clock: Clock
+) -> None:
+    """During an outage the cached keys verify until max_age + max_stale, then a 503-class error."""
+    source, verifier = make(issuer, clock, max_stale=3600)
+    verifier.verify(issuer.mint())
+    issuer.fault = "down"
+    clock.now += 600 + 1  # expired: a background refresh starts and fails
+    assert verifier.verify(issuer.mint("grace"))["sub"] == "grace"
+    wait_for(lambda: issuer.jwks_requests == 2 and source._flight is None)
+    clock.now += 3600 - 2
+    assert verifier.verify(issuer.mint("still"))["sub"] == "still"
+    clock.now += 2  # past the staleness bound
+    with pytest.raises(KeySourceError) as caught:
+        verifier.verify(issuer.mint())
+    assert caught.value.status == 503
+    assert caught.value.retry_after >= 1
+    assert "HTTP 503" in caught.value.message
+    issuer.fault = None
+    clock.now += 31
+    assert verifier.verify(issuer.mint("back"))["sub"] == "back"
+
+
+def test_failed_first_fetch_fails_fast_inside_the_cooldown(
+    issuer: LocalIssuer, clock: Clock
+) -> None:
+    """With no set ever fetched, a failure is not retried until the cooldown ends."""
+    _, verifier = make(issuer, clock)
+    issuer.fault = "down"
+    for _ in range(20):
+        with pytest.raises(KeySourceError):
+            verifier.verify(issuer.mint())
+    assert issuer.jwks_requests == 1
+    issuer.fault = None
+    clock.now += 30
+    assert verifier.verify(issuer.mint("ok"))["sub"] == "ok"
+
+
+def test_routine_refresh_happens_ahead_of_expiry_in_the_background(
+    issuer: LocalIssuer, clock: Clock
+) -> None:
+    """max-age=120 sets freshness; the refresh starts before expiry, and nobody waits for it."""
+    issuer.cache_control = "public, max-age=120"
+    _, verifier = make(issuer, clock)
+    verifier.verify(issuer.mint())
+    clock.now += 90
+    verifier.verify(issuer.mint())
+    assert issuer.jwks_requests == 1
+    clock.now += 10  # 100 s: inside the refresh-ahead window (last 24 s of 120)
+    issuer.rotate()
+    verifier.verify(issuer.factory.mint(key=issuer.factory.retired[0]))  # served at once
+    wait_for(lambda: issuer.jwks_requests == 2)
+    wait_for(
+        lambda: (
+            verifier.key_source.current() is not None and len(verifier.key_source.current()) == 2
+        )
+    )  # type: ignore[union-attr, arg-type]
+    assert verifier.verify(issuer.mint("new"))["sub"] == "new"
+    assert issuer.jwks_requests == 2
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("max-age=120", 120.0),
+        ("public, max-age=5", 60.0),
+        ("max-age=999999", 86400.0),
+        ('s-maxage=10, max-age="300"', 300.0),
+        ("no-cache", 600.0),
+        ("max-age=abc", 600.0),
+        ("", 600.0),
+    ],
+)
+def test_cache_control_is_honoured_and_clamped(header: str, expected: float) -> None:
+    """max-age sets freshness, clamped to [1 min, 24 h]; otherwise the 10 min default."""
+    response = Response(200, httpx.Headers({"cache-control": header}), b"")
+    assert KeyFetchPolicy().freshness(response) == expected
+
+
+def test_a_broken_key_does_not_drop_the_set(issuer: LocalIssuer, clock: Clock) -> None:
+    """A JWKS with unparseable and unsafe keys still verifies with its good key."""
+    issuer.extra_keys = [
+        {"kty": "RSA", "kid": "broken", "n": "@@@", "e": "AQAB"},
+        {"kty": "RSA", "kid": "small", "n": b64url(b"\xc1" * 128), "e": "AQAB"},
+        {"kty": "EC", "kid": "enc", "use": "enc", "crv": "P-256", "x": "A", "y": "A"},
+        {"kty": "oct", "kid": "secret", "k": b64url(b"s" * 32)},
+        "not even an object",
+    ]
+    source, verifier = make(issuer, clock)
+    assert verifier.verify(issuer.mint("hank"))["sub"] == "hank"
+    current = source.current()
+    assert current is not None
+    assert len(current) == 1
+
+
+@pytest.mark.parametrize(
+    ("fault", "message"),
+    [
+        ("huge", "exceeds"),
+        ("slow", "too slow"),
+        ("redirect", "redirect"),
+        ("garbage", "not JSON"),
+        ("hang", "unreachable"),
+        ("down", "HTTP 503"),
+    ],
+)
+def test_hostile_answers_neither_hang_nor_exhaust_memory(
+    fault: Any, message: str, issuer: LocalIssuer, clock: Clock
+) -> None:
+    """Huge, slow, redirecting, garbage and silent answers fail in time, bounded in memory."""
+    issuer.fault = fault
+    _, verifier = make(issuer, clock, timeout=1.0)
+    tracemalloc.start()
+    started = time.monotonic()
+    try:
+        with pytest.raises(KeySourceError, match=message):
+            verifier.verify(issuer.mint())
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert time.monotonic() - started < 3.0
+    assert peak < 8 * 1024 * 1024
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://example.com/jwks.json",
+        "http://10.0.0.1/jwks.json",
+        "ftp://127.0.0.1/jwks.json",
+        "file:///etc/jwks.json",
+        "https:///jwks.json",
+        "jwks.json",
+    ],
+)
+def test_only_https_or_loopback_urls(url: str) -> None:
+    """Plain http is refused except for loopback hosts."""
+    with pytest.raises(ConfigurationError):
+        JWKSKeySource(url)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://example.com/jwks.json",
+        "http://127.0.0.1:1/k",
+        "http://localhost/k",
+        "http://[::1]/k",
+    ],
+)
+def test_https_and_loopback_urls_are_accepted(url: str) -> None:
+    """https anywhere and http on loopback are accepted, with no request made."""
+    assert JWKSKeySource(url).fetches == 0
+
+
+@pytest.mark.parametrize(
+    "policy",
+    [{"max_age": 0}, {"cooldown": -1}, {"timeout": 0}, {"min_age": 100, "max_age_cap": 50}],
+)
+def test_bad_policies_raise_at_construction(policy: dict[str, float]) -> None:
+    """A meaningless fetch policy fails at start-up."""
+    with pytest.raises(ConfigurationError):
+        KeyFetchPolicy(**policy)
+
+
+def test_injected_transport_for_unit_tests(clock: Clock) -> None:
+    """An httpx MockTransport can stand in for the network (no socket at all)."""
+    from authgate.testing import SigningKey, TokenFactory
+
+    key = SigningKey("EdDSA", kid="ed")
+    calls: list[str] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        calls.append(str(request.url))
+        return httpx.Response(200, json={"keys": [key.public_jwk()]})
+
+    source = JWKSKeySource(
+        "https://keys.example/jwks.json", clock=clock, transport=httpx.MockTransport(answer)
+    )
+    verifier = JWTVerifier(source, algorithms=["EdDSA"], clock=clock)
+    assert verifier.verify(TokenFactory(key=key, clock=clock).mint("ivy"))["sub"] == "ivy"
+    assert calls == ["https://keys.example/jwks.json"]
