@@ -1,5 +1,6 @@
 """authgate: stateless token verification for ASGI and WSGI apps."""
 
+from .authenticator import Authenticator
 from .errors import (
     AlgorithmNotAllowed,
     AuthGateError,
@@ -8,6 +9,8 @@ from .errors import (
     BadSignature,
     ConfigurationError,
     ExpiredToken,
+    Forbidden,
+    InsufficientScope,
     InvalidRequest,
     InvalidToken,
     KeyNotFound,
@@ -18,23 +21,33 @@ from .errors import (
     TokenTooLarge,
     UnsupportedHeader,
 )
+from .extract import Credential
 from .keys import Key, KeySet
 from .keysources import JWKSKeySource, KeyFetchPolicy, OIDCKeySource, RemoteKeySource
+from .principal import ANONYMOUS, Anonymous, Principal
+from .providers import JWTProvider, Provider
 from .verifiers.jwt import JWTVerifier
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "ANONYMOUS",
     "AlgorithmNotAllowed",
+    "Anonymous",
     "AuthGateError",
+    "Authenticator",
     "BadAudience",
     "BadIssuer",
     "BadSignature",
     "ConfigurationError",
+    "Credential",
     "ExpiredToken",
+    "Forbidden",
+    "InsufficientScope",
     "InvalidRequest",
     "InvalidToken",
     "JWKSKeySource",
+    "JWTProvider",
     "JWTVerifier",
     "Key",
     "KeyFetchPolicy",
@@ -45,6 +58,8 @@ __all__ = [
     "MissingClaim",
     "NotYetValid",
     "OIDCKeySource",
+    "Principal",
+    "Provider",
     "RemoteKeySource",
     "TokenTooLarge",
     "UnsupportedHeader",

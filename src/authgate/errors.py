@@ -21,6 +21,8 @@ ladder. No message ever contains a token, a key or a credential header.
     │   ├── BadIssuer                   reason "bad_issuer"
     │   ├── BadAudience                 reason "bad_audience"
     │   └── MissingClaim                reason "missing_claim"
+    ├── Forbidden                       403: a valid credential without the right (banned user...)
+    │   └── InsufficientScope           403 insufficient_scope: a required scope is missing
     └── KeySourceError                  503: our outage (keys unreachable), never the client's fault
 """
 
@@ -34,6 +36,8 @@ __all__ = [
     "BadSignature",
     "ConfigurationError",
     "ExpiredToken",
+    "Forbidden",
+    "InsufficientScope",
     "InvalidRequest",
     "InvalidToken",
     "KeyNotFound",
@@ -166,6 +170,32 @@ class MissingClaim(InvalidToken):
 
     reason = "missing_claim"
     default_message = "the token lacks a required claim"
+
+
+class Forbidden(AuthGateError):
+    """The credential is valid but may not be used here: 403."""
+
+    status = 403
+    error = "forbidden"
+    reason = "forbidden"
+    default_message = "this credential is not allowed here"
+
+
+class InsufficientScope(Forbidden):
+    """A required scope is missing: 403 ``insufficient_scope``.
+
+    Args:
+        message: what is missing.
+        scopes: the scopes the resource requires (named in ``WWW-Authenticate``).
+    """
+
+    error = "insufficient_scope"
+    reason = "insufficient_scope"
+    default_message = "the credential lacks a required scope"
+
+    def __init__(self, message: str | None = None, *, scopes: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.scopes = scopes
 
 
 class KeySourceError(AuthGateError):

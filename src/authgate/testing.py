@@ -12,11 +12,13 @@ from __future__ import annotations
 import base64
 import json
 import os
+import socket
 import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
 
@@ -25,7 +27,7 @@ from jwt.algorithms import get_default_algorithms
 
 from .keys import ALGORITHMS, KeySet
 
-__all__ = ["Fault", "LocalIssuer", "SigningKey", "TokenFactory", "b64url"]
+__all__ = ["Fault", "LocalIssuer", "SigningKey", "TokenFactory", "b64url", "serve_asgi"]
 
 _CURVE_FOR: dict[str, Callable[[], ec.EllipticCurve]] = {
     "ES256": ec.SECP256R1,
@@ -403,3 +405,37 @@ def _handler_for(issuer: LocalIssuer) -> type[BaseHTTPRequestHandler]:
             self.wfile.write(body)
 
     return Handler
+
+
+@contextmanager
+def serve_asgi(app: Any, *, timeout: float = 10.0) -> Iterator[str]:
+    """Serve an ASGI app with uvicorn on a free 127.0.0.1 port; yield its base URL.
+
+    Needs ``uvicorn`` (in the ``test`` extra). The server stops when the block ends.
+
+    Args:
+        app: the ASGI app.
+        timeout: seconds to wait for the server to start.
+    """
+    import uvicorn
+
+    # proto=IPPROTO_TCP: asyncio sets TCP_NODELAY on accepted sockets only for that proto.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + timeout
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout)
+        sock.close()

@@ -1,0 +1,136 @@
+"""The verified-token cache: a hit is one dict lookup and one comparison.
+
+Reads take no lock: ``dict.get`` is atomic in CPython, and an entry is an immutable pair.
+Writes and evictions take a lock. Eviction is first-in first-out by entry count and by an
+estimate of bytes. We measured cachetools' ``LRUCache`` behind a lock at 1.0 µs per hit and
+``TLRUCache`` at 2.5 µs against 0.25 µs for a plain dict (LRU reads mutate, so they need the
+lock); entries here live minutes at most, so recency buys little over insertion order.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Final
+
+from .principal import Principal
+
+__all__ = ["TokenCache"]
+
+_ENTRY_OVERHEAD: Final = 512  # the principal, its claims mapping, the dict slot
+
+
+class TokenCache:
+    """Verified principals by whole token, bounded in entries and bytes, never past ``exp``.
+
+    Args:
+        max_entries: the most tokens held.
+        max_bytes: the most (estimated) bytes held.
+        max_ttl: the longest an entry lives, whatever its ``exp``.
+        clock: the same clock the verifiers use.
+    """
+
+    def __init__(
+        self,
+        *,
+        max_entries: int = 10_000,
+        max_bytes: int = 32 * 1024 * 1024,
+        max_ttl: float = 300.0,
+        clock: Callable[[], float],
+    ) -> None:
+        self.max_entries = max_entries
+        self.max_bytes = max_bytes
+        self.max_ttl = max_ttl
+        self._clock = clock
+        self._data: dict[str, tuple[float, Principal]] = {}
+        self._sizes: dict[str, int] = {}
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    @property
+    def size_bytes(self) -> int:
+        """The estimated bytes held."""
+        return self._bytes
+
+    def get(self, token: str) -> Principal | None:
+        """The cached principal for ``token`` if it is still valid now.
+
+        Args:
+            token: the whole credential.
+        """
+        entry = self._data.get(token)
+        if entry is None:
+            return None
+        if self._clock() < entry[0]:
+            return entry[1]
+        self.discard(token)
+        return None
+
+    def put(self, token: str, principal: Principal, valid_until: float | None) -> None:
+        """Remember ``principal`` for ``token`` until ``valid_until`` (capped by ``max_ttl``).
+
+        Nothing is stored when the deadline has already passed.
+
+        Args:
+            token: the whole credential.
+            principal: the verified principal (stored marked ``verified_by="cache"``).
+            valid_until: the credential's expiry, or ``None`` when it has none.
+        """
+        now = self._clock()
+        deadline = now + self.max_ttl
+        if valid_until is not None and valid_until < deadline:
+            deadline = valid_until
+        if deadline <= now:
+            return
+        size = (
+            len(token) + _ENTRY_OVERHEAD + 2 * sum(len(str(v)) for v in principal.claims.values())
+        )
+        if size > self.max_bytes:
+            return
+        cached = principal.cached()
+        with self._lock:
+            if token in self._data:
+                self._forget(token)
+            while self._data and (
+                len(self._data) >= self.max_entries or self._bytes + size > self.max_bytes
+            ):
+                self._forget(next(iter(self._data)))
+            self._data[token] = (deadline, cached)
+            self._sizes[token] = size
+            self._bytes += size
+
+    def discard(self, token: str) -> None:
+        """Forget ``token`` if present.
+
+        Args:
+            token: the whole credential.
+        """
+        with self._lock:
+            if token in self._data:
+                self._forget(token)
+
+    def discard_where(self, predicate: Callable[[Principal], bool]) -> int:
+        """Forget every entry whose principal matches; return how many.
+
+        Args:
+            predicate: tells which principals to forget.
+        """
+        with self._lock:
+            doomed = [token for token, (_, p) in self._data.items() if predicate(p)]
+            for token in doomed:
+                self._forget(token)
+        return len(doomed)
+
+    def clear(self) -> None:
+        """Forget everything."""
+        with self._lock:
+            self._data.clear()
+            self._sizes.clear()
+            self._bytes = 0
+
+    def _forget(self, token: str) -> None:
+        del self._data[token]
+        self._bytes -= self._sizes.pop(token)

@@ -1,0 +1,64 @@
+"""RFC 6750 answers: status, ``WWW-Authenticate``, and the providers' JSON body shape."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Final
+
+from .errors import AuthGateError, InsufficientScope, KeySourceError
+
+__all__ = ["PHRASES", "rejection"]
+
+PHRASES: Final = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+}
+_RFC6750_CODES: Final = frozenset({"invalid_request", "invalid_token", "insufficient_scope"})
+NO_CREDENTIAL: Final = (
+    "authentication required: send 'Authorization: Bearer <token>' or 'x-api-key'"
+)
+
+
+def _quoted(text: str) -> str:
+    # auth-param quoted-string: no quotes or backslashes, visible ASCII only.
+    return "".join(c if " " <= c <= "~" and c not in '"\\' else "'" for c in text)
+
+
+def rejection(exc: AuthGateError | None, realm: str) -> tuple[int, list[tuple[str, str]], bytes]:
+    """The status, headers and body answering ``exc`` (``None``: no credential at all).
+
+    Args:
+        exc: the error, or ``None`` when the request carried no credential.
+        realm: the challenge realm.
+    """
+    if exc is None:
+        status, message = 401, NO_CREDENTIAL
+        challenge: str | None = f'Bearer realm="{realm}"'
+    else:
+        status, message = exc.status, exc.message
+        challenge = None
+        if exc.error in _RFC6750_CODES:
+            challenge = (
+                f'Bearer realm="{realm}", error="{exc.error}", '
+                f'error_description="{_quoted(message)}"'
+            )
+            if isinstance(exc, InsufficientScope) and exc.scopes:
+                challenge += f', scope="{_quoted(" ".join(exc.scopes))}"'
+    body = json.dumps(
+        {"statusCode": status, "error": PHRASES.get(status, "Error"), "message": message}
+    ).encode()
+    headers = [
+        ("content-type", "application/json"),
+        ("content-length", str(len(body))),
+        ("cache-control", "no-store"),
+    ]
+    if challenge is not None:
+        headers.append(("www-authenticate", challenge))
+    if isinstance(exc, KeySourceError) or (exc is not None and exc.status == 503):
+        retry = getattr(exc, "retry_after", 30.0)
+        headers.append(("retry-after", str(max(1, math.ceil(retry)))))
+    return status, headers, body

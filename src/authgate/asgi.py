@@ -1,0 +1,98 @@
+"""The ASGI shell: raw ASGI, no Starlette import, no wrapper around ``send``.
+
+Sets ``scope["user"]`` and ``scope["auth"]`` (so Starlette's ``request.user``,
+``request.auth.scopes`` and ``@requires`` work unchanged) and ``scope["state"]["principal"]``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping
+from typing import Any
+
+from ._responses import rejection
+from .authenticator import Authenticator
+from .errors import AuthGateError
+from .extract import credential_from_asgi
+from .principal import ANONYMOUS, Anonymous, Principal
+
+__all__ = ["AuthGateMiddleware"]
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+POLICY_VIOLATION = 1008
+
+
+class AuthGateMiddleware:
+    """Authenticate every HTTP request and WebSocket handshake before the app sees it.
+
+    Args:
+        app: the ASGI app to protect.
+        authenticator: the configured :class:`Authenticator`.
+        required: when false, requests without any credential pass through as anonymous
+            (a bad credential is still refused).
+        exclude_paths: exact paths that skip authentication (e.g. ``/health``).
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        authenticator: Authenticator,
+        *,
+        required: bool = True,
+        exclude_paths: Iterable[str] = (),
+    ) -> None:
+        self.app = app
+        self.authenticator = authenticator
+        self.required = required
+        self.exclude_paths = frozenset(exclude_paths)
+        self._cookie = authenticator.cookie_name
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if (kind != "http" and kind != "websocket") or scope["path"] in self.exclude_paths:
+            await self.app(scope, receive, send)
+            return
+        principal: Principal | Anonymous | None
+        try:
+            credential = credential_from_asgi(scope["headers"], self._cookie)
+            if credential is None:
+                principal = None
+            else:
+                principal = self.authenticator.cached(credential)
+                if principal is None:
+                    principal = await self.authenticator.verify_credential_async(credential)
+        except AuthGateError as exc:
+            await self._reject(exc, kind, send)
+            return
+        if principal is None:
+            if self.required:
+                await self._reject(None, kind, send)
+                return
+            principal = ANONYMOUS
+        scope["user"] = scope["auth"] = principal
+        state = scope.get("state")
+        if state is None:
+            scope["state"] = {"principal": principal}
+        else:
+            state["principal"] = principal
+        await self.app(scope, receive, send)
+
+    async def _reject(self, exc: AuthGateError | None, kind: str, send: Send) -> None:
+        if kind == "websocket":
+            # Closing before accept makes the server refuse the handshake (ASGI spec).
+            reason = "authentication required" if exc is None else exc.message
+            await send({"type": "websocket.close", "code": POLICY_VIOLATION, "reason": reason})
+            return
+        status, headers, body = rejection(exc, self.authenticator.realm)
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,206 @@
+"""The core every shell calls: extract → cache → route → verify → principal.
+
+I/O happens only inside providers (key fetches, remote verification); everything here is
+shared by the sync and async entry points, which differ in one ``await``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+from ._cache import TokenCache
+from ._json import loads_strict
+from .errors import BadIssuer, ConfigurationError, InvalidToken, MalformedToken
+from .extract import Credential, credential_from_headers
+from .keys import b64url_decode
+from .principal import Principal
+from .providers.base import Provider
+
+__all__ = ["Authenticator"]
+
+Headers = Mapping[str, str] | Iterable[tuple[str | bytes, str | bytes]]
+
+_API_KEY_CACHE_PREFIX = "k:"  # ':' is not in RFC 6750's b64token: no Bearer value collides.
+
+
+class Authenticator:
+    """Extracts credentials, routes them to providers, and caches verified principals.
+
+    Args:
+        providers: the configured providers, in routing order.
+        cache_max_entries: the most verified tokens cached (0 disables the cache).
+        cache_max_bytes: the most (estimated) bytes the cache holds.
+        cache_max_ttl: the longest a cache entry lives, whatever the token's ``exp``.
+        clock: returns the current time; the cache and expiry checks use it.
+        cookie_name: also accept a Bearer token from this cookie (off by default).
+        realm: the ``realm`` of ``WWW-Authenticate`` challenges.
+    """
+
+    def __init__(
+        self,
+        providers: Sequence[Provider],
+        *,
+        cache_max_entries: int = 10_000,
+        cache_max_bytes: int = 32 * 1024 * 1024,
+        cache_max_ttl: float = 300.0,
+        clock: Callable[[], float] = time.time,
+        cookie_name: str | None = None,
+        realm: str = "api",
+    ) -> None:
+        providers = tuple(providers)
+        if not providers:
+            raise ConfigurationError("an Authenticator needs at least one provider")
+        names = [p.name for p in providers]
+        if len(set(names)) != len(names):
+            raise ConfigurationError("provider names must be unique")
+        if not all(isinstance(p, Provider) for p in providers):
+            raise ConfigurationError("providers must be Provider instances")
+        if '"' in realm or "\\" in realm:
+            raise ConfigurationError("the realm may not contain quotes or backslashes")
+        self.providers = providers
+        self.cookie_name = cookie_name
+        self.realm = realm
+        self._clock = clock
+        self._by_issuer: dict[str, Provider] = {}
+        for provider in providers:
+            if provider.issuer is not None:
+                self._by_issuer.setdefault(provider.issuer, provider)
+        self._jwt_providers = tuple(p for p in providers if p.accepts_jwt)
+        self._only_jwt = self._jwt_providers[0] if len(self._jwt_providers) == 1 else None
+        self._cache = (
+            TokenCache(
+                max_entries=cache_max_entries,
+                max_bytes=cache_max_bytes,
+                max_ttl=cache_max_ttl,
+                clock=clock,
+            )
+            if cache_max_entries > 0
+            else None
+        )
+        self._header_algs: dict[str, str] = {}
+
+    @property
+    def cache(self) -> TokenCache | None:
+        """The verified-token cache (``None`` when disabled)."""
+        return self._cache
+
+    # -- entry points -------------------------------------------------------------------------
+
+    def authenticate(self, headers: Headers) -> Principal | None:
+        """The principal of a request, ``None`` when it carries no credential.
+
+        Raises an ``AuthGateError`` (``InvalidRequest``, ``InvalidToken``, ``Forbidden``,
+        ``KeySourceError`` ...) when the credential is not accepted.
+
+        Args:
+            headers: the request headers, as a mapping or (name, value) pairs.
+        """
+        credential = credential_from_headers(headers, self.cookie_name)
+        return None if credential is None else self.verify_credential(credential)
+
+    async def authenticate_async(self, headers: Headers) -> Principal | None:
+        """Like :meth:`authenticate`, without blocking the event loop.
+
+        Args:
+            headers: the request headers, as a mapping or (name, value) pairs.
+        """
+        credential = credential_from_headers(headers, self.cookie_name)
+        return None if credential is None else await self.verify_credential_async(credential)
+
+    def verify_credential(self, credential: Credential) -> Principal:
+        """The principal for an extracted credential: from the cache, else from its provider.
+
+        Args:
+            credential: what :mod:`authgate.extract` found.
+        """
+        principal = self.cached(credential)
+        if principal is None:
+            principal = self._route(credential).verify(credential)
+            self._remember(credential, principal)
+        return principal
+
+    async def verify_credential_async(self, credential: Credential) -> Principal:
+        """Like :meth:`verify_credential`, without blocking the event loop.
+
+        Args:
+            credential: what :mod:`authgate.extract` found.
+        """
+        principal = self.cached(credential)
+        if principal is None:
+            principal = await self._route(credential).verify_async(credential)
+            self._remember(credential, principal)
+        return principal
+
+    # -- the shared, pure parts ---------------------------------------------------------------
+
+    def cached(self, credential: Credential) -> Principal | None:
+        """The cached principal for ``credential``, if any is still valid.
+
+        Args:
+            credential: what :mod:`authgate.extract` found.
+        """
+        cache = self._cache
+        if cache is None:
+            return None
+        if credential.kind == "bearer":
+            return cache.get(credential.value)
+        return cache.get(_API_KEY_CACHE_PREFIX + credential.value)
+
+    def _remember(self, credential: Credential, principal: Principal) -> None:
+        if self._cache is None:
+            return
+        now = self._clock()
+        for name in ("nbf", "iat"):  # accepted only thanks to leeway: verify again next time
+            value = principal.claims.get(name)
+            if isinstance(value, int | float) and value > now:
+                return
+        key = credential.value
+        if credential.kind != "bearer":
+            key = _API_KEY_CACHE_PREFIX + key
+        self._cache.put(key, principal, principal.expires_at)
+
+    def _route(self, credential: Credential) -> Provider:
+        value = credential.value
+        for provider in self.providers:
+            if provider.accepts_api_key(value):
+                return provider
+        if credential.kind == "api_key":
+            raise InvalidToken("the API key is not recognised")
+        if value.count(".") != 2:
+            for provider in self.providers:
+                if provider.accepts_opaque:
+                    return provider
+            raise MalformedToken("the Bearer token is not a JWT and no provider takes opaque ones")
+        if self._only_jwt is not None and not self._by_issuer:
+            return self._only_jwt
+        alg, issuer = self._peek(value)
+        if issuer is not None:
+            by_issuer = self._by_issuer.get(issuer)
+            if by_issuer is not None:
+                return by_issuer
+        for provider in self._jwt_providers:
+            if provider.issuer is None and alg in provider.algorithms:
+                return provider
+        if issuer is None and self._only_jwt is not None:
+            return self._only_jwt  # it will refuse the missing iss with a precise reason
+        raise BadIssuer("the token's issuer is not configured")
+
+    def _peek(self, token: str) -> tuple[str | None, str | None]:
+        """The unverified ``alg`` and ``iss``: for routing only, never for trust."""
+        head, payload, _ = token.split(".")
+        alg = self._header_algs.get(head)
+        try:
+            if alg is None:
+                header = loads_strict(b64url_decode(head))
+                alg = header.get("alg") if isinstance(header, dict) else None
+                if isinstance(alg, str) and len(self._header_algs) < 256:
+                    self._header_algs[head] = alg
+            claims: Any = loads_strict(b64url_decode(payload))
+        except ValueError:
+            raise MalformedToken("the token is not base64url JSON") from None
+        issuer = claims.get("iss") if isinstance(claims, dict) else None
+        return (alg if isinstance(alg, str) else None), (
+            issuer if isinstance(issuer, str) else None
+        )

@@ -1,0 +1,79 @@
+"""FastAPI dependencies over :class:`~authgate.asgi.AuthGateMiddleware`.
+
+The middleware authenticates; these dependencies read its result and enforce scopes::
+
+    from fastapi import Depends, Security
+    from authgate.fastapi import authorize, require_scopes
+
+    @app.get("/orders")
+    def orders(user: Principal = Security(authorize, scopes=["orders:read"])): ...
+
+    @app.get("/invoices", dependencies=[Depends(require_scopes("invoices:read"))])
+    def invoices(): ...
+
+Refusals are ``HTTPException``s carrying RFC 6750 ``WWW-Authenticate`` headers and, as
+``detail``, the providers' body shape ``{"statusCode", "error", "message"}``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+
+from fastapi import HTTPException, Request
+from fastapi.security import SecurityScopes
+
+from ._responses import rejection
+from .errors import AuthGateError, InsufficientScope
+from .principal import Principal
+
+__all__ = ["authorize", "current_principal", "require_scopes"]
+
+
+def _refuse(exc: AuthGateError | None, realm: str = "api") -> HTTPException:
+    status, headers, body = rejection(exc, realm)
+    challenge = {k: v for k, v in headers if k in ("www-authenticate", "retry-after")}
+    return HTTPException(status_code=status, detail=json.loads(body), headers=challenge)
+
+
+def current_principal(request: Request) -> Principal:
+    """The authenticated principal; 401 when the request is anonymous.
+
+    Args:
+        request: the current request.
+    """
+    user = request.scope.get("user")
+    if not isinstance(user, Principal):
+        raise _refuse(None)
+    return user
+
+
+def _check(principal: Principal, scopes: Iterable[str]) -> Principal:
+    required = tuple(scopes)
+    missing = [scope for scope in required if scope not in principal.scopes]
+    if missing:
+        raise _refuse(InsufficientScope(f"missing scope: {' '.join(missing)}", scopes=required))
+    return principal
+
+
+def authorize(security_scopes: SecurityScopes, request: Request) -> Principal:
+    """For ``Security(authorize, scopes=[...])``: the principal, holding every listed scope.
+
+    Args:
+        security_scopes: the scopes FastAPI collected for the route.
+        request: the current request.
+    """
+    return _check(current_principal(request), security_scopes.scopes)
+
+
+def require_scopes(*scopes: str) -> Callable[[Request], Principal]:
+    """A ``Depends`` dependency requiring every one of ``scopes``.
+
+    Args:
+        scopes: the required scope names.
+    """
+
+    def dependency(request: Request) -> Principal:
+        return _check(current_principal(request), scopes)
+
+    return dependency

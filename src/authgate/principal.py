@@ -1,0 +1,161 @@
+"""The principal: one frozen, normalized identity for every provider and credential kind."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
+from typing import Any, Literal
+
+from .errors import MissingClaim
+
+__all__ = ["ANONYMOUS", "Anonymous", "Principal", "scopes_from_claims"]
+
+CredentialKind = Literal["jwt", "api_key", "opaque"]
+VerifiedBy = Literal["local", "remote", "cache"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Principal:
+    """Who made the request, as verified; works as Starlette's ``request.user`` and ``.auth``.
+
+    Args:
+        subject: the stable user or client id (``sub``, Authon ``id``, an API key's subject).
+        provider: the configured provider's name.
+        credential: ``jwt``, ``api_key`` or ``opaque``.
+        issuer: the token issuer, when known.
+        tenant: the tenant or project id, when known.
+        email: the user's email, when known.
+        name: a display name, when known.
+        scopes: what the credential may do.
+        expires_at: when the credential expires (seconds since the epoch), when known.
+        verified_by: ``local``, ``remote`` or ``cache``.
+        claims: the raw claims or user object, read-only.
+    """
+
+    subject: str
+    provider: str
+    credential: CredentialKind = "jwt"
+    issuer: str | None = None
+    tenant: str | None = None
+    email: str | None = None
+    name: str | None = None
+    scopes: frozenset[str] = frozenset()
+    expires_at: float | None = None
+    verified_by: VerifiedBy = "local"
+    claims: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.claims, MappingProxyType):
+            object.__setattr__(self, "claims", MappingProxyType(dict(self.claims)))
+
+    # Starlette's BaseUser and AuthCredentials, by duck typing: the core never imports Starlette.
+    @property
+    def is_authenticated(self) -> bool:
+        """Always true for a principal."""
+        return True
+
+    @property
+    def display_name(self) -> str:
+        """The name, else the email, else the subject."""
+        return self.name or self.email or self.subject
+
+    @property
+    def identity(self) -> str:
+        """The subject."""
+        return self.subject
+
+    def has_scopes(self, *required: str) -> bool:
+        """Whether every one of ``required`` is granted.
+
+        Args:
+            required: scope names.
+        """
+        return self.scopes.issuperset(required)
+
+    def cached(self) -> Principal:
+        """The same principal, marked as served from the verified-token cache."""
+        return replace(self, verified_by="cache")
+
+
+class Anonymous:
+    """No credential was presented (only with ``required=False``); also Starlette-compatible."""
+
+    __slots__ = ()
+    is_authenticated = False
+    display_name = ""
+    identity = ""
+    scopes: frozenset[str] = frozenset()
+
+    def __repr__(self) -> str:
+        return "Anonymous()"
+
+    def __bool__(self) -> bool:
+        return False
+
+
+ANONYMOUS = Anonymous()
+
+
+def scopes_from_claims(claims: Mapping[str, Any]) -> frozenset[str]:
+    """Scopes from ``scope`` (space-separated, RFC 8693), ``scp`` and ``permissions``.
+
+    Args:
+        claims: the verified claims.
+    """
+    found: set[str] = set()
+    for name in ("scope", "scp", "permissions"):
+        value = claims.get(name)
+        if isinstance(value, str):
+            found.update(value.split())
+        elif isinstance(value, list):
+            found.update(item for item in value if isinstance(item, str))
+    return frozenset(found)
+
+
+def _str_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def principal_from_claims(
+    claims: Mapping[str, Any],
+    *,
+    provider: str,
+    credential: CredentialKind = "jwt",
+    verified_by: VerifiedBy = "local",
+    subject_claim: str = "sub",
+    tenant_claims: Iterable[str] = ("tenant", "tid", "org_id", "projectId"),
+    name_claims: Iterable[str] = ("name", "displayName", "preferred_username"),
+) -> Principal:
+    """Map verified JWT-style claims to a :class:`Principal`.
+
+    Args:
+        claims: the verified claims.
+        provider: the provider's name.
+        credential: the credential kind.
+        verified_by: how the claims were verified.
+        subject_claim: the claim holding the subject.
+        tenant_claims: claims tried in order for the tenant.
+        name_claims: claims tried in order for the display name.
+    """
+    subject = claims.get(subject_claim)
+    if isinstance(subject, int) and not isinstance(subject, bool):
+        subject = str(subject)
+    if not isinstance(subject, str) or not subject:
+        raise MissingClaim(f"the token has no usable {subject_claim!r} claim")
+    exp = claims.get("exp")
+    return Principal(
+        subject=subject,
+        provider=provider,
+        credential=credential,
+        issuer=_str_or_none(claims.get("iss")),
+        tenant=next((t for c in tenant_claims if (t := _str_or_none(claims.get(c)))), None),
+        email=_str_or_none(claims.get("email")),
+        name=next((n for c in name_claims if (n := _str_or_none(claims.get(c)))), None),
+        scopes=scopes_from_claims(claims),
+        expires_at=float(exp)
+        if isinstance(exp, int | float) and not isinstance(exp, bool)
+        else None,
+        verified_by=verified_by,
+        claims=claims,
+    )

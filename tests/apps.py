@@ -1,0 +1,77 @@
+"""Real apps protected by authgate, shared by the shell tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Depends, FastAPI, Security
+from starlette.applications import Starlette
+from starlette.authentication import requires
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket
+
+from authgate import Principal
+from authgate.fastapi import authorize, require_scopes
+
+
+def whoami_body(user: Any) -> dict[str, Any]:
+    """What the apps answer about the caller."""
+    if not user.is_authenticated:
+        return {"anonymous": True}
+    return {
+        "subject": user.subject,
+        "provider": user.provider,
+        "scopes": sorted(user.scopes),
+        "verified_by": user.verified_by,
+    }
+
+
+async def whoami(request: Request) -> JSONResponse:
+    assert request.state.principal is request.user
+    return JSONResponse(whoami_body(request.user))
+
+
+@requires("orders:read")
+async def orders(request: Request) -> JSONResponse:
+    return JSONResponse({"scopes": sorted(request.auth.scopes)})
+
+
+async def health(request: Request) -> PlainTextResponse:
+    return PlainTextResponse("ok")
+
+
+async def socket(websocket: WebSocket) -> None:
+    await websocket.accept()
+    await websocket.send_json(whoami_body(websocket.user))
+    await websocket.close()
+
+
+def starlette_app() -> Starlette:
+    """A Starlette app using request.user, request.auth and @requires."""
+    return Starlette(
+        routes=[
+            Route("/whoami", whoami),
+            Route("/orders", orders),
+            Route("/health", health),
+            WebSocketRoute("/ws", socket),
+        ]
+    )
+
+
+def fastapi_app() -> FastAPI:
+    """A FastAPI app using authgate.fastapi's Security and Depends helpers."""
+    app = FastAPI()
+
+    @app.get("/orders")
+    def list_orders(
+        user: Principal = Security(authorize, scopes=["orders:read"]),
+    ) -> dict[str, Any]:
+        return {"subject": user.subject}
+
+    @app.get("/invoices", dependencies=[Depends(require_scopes("invoices:read"))])
+    def list_invoices() -> dict[str, Any]:
+        return {"ok": True}
+
+    return app

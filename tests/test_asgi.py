@@ -1,0 +1,231 @@
+"""The ASGI shell with real Starlette and FastAPI apps: principals, rejections, WebSockets."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from starlette.testclient import TestClient
+from starlette.websockets import WebSocketDisconnect
+
+from authgate import Authenticator, JWKSKeySource, JWTProvider, JWTVerifier
+from authgate.asgi import AuthGateMiddleware
+from authgate.testing import LocalIssuer, SigningKey, TokenFactory
+
+from .apps import fastapi_app, starlette_app
+
+ISSUER = "https://issuer.test"
+
+
+@pytest.fixture
+def tokens(rs256: SigningKey) -> TokenFactory:
+    """Real-time tokens of the test issuer."""
+    return TokenFactory(key=rs256, issuer=ISSUER)
+
+
+@pytest.fixture
+def auth(tokens: TokenFactory) -> Authenticator:
+    """One JWT provider over a static key set."""
+    verifier = JWTVerifier(tokens.keyset(), algorithms=["RS256"], issuer=ISSUER)
+    return Authenticator([JWTProvider("test", verifier)], realm="orders-api")
+
+
+@pytest.fixture
+def client(auth: Authenticator) -> Iterator[TestClient]:
+    """A Starlette app behind the middleware, required auth, /health excluded."""
+    app = AuthGateMiddleware(starlette_app(), auth, exclude_paths=("/health",))
+    with TestClient(app) as test_client:
+        yield test_client
+
+
+def bearer(token: str) -> dict[str, str]:
+    """Headers carrying ``token``."""
+    return {"authorization": f"Bearer {token}"}
+
+
+def test_valid_token_reaches_the_app_with_a_principal(
+    client: TestClient, tokens: TokenFactory
+) -> None:
+    """request.user, request.state.principal, provider and verified_by are all set."""
+    token = tokens.mint("alice", scope="orders:read")
+    first = client.get("/whoami", headers=bearer(token))
+    second = client.get("/whoami", headers=bearer(token))
+    assert first.status_code == 200
+    assert first.json() == {
+        "subject": "alice",
+        "provider": "test",
+        "scopes": ["orders:read"],
+        "verified_by": "local",
+    }
+    assert second.json()["verified_by"] == "cache"
+
+
+def test_starlette_requires_decorator(client: TestClient, tokens: TokenFactory) -> None:
+    """@requires works unchanged on request.auth.scopes: 200 with the scope, 403 without."""
+    allowed = client.get("/orders", headers=bearer(tokens.mint(scope="orders:read other")))
+    assert allowed.status_code == 200
+    assert allowed.json() == {"scopes": ["orders:read", "other"]}
+    assert client.get("/orders", headers=bearer(tokens.mint(scope="other"))).status_code == 403
+
+
+def assert_rejection(response: Any, status: int, error: str | None, message_part: str) -> None:
+    """Status, WWW-Authenticate and the JSON body of a rejection are as RFC 6750 wants."""
+    assert response.status_code == status
+    body = response.json()
+    assert set(body) == {"statusCode", "error", "message"}
+    assert body["statusCode"] == status
+    assert message_part in body["message"]
+    assert response.headers["cache-control"] == "no-store"
+    challenge = response.headers.get("www-authenticate")
+    if status in (400, 401):
+        assert challenge is not None
+        assert challenge.startswith('Bearer realm="orders-api"')
+        if error is None:
+            assert "error=" not in challenge
+        else:
+            assert f'error="{error}"' in challenge
+            assert f'error_description="{body["message"]}"' in challenge
+
+
+REJECTIONS: list[Any] = [
+    pytest.param(lambda t: {}, 401, None, "authentication required", id="no-credential"),
+    pytest.param(lambda t: bearer(t.mint(exp=1)), 401, "invalid_token", "expired", id="expired"),
+    pytest.param(lambda t: bearer(t.mint(aud="x")), 401, "invalid_token", "audience", id="audience"),
+    pytest.param(lambda t: bearer("a.b.c"), 401, "invalid_token", "base64url JSON", id="garbage-jwt"),
+    pytest.param(lambda t: bearer("rt_abc"), 401, "invalid_token", "not a JWT", id="opaque"),
+    pytest.param(lambda t: {"x-api-key": "sk_test_x"}, 401, "invalid_token", "API key", id="unknown-api-key"),
+    pytest.param(lambda t: {"authorization": "Bearer "}, 400, "invalid_request", "empty", id="empty-bearer"),
+    pytest.param(
+        lambda t: {"authorization": f"Bearer {t.mint()}", "x-api-key": "k"},
+        400, "invalid_request", "not both", id="two-credentials",
+    ),
+    pytest.param(lambda t: {"authorization": "Basic dTpw"}, 401, None, "authentication required", id="basic"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("headers", "status", "error", "message"), REJECTIONS)
+def test_rejections(
+    headers: Any,
+    status: int,
+    error: str | None,
+    message: str,
+    client: TestClient,
+    tokens: TokenFactory,
+) -> None:
+    """Each bad request gets its status, RFC 6750 challenge and JSON body; the app never runs."""
+    sent = headers(tokens)
+    response = client.get("/whoami", headers=sent)
+    assert_rejection(response, status, error, message)
+    for value in sent.values():
+        if len(value) > 12:
+            assert value.split(" ")[-1][:20] not in response.text
+
+
+def test_several_authorization_headers_are_400(client: TestClient, tokens: TokenFactory) -> None:
+    """Two Authorization headers are ambiguous: 400 invalid_request."""
+    token = tokens.mint()
+    response = client.get(
+        "/whoami",
+        headers=[("authorization", f"Bearer {token}"), ("authorization", f"Bearer {token}")],
+    )
+    assert_rejection(response, 400, "invalid_request", "several")
+
+
+def test_excluded_path_skips_authentication(client: TestClient) -> None:
+    """/health is served without any credential."""
+    assert client.get("/health").text == "ok"
+
+
+def test_optional_mode(auth: Authenticator, tokens: TokenFactory) -> None:
+    """required=False lets anonymous requests in but still refuses a bad credential."""
+    app = AuthGateMiddleware(starlette_app(), auth, required=False)
+    with TestClient(app) as client:
+        assert client.get("/whoami").json() == {"anonymous": True}
+        assert client.get("/orders").status_code == 403  # @requires on the anonymous user
+        assert client.get("/whoami", headers=bearer(tokens.mint(exp=1))).status_code == 401
+        assert client.get("/whoami", headers=bearer(tokens.mint("bo"))).json()["subject"] == "bo"
+
+
+def test_websocket_with_valid_token(client: TestClient, tokens: TokenFactory) -> None:
+    """An authenticated handshake is accepted and the socket sees the principal."""
+    with client.websocket_connect("/ws", headers=bearer(tokens.mint("ws-user"))) as ws:
+        assert ws.receive_json()["subject"] == "ws-user"
+
+
+@pytest.mark.parametrize("headers", [{}, {"authorization": "Bearer a.b.c"}], ids=["none", "bad"])
+def test_websocket_rejected_before_accept(headers: dict[str, str], client: TestClient) -> None:
+    """A handshake without a valid credential is closed before accept with code 1008."""
+    with (
+        pytest.raises(WebSocketDisconnect) as caught,
+        client.websocket_connect("/ws", headers=headers),
+    ):
+        pass
+    assert caught.value.code == 1008
+
+
+def test_key_source_outage_is_503_with_retry_after() -> None:
+    """Keys unreachable with nothing cached: 503 with Retry-After, never a 401."""
+    with LocalIssuer("RS256") as issuer:
+        issuer.fault = "down"
+        verifier = JWTVerifier(
+            JWKSKeySource(issuer.jwks_url), algorithms=["RS256"], issuer=issuer.url
+        )
+        app = AuthGateMiddleware(starlette_app(), Authenticator([JWTProvider("idp", verifier)]))
+        with TestClient(app) as client:
+            response = client.get("/whoami", headers=bearer(issuer.mint()))
+    assert response.status_code == 503
+    assert int(response.headers["retry-after"]) >= 1
+    assert "www-authenticate" not in response.headers
+    assert response.json()["error"] == "Service Unavailable"
+
+
+def test_lifespan_and_other_scopes_pass_through(auth: Authenticator) -> None:
+    """Lifespan events reach the app untouched (TestClient drives startup and shutdown)."""
+    events: list[str] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                events.append(message["type"])
+                await send({"type": message["type"] + ".complete"})
+                if message["type"] == "lifespan.shutdown":
+                    return
+
+    with TestClient(AuthGateMiddleware(app, auth)):
+        pass
+    assert events == ["lifespan.startup", "lifespan.shutdown"]
+
+
+# -- FastAPI ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def fastapi_client(auth: Authenticator) -> Iterator[TestClient]:
+    """A FastAPI app behind the middleware."""
+    with TestClient(AuthGateMiddleware(fastapi_app(), auth)) as test_client:
+        yield test_client
+
+
+def test_fastapi_security_scopes(fastapi_client: TestClient, tokens: TokenFactory) -> None:
+    """Security(authorize, scopes=[...]) passes with the scope and answers 403 without it."""
+    ok = fastapi_client.get("/orders", headers=bearer(tokens.mint("fa", scope="orders:read")))
+    assert ok.json() == {"subject": "fa"}
+    denied = fastapi_client.get("/orders", headers=bearer(tokens.mint("fa", scope="other")))
+    assert denied.status_code == 403
+    assert 'error="insufficient_scope"' in denied.headers["www-authenticate"]
+    assert 'scope="orders:read"' in denied.headers["www-authenticate"]
+    assert denied.json()["detail"]["message"] == "missing scope: orders:read"
+
+
+def test_fastapi_depends_require_scopes(auth: Authenticator, tokens: TokenFactory) -> None:
+    """require_scopes as a route dependency; anonymous callers get 401 in optional mode."""
+    with TestClient(AuthGateMiddleware(fastapi_app(), auth, required=False)) as client:
+        assert client.get(
+            "/invoices", headers=bearer(tokens.mint(scope="invoices:read"))
+        ).json() == {"ok": True}
+        assert client.get("/invoices", headers=bearer(tokens.mint())).status_code == 403
+        anonymous = client.get("/invoices")
+        assert anonymous.status_code == 401
+        assert anonymous.headers["www-authenticate"] == 'Bearer realm="api"'

@@ -1,0 +1,332 @@
+"""The Authenticator: routing among providers, the verified-token cache, the principal."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from authgate import (
+    ANONYMOUS,
+    Authenticator,
+    ConfigurationError,
+    Credential,
+    InvalidToken,
+    JWKSKeySource,
+    JWTProvider,
+    JWTVerifier,
+    Principal,
+)
+from authgate.testing import LocalIssuer, SigningKey, TokenFactory
+
+from .conftest import NOW
+
+
+class Clock:
+    """A clock the test moves by hand."""
+
+    def __init__(self, now: float = NOW) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def bearer(token: str) -> dict[str, str]:
+    """Headers carrying ``token``."""
+    return {"authorization": f"Bearer {token}"}
+
+
+@pytest.fixture
+def clock() -> Clock:
+    """A hand-moved clock at the tests' frozen 'now'."""
+    return Clock()
+
+
+@pytest.fixture
+def acme(rs256: SigningKey, clock: Clock) -> TokenFactory:
+    """Tokens of the 'acme' issuer."""
+    return TokenFactory(key=rs256, issuer="https://acme.test", clock=clock)
+
+
+@pytest.fixture
+def globex(signing_keys: dict[str, SigningKey], clock: Clock) -> TokenFactory:
+    """Tokens of the 'globex' issuer (ES256)."""
+    return TokenFactory(key=signing_keys["ES256"], issuer="https://globex.test", clock=clock)
+
+
+@pytest.fixture
+def auth(acme: TokenFactory, globex: TokenFactory, clock: Clock) -> Authenticator:
+    """Two providers, routed by issuer."""
+    return Authenticator(
+        [
+            JWTProvider(
+                "acme",
+                JWTVerifier(
+                    acme.keyset(), algorithms=["RS256"], issuer="https://acme.test", clock=clock
+                ),
+            ),
+            JWTProvider(
+                "globex",
+                JWTVerifier(
+                    globex.keyset(), algorithms=["ES256"], issuer="https://globex.test", clock=clock
+                ),
+            ),
+        ],
+        clock=clock,
+    )
+
+
+def test_routes_by_unverified_issuer(
+    auth: Authenticator, acme: TokenFactory, globex: TokenFactory
+) -> None:
+    """Each token reaches the provider whose issuer it names."""
+    assert auth.authenticate(bearer(acme.mint("a"))).provider == "acme"  # type: ignore[union-attr]
+    assert auth.authenticate(bearer(globex.mint("g"))).provider == "globex"  # type: ignore[union-attr]
+
+
+def test_unknown_issuer_is_refused_without_any_network_call(
+    rs256: SigningKey, clock: Clock
+) -> None:
+    """A token from an unconfigured issuer fails as bad_issuer; the key source is never asked."""
+    with LocalIssuer("RS256") as issuer:
+        source = JWKSKeySource(issuer.jwks_url)
+        auth = Authenticator(
+            [
+                JWTProvider("local", JWTVerifier(source, algorithms=["RS256"], issuer=issuer.url)),
+                JWTProvider(
+                    "other", JWTVerifier(source, algorithms=["RS256"], issuer="https://other.test")
+                ),
+            ]
+        )
+        stranger = TokenFactory(key=rs256, issuer="https://evil.test").mint()
+        with pytest.raises(InvalidToken) as caught:
+            auth.authenticate(bearer(stranger))
+        assert caught.value.reason == "bad_issuer"
+        assert issuer.jwks_requests == 0
+
+
+def test_falls_back_to_a_provider_without_issuer_by_algorithm(
+    signing_keys: dict[str, SigningKey], clock: Clock
+) -> None:
+    """With no issuer match, the first issuer-less provider allowing the alg takes the token."""
+    ed, es = signing_keys["EdDSA"], signing_keys["ES256"]
+    auth = Authenticator(
+        [
+            JWTProvider("ed", JWTVerifier(ed.keyset(), algorithms=["EdDSA"], clock=clock)),
+            JWTProvider("es", JWTVerifier(es.keyset(), algorithms=["ES256"], clock=clock)),
+        ],
+        clock=clock,
+    )
+    token = TokenFactory(key=es, clock=clock).mint("x")
+    assert auth.authenticate(bearer(token)).provider == "es"  # type: ignore[union-attr]
+
+
+def test_opaque_bearer_without_an_opaque_provider_is_401(auth: Authenticator) -> None:
+    """A Bearer value that is not a JWT, with no provider for opaque tokens, is invalid_token."""
+    with pytest.raises(InvalidToken, match="not a JWT") as caught:
+        auth.authenticate(bearer("rt_8f4a2b1c"))
+    assert caught.value.status == 401
+
+
+def test_api_key_without_a_key_provider_is_401(auth: Authenticator) -> None:
+    """An x-api-key nobody accepts is invalid_token."""
+    with pytest.raises(InvalidToken, match="API key"):
+        auth.authenticate({"x-api-key": "sk_live_nope"})
+
+
+def test_no_credential_is_none(auth: Authenticator) -> None:
+    """A request without any credential yields None (the shell decides 401 or anonymous)."""
+    assert auth.authenticate({"accept": "*/*"}) is None
+
+
+@pytest.mark.anyio
+async def test_async_entry_point(auth: Authenticator, acme: TokenFactory) -> None:
+    """authenticate_async gives the same principal as authenticate."""
+    token = acme.mint("same")
+    principal = await auth.authenticate_async(bearer(token))
+    assert principal is not None
+    assert principal.subject == "same"
+
+
+# -- the principal ---------------------------------------------------------------------------
+
+
+def test_principal_mapping(auth: Authenticator, acme: TokenFactory) -> None:
+    """Claims map to one normalized principal; claims are read-only; repr holds no token."""
+    token = acme.mint(
+        "u1",
+        email="u1@acme.test",
+        name="U One",
+        tenant="t-9",
+        scope="read write",
+        permissions=["admin"],
+    )
+    principal = auth.authenticate(bearer(token))
+    assert isinstance(principal, Principal)
+    assert (principal.subject, principal.provider, principal.credential) == ("u1", "acme", "jwt")
+    assert (principal.issuer, principal.tenant, principal.email, principal.name) == (
+        "https://acme.test", "t-9", "u1@acme.test", "U One",
+    )  # fmt: skip
+    assert principal.scopes == {"read", "write", "admin"}
+    assert principal.expires_at == NOW + 900
+    assert principal.verified_by == "local"
+    assert principal.is_authenticated
+    assert principal.display_name == "U One"
+    with pytest.raises(TypeError):
+        principal.claims["sub"] = "other"  # type: ignore[index]
+    assert token not in repr(principal)
+    assert token.split(".")[1][:12] not in repr(principal)
+
+
+@pytest.mark.parametrize(
+    ("claims", "scopes"),
+    [
+        ({"scope": "a b  c"}, {"a", "b", "c"}),
+        ({"scp": ["a", "b"]}, {"a", "b"}),
+        ({"scp": "a b"}, {"a", "b"}),
+        ({"permissions": ["x", 3]}, {"x"}),
+        ({"scope": 42}, set()),
+    ],
+)
+def test_scopes_from_claims(
+    claims: dict[str, Any], scopes: set[str], auth: Authenticator, acme: TokenFactory
+) -> None:
+    """scope (space-separated), scp (string or list) and permissions all feed scopes."""
+    principal = auth.authenticate(bearer(acme.mint(**claims)))
+    assert principal is not None
+    assert principal.scopes == scopes
+
+
+def test_anonymous_is_falsy_and_unauthenticated() -> None:
+    """The anonymous user is Starlette-compatible and has no scopes."""
+    assert not ANONYMOUS
+    assert ANONYMOUS.is_authenticated is False
+    assert ANONYMOUS.scopes == frozenset()
+
+
+# -- the cache -------------------------------------------------------------------------------
+
+
+def test_second_request_is_a_cache_hit(auth: Authenticator, acme: TokenFactory) -> None:
+    """The same token again is served from the cache, marked verified_by='cache'."""
+    token = acme.mint()
+    first = auth.authenticate(bearer(token))
+    second = auth.authenticate(bearer(token))
+    assert first is not None
+    assert second is not None
+    assert (first.verified_by, second.verified_by) == ("local", "cache")
+    assert second.subject == first.subject
+
+
+def test_cache_entry_never_outlives_exp(
+    auth: Authenticator, acme: TokenFactory, clock: Clock
+) -> None:
+    """A hit re-checks exp with the same clock; past exp the cache answers nothing."""
+    token = acme.mint(exp=int(NOW) + 60)
+    credential = Credential("bearer", token)
+    assert auth.authenticate(bearer(token)).verified_by == "local"  # type: ignore[union-attr]
+    clock.now = NOW + 59.9
+    assert auth.authenticate(bearer(token)).verified_by == "cache"  # type: ignore[union-attr]
+    clock.now = NOW + 60
+    assert auth.cached(credential) is None
+    # inside the leeway the verifier still accepts it, but it is not cached past exp again
+    assert auth.authenticate(bearer(token)).verified_by == "local"  # type: ignore[union-attr]
+    assert auth.cached(credential) is None
+    clock.now = NOW + 90
+    with pytest.raises(InvalidToken) as caught:
+        auth.authenticate(bearer(token))
+    assert caught.value.reason == "expired"
+
+
+def test_not_yet_valid_window_is_not_cached(auth: Authenticator, acme: TokenFactory) -> None:
+    """A token accepted only thanks to leeway on nbf is verified again next time, not cached."""
+    token = acme.mint(nbf=int(NOW) + 10)
+    assert auth.authenticate(bearer(token)).verified_by == "local"  # type: ignore[union-attr]
+    assert auth.authenticate(bearer(token)).verified_by == "local"  # type: ignore[union-attr]
+
+
+def test_cache_is_keyed_by_the_whole_token(auth: Authenticator, acme: TokenFactory) -> None:
+    """A token sharing the signature but not the payload misses the cache and fails."""
+    good = acme.mint("alice")
+    auth.authenticate(bearer(good))
+    h, _, s = good.split(".")
+    other_payload = acme.mint("mallory").split(".")[1]
+    with pytest.raises(InvalidToken) as caught:
+        auth.authenticate(bearer(f"{h}.{other_payload}.{s}"))
+    assert caught.value.reason == "bad_signature"
+
+
+def test_cache_is_bounded_in_entries_and_bytes(acme: TokenFactory, clock: Clock) -> None:
+    """Neither the entry bound nor the byte bound is ever exceeded."""
+    verifier = JWTVerifier(
+        acme.keyset(), algorithms=["RS256"], issuer="https://acme.test", clock=clock
+    )
+    auth = Authenticator([JWTProvider("acme", verifier)], cache_max_entries=10, clock=clock)
+    for i in range(25):
+        auth.authenticate(bearer(acme.mint(f"u{i}")))
+    assert auth.cache is not None
+    assert len(auth.cache) == 10
+    small = Authenticator([JWTProvider("acme", verifier)], cache_max_bytes=6000, clock=clock)
+    for i in range(25):
+        small.authenticate(bearer(acme.mint(f"u{i}", padding="x" * 200)))
+    assert small.cache is not None
+    assert 0 < small.cache.size_bytes <= 6000
+    assert len(small.cache) < 25
+
+
+def test_cache_can_be_disabled(acme: TokenFactory, clock: Clock) -> None:
+    """cache_max_entries=0 verifies every time."""
+    verifier = JWTVerifier(
+        acme.keyset(), algorithms=["RS256"], issuer="https://acme.test", clock=clock
+    )
+    auth = Authenticator([JWTProvider("acme", verifier)], cache_max_entries=0, clock=clock)
+    token = acme.mint()
+    assert auth.authenticate(bearer(token)).verified_by == "local"  # type: ignore[union-attr]
+    assert auth.authenticate(bearer(token)).verified_by == "local"  # type: ignore[union-attr]
+
+
+def test_cache_under_threads(acme: TokenFactory, clock: Clock) -> None:
+    """16 threads hammering 50 tokens with a small cache: every answer right, bounds kept."""
+    verifier = JWTVerifier(
+        acme.keyset(), algorithms=["RS256"], issuer="https://acme.test", clock=clock
+    )
+    auth = Authenticator([JWTProvider("acme", verifier)], cache_max_entries=20, clock=clock)
+    tokens = [(f"u{i}", acme.mint(f"u{i}")) for i in range(50)]
+    errors: list[str] = []
+
+    def work(offset: int) -> None:
+        for j in range(200):
+            subject, token = tokens[(offset + j) % len(tokens)]
+            principal = auth.authenticate(bearer(token))
+            if principal is None or principal.subject != subject:
+                errors.append(subject)
+
+    threads = [threading.Thread(target=work, args=(k * 7,)) for k in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert auth.cache is not None
+    assert len(auth.cache) <= 20
+
+
+@pytest.mark.parametrize("providers", [[], "dupes"], ids=["none", "duplicate-names"])
+def test_bad_authenticator_configuration(providers: Any, acme: TokenFactory) -> None:
+    """No providers, or two with one name, fail at construction."""
+    if providers == "dupes":
+        verifier = JWTVerifier(acme.keyset(), algorithms=["RS256"])
+        providers = [JWTProvider("x", verifier), JWTProvider("x", verifier)]
+    with pytest.raises(ConfigurationError):
+        Authenticator(providers)
+
+
+@pytest.fixture(autouse=True)
+def _no_thread_leaks() -> Iterator[None]:
+    """Tests here start no background threads of their own that outlive them."""
+    before = threading.active_count()
+    yield
+    assert threading.active_count() <= before + 1

@@ -1,0 +1,170 @@
+"""The WSGI shell with real Flask and Django apps, under wsgiref.validate and a real server."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, make_server
+from wsgiref.validate import validator
+
+import httpx
+import pytest
+from flask import Flask, request
+from werkzeug.test import Client
+
+from authgate import Authenticator, JWTProvider, JWTVerifier
+from authgate.testing import SigningKey, TokenFactory
+from authgate.wsgi import ENVIRON_KEY, AuthGateWSGIMiddleware
+
+from . import django_project
+
+ISSUER = "https://issuer.test"
+
+
+@pytest.fixture
+def tokens(rs256: SigningKey) -> TokenFactory:
+    """Real-time tokens of the test issuer."""
+    return TokenFactory(key=rs256, issuer=ISSUER)
+
+
+@pytest.fixture
+def auth(tokens: TokenFactory) -> Authenticator:
+    """One JWT provider over a static key set."""
+    verifier = JWTVerifier(tokens.keyset(), algorithms=["RS256"], issuer=ISSUER)
+    return Authenticator([JWTProvider("test", verifier)])
+
+
+def flask_app(auth: Authenticator, **options: Any) -> Flask:
+    """A Flask app whose WSGI app is wrapped by authgate."""
+    app = Flask(__name__)
+
+    @app.get("/whoami")
+    def whoami() -> dict[str, Any]:
+        principal = request.environ[ENVIRON_KEY]
+        if not principal:
+            return {"anonymous": True}
+        return {"subject": principal.subject, "verified_by": principal.verified_by}
+
+    @app.get("/health")
+    def health() -> str:
+        return "ok"
+
+    app.wsgi_app = AuthGateWSGIMiddleware(app.wsgi_app, auth, **options)  # type: ignore[method-assign]
+    return app
+
+
+def bearer(token: str) -> dict[str, str]:
+    """Headers carrying ``token``."""
+    return {"authorization": f"Bearer {token}"}
+
+
+def test_flask_valid_token_and_cache(auth: Authenticator, tokens: TokenFactory) -> None:
+    """The principal reaches the Flask view; the second request is a cache hit."""
+    client = flask_app(auth).test_client()
+    token = tokens.mint("flask-user")
+    assert client.get("/whoami", headers=bearer(token)).json == {
+        "subject": "flask-user",
+        "verified_by": "local",
+    }
+    assert client.get("/whoami", headers=bearer(token)).json == {
+        "subject": "flask-user",
+        "verified_by": "cache",
+    }
+
+
+REJECTIONS: list[Any] = [
+    pytest.param(lambda t: {}, 401, None, id="no-credential"),
+    pytest.param(lambda t: bearer(t.mint(exp=1)), 401, "invalid_token", id="expired"),
+    pytest.param(lambda t: {"authorization": "Bearer "}, 400, "invalid_request", id="empty-bearer"),
+    pytest.param(
+        lambda t: {"authorization": "Bearer x", "x-api-key": "k"}, 400, "invalid_request", id="both"
+    ),
+]
+
+
+@pytest.mark.parametrize(("headers", "status", "error"), REJECTIONS)
+def test_flask_rejections(
+    headers: Any, status: int, error: str | None, auth: Authenticator, tokens: TokenFactory
+) -> None:
+    """Rejections carry status, RFC 6750 challenge and the JSON body shape."""
+    response = flask_app(auth).test_client().get("/whoami", headers=headers(tokens))
+    assert response.status_code == status
+    assert response.json is not None
+    assert response.json["statusCode"] == status
+    assert set(response.json) == {"statusCode", "error", "message"}
+    challenge = response.headers["www-authenticate"]
+    assert challenge.startswith('Bearer realm="api"')
+    assert (f'error="{error}"' in challenge) if error else ("error=" not in challenge)
+
+
+def test_flask_optional_mode_and_excluded_paths(auth: Authenticator, tokens: TokenFactory) -> None:
+    """required=False admits anonymous requests; exclude_paths skips authentication."""
+    client = flask_app(auth, required=False, exclude_paths=("/health",)).test_client()
+    assert client.get("/whoami").json == {"anonymous": True}
+    assert client.get("/whoami", headers=bearer(tokens.mint(exp=1))).status_code == 401
+    strict = flask_app(auth, exclude_paths=("/health",)).test_client()
+    assert strict.get("/health").text == "ok"
+
+
+def test_django_project(auth: Authenticator, tokens: TokenFactory) -> None:
+    """A minimal Django project's WSGI application, wrapped, sees the principal in META."""
+    client = Client(AuthGateWSGIMiddleware(django_project.application(), auth))
+    ok = client.get("/whoami", headers=bearer(tokens.mint("dj")))
+    assert ok.status_code == 200
+    assert ok.json == {"subject": "dj", "provider": "test"}
+    assert client.get("/whoami").status_code == 401
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [bearer("placeholder"), {}, {"authorization": "Bearer "}],
+    ids=["valid", "none", "empty"],
+)
+def test_wsgi_shell_passes_wsgiref_validate(
+    headers: dict[str, str], auth: Authenticator, tokens: TokenFactory
+) -> None:
+    """Accepted and rejected requests both satisfy the WSGI spec checker."""
+    if headers.get("authorization") == "Bearer placeholder":
+        headers = bearer(tokens.mint())
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        start_response("200 OK", [("content-type", "text/plain")])
+        return [environ[ENVIRON_KEY].subject.encode()]
+
+    client = Client(validator(AuthGateWSGIMiddleware(validator(app), auth)))
+    response = client.get("/", headers=headers, buffered=True)
+    assert response.status_code in (200, 400, 401)
+    if response.status_code == 200:
+        assert response.data == b"user-1"
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        """Stay quiet."""
+
+
+@pytest.fixture
+def wsgi_server(auth: Authenticator) -> Iterator[str]:
+    """A real wsgiref server on 127.0.0.1 serving the wrapped Flask app."""
+    server = make_server("127.0.0.1", 0, flask_app(auth), handler_class=_QuietHandler)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    server.server_close()
+    thread.join(5)
+
+
+def test_real_wsgi_server_end_to_end(wsgi_server: str, tokens: TokenFactory) -> None:
+    """Over a real socket: accepted, rejected with the challenge, and concurrent requests."""
+    token = tokens.mint("wire")
+    with httpx.Client(base_url=wsgi_server) as client:
+        assert client.get("/whoami", headers=bearer(token)).json()["subject"] == "wire"
+        refused = client.get("/whoami")
+        assert refused.status_code == 401
+        assert json.loads(refused.text)["statusCode"] == 401
+        assert refused.headers["www-authenticate"] == 'Bearer realm="api"'
