@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import gc
 import hmac
 import json
 import statistics
@@ -109,10 +110,15 @@ def contenders(alg: str) -> tuple[str, dict[str, Callable[[str], object]]]:
 
 
 def per_call_us(fn: Callable[[str], object], token: str, number: int) -> float:
-    start = time.perf_counter()
-    for _ in range(number):
-        fn(token)
-    return (time.perf_counter() - start) / number * 1e6
+    gc.collect()
+    gc.disable()  # as timeit does
+    try:
+        start = time.perf_counter()
+        for _ in range(number):
+            fn(token)
+        return (time.perf_counter() - start) / number * 1e6
+    finally:
+        gc.enable()
 
 
 def measure(alg: str, rounds: int, budget: float) -> dict[str, float]:

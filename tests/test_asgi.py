@@ -92,7 +92,7 @@ REJECTIONS: list[Any] = [
     pytest.param(lambda t: {}, 401, None, "authentication required", id="no-credential"),
     pytest.param(lambda t: bearer(t.mint(exp=1)), 401, "invalid_token", "expired", id="expired"),
     pytest.param(lambda t: bearer(t.mint(aud="x")), 401, "invalid_token", "audience", id="audience"),
-    pytest.param(lambda t: bearer("a.b.c"), 401, "invalid_token", "base64url JSON", id="garbage-jwt"),
+    pytest.param(lambda t: bearer("a.b.c"), 401, "invalid_token", "base64url", id="garbage-jwt"),
     pytest.param(lambda t: bearer("rt_abc"), 401, "invalid_token", "not a JWT", id="opaque"),
     pytest.param(lambda t: {"x-api-key": "sk_test_x"}, 401, "invalid_token", "API key", id="unknown-api-key"),
     pytest.param(lambda t: {"authorization": "Bearer "}, 400, "invalid_request", "empty", id="empty-bearer"),

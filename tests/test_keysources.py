@@ -388,3 +388,23 @@ def test_injected_transport_for_unit_tests(clock: Clock) -> None:
     verifier = JWTVerifier(source, algorithms=["EdDSA"], clock=clock)
     assert verifier.verify(TokenFactory(key=key, clock=clock).mint("ivy"))["sub"] == "ivy"
     assert calls == ["https://keys.example/jwks.json"]
+
+
+@pytest.mark.parametrize(
+    ("claims", "reason"),
+    [({"iss": "https://evil.test"}, "bad_issuer"), ({"exp": 1000}, "expired")],
+    ids=["foreign-issuer", "expired"],
+)
+def test_hopeless_tokens_never_trigger_a_fetch(
+    claims: dict[str, Any], reason: str, issuer: LocalIssuer, clock: Clock
+) -> None:
+    """A token with an unknown kid that could never pass (wrong iss, expired) makes no request."""
+    _, verifier = make(issuer, clock)
+    verifier.verify(issuer.mint())
+    clock.now += 31  # past the cooldown: an unknown kid could refetch
+    header = b64url(json.dumps({"alg": "ES256", "kid": "never-seen"}))
+    payload = b64url(json.dumps({"iss": issuer.url, "exp": clock.now + 600} | claims))
+    with pytest.raises(InvalidToken) as caught:
+        verifier.verify(f"{header}.{payload}.{b64url(b'x' * 64)}")
+    assert caught.value.reason == reason
+    assert issuer.jwks_requests == 1

@@ -173,8 +173,8 @@ class Authenticator:
                 if provider.accepts_opaque:
                     return provider
             raise MalformedToken("the Bearer token is not a JWT and no provider takes opaque ones")
-        if self._only_jwt is not None and not self._by_issuer:
-            return self._only_jwt
+        if self._only_jwt is not None:
+            return self._only_jwt  # its verifier refuses a foreign iss before any fetch
         alg, issuer = self._peek(value)
         if issuer is not None:
             by_issuer = self._by_issuer.get(issuer)
@@ -183,8 +183,6 @@ class Authenticator:
         for provider in self._jwt_providers:
             if provider.issuer is None and alg in provider.algorithms:
                 return provider
-        if issuer is None and self._only_jwt is not None:
-            return self._only_jwt  # it will refuse the missing iss with a precise reason
         raise BadIssuer("the token's issuer is not configured")
 
     def _peek(self, token: str) -> tuple[str | None, str | None]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields
 from types import MappingProxyType
 from typing import Any, Literal
 
@@ -75,7 +75,14 @@ class Principal:
 
     def cached(self) -> Principal:
         """The same principal, marked as served from the verified-token cache."""
-        return replace(self, verified_by="cache")
+        clone = object.__new__(Principal)
+        for name in _FIELD_NAMES:
+            object.__setattr__(clone, name, getattr(self, name))
+        object.__setattr__(clone, "verified_by", "cache")
+        return clone
+
+
+_FIELD_NAMES = tuple(f.name for f in fields(Principal))
 
 
 class Anonymous:
@@ -157,5 +164,6 @@ def principal_from_claims(
         if isinstance(exp, int | float) and not isinstance(exp, bool)
         else None,
         verified_by=verified_by,
-        claims=claims,
+        # verified claims are a fresh dict nobody else holds: wrap it, no copy.
+        claims=MappingProxyType(claims) if type(claims) is dict else claims,
     )

@@ -172,6 +172,7 @@ class JWTVerifier:
         checks = self._checks(header)
         if checks is None:
             assert self._source is not None
+            self._check_worth_fetching(claims)
             self._source.refresh(header.kid)
             checks = self._checks_after_refresh(header)
         self._verify_signature(checks, signing_input, signature)
@@ -188,6 +189,7 @@ class JWTVerifier:
         checks = self._checks(header)
         if checks is None:
             assert self._source is not None
+            self._check_worth_fetching(claims)
             await self._source.refresh_async(header.kid)
             checks = self._checks_after_refresh(header)
         self._verify_signature(checks, signing_input, signature)
@@ -303,6 +305,14 @@ class JWTVerifier:
             self._source.mark_absent(header.kid)
             raise KeyNotFound("no configured key matches the token's kid and alg")
         return checks
+
+    def _check_worth_fetching(self, claims: dict[str, Any]) -> None:
+        """Refuse, before any network call, a token that cannot pass whatever the keys are."""
+        if self.issuer is not None and claims.get("iss") != self.issuer:
+            raise BadIssuer("the token issuer is not accepted")
+        exp = _numeric_date(claims, "exp")
+        if exp is not None and self._clock() >= exp + self.leeway:
+            raise ExpiredToken("the token has expired")
 
     @staticmethod
     def _verify_signature(
