@@ -229,3 +229,37 @@ def test_fastapi_depends_require_scopes(auth: Authenticator, tokens: TokenFactor
         anonymous = client.get("/invoices")
         assert anonymous.status_code == 401
         assert anonymous.headers["www-authenticate"] == 'Bearer realm="api"'
+
+
+def test_fast_path_never_bypasses_ambiguity_checks(
+    client: TestClient, tokens: TokenFactory
+) -> None:
+    """A cached token sent twice, or beside an x-api-key, is still a 400."""
+    token = tokens.mint("cached")
+    assert client.get("/whoami", headers=bearer(token)).status_code == 200
+    assert client.get("/whoami", headers=bearer(token)).json()["verified_by"] == "cache"
+    twice = client.get("/whoami", headers=[("authorization", f"Bearer {token}")] * 2)
+    assert_rejection(twice, 400, "invalid_request", "several")
+    both = client.get("/whoami", headers={**bearer(token), "x-api-key": "k"})
+    assert_rejection(both, 400, "invalid_request", "not both")
+    spaced = client.get("/whoami", headers={"authorization": f"Bearer  {token}"})
+    assert spaced.json()["subject"] == "cached"
+
+
+def test_cache_hit_in_the_shell_honours_exp(tokens: TokenFactory) -> None:
+    """A token cached by the ASGI shell is refused once the shared clock passes exp + leeway."""
+    now = [1_900_000_000.0]
+    timed = TokenFactory(key=tokens.key, issuer=ISSUER, clock=lambda: now[0])
+    verifier = JWTVerifier(
+        tokens.keyset(), algorithms=["RS256"], issuer=ISSUER, clock=lambda: now[0]
+    )
+    auth = Authenticator([JWTProvider("test", verifier)], clock=lambda: now[0], realm="orders-api")
+    token = timed.mint("t", exp=int(now[0]) + 60)
+    with TestClient(AuthGateMiddleware(starlette_app(), auth)) as client:
+        assert client.get("/whoami", headers=bearer(token)).json()["verified_by"] == "local"
+        assert client.get("/whoami", headers=bearer(token)).json()["verified_by"] == "cache"
+        now[0] += 60
+        assert client.get("/whoami", headers=bearer(token)).json()["verified_by"] == "local"
+        now[0] += 30
+        expired = client.get("/whoami", headers=bearer(token))
+    assert_rejection(expired, 401, "invalid_token", "expired")
