@@ -1,5 +1,6 @@
 """authgate: stateless token verification for ASGI and WSGI apps."""
 
+from ._remote import RemotePolicy
 from .authenticator import Authenticator
 from .errors import (
     AlgorithmNotAllowed,
@@ -18,6 +19,9 @@ from .errors import (
     MalformedToken,
     MissingClaim,
     NotYetValid,
+    ProviderUnavailable,
+    RevokedToken,
+    ServiceUnavailable,
     TokenTooLarge,
     UnsupportedHeader,
 )
@@ -26,6 +30,7 @@ from .keys import Key, KeySet
 from .keysources import JWKSKeySource, KeyFetchPolicy, OIDCKeySource, RemoteKeySource
 from .principal import ANONYMOUS, Anonymous, Principal
 from .providers import JWTProvider, Provider
+from .providers.remote import IntrospectionProvider, RemoteVerifier
 from .verifiers.jwt import JWTVerifier
 
 __version__ = "0.1.0"
@@ -44,6 +49,7 @@ __all__ = [
     "ExpiredToken",
     "Forbidden",
     "InsufficientScope",
+    "IntrospectionProvider",
     "InvalidRequest",
     "InvalidToken",
     "JWKSKeySource",
@@ -60,7 +66,12 @@ __all__ = [
     "OIDCKeySource",
     "Principal",
     "Provider",
+    "ProviderUnavailable",
     "RemoteKeySource",
+    "RemotePolicy",
+    "RemoteVerifier",
+    "RevokedToken",
+    "ServiceUnavailable",
     "TokenTooLarge",
     "UnsupportedHeader",
 ]

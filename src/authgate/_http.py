@@ -61,6 +61,7 @@ class Request:
     url: str
     headers: Mapping[str, str] = field(default_factory=dict)
     json: Any = None
+    form: Mapping[str, str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,7 +184,11 @@ class _Body:
 def _send(client: httpx.Client, request: Request, settings: HTTPSettings) -> Response:
     try:
         with client.stream(
-            request.method, request.url, headers=request.headers, json=request.json
+            request.method,
+            request.url,
+            headers=request.headers,
+            json=request.json,
+            data=request.form,
         ) as response:
             body = _Body(response, settings)
             for chunk in response.iter_bytes():
@@ -198,7 +203,11 @@ async def _send_async(
 ) -> Response:
     async def exchange() -> Response:
         async with client.stream(
-            request.method, request.url, headers=request.headers, json=request.json
+            request.method,
+            request.url,
+            headers=request.headers,
+            json=request.json,
+            data=request.form,
         ) as response:
             body = _Body(response, settings)
             async for chunk in response.aiter_bytes():

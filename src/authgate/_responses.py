@@ -6,7 +6,7 @@ import json
 import math
 from typing import Final
 
-from .errors import AuthGateError, InsufficientScope, KeySourceError
+from .errors import AuthGateError, InsufficientScope, ServiceUnavailable
 
 __all__ = ["PHRASES", "rejection"]
 
@@ -58,7 +58,6 @@ def rejection(exc: AuthGateError | None, realm: str) -> tuple[int, list[tuple[st
     ]
     if challenge is not None:
         headers.append(("www-authenticate", challenge))
-    if isinstance(exc, KeySourceError) or (exc is not None and exc.status == 503):
-        retry = getattr(exc, "retry_after", 30.0)
-        headers.append(("retry-after", str(max(1, math.ceil(retry)))))
+    if isinstance(exc, ServiceUnavailable):
+        headers.append(("retry-after", str(max(1, math.ceil(exc.retry_after)))))
     return status, headers, body

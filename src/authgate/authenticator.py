@@ -117,8 +117,9 @@ class Authenticator:
         """
         principal = self.cached(credential)
         if principal is None:
-            principal = self._route(credential).verify(credential)
-            self._remember(credential, principal)
+            provider = self._route(credential)
+            principal = provider.verify(credential)
+            self._remember(credential, principal, provider)
         return principal
 
     async def verify_credential_async(self, credential: Credential) -> Principal:
@@ -129,8 +130,9 @@ class Authenticator:
         """
         principal = self.cached(credential)
         if principal is None:
-            principal = await self._route(credential).verify_async(credential)
-            self._remember(credential, principal)
+            provider = self._route(credential)
+            principal = await provider.verify_async(credential)
+            self._remember(credential, principal, provider)
         return principal
 
     # -- the shared, pure parts ---------------------------------------------------------------
@@ -148,10 +150,14 @@ class Authenticator:
             return cache.get(credential.value)
         return cache.get(_API_KEY_CACHE_PREFIX + credential.value)
 
-    def _remember(self, credential: Credential, principal: Principal) -> None:
+    def _remember(self, credential: Credential, principal: Principal, provider: Provider) -> None:
         if self._cache is None:
             return
         now = self._clock()
+        valid_until = principal.expires_at
+        if provider.cache_ttl is not None:
+            capped = now + provider.cache_ttl
+            valid_until = capped if valid_until is None else min(valid_until, capped)
         for name in ("nbf", "iat"):  # accepted only thanks to leeway: verify again next time
             value = principal.claims.get(name)
             if isinstance(value, int | float) and value > now:
@@ -159,7 +165,7 @@ class Authenticator:
         key = credential.value
         if credential.kind != "bearer":
             key = _API_KEY_CACHE_PREFIX + key
-        self._cache.put(key, principal, principal.expires_at)
+        self._cache.put(key, principal, valid_until)
 
     def _route(self, credential: Credential) -> Provider:
         value = credential.value

@@ -20,10 +20,13 @@ ladder. No message ever contains a token, a key or a credential header.
     │   ├── NotYetValid                 reason "not_yet_valid"
     │   ├── BadIssuer                   reason "bad_issuer"
     │   ├── BadAudience                 reason "bad_audience"
-    │   └── MissingClaim                reason "missing_claim"
+    │   ├── MissingClaim                reason "missing_claim"
+    │   └── RevokedToken                reason "revoked": on the denylist (signed out)
     ├── Forbidden                       403: a valid credential without the right (banned user...)
     │   └── InsufficientScope           403 insufficient_scope: a required scope is missing
-    └── KeySourceError                  503: our outage (keys unreachable), never the client's fault
+    └── ServiceUnavailable              503 + Retry-After: our outage, never the client's fault
+        ├── KeySourceError              the signing keys cannot be fetched
+        └── ProviderUnavailable         the provider's endpoint is down, rate-limited or tripped
 """
 
 from __future__ import annotations
@@ -45,6 +48,9 @@ __all__ = [
     "MalformedToken",
     "MissingClaim",
     "NotYetValid",
+    "ProviderUnavailable",
+    "RevokedToken",
+    "ServiceUnavailable",
     "TokenTooLarge",
     "UnsupportedHeader",
 ]
@@ -172,6 +178,13 @@ class MissingClaim(InvalidToken):
     default_message = "the token lacks a required claim"
 
 
+class RevokedToken(InvalidToken):
+    """The token was revoked (signed out) and is on the denylist."""
+
+    reason = "revoked"
+    default_message = "the token has been revoked"
+
+
 class Forbidden(AuthGateError):
     """The credential is valid but may not be used here: 403."""
 
@@ -198,8 +211,8 @@ class InsufficientScope(Forbidden):
         self.scopes = scopes
 
 
-class KeySourceError(AuthGateError):
-    """The key source cannot be reached and no usable keys are cached: 503, our outage.
+class ServiceUnavailable(AuthGateError):
+    """Something we depend on is unavailable and nothing usable is cached: 503, our outage.
 
     Args:
         message: what failed, without any credential.
@@ -208,9 +221,23 @@ class KeySourceError(AuthGateError):
 
     status = 503
     error = "temporarily_unavailable"
-    reason = "key_source_unavailable"
-    default_message = "the signing keys cannot be fetched right now"
+    reason = "unavailable"
+    default_message = "authentication is temporarily unavailable"
 
     def __init__(self, message: str | None = None, *, retry_after: float = 30.0) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class KeySourceError(ServiceUnavailable):
+    """The key source cannot be reached and no usable keys are cached."""
+
+    reason = "key_source_unavailable"
+    default_message = "the signing keys cannot be fetched right now"
+
+
+class ProviderUnavailable(ServiceUnavailable):
+    """The provider's verification endpoint is down, rate-limiting us, or its breaker is open."""
+
+    reason = "provider_unavailable"
+    default_message = "the identity provider cannot be reached right now"

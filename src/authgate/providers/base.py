@@ -24,6 +24,8 @@ class Provider:
 
     name: str = "provider"
     issuer: str | None = None
+    cache_ttl: float | None = None
+    """The longest the Authenticator caches this provider's principals (``None``: until exp)."""
     algorithms: frozenset[str] = frozenset()
     accepts_jwt: bool = True
     accepts_opaque: bool = False

@@ -1,0 +1,260 @@
+"""The one remote-verification client: cache, single-flight, 429, breaker; sync and async.
+
+Every provider endpoint call goes through :class:`RemoteClient`. Its policy:
+
+- results are cached: acceptances for ``success_ttl`` (30 s) and never past the token's
+  ``exp``; definitive rejections (401 and the like) for ``failure_ttl`` (5 s);
+- identical concurrent tokens make one upstream call (single-flight);
+- a 429 is answered 503 with the upstream's ``Retry-After``, and no call is made until it
+  passes (we do not retry into the limit);
+- after ``breaker_threshold`` (5) consecutive upstream failures the breaker opens for
+  ``breaker_cooldown`` (15 s): answers are a fast 503; the first call after it is a trial;
+- our outage is never the client's 401: upstream failures are :class:`ProviderUnavailable`.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import hashlib
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from cachetools import TLRUCache
+
+from ._flight import SingleFlight
+from ._http import HTTPSettings, Plan, Response, UpstreamError, run, run_async
+from .errors import AuthGateError, ConfigurationError, InvalidToken, ProviderUnavailable
+
+__all__ = ["RemoteClient", "RemotePolicy", "retry_after_of", "upstream_error"]
+
+logger = logging.getLogger("authgate.remote")
+
+Claims = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RemotePolicy:
+    """How a provider's verification endpoint is called; durations in seconds.
+
+    Args:
+        timeout: total time of one upstream call.
+        success_ttl: how long an acceptance is cached (never past the token's ``exp``).
+        failure_ttl: how long a definitive rejection is cached.
+        breaker_threshold: consecutive upstream failures that open the breaker.
+        breaker_cooldown: how long the breaker stays open.
+        max_body: the largest upstream body accepted, in bytes.
+        cache_size: the most results cached.
+    """
+
+    timeout: float = 3.0
+    success_ttl: float = 30.0
+    failure_ttl: float = 5.0
+    breaker_threshold: int = 5
+    breaker_cooldown: float = 15.0
+    max_body: int = 1 << 20
+    cache_size: int = 10_000
+
+    def __post_init__(self) -> None:
+        if not self.timeout > 0:
+            raise ConfigurationError("timeout must be > 0 seconds")
+        for name in ("success_ttl", "failure_ttl", "breaker_cooldown"):
+            if not getattr(self, name) >= 0:
+                raise ConfigurationError(f"{name} must be >= 0 seconds")
+        if self.breaker_threshold < 1 or self.cache_size < 1:
+            raise ConfigurationError("breaker_threshold and cache_size must be >= 1")
+
+
+def retry_after_of(response: Response, default: float = 5.0) -> float:
+    """The ``Retry-After`` of ``response`` in seconds (delta-seconds or an HTTP date).
+
+    Args:
+        response: the upstream response.
+        default: used when the header is absent or unreadable.
+    """
+    value = response.headers.get("retry-after", "").strip()
+    if value.isdigit():
+        return float(min(int(value), 3600))
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return default
+    return max(0.0, min(when.timestamp() - time.time(), 3600.0))
+
+
+def upstream_error(response: Response, what: str) -> UpstreamError:
+    """The :class:`UpstreamError` for an answer that is neither an acceptance nor a rejection.
+
+    Args:
+        response: the upstream response.
+        what: the endpoint, for messages.
+    """
+    if response.status == 429:
+        return UpstreamError(
+            f"{what} is rate-limiting us", status=429, retry_after=retry_after_of(response)
+        )
+    return UpstreamError(f"{what} answered HTTP {response.status}", status=response.status)
+
+
+class RemoteClient:
+    """Call one verification endpoint under :class:`RemotePolicy`.
+
+    Args:
+        name: the provider's name, for messages.
+        plan: builds the exchange for a token: yields requests, returns claims, or raises
+            a definitive ``AuthGateError`` (rejection) or ``UpstreamError`` (outage).
+        expires_at: reads the expiry from accepted claims (``exp`` by default).
+        policy: the call policy.
+        clock: returns the current time.
+        transport: an httpx transport for sync calls (tests inject one).
+        async_transport: an httpx transport for async calls.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        plan: Callable[[str], Plan[Claims]],
+        *,
+        expires_at: Callable[[Claims], float | None] | None = None,
+        policy: RemotePolicy | None = None,
+        clock: Callable[[], float] = time.time,
+        transport: httpx.BaseTransport | None = None,
+        async_transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.name = name
+        self.policy = policy = policy or RemotePolicy()
+        self._plan = plan
+        self._expires_at = expires_at or _exp_claim
+        self._clock = clock
+        self._http = HTTPSettings(
+            timeout=policy.timeout,
+            max_body=policy.max_body,
+            transport=transport,
+            async_transport=async_transport,
+        )
+        self._results: TLRUCache[bytes, tuple[float, Claims | AuthGateError]] = TLRUCache(
+            maxsize=policy.cache_size, ttu=lambda _k, v, _now: v[0], timer=clock
+        )
+        self._lock = threading.Lock()
+        self._flight: SingleFlight[Claims] = SingleFlight(wait=policy.timeout * 2)
+        self._failures = 0
+        self._open_until = 0.0
+        self._blocked_until = 0.0
+        self.upstream_calls = 0
+        """How many upstream calls were made (for metrics and tests)."""
+
+    def verify(self, token: str) -> Claims:
+        """The claims the endpoint vouches for; raise a rejection or :class:`ProviderUnavailable`.
+
+        Args:
+            token: the credential to verify.
+        """
+        key = _key(token)
+        cached = self._before(key)
+        if cached is not None:
+            return cached
+        return self._flight.do(key, lambda: self._exchange_sync(key, token))
+
+    async def verify_async(self, token: str) -> Claims:
+        """Like :meth:`verify`, without blocking the event loop.
+
+        Args:
+            token: the credential to verify.
+        """
+        key = _key(token)
+        cached = self._before(key)
+        if cached is not None:
+            return cached
+        return await self._flight.do_async(key, lambda: self._exchange_async(key, token))
+
+    # -- the two I/O calls --------------------------------------------------------------------
+
+    def _exchange_sync(self, key: bytes, token: str) -> Claims:
+        self._count_call()
+        try:
+            claims = run(self._plan(token), self._http)
+        except (AuthGateError, UpstreamError) as exc:
+            raise self._failed(key, exc) from None
+        return self._accepted(key, claims)
+
+    async def _exchange_async(self, key: bytes, token: str) -> Claims:
+        self._count_call()
+        try:
+            claims = await run_async(self._plan(token), self._http)
+        except (AuthGateError, UpstreamError) as exc:
+            raise self._failed(key, exc) from None
+        return self._accepted(key, claims)
+
+    # -- the shared, pure bookkeeping ---------------------------------------------------------
+
+    def _before(self, key: bytes) -> Claims | None:
+        now = self._clock()
+        with self._lock:
+            entry = self._results.get(key)
+        if entry is not None:
+            outcome = entry[1]
+            if isinstance(outcome, AuthGateError):
+                raise type(outcome)(outcome.message)
+            return outcome
+        if now < self._blocked_until:
+            raise ProviderUnavailable(
+                f"{self.name} is rate-limiting us", retry_after=self._blocked_until - now
+            )
+        if self._failures >= self.policy.breaker_threshold and now < self._open_until:
+            raise ProviderUnavailable(
+                f"{self.name} is failing; not calling it for a while",
+                retry_after=self._open_until - now,
+            )
+        return None
+
+    def _count_call(self) -> None:
+        with self._lock:
+            self.upstream_calls += 1
+
+    def _accepted(self, key: bytes, claims: Claims) -> Claims:
+        now = self._clock()
+        deadline = now + self.policy.success_ttl
+        expires = self._expires_at(claims)
+        if expires is not None:
+            if expires <= now:
+                exc = InvalidToken(f"{self.name} vouches for a token that has expired")
+                raise self._failed(key, exc)
+            deadline = min(deadline, expires)
+        with self._lock:
+            self._failures = 0
+            self._results[key] = (deadline, claims)
+        return claims
+
+    def _failed(self, key: bytes, exc: AuthGateError | UpstreamError) -> AuthGateError:
+        now = self._clock()
+        with self._lock:
+            if isinstance(exc, AuthGateError):  # a definitive answer: the upstream is healthy
+                self._failures = 0
+                self._results[key] = (now + self.policy.failure_ttl, exc)
+                return exc
+            self._failures += 1
+            retry_after = self.policy.breaker_cooldown
+            if exc.status == 429:
+                retry_after = exc.retry_after if exc.retry_after is not None else 5.0
+                self._blocked_until = now + retry_after
+            if self._failures >= self.policy.breaker_threshold:
+                self._open_until = now + self.policy.breaker_cooldown
+                retry_after = max(retry_after, self.policy.breaker_cooldown)
+        logger.warning("%s verification failed: %s", self.name, exc.message)
+        return ProviderUnavailable(f"{self.name}: {exc.message}", retry_after=retry_after)
+
+
+def _key(token: str) -> bytes:
+    # results are kept by digest: no token sits in memory longer than its request needs.
+    return hashlib.sha256(token.encode()).digest()
+
+
+def _exp_claim(claims: Claims) -> float | None:
+    exp = claims.get("exp")
+    if isinstance(exp, int | float) and not isinstance(exp, bool):
+        return float(exp)
+    return None

@@ -1,0 +1,31 @@
+"""Tools for testing apps protected by authgate: mint tokens, run local identity providers.
+
+- :class:`TokenFactory` / :class:`SigningKey`: signed JWTs for any supported algorithm, and
+  arbitrary headers and payloads for negative tests.
+- :class:`LocalIssuer`: a JWKS + OIDC discovery server on 127.0.0.1 that can rotate keys,
+  go down or misbehave, and counts its requests.
+- :class:`FakeAuthon`, :class:`FakeVeryChat`, :class:`FakeIntrospection`: the providers'
+  verification endpoints, speaking exactly their documented shapes.
+- :func:`serve_asgi`: uvicorn on a free loopback port.
+
+For tests and demos only: keys are generated in memory and never persisted.
+"""
+
+from .fakes import FakeAuthon, FakeIntrospection, FakeVeryChat
+from .servers import Answer, FakeServer, Fault, LocalIssuer, json_answer, serve_asgi
+from .tokens import SigningKey, TokenFactory, b64url
+
+__all__ = [
+    "Answer",
+    "FakeAuthon",
+    "FakeIntrospection",
+    "FakeServer",
+    "FakeVeryChat",
+    "Fault",
+    "LocalIssuer",
+    "SigningKey",
+    "TokenFactory",
+    "b64url",
+    "json_answer",
+    "serve_asgi",
+]

@@ -1,0 +1,288 @@
+"""Fake identity providers speaking exactly their documented request and response shapes.
+
+Each one refuses requests that do not carry the documented headers and body, so a test
+against it proves the client sends what the real provider expects.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import secrets
+import time
+from email.message import Message
+from typing import Any
+from urllib.parse import parse_qs
+
+import jwt as pyjwt
+
+from .servers import Answer, FakeServer, json_answer
+from .tokens import SigningKey, TokenFactory
+
+__all__ = ["FakeAuthon", "FakeIntrospection", "FakeVeryChat"]
+
+
+def _bearer(headers: Message) -> str | None:
+    value = headers.get("authorization") or ""
+    scheme, _, token = value.partition(" ")
+    return token.strip() or None if scheme.lower() == "bearer" else None
+
+
+def _unauthorized(message: str) -> Answer:
+    return json_answer(401, {"statusCode": 401, "error": "Unauthorized", "message": message})
+
+
+class FakeAuthon(FakeServer):
+    """Authon's API: ``GET /v1/auth/token/verify`` (secret key + Bearer) and ``GET /v1/auth/me``.
+
+    Access tokens are RS256 JWTs (15 minutes) whose public key is served at
+    ``/.well-known/jwks.json`` (Authon does not document where; configure it explicitly).
+
+    Args:
+        project_id: the project the users belong to.
+        secret_key: the ``sk_test_…`` key the verify endpoint requires.
+    """
+
+    VERIFY_PATH = "/v1/auth/token/verify"
+    ME_PATH = "/v1/auth/me"
+    JWKS_PATH = "/.well-known/jwks.json"
+
+    def __init__(self, *, project_id: str = "proj_test", secret_key: str | None = None) -> None:
+        super().__init__()
+        self.project_id = project_id
+        self.secret_key = secret_key or "sk_test_" + secrets.token_hex(16)
+        self.publishable_key = "pk_test_" + secrets.token_hex(16)
+        self.factory = TokenFactory("RS256", ttl=900)
+        self.users: dict[str, dict[str, Any]] = {}
+        self._sessions: dict[str, tuple[str, float]] = {}
+
+    @property
+    def jwks_url(self) -> str:
+        """Where this fake publishes its token key."""
+        return self.url + self.JWKS_PATH
+
+    def add_user(
+        self,
+        user_id: str | None = None,
+        *,
+        email: str = "user@example.com",
+        display_name: str | None = "Jane Doe",
+        banned: bool = False,
+        public_metadata: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Register a user and return its user object.
+
+        Args:
+            user_id: the ``usr_…`` id; generated when omitted.
+            email: the email.
+            display_name: the display name.
+            banned: whether the user is banned.
+            public_metadata: the public metadata object.
+        """
+        uid = user_id or "usr_" + secrets.token_hex(6)
+        self.users[uid] = {
+            "id": uid,
+            "projectId": self.project_id,
+            "email": email,
+            "displayName": display_name,
+            "avatarUrl": None,
+            "emailVerified": True,
+            "isBanned": banned,
+            "publicMetadata": public_metadata,
+            "signInCount": 1,
+            "createdAt": "2026-01-01T00:00:00.000Z",
+            "updatedAt": "2026-01-15T10:30:00.000Z",
+        }
+        return self.users[uid]
+
+    def sign_in(self, user_id: str, *, ttl: float = 900.0) -> str:
+        """An access token for the user, as ``POST /v1/auth/signin`` would return.
+
+        Args:
+            user_id: the user's id.
+            ttl: seconds until it expires.
+        """
+        user = self.users[user_id]
+        token = self.factory.mint(
+            user_id,
+            exp=int(time.time() + ttl),
+            projectId=self.project_id,
+            email=user["email"],
+            isBanned=user["isBanned"],
+        )
+        self._sessions[token] = (user_id, time.time() + ttl)
+        return token
+
+    def ban(self, user_id: str) -> None:
+        """Ban the user: its tokens stay valid, but it must not get in.
+
+        Args:
+            user_id: the user's id.
+        """
+        self.users[user_id]["isBanned"] = True
+
+    def answer(self, method: str, path: str, headers: Message, body: bytes) -> Answer:
+        if path == self.JWKS_PATH and method == "GET":
+            return json_answer(200, self.factory.jwks())
+        if path == self.VERIFY_PATH and method == "GET":
+            if headers.get("x-api-key") != self.secret_key:
+                return _unauthorized("Invalid or missing secret key")
+            return self._user_for(_bearer(headers))
+        if path == self.ME_PATH and method == "GET":
+            return self._user_for(_bearer(headers))
+        return json_answer(404, {"statusCode": 404, "error": "Not Found", "message": "no route"})
+
+    def _user_for(self, token: str | None) -> Answer:
+        if token is None:
+            return _unauthorized("Missing access token")
+        session = self._sessions.get(token)
+        if session is None or session[1] <= time.time():
+            return _unauthorized("Invalid or expired access token")
+        return json_answer(200, self.users[session[0]])
+
+
+class FakeVeryChat(FakeServer):
+    """VeryChat's ``POST /auth/validate-token`` (Bearer + ``{"projectId"}``), HS256 tokens.
+
+    Args:
+        project_id: the project id.
+        secret: the HS256 secret (generated when omitted).
+    """
+
+    VALIDATE_PATH = "/auth/validate-token"
+
+    def __init__(
+        self,
+        *,
+        project_id: str = "550e8400-e29b-41d4-a716-446655440000",
+        secret: bytes | None = None,
+    ) -> None:
+        super().__init__()
+        self.project_id = project_id
+        self.key = SigningKey("HS256", kid="verychat", private=secret or secrets.token_bytes(32))
+        self.factory = TokenFactory(key=self.key, ttl=3600)
+
+    @property
+    def secret(self) -> bytes:
+        """The HS256 secret."""
+        return self.key.secret
+
+    def get_tokens(self, handle_id: str, *, ttl: float = 3600.0, keep_at: bool = False) -> str:
+        """An access token, as ``POST /auth/get-tokens`` would return.
+
+        Args:
+            handle_id: the user's handle; a leading ``@`` is stripped as VeryChat does.
+            ttl: seconds until it expires.
+            keep_at: keep a leading ``@`` in ``sub`` (to test client-side normalisation).
+        """
+        subject = handle_id if keep_at else handle_id.removeprefix("@")
+        now = int(time.time())
+        return self.factory.mint(
+            subject,
+            headers={"kid": None},
+            iat=now,
+            exp=int(now + ttl),
+            projectId=self.project_id,
+            jti=None,
+        )
+
+    def answer(self, method: str, path: str, headers: Message, body: bytes) -> Answer:
+        if path != self.VALIDATE_PATH or method != "POST":
+            return json_answer(404, {"statusCode": 404, "message": "Not Found"})
+        invalid = json_answer(401, {"statusCode": 401, "message": "Invalid or expired token"})
+        token = _bearer(headers)
+        if token is None:
+            return invalid
+        try:
+            request = json.loads(body or b"null")
+        except ValueError:
+            request = None
+        if not isinstance(request, dict) or not isinstance(request.get("projectId"), str):
+            return json_answer(400, {"statusCode": 400, "message": "projectId is required"})
+        try:
+            payload = pyjwt.decode(token, self.secret, algorithms=["HS256"])
+        except pyjwt.PyJWTError:
+            return invalid
+        if request["projectId"] != self.project_id or payload.get("projectId") != self.project_id:
+            return invalid
+        fields = {
+            name: payload[name] for name in ("sub", "projectId", "iat", "exp") if name in payload
+        }
+        return json_answer(200, {"statusCode": 200, "data": {"valid": True, "payload": fields}})
+
+
+class FakeIntrospection(FakeServer):
+    """An RFC 7662 introspection endpoint at ``/introspect`` (HTTP Basic client auth, form body).
+
+    Args:
+        client_id: the resource server's client id.
+        client_secret: its secret (generated when omitted).
+    """
+
+    PATH = "/introspect"
+
+    def __init__(
+        self, *, client_id: str = "resource-server", client_secret: str | None = None
+    ) -> None:
+        super().__init__()
+        self.client_id = client_id
+        self.client_secret = client_secret or secrets.token_urlsafe(24)
+        self.tokens: dict[str, dict[str, Any]] = {}
+
+    @property
+    def introspection_url(self) -> str:
+        """The endpoint URL."""
+        return self.url + self.PATH
+
+    def issue(
+        self,
+        subject: str | None = "user-1",
+        *,
+        scope: str = "",
+        ttl: float = 3600.0,
+        client_id: str = "app",
+        active: bool = True,
+    ) -> str:
+        """An opaque access token the endpoint knows.
+
+        Args:
+            subject: the ``sub`` (``None`` for a client-credentials token).
+            scope: space-separated scopes.
+            ttl: seconds until it expires.
+            client_id: the client it was issued to.
+            active: whether it is active.
+        """
+        token = "at_" + secrets.token_urlsafe(24)
+        now = int(time.time())
+        record: dict[str, Any] = {
+            "active": active,
+            "scope": scope,
+            "client_id": client_id,
+            "token_type": "Bearer",
+            "iat": now,
+            "exp": int(now + ttl),
+            "iss": self.url,
+        }
+        if subject is not None:
+            record["sub"] = subject
+        self.tokens[token] = record
+        return token
+
+    def answer(self, method: str, path: str, headers: Message, body: bytes) -> Answer:
+        if path != self.PATH or method != "POST":
+            return json_answer(404, {"error": "not_found"})
+        expected = base64.b64encode(f"{self.client_id}:{self.client_secret}".encode()).decode()
+        if headers.get("authorization") != f"Basic {expected}":
+            return json_answer(
+                401, {"error": "invalid_client"}, {"www-authenticate": 'Basic realm="introspect"'}
+            )
+        if not (headers.get("content-type") or "").startswith("application/x-www-form-urlencoded"):
+            return json_answer(400, {"error": "invalid_request"})
+        form = parse_qs(body.decode("ascii", "replace"))
+        tokens = form.get("token")
+        if not tokens:
+            return json_answer(400, {"error": "invalid_request"})
+        record = self.tokens.get(tokens[0])
+        if record is None or not record["active"] or record["exp"] <= time.time():
+            return json_answer(200, {"active": False})
+        return json_answer(200, record)

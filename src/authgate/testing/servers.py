@@ -1,0 +1,314 @@
+"""Real HTTP servers on 127.0.0.1 for tests: a base with faults, a JWKS issuer, uvicorn.
+
+:class:`FakeServer` runs in a background thread, counts requests per path, and can misbehave
+on demand (:data:`Fault`). Subclasses only answer requests.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from email.message import Message
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Literal, NamedTuple
+
+from .tokens import SigningKey, TokenFactory
+
+__all__ = ["Answer", "FakeServer", "Fault", "LocalIssuer", "json_answer", "serve_asgi"]
+
+Fault = Literal["down", "error", "ratelimit", "garbage", "huge", "slow", "redirect", "hang"]
+"""How a server misbehaves: ``down`` (503), ``error`` (500), ``ratelimit`` (429 with
+``Retry-After``), ``garbage`` (200, not JSON), ``huge`` (50 MB), ``slow`` (a byte every
+0.2 s), ``redirect`` (302), ``hang`` (no answer until stopped)."""
+
+
+class Answer(NamedTuple):
+    """A response: status, body, extra headers."""
+
+    status: int
+    body: bytes
+    headers: Mapping[str, str] = {}
+
+
+def json_answer(status: int, body: Any, headers: Mapping[str, str] | None = None) -> Answer:
+    """A JSON response.
+
+    Args:
+        status: the HTTP status.
+        body: what to serialize.
+        headers: extra headers.
+    """
+    return Answer(
+        status, json.dumps(body).encode(), {"content-type": "application/json", **(headers or {})}
+    )
+
+
+def _error(status: int, phrase: str, message: str) -> Answer:
+    return json_answer(status, {"statusCode": status, "error": phrase, "message": message})
+
+
+class FakeServer:
+    """An HTTP server on a free 127.0.0.1 port, in a daemon thread; use as a context manager."""
+
+    faulty_paths: frozenset[str] = frozenset()
+    """Paths where :attr:`fault` applies (empty: every path)."""
+
+    def __init__(self) -> None:
+        self.fault: Fault | None = None
+        self.retry_after = "2"
+        """The ``Retry-After`` sent with the ``ratelimit`` fault."""
+        self.requests: Counter[str] = Counter()
+        self._lock = threading.Lock()
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
+
+    def answer(self, method: str, path: str, headers: Message, body: bytes) -> Answer:
+        """Answer one request (subclasses override).
+
+        Args:
+            method: the HTTP method.
+            path: the path, without query string.
+            headers: the request headers.
+            body: the request body.
+        """
+        return _error(404, "Not Found", "no route")
+
+    def started(self) -> None:
+        """Called once the port is bound (subclasses may use :attr:`url`)."""
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def start(self) -> FakeServer:
+        """Bind a free port on 127.0.0.1 and serve in a daemon thread."""
+        server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        server.daemon_threads = True
+        server.block_on_close = False
+        self._server = server
+        self.started()
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and release the port."""
+        self._stopping.set()
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._server = self._thread = None
+
+    def __enter__(self) -> Any:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        """The base URL."""
+        if self._server is None:
+            raise RuntimeError("the server is not started")
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def calls(self, path: str) -> int:
+        """How many requests ``path`` received.
+
+        Args:
+            path: the request path.
+        """
+        with self._lock:
+            return self.requests[path]
+
+    def _count(self, path: str) -> None:
+        with self._lock:
+            self.requests[path] += 1
+
+
+def _handler_for(fake: FakeServer) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:
+            """Stay quiet."""
+
+        def do_GET(self) -> None:
+            self._dispatch()
+
+        def do_POST(self) -> None:
+            self._dispatch()
+
+        def _dispatch(self) -> None:
+            path = self.path.split("?", 1)[0]
+            length = int(self.headers.get("content-length") or 0)
+            body = self.rfile.read(min(length, 1 << 20)) if length else b""
+            fake._count(path)
+            fault = fake.fault
+            if fault is not None and (not fake.faulty_paths or path in fake.faulty_paths):
+                self._misbehave(fault)
+                return
+            self._send(fake.answer(self.command, path, self.headers, body))
+
+        def _misbehave(self, fault: Fault) -> None:
+            if fault == "down":
+                self._send(_error(503, "Service Unavailable", "down for maintenance"))
+            elif fault == "error":
+                self._send(_error(500, "Internal Server Error", "unexpected"))
+            elif fault == "ratelimit":
+                answer = _error(429, "Too Many Requests", "slow down")
+                self._send(
+                    answer._replace(headers={**answer.headers, "retry-after": fake.retry_after})
+                )
+            elif fault == "garbage":
+                self._send(Answer(200, b"<html>not json</html>", {"content-type": "text/html"}))
+            elif fault == "redirect":
+                self._send(Answer(302, b"", {"location": "http://127.0.0.1:9/elsewhere"}))
+            elif fault == "huge":
+                self._stream(b" " * 65536, 50 * 1024 * 1024 // 65536, pause=0.0)
+            elif fault == "slow":
+                self._stream(b" ", 600, pause=0.2)
+            else:  # hang: accept the request and answer nothing until stopped.
+                fake._stopping.wait(30)
+
+        def _send(self, answer: Answer) -> None:
+            self.send_response(answer.status)
+            headers = {"content-type": "application/json", **answer.headers}
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.send_header("content-length", str(len(answer.body)))
+            self.end_headers()
+            self.wfile.write(answer.body)
+
+        def _stream(self, chunk: bytes, count: int, *, pause: float) -> None:
+            self.send_response(200)
+            self.send_header("content-type", "application/json")
+            self.send_header("connection", "close")
+            self.end_headers()
+            try:
+                for _ in range(count):
+                    if fake._stopping.is_set():
+                        return
+                    self.wfile.write(chunk)
+                    self.wfile.flush()
+                    if pause:
+                        time.sleep(pause)
+            except OSError:
+                return  # the client gave up, as it should.
+
+    return Handler
+
+
+class LocalIssuer(FakeServer):
+    """A JWKS and OIDC discovery server: ``/.well-known/jwks.json`` and ``openid-configuration``.
+
+    Its URL is the issuer (``iss``) of the tokens its :attr:`factory` mints. :attr:`fault`
+    applies to JWKS requests only.
+
+    Args:
+        alg: the algorithm of its signing key.
+        audience: the ``aud`` of minted tokens, when set.
+        cache_control: the ``Cache-Control`` header of JWKS answers.
+        include_retired: keep publishing keys retired by :meth:`rotate`.
+    """
+
+    JWKS_PATH = "/.well-known/jwks.json"
+    DISCOVERY_PATH = "/.well-known/openid-configuration"
+    faulty_paths = frozenset({JWKS_PATH})
+
+    def __init__(
+        self,
+        alg: str = "RS256",
+        *,
+        audience: str | list[str] | None = None,
+        cache_control: str = "max-age=600",
+        include_retired: bool = True,
+    ) -> None:
+        super().__init__()
+        self.factory = TokenFactory(alg, audience=audience)
+        self.cache_control = cache_control
+        self.include_retired = include_retired
+        self.extra_keys: list[dict[str, Any]] = []
+        """Raw JWKs published after the real ones (e.g. broken keys, for negative tests)."""
+
+    def started(self) -> None:
+        self.factory.issuer = self.url
+
+    @property
+    def jwks_url(self) -> str:
+        """The JWKS URL."""
+        return self.url + self.JWKS_PATH
+
+    @property
+    def jwks_requests(self) -> int:
+        """How many JWKS requests were received so far."""
+        return self.calls(self.JWKS_PATH)
+
+    def mint(self, subject: str = "user-1", **claims: Any) -> str:
+        """A token from :attr:`factory` (see :meth:`TokenFactory.mint`).
+
+        Args:
+            subject: the ``sub`` claim.
+            claims: claims to add or override.
+        """
+        return self.factory.mint(subject, **claims)
+
+    def rotate(self) -> SigningKey:
+        """Sign with a new key and publish it."""
+        return self.factory.rotate()
+
+    def jwks(self) -> dict[str, Any]:
+        """The JWKS document currently served."""
+        document = self.factory.jwks(include_retired=self.include_retired)
+        document["keys"].extend(self.extra_keys)
+        return document
+
+    def answer(self, method: str, path: str, headers: Message, body: bytes) -> Answer:
+        if path == self.DISCOVERY_PATH:
+            return json_answer(200, {"issuer": self.url, "jwks_uri": self.jwks_url})
+        if path == self.JWKS_PATH:
+            return json_answer(200, self.jwks(), {"cache-control": self.cache_control})
+        return super().answer(method, path, headers, body)
+
+
+@contextmanager
+def serve_asgi(app: Any, *, timeout: float = 10.0) -> Iterator[str]:
+    """Serve an ASGI app with uvicorn on a free 127.0.0.1 port; yield its base URL.
+
+    Needs ``uvicorn`` (in the ``test`` extra). The server stops when the block ends.
+
+    Args:
+        app: the ASGI app.
+        timeout: seconds to wait for the server to start.
+    """
+    import uvicorn
+
+    # proto=IPPROTO_TCP: asyncio sets TCP_NODELAY on accepted sockets only for that proto.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + timeout
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout)
+        sock.close()

@@ -1,0 +1,272 @@
+"""The remote client through RFC 7662 introspection and a generic endpoint, on real servers."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+
+from authgate import (
+    Authenticator,
+    IntrospectionProvider,
+    InvalidToken,
+    ProviderUnavailable,
+    RemotePolicy,
+    RemoteVerifier,
+)
+from authgate.testing import FakeAuthon, FakeIntrospection
+
+
+class Clock:
+    """A clock the test moves by hand, starting at the real time."""
+
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    """A hand-moved clock."""
+    return Clock()
+
+
+@pytest.fixture
+def idp() -> Iterator[FakeIntrospection]:
+    """A running RFC 7662 introspection server."""
+    with FakeIntrospection() as server:
+        yield server
+
+
+def make(idp: FakeIntrospection, clock: Clock, **policy: Any) -> IntrospectionProvider:
+    """An introspection provider for ``idp`` on ``clock``."""
+    return IntrospectionProvider(
+        "idp",
+        idp.introspection_url,
+        client_id=idp.client_id,
+        client_secret=idp.client_secret,
+        policy=RemotePolicy(**policy),
+        clock=clock,
+    )
+
+
+def bearer(token: str) -> dict[str, str]:
+    """Headers carrying ``token``."""
+    return {"authorization": f"Bearer {token}"}
+
+
+def test_active_token_maps_to_a_principal(idp: FakeIntrospection, clock: Clock) -> None:
+    """active=true: sub, scope, exp and client_id map to the principal, verified remotely."""
+    token = idp.issue("alice", scope="orders:read orders:write")
+    principal = Authenticator([make(idp, clock)], clock=clock).authenticate(bearer(token))
+    assert principal is not None
+    assert (principal.subject, principal.credential, principal.verified_by) == (
+        "alice",
+        "opaque",
+        "remote",
+    )
+    assert principal.scopes == {"orders:read", "orders:write"}
+    assert principal.claims["client_id"] == "app"
+    assert principal.expires_at == idp.tokens[token]["exp"]
+
+
+def test_client_credentials_token_uses_client_id_as_subject(
+    idp: FakeIntrospection, clock: Clock
+) -> None:
+    """A token without sub (client credentials) is the client's."""
+    token = idp.issue(None, client_id="billing-service")
+    principal = Authenticator([make(idp, clock)], clock=clock).authenticate(bearer(token))
+    assert principal is not None
+    assert principal.subject == "billing-service"
+
+
+@pytest.mark.parametrize("kind", ["inactive", "unknown"])
+def test_inactive_or_unknown_token_is_401(kind: str, idp: FakeIntrospection, clock: Clock) -> None:
+    """active=false (or a token the server never issued) is invalid_token, not an outage."""
+    token = idp.issue(active=False) if kind == "inactive" else "at_nobody-issued-this"
+    with pytest.raises(InvalidToken, match="not active") as caught:
+        Authenticator([make(idp, clock)], clock=clock).authenticate(bearer(token))
+    assert caught.value.status == 401
+
+
+def test_wrong_client_secret_is_our_outage_not_the_clients_401(
+    idp: FakeIntrospection, clock: Clock
+) -> None:
+    """The server refusing our client credentials is a 503: the caller did nothing wrong."""
+    provider = IntrospectionProvider(
+        "idp", idp.introspection_url, client_id=idp.client_id, client_secret="wrong", clock=clock
+    )
+    with pytest.raises(ProviderUnavailable, match="HTTP 401") as caught:
+        Authenticator([provider], clock=clock).authenticate(bearer(idp.issue()))
+    assert caught.value.status == 503
+
+
+def test_results_are_cached_30_s_and_never_past_exp(idp: FakeIntrospection, clock: Clock) -> None:
+    """The same token is looked up once per 30 s, and again once its exp has passed."""
+    provider = make(idp, clock)
+    auth = Authenticator([provider], clock=clock)
+    token = idp.issue(ttl=3600)
+    for _ in range(20):
+        auth.authenticate(bearer(token))
+    assert idp.calls(idp.PATH) == 1
+    clock.now += 30
+    assert auth.authenticate(bearer(token)).verified_by == "remote"  # type: ignore[union-attr]
+    assert idp.calls(idp.PATH) == 2
+    short = idp.issue(ttl=40)  # issued on real time: 10 s left on the test clock
+    auth.authenticate(bearer(short))
+    calls = idp.calls(idp.PATH)
+    clock.now += 9
+    auth.authenticate(bearer(short))
+    assert idp.calls(idp.PATH) == calls
+    clock.now += 1
+    with pytest.raises(InvalidToken):
+        auth.authenticate(bearer(short))  # the cached acceptance ended at exp
+
+
+def test_rejections_are_cached_5_s(idp: FakeIntrospection, clock: Clock) -> None:
+    """A rejected token asked again within 5 s makes no upstream call."""
+    provider = make(idp, clock)
+    for _ in range(10):
+        with pytest.raises(InvalidToken):
+            provider.client.verify("at_bad")
+    assert provider.client.upstream_calls == 1
+    clock.now += 5
+    with pytest.raises(InvalidToken):
+        provider.client.verify("at_bad")
+    assert provider.client.upstream_calls == 2
+
+
+def test_concurrent_identical_tokens_make_one_call(idp: FakeIntrospection, clock: Clock) -> None:
+    """100 threads with one new token: one upstream call, 100 principals."""
+    auth = Authenticator([make(idp, clock)], clock=clock)
+    token = idp.issue("burst")
+    barrier = threading.Barrier(100)
+
+    def call(_: int) -> str:
+        barrier.wait()
+        principal = auth.authenticate(bearer(token))
+        return principal.subject if principal else ""
+
+    with ThreadPoolExecutor(max_workers=100) as pool:
+        subjects = list(pool.map(call, range(100)))
+    assert subjects == ["burst"] * 100
+    assert idp.calls(idp.PATH) == 1
+
+
+@pytest.mark.anyio
+async def test_concurrent_identical_tokens_async(idp: FakeIntrospection, clock: Clock) -> None:
+    """100 concurrent tasks with one new token: one upstream call."""
+    auth = Authenticator([make(idp, clock)], clock=clock)
+    token = idp.issue("burst")
+    results = await asyncio.gather(*(auth.authenticate_async(bearer(token)) for _ in range(100)))
+    assert {p.subject for p in results if p} == {"burst"}
+    assert idp.calls(idp.PATH) == 1
+
+
+def test_429_is_a_503_with_the_upstreams_retry_after(idp: FakeIntrospection, clock: Clock) -> None:
+    """Rate-limited: answer 503 with Retry-After and make no call until it passes."""
+    provider = make(idp, clock)
+    idp.fault, idp.retry_after = "ratelimit", "7"
+    with pytest.raises(ProviderUnavailable, match="rate-limiting") as caught:
+        provider.client.verify(idp.issue())
+    assert caught.value.retry_after == 7
+    idp.fault = None
+    clock.now += 6
+    with pytest.raises(ProviderUnavailable) as again:
+        provider.client.verify(idp.issue())
+    assert again.value.retry_after == pytest.approx(1)
+    assert idp.calls(idp.PATH) == 1
+    clock.now += 1
+    assert provider.client.verify(idp.issue("after"))["sub"] == "after"
+
+
+def test_breaker_opens_after_5_failures_and_closes_after_a_good_trial(
+    idp: FakeIntrospection, clock: Clock
+) -> None:
+    """5 consecutive 500s open the breaker for 15 s: fast 503s, no calls; then a trial call."""
+    provider = make(idp, clock)
+    idp.fault = "error"
+    for i in range(5):
+        with pytest.raises(ProviderUnavailable):
+            provider.client.verify(f"at_{i}")
+    assert idp.calls(idp.PATH) == 5
+    for i in range(50):
+        with pytest.raises(ProviderUnavailable, match="not calling") as caught:
+            provider.client.verify(f"at_more_{i}")
+    assert caught.value.retry_after == pytest.approx(15)
+    assert idp.calls(idp.PATH) == 5
+    idp.fault = None
+    clock.now += 15
+    assert provider.client.verify(idp.issue("healed"))["sub"] == "healed"
+    assert provider.client.verify(idp.issue("again"))["sub"] == "again"
+
+
+@pytest.mark.parametrize(
+    ("fault", "message"),
+    [
+        ("down", "HTTP 503"),
+        ("garbage", "not JSON"),
+        ("huge", "exceeds"),
+        ("hang", "unreachable"),
+        ("slow", "too slow"),
+    ],
+)
+def test_upstream_trouble_is_a_bounded_503(
+    fault: Any, message: str, idp: FakeIntrospection, clock: Clock
+) -> None:
+    """Outages, garbage, oversized and silent answers become a 503 within the timeout."""
+    idp.fault = fault
+    provider = make(idp, clock, timeout=0.5)
+    started = time.monotonic()
+    with pytest.raises(ProviderUnavailable, match=message):
+        Authenticator([provider], clock=clock).authenticate(bearer(idp.issue()))
+    assert time.monotonic() - started < 2.0
+
+
+def test_generic_remote_verifier_against_authon_me() -> None:
+    """RemoteVerifier maps any endpoint: here Authon's /v1/auth/me with the Bearer token."""
+    with FakeAuthon() as authon:
+        user = authon.add_user(email="me@example.com")
+        token = authon.sign_in(user["id"])
+        provider = RemoteVerifier("me", authon.url + FakeAuthon.ME_PATH, subject_claim="id")
+        principal = Authenticator([provider]).authenticate(bearer(token))
+        assert principal is not None
+        assert (principal.subject, principal.email, principal.name) == (
+            user["id"],
+            "me@example.com",
+            "Jane Doe",
+        )
+        with pytest.raises(InvalidToken, match="rejected"):
+            Authenticator([provider]).authenticate(bearer("garbage-opaque-token"))
+
+
+def test_generic_remote_verifier_templates() -> None:
+    """Header and body templates carry the token where configured (POST JSON body)."""
+    import httpx
+
+    seen: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json={"sub": "templated", "exp": time.time() + 60})
+
+    provider = RemoteVerifier(
+        "custom",
+        "https://verify.example/check",
+        method="POST",
+        headers={"x-service-key": "svc", "x-token": "{token}"},
+        json={"token": "{token}", "nested": ["{token}"], "n": 1},
+        transport=httpx.MockTransport(answer),
+    )
+    principal = Authenticator([provider]).authenticate(bearer("tok.en-1"))
+    assert principal is not None
+    assert principal.subject == "templated"
+    assert seen[0].headers["x-token"] == "tok.en-1"
+    assert seen[0].read() == b'{"token":"tok.en-1","nested":["tok.en-1"],"n":1}'
