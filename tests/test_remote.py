@@ -119,13 +119,14 @@ def test_results_are_cached_30_s_and_never_past_exp(idp: FakeIntrospection, cloc
     clock.now += 30
     assert auth.authenticate(bearer(token)).verified_by == "remote"  # type: ignore[union-attr]
     assert idp.calls(idp.PATH) == 2
-    short = idp.issue(ttl=40)  # issued on real time: 10 s left on the test clock
+    short = idp.issue(ttl=40)  # issued on real time: about 10 s left on the test clock
+    exp = idp.tokens[short]["exp"]
     auth.authenticate(bearer(short))
     calls = idp.calls(idp.PATH)
-    clock.now += 9
+    clock.now = exp - 0.5
     auth.authenticate(bearer(short))
     assert idp.calls(idp.PATH) == calls
-    clock.now += 1
+    clock.now = exp
     with pytest.raises(InvalidToken):
         auth.authenticate(bearer(short))  # the cached acceptance ended at exp
 

@@ -1,6 +1,7 @@
 """authgate: stateless token verification for ASGI and WSGI apps."""
 
 from ._remote import RemotePolicy
+from .apikeys import APIKey, APIKeyProvider, APIKeyRing, hash_api_key
 from .authenticator import Authenticator
 from .errors import (
     AlgorithmNotAllowed,
@@ -37,6 +38,9 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ANONYMOUS",
+    "APIKey",
+    "APIKeyProvider",
+    "APIKeyRing",
     "AlgorithmNotAllowed",
     "Anonymous",
     "AuthGateError",
@@ -74,4 +78,5 @@ __all__ = [
     "ServiceUnavailable",
     "TokenTooLarge",
     "UnsupportedHeader",
+    "hash_api_key",
 ]

@@ -68,6 +68,9 @@ class Authenticator:
             if provider.issuer is not None:
                 self._by_issuer.setdefault(provider.issuer, provider)
         self._jwt_providers = tuple(p for p in providers if p.accepts_jwt)
+        self._key_providers = tuple(
+            p for p in providers if type(p).accepts_api_key is not Provider.accepts_api_key
+        )
         self._only_jwt = self._jwt_providers[0] if len(self._jwt_providers) == 1 else None
         self._cache = (
             TokenCache(
@@ -169,10 +172,11 @@ class Authenticator:
 
     def _route(self, credential: Credential) -> Provider:
         value = credential.value
-        for provider in self.providers:
-            if provider.accepts_api_key(value):
+        from_header = credential.kind == "api_key"
+        for provider in self._key_providers:
+            if provider.accepts_api_key(value, from_header=from_header):
                 return provider
-        if credential.kind == "api_key":
+        if from_header:
             raise InvalidToken("the API key is not recognised")
         if value.count(".") != 2:
             for provider in self.providers:

@@ -30,11 +30,13 @@ class Provider:
     accepts_jwt: bool = True
     accepts_opaque: bool = False
 
-    def accepts_api_key(self, value: str) -> bool:
-        """Whether ``value`` (from ``x-api-key`` or a Bearer value) is an API key of ours.
+    def accepts_api_key(self, value: str, *, from_header: bool) -> bool:
+        """Whether ``value`` is an API key of ours.
 
         Args:
             value: the credential value.
+            from_header: it came as ``x-api-key`` (else as a Bearer value: only keys with a
+                recognisable prefix should be claimed then).
         """
         return False
 

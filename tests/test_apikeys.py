@@ -1,0 +1,141 @@
+"""API keys: digests only, constant-shape lookup, routing from x-api-key and prefixed Bearer."""
+
+from __future__ import annotations
+
+import hmac
+from typing import Any
+
+import pytest
+from starlette.testclient import TestClient
+
+from authgate import (
+    APIKeyProvider,
+    APIKeyRing,
+    Authenticator,
+    ConfigurationError,
+    InvalidToken,
+    hash_api_key,
+)
+from authgate.asgi import AuthGateMiddleware
+
+from .apps import starlette_app
+
+LIVE = "sk_live_4f9c2b7e1d8a6c3b5e0f9a2d"
+TEST = "sk_test_0a1b2c3d4e5f6a7b8c9d0e1f"
+
+
+@pytest.fixture
+def ring() -> APIKeyRing:
+    """Two keys with the sk_ prefixes."""
+    keys = APIKeyRing(prefixes=("sk_live_", "sk_test_"))
+    keys.add(
+        LIVE,
+        subject="svc-billing",
+        name="billing prod",
+        scopes=["invoices:read"],
+        environment="live",
+    )
+    keys.add(TEST, subject="svc-billing", name="billing ci", scopes=[], environment="test")
+    return keys
+
+
+def test_only_digests_are_kept(ring: APIKeyRing) -> None:
+    """The ring holds SHA-256 digests; no raw key appears in its state or reprs."""
+    state = repr(ring) + repr(list(ring._by_digest.items()))
+    assert LIVE not in state
+    assert TEST not in state
+    assert hash_api_key(LIVE) in ring._by_digest
+
+
+def test_lookup_hit_and_miss(ring: APIKeyRing) -> None:
+    """A known key finds its entry; an unknown one, or a near miss, finds nothing."""
+    entry = ring.lookup(LIVE)
+    assert entry is not None
+    assert (entry.subject, entry.environment, entry.scopes) == (
+        "svc-billing",
+        "live",
+        {"invoices:read"},
+    )
+    assert ring.lookup(LIVE[:-1] + "e") is None
+    assert ring.lookup("") is None
+
+
+def test_hit_and_miss_have_the_same_shape(
+    ring: APIKeyRing, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Both paths hash once and call compare_digest exactly once."""
+    calls: list[int] = []
+    real = hmac.compare_digest
+
+    def counting(a: bytes, b: bytes) -> bool:
+        calls.append(len(a) + len(b))
+        return real(a, b)
+
+    monkeypatch.setattr("authgate.apikeys.hmac.compare_digest", counting)
+    ring.lookup(LIVE)
+    ring.lookup("sk_live_unknown_key_00000000")
+    assert calls == [64, 64]
+
+
+def test_remove(ring: APIKeyRing) -> None:
+    """A removed key no longer authenticates."""
+    assert ring.remove(TEST)
+    assert ring.lookup(TEST) is None
+    assert not ring.remove(TEST)
+
+
+@pytest.mark.parametrize("raw", ["short", 42], ids=["short", "not-a-string"])
+def test_bad_keys_are_refused_at_configuration(raw: Any, ring: APIKeyRing) -> None:
+    """Keys shorter than 16 characters (or not text) are refused when added."""
+    with pytest.raises(ConfigurationError):
+        ring.add(raw, subject="x")
+
+
+@pytest.fixture
+def auth(ring: APIKeyRing) -> Authenticator:
+    """An Authenticator with only the key provider."""
+    return Authenticator([APIKeyProvider("keys", ring)])
+
+
+def test_x_api_key_and_prefixed_bearer(auth: Authenticator) -> None:
+    """A key arrives as x-api-key or as a Bearer value with a known prefix."""
+    for headers in ({"x-api-key": LIVE}, {"authorization": f"Bearer {LIVE}"}):
+        principal = auth.authenticate(headers)
+        assert principal is not None
+        assert (principal.subject, principal.credential, principal.provider) == (
+            "svc-billing",
+            "api_key",
+            "keys",
+        )
+        assert principal.claims["environment"] == "live"
+        assert principal.scopes == {"invoices:read"}
+
+
+def test_unknown_key_is_401_and_keys_are_never_cached(auth: Authenticator) -> None:
+    """An unknown key is invalid_token; known keys do not enter the token cache."""
+    with pytest.raises(InvalidToken, match="not recognised"):
+        auth.authenticate({"x-api-key": "sk_live_not_a_real_key_123"})
+    auth.authenticate({"x-api-key": LIVE})
+    assert auth.cache is not None
+    assert len(auth.cache) == 0
+
+
+def test_unprefixed_bearer_is_not_taken_for_a_key() -> None:
+    """Without prefixes, a ring takes keys from x-api-key only, never from Bearer."""
+    ring = APIKeyRing()
+    ring.add("mori-4f9c2b7e1d8a6c3b", subject="42")
+    auth = Authenticator([APIKeyProvider("mori", ring)])
+    assert auth.authenticate({"x-api-key": "mori-4f9c2b7e1d8a6c3b"}).subject == "42"  # type: ignore[union-attr]
+    with pytest.raises(InvalidToken, match="not a JWT"):
+        auth.authenticate({"authorization": "Bearer mori-4f9c2b7e1d8a6c3b"})
+
+
+def test_api_keys_through_the_asgi_shell(auth: Authenticator) -> None:
+    """200 with the key's principal; 401 invalid_token for an unknown key."""
+    with TestClient(AuthGateMiddleware(starlette_app(), auth)) as client:
+        ok = client.get("/whoami", headers={"x-api-key": LIVE})
+        assert ok.json()["subject"] == "svc-billing"
+        refused = client.get("/whoami", headers={"x-api-key": "sk_live_nope_nope_nope_nope"})
+        assert refused.status_code == 401
+        assert 'error="invalid_token"' in refused.headers["www-authenticate"]
+        assert "sk_live_nope" not in refused.text
