@@ -31,6 +31,7 @@ from .keys import Key, KeySet
 from .keysources import JWKSKeySource, KeyFetchPolicy, OIDCKeySource, RemoteKeySource
 from .principal import ANONYMOUS, Anonymous, Principal
 from .providers import JWTProvider, Provider
+from .providers.authon import AuthonProvider
 from .providers.remote import IntrospectionProvider, RemoteVerifier
 from .verifiers.jwt import JWTVerifier
 
@@ -45,6 +46,7 @@ __all__ = [
     "Anonymous",
     "AuthGateError",
     "Authenticator",
+    "AuthonProvider",
     "BadAudience",
     "BadIssuer",
     "BadSignature",

@@ -158,8 +158,9 @@ class Authenticator:
             return
         now = self._clock()
         valid_until = principal.expires_at
-        if provider.cache_ttl is not None:
-            capped = now + provider.cache_ttl
+        ttl = provider.cache_ttl_for(principal)
+        if ttl is not None:
+            capped = now + ttl
             valid_until = capped if valid_until is None else min(valid_until, capped)
         for name in ("nbf", "iat"):  # accepted only thanks to leeway: verify again next time
             value = principal.claims.get(name)

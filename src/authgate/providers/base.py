@@ -40,6 +40,14 @@ class Provider:
         """
         return False
 
+    def cache_ttl_for(self, principal: Principal) -> float | None:
+        """The longest the Authenticator may cache ``principal`` (``None``: until its exp).
+
+        Args:
+            principal: a principal this provider just verified.
+        """
+        return self.cache_ttl
+
     def verify(self, credential: Credential) -> Principal:
         """Verify ``credential`` and return its principal; raise an ``AuthGateError`` otherwise.
 

@@ -1,0 +1,236 @@
+"""Authon: RS256 access tokens, ``pk_``/``sk_`` API keys, ``GET /v1/auth/token/verify``.
+
+Local RS256 verification when a key source is configured (Authon does not document where its
+keys are published, nor its claim names: both are configuration). Otherwise, or when the
+token's ``kid`` stays unknown, the verify endpoint with the secret key. A banned user
+(``isBanned: true``) holds a valid token but gets 403, locally and remotely.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from typing import Any, Final
+
+import httpx
+
+from .._http import Plan, Request, Response, check_url
+from .._json import loads_strict
+from .._remote import Claims, RemotePolicy, upstream_error
+from ..apikeys import APIKey, APIKeyRing
+from ..errors import ConfigurationError, Forbidden, InvalidToken
+from ..extract import Credential
+from ..keys import KeySet, b64url_decode
+from ..keysources import RemoteKeySource
+from ..principal import Principal, principal_from_claims
+from ..verifiers.jwt import JWTVerifier
+from .hybrid import HybridProvider
+
+__all__ = ["AUTHON_KEY_PREFIXES", "AuthonProvider", "classify_authon_key"]
+
+AUTHON_KEY_PREFIXES: Final = ("pk_live_", "pk_test_", "sk_live_", "sk_test_")
+SECRET_ONLY_SCOPE: Final = "authon:secret"  # noqa: S105 (a scope name, not a secret)
+VERIFY_PATH: Final = "/v1/auth/token/verify"
+
+
+def classify_authon_key(value: str) -> tuple[str, str] | None:
+    """``(kind, environment)`` of an Authon API key, e.g. ``("secret", "live")``; else ``None``.
+
+    Args:
+        value: a presented credential.
+    """
+    if not value.startswith(AUTHON_KEY_PREFIXES):
+        return None
+    kind = "publishable" if value.startswith("pk_") else "secret"
+    return kind, value[3:7]
+
+
+class AuthonProvider(HybridProvider):
+    """Authon tokens and keys.
+
+    Args:
+        secret_key: the ``sk_live_…``/``sk_test_…`` key for the verify endpoint (remote
+            verification is off without it).
+        base_url: Authon's API.
+        keys: a key source or ``KeySet`` for local RS256 verification.
+        issuer: the ``iss`` Authon tokens carry, when known (exact match; routes tokens here).
+        audience: the ``aud`` to require, when Authon tokens carry one.
+        api_keys: Authon API keys this service accepts (see :meth:`add_api_key`).
+        subject_claim: the JWT claim holding the user id.
+        banned_claim: the JWT claim that marks a banned user.
+        name: the provider's name.
+        policy: the remote call policy.
+        clock: returns the current time.
+        transport: an httpx transport for sync calls (tests inject one).
+        async_transport: an httpx transport for async calls.
+    """
+
+    def __init__(
+        self,
+        secret_key: str | None = None,
+        *,
+        base_url: str = "https://api.authon.dev",
+        keys: KeySet | RemoteKeySource | None = None,
+        issuer: str | None = None,
+        audience: str | Iterable[str] | None = None,
+        api_keys: APIKeyRing | None = None,
+        subject_claim: str = "sub",
+        banned_claim: str = "isBanned",
+        name: str = "authon",
+        policy: RemotePolicy | None = None,
+        clock: Callable[[], float] = time.time,
+        transport: httpx.BaseTransport | None = None,
+        async_transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        if secret_key is not None and not secret_key.startswith(("sk_live_", "sk_test_")):
+            raise ConfigurationError(
+                "Authon's verify endpoint needs a secret key (sk_live_/sk_test_)"
+            )
+        self.secret_key = secret_key
+        self.verify_url = check_url(base_url.rstrip("/") + VERIFY_PATH, "Authon's base_url")
+        self.subject_claim = subject_claim
+        self.banned_claim = banned_claim
+        verifier = None
+        if keys is not None:
+            verifier = JWTVerifier(
+                keys, algorithms=["RS256"], issuer=issuer, audience=audience, clock=clock
+            )
+        if api_keys is None:
+            api_keys = APIKeyRing(prefixes=AUTHON_KEY_PREFIXES)
+        elif not set(api_keys.prefixes) <= set(AUTHON_KEY_PREFIXES) or not api_keys.prefixes:
+            raise ConfigurationError("an Authon key ring takes the pk_/sk_ live/test prefixes")
+        super().__init__(
+            name,
+            verifier=verifier,
+            remote=secret_key is not None,
+            ring=api_keys,
+            policy=policy,
+            clock=clock,
+            transport=transport,
+            async_transport=async_transport,
+        )
+        if self.verifier is None and self.remote is None:
+            raise ConfigurationError("Authon needs keys for local verification or a secret_key")
+
+    def __repr__(self) -> str:
+        local, remote = self.verifier is not None, self.remote is not None
+        return f"AuthonProvider({self.name!r}, local={local}, remote={remote})"
+
+    def accepts_api_key(self, value: str, *, from_header: bool) -> bool:
+        return value.startswith(AUTHON_KEY_PREFIXES)
+
+    def add_api_key(
+        self, raw_key: str, *, subject: str, name: str | None = None, scopes: Iterable[str] = ()
+    ) -> APIKey:
+        """Accept an Authon API key; its kind and environment come from its prefix.
+
+        A publishable key may not carry the secret-only scope ``authon:secret``.
+
+        Args:
+            raw_key: the ``pk_…``/``sk_…`` key (hashed now, never kept).
+            subject: who the key stands for.
+            name: a label.
+            scopes: what it may do.
+        """
+        classified = classify_authon_key(raw_key)
+        if classified is None:
+            raise ConfigurationError("not an Authon key: expected pk_/sk_ live/test prefixes")
+        kind, environment = classified
+        granted = set(scopes)
+        if kind == "publishable" and SECRET_ONLY_SCOPE in granted:
+            raise ConfigurationError("a publishable key cannot hold the authon:secret scope")
+        if kind == "secret":
+            granted.add(SECRET_ONLY_SCOPE)
+        assert self.ring is not None
+        return self.ring.add(
+            raw_key, subject=subject, name=name, scopes=granted, environment=environment, kind=kind
+        )
+
+    # -- the remote exchange ------------------------------------------------------------------
+
+    def _plan(self, token: str) -> Plan[Claims]:
+        assert self.secret_key is not None
+        response = yield Request(
+            "GET",
+            self.verify_url,
+            {"x-api-key": self.secret_key, "authorization": f"Bearer {token}"},
+        )
+        return self._read_user(response, token)
+
+    def _read_user(self, response: Response, token: str) -> Claims:
+        if response.status == 200:
+            user = response.json()
+            if not isinstance(user, dict) or not isinstance(user.get("id"), str):
+                raise upstream_error(response, "Authon's verify endpoint (no user id)")
+            if user.get("isBanned") is True:
+                raise Forbidden("this user is banned")
+            claims: Claims = dict(user)
+            exp = _unverified_exp(token)  # Authon vouched for the token: its exp bounds the cache
+            if exp is not None:
+                claims["exp"] = exp
+            return claims
+        if response.status in (400, 401, 404, 422):
+            raise InvalidToken("Authon rejected the access token")
+        if response.status == 403:
+            # 403 means our secret key lacks the right: our configuration, not the caller's fault.
+            raise upstream_error(response, "Authon's verify endpoint (secret key refused)")
+        raise upstream_error(response, "Authon's verify endpoint")
+
+    # -- principals ---------------------------------------------------------------------------
+
+    def local_principal(self, claims: dict[str, Any]) -> Principal:
+        if claims.get(self.banned_claim) is True:
+            raise Forbidden("this user is banned")
+        return principal_from_claims(
+            claims,
+            provider=self.name,
+            subject_claim=self.subject_claim,
+            tenant_claims=("projectId",),
+            name_claims=("displayName", "name"),
+        )
+
+    def remote_principal(self, credential: Credential, claims: Claims) -> Principal:
+        mapped = dict(claims)
+        mapped["sub"] = claims["id"]
+        return principal_from_claims(
+            mapped,
+            provider=self.name,
+            credential="jwt" if credential.value.count(".") == 2 else "opaque",
+            verified_by="remote",
+            tenant_claims=("projectId",),
+            name_claims=("displayName",),
+        )
+
+    def key_principal(self, credential: Credential, entry: APIKey) -> Principal:
+        classified = classify_authon_key(credential.value)
+        assert classified is not None
+        kind, environment = classified
+        scopes = entry.scopes
+        if kind == "publishable":  # a publishable key never grants what a secret key does
+            scopes = scopes - {SECRET_ONLY_SCOPE}
+        return Principal(
+            subject=entry.subject,
+            provider=self.name,
+            credential="api_key",
+            name=entry.name,
+            scopes=scopes,
+            verified_by="local",
+            claims={
+                **entry.claims,
+                "key_kind": kind,
+                "environment": environment,
+                "key_name": entry.name,
+            },
+        )
+
+
+def _unverified_exp(token: str) -> float | None:
+    parts = token.split(".")
+    if len(parts) != 3:
+        return None
+    try:
+        payload = loads_strict(b64url_decode(parts[1]))
+    except ValueError:
+        return None
+    exp = payload.get("exp") if isinstance(payload, dict) else None
+    return float(exp) if isinstance(exp, int | float) and not isinstance(exp, bool) else None
