@@ -33,6 +33,7 @@ from .principal import ANONYMOUS, Anonymous, Principal
 from .providers import JWTProvider, Provider
 from .providers.authon import AuthonProvider
 from .providers.remote import IntrospectionProvider, RemoteVerifier
+from .providers.verychat import VeryChatProvider
 from .verifiers.jwt import JWTVerifier
 
 __version__ = "0.1.0"
@@ -80,5 +81,6 @@ __all__ = [
     "ServiceUnavailable",
     "TokenTooLarge",
     "UnsupportedHeader",
+    "VeryChatProvider",
     "hash_api_key",
 ]
