@@ -32,6 +32,7 @@ from .keysources import JWKSKeySource, KeyFetchPolicy, OIDCKeySource, RemoteKeyS
 from .principal import ANONYMOUS, Anonymous, Principal
 from .providers import JWTProvider, Provider
 from .providers.authon import AuthonProvider
+from .providers.backoffice import BackOfficeProvider
 from .providers.remote import IntrospectionProvider, RemoteVerifier
 from .providers.verychat import VeryChatProvider
 from .verifiers.jwt import JWTVerifier
@@ -48,6 +49,7 @@ __all__ = [
     "AuthGateError",
     "Authenticator",
     "AuthonProvider",
+    "BackOfficeProvider",
     "BadAudience",
     "BadIssuer",
     "BadSignature",

@@ -6,17 +6,20 @@ shared by the sync and async entry points, which differ in one ``await``.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from ._cache import TokenCache
 from ._json import loads_strict
-from .errors import BadIssuer, ConfigurationError, InvalidToken, MalformedToken
+from .errors import BadIssuer, ConfigurationError, InvalidToken, MalformedToken, RevokedToken
 from .extract import Credential, credential_from_headers
 from .keys import b64url_decode
 from .principal import Principal
 from .providers.base import Provider
+from .revocation import Denylist
+from .verifiers.jwt import unverified_exp
 
 __all__ = ["Authenticator"]
 
@@ -36,6 +39,8 @@ class Authenticator:
         clock: returns the current time; the cache and expiry checks use it.
         cookie_name: also accept a Bearer token from this cookie (off by default).
         realm: the ``realm`` of ``WWW-Authenticate`` challenges.
+        max_token_lifetime: the longest any accepted token lives; bounds how long a
+            revocation whose token expiry is unknown is remembered.
     """
 
     def __init__(
@@ -48,6 +53,7 @@ class Authenticator:
         clock: Callable[[], float] = time.time,
         cookie_name: str | None = None,
         realm: str = "api",
+        max_token_lifetime: float = 86400.0,
     ) -> None:
         providers = tuple(providers)
         if not providers:
@@ -83,6 +89,9 @@ class Authenticator:
             else None
         )
         self._header_algs: dict[str, str] = {}
+        self.denylist = Denylist(clock=clock, max_token_lifetime=max_token_lifetime)
+        self._revocations = 0
+        self._revocation_lock = threading.Lock()
 
     @property
     def cache(self) -> TokenCache | None:
@@ -120,9 +129,10 @@ class Authenticator:
         """
         principal = self.cached(credential)
         if principal is None:
+            generation = self._revocations
             provider = self._route(credential)
             principal = provider.verify(credential)
-            self._remember(credential, principal, provider)
+            self._admit(credential, principal, provider, generation)
         return principal
 
     async def verify_credential_async(self, credential: Credential) -> Principal:
@@ -133,9 +143,10 @@ class Authenticator:
         """
         principal = self.cached(credential)
         if principal is None:
+            generation = self._revocations
             provider = self._route(credential)
             principal = await provider.verify_async(credential)
-            self._remember(credential, principal, provider)
+            self._admit(credential, principal, provider, generation)
         return principal
 
     # -- the shared, pure parts ---------------------------------------------------------------
@@ -152,6 +163,60 @@ class Authenticator:
         if credential.kind == "bearer":
             return cache.get(credential.value)
         return cache.get(_API_KEY_CACHE_PREFIX + credential.value)
+
+    # -- revocation ---------------------------------------------------------------------------
+
+    def revoke(
+        self,
+        token: str | None = None,
+        *,
+        jti: str | None = None,
+        subject: str | None = None,
+        issued_before: float | None = None,
+        issuer: str | None = None,
+        expires_at: float | None = None,
+    ) -> None:
+        """Deny a signed-out token, every token with a ``jti``, or a subject's older tokens.
+
+        Denied credentials are purged from the cache at once and refused (401 ``revoked``) by
+        every later verification, until they would have expired anyway.
+
+        Args:
+            token: the exact token (its ``exp`` and ``jti`` are read from it, unverified).
+            jti: deny every token carrying this ``jti``.
+            subject: with ``issued_before``: deny the subject's tokens issued earlier.
+            issued_before: the cut-off ``iat`` for ``subject`` (default: now).
+            issuer: restrict the subject revocation to this issuer.
+            expires_at: when the ``jti``'s tokens expire, when known.
+        """
+        if token is None and jti is None and subject is None:
+            raise ConfigurationError("revoke() needs a token, a jti, or a subject")
+        with self._revocation_lock:
+            self._revocations += 1
+            if token is not None:
+                self.denylist.revoke_token(token, unverified_exp(token))
+                if self._cache is not None:
+                    self._cache.discard(token)
+            if jti is not None:
+                self.denylist.revoke_jti(jti, expires_at)
+            if subject is not None:
+                cutoff = self._clock() if issued_before is None else issued_before
+                self.denylist.revoke_subject(subject, cutoff, issuer)
+            if self._cache is not None and (jti is not None or subject is not None):
+                self._cache.discard_where(self.denylist.matches)
+
+    def _admit(
+        self, credential: Credential, principal: Principal, provider: Provider, generation: int
+    ) -> None:
+        if self.denylist.is_revoked(credential.value, principal):
+            raise RevokedToken("the token has been revoked")
+        with self._revocation_lock:
+            # a revocation landing while we verified may not have seen this principal: recheck.
+            if generation != self._revocations and self.denylist.is_revoked(
+                credential.value, principal
+            ):
+                raise RevokedToken("the token has been revoked")
+            self._remember(credential, principal, provider)
 
     def _remember(self, credential: Credential, principal: Principal, provider: Provider) -> None:
         if self._cache is None:

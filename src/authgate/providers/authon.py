@@ -15,15 +15,14 @@ from typing import Any, Final
 import httpx
 
 from .._http import Plan, Request, Response, check_url
-from .._json import loads_strict
 from .._remote import Claims, RemotePolicy, upstream_error
 from ..apikeys import APIKey, APIKeyRing
 from ..errors import ConfigurationError, Forbidden, InvalidToken
 from ..extract import Credential
-from ..keys import KeySet, b64url_decode
+from ..keys import KeySet
 from ..keysources import RemoteKeySource
 from ..principal import Principal, principal_from_claims
-from ..verifiers.jwt import JWTVerifier
+from ..verifiers.jwt import JWTVerifier, unverified_exp
 from .hybrid import HybridProvider
 
 __all__ = ["AUTHON_KEY_PREFIXES", "AuthonProvider", "classify_authon_key"]
@@ -165,7 +164,7 @@ class AuthonProvider(HybridProvider):
             if user.get("isBanned") is True:
                 raise Forbidden("this user is banned")
             claims: Claims = dict(user)
-            exp = _unverified_exp(token)  # Authon vouched for the token: its exp bounds the cache
+            exp = unverified_exp(token)  # Authon vouched for the token: its exp bounds the cache
             if exp is not None:
                 claims["exp"] = exp
             return claims
@@ -222,15 +221,3 @@ class AuthonProvider(HybridProvider):
                 "key_name": entry.name,
             },
         )
-
-
-def _unverified_exp(token: str) -> float | None:
-    parts = token.split(".")
-    if len(parts) != 3:
-        return None
-    try:
-        payload = loads_strict(b64url_decode(parts[1]))
-    except ValueError:
-        return None
-    exp = payload.get("exp") if isinstance(payload, dict) else None
-    return float(exp) if isinstance(exp, int | float) and not isinstance(exp, bool) else None

@@ -32,7 +32,7 @@ from ..errors import (
 from ..keys import ALGORITHMS, MAX_KID_BYTES, KeySet, SignatureCheck, b64url_decode
 from ..keysources import RemoteKeySource
 
-__all__ = ["JWTVerifier"]
+__all__ = ["JWTVerifier", "unverified_exp"]
 
 _COMPACT = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
 _TAIL: Final = (None, None, frozenset("AQgw"), frozenset("AEIMQUYcgkosw048"))
@@ -363,3 +363,20 @@ def _normalise_typ(typ: str) -> str:
     # RFC 7515 §4.1.9: a media type, case-insensitive, "application/" may be left out.
     lowered = typ.lower()
     return lowered[12:] if lowered.startswith("application/") else lowered
+
+
+def unverified_exp(token: str) -> float | None:
+    """The ``exp`` a compact JWT claims, *unverified*: only to bound a cache or denylist entry.
+
+    Args:
+        token: the compact JWT.
+    """
+    parts = token.split(".")
+    if len(parts) != 3:
+        return None
+    try:
+        claims = loads_strict(b64url_decode(parts[1]))
+    except ValueError:
+        return None
+    exp = claims.get("exp") if isinstance(claims, dict) else None
+    return float(exp) if isinstance(exp, int | float) and not isinstance(exp, bool) else None

@@ -1,0 +1,56 @@
+"""Back Office: RS256 access tokens with ``iss``, revocable on sign-out.
+
+Claims ``sub`` (e.g. ``"1"``), ``iat``, ``exp`` (10 hours later) and ``iss`` are all required.
+Back Office documents neither a verify endpoint nor where its public key lives: the key
+source is configuration. Sign-out revokes the access token at Back Office; a stateless verifier
+learns of it through :meth:`authgate.Authenticator.revoke` (by token, ``jti``, or subject and
+issue time), called by whatever handles the sign-out.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+
+from ..errors import ConfigurationError
+from ..keys import KeySet
+from ..keysources import RemoteKeySource
+from ..verifiers.jwt import JWTVerifier
+from .base import JWTProvider
+
+__all__ = ["BackOfficeProvider"]
+
+
+class BackOfficeProvider(JWTProvider):
+    """Back Office tokens, verified locally.
+
+    Args:
+        issuer: the exact ``iss`` (e.g. ``https://ap.vendor.com``).
+        keys: the key source or ``KeySet`` holding Back Office's RS256 public key.
+        algorithms: the allowlist (RS256).
+        leeway: seconds of clock skew.
+        name: the provider's name.
+        clock: returns the current time.
+    """
+
+    def __init__(
+        self,
+        issuer: str,
+        keys: KeySet | RemoteKeySource,
+        *,
+        algorithms: Iterable[str] = ("RS256",),
+        leeway: float = 30.0,
+        name: str = "backoffice",
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if not isinstance(issuer, str) or not issuer:
+            raise ConfigurationError("Back Office tokens carry an iss: configure it")
+        verifier = JWTVerifier(
+            keys,
+            algorithms=algorithms,
+            issuer=issuer,
+            leeway=leeway,
+            required_claims=("sub", "iat", "exp", "iss"),
+            clock=clock,
+        )
+        super().__init__(name, verifier)

@@ -1,0 +1,129 @@
+"""A denylist for signed-out tokens: by whole token, by ``jti``, or by subject + issued-before.
+
+Entries hold digests, never tokens, and are forgotten once every token they can match has
+expired: a token entry at the token's ``exp``, a ``jti`` entry at the given expiry (or
+``max_token_lifetime`` from now), a subject entry ``max_token_lifetime`` after its cut-off.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from .principal import Principal
+
+__all__ = ["Denylist"]
+
+
+class Denylist:
+    """Revoked credentials, each kept until it would have expired anyway.
+
+    Args:
+        clock: returns the current time.
+        max_token_lifetime: the longest any token lives, for entries whose expiry is unknown.
+    """
+
+    def __init__(self, *, clock: Callable[[], float], max_token_lifetime: float = 86400.0) -> None:
+        self._clock = clock
+        self.max_token_lifetime = max_token_lifetime
+        self._lock = threading.Lock()
+        self._tokens: dict[bytes, float] = {}
+        self._jtis: dict[str, float] = {}
+        self._subjects: dict[tuple[str | None, str], tuple[float, float]] = {}
+
+    def __len__(self) -> int:
+        return len(self._tokens) + len(self._jtis) + len(self._subjects)
+
+    def revoke_token(self, token: str, expires_at: float | None) -> None:
+        """Deny this exact token until ``expires_at``.
+
+        Args:
+            token: the whole token.
+            expires_at: its ``exp`` (unknown: ``max_token_lifetime`` from now).
+        """
+        until = self._until(expires_at)
+        with self._lock:
+            self._tokens[_digest(token)] = until
+            self._prune()
+
+    def revoke_jti(self, jti: str, expires_at: float | None) -> None:
+        """Deny every token with this ``jti``.
+
+        Args:
+            jti: the token id.
+            expires_at: when tokens with it expire (unknown: ``max_token_lifetime`` from now).
+        """
+        until = self._until(expires_at)
+        with self._lock:
+            self._jtis[jti] = until
+            self._prune()
+
+    def revoke_subject(self, subject: str, issued_before: float, issuer: str | None = None) -> None:
+        """Deny the subject's tokens issued before ``issued_before`` (``iat``).
+
+        Args:
+            subject: the principal's subject.
+            issued_before: tokens with an earlier ``iat`` (or none) are denied.
+            issuer: only tokens of this issuer (``None``: any).
+        """
+        until = issued_before + self.max_token_lifetime
+        with self._lock:
+            key = (issuer, subject)
+            previous = self._subjects.get(key)
+            if previous is None or previous[0] < issued_before:
+                self._subjects[key] = (issued_before, until)
+            self._prune()
+
+    def is_revoked(self, token: str, principal: Principal) -> bool:
+        """Whether ``token`` (verified as ``principal``) is denied now.
+
+        Args:
+            token: the whole token.
+            principal: what it was verified as.
+        """
+        if not (self._tokens or self._jtis or self._subjects):
+            return False
+        now = self._clock()
+        if self._tokens.get(_digest(token), 0.0) > now:
+            return True
+        jti = principal.claims.get("jti")
+        if isinstance(jti, str) and self._jtis.get(jti, 0.0) > now:
+            return True
+        for issuer in (principal.issuer, None):
+            entry = self._subjects.get((issuer, principal.subject))
+            if entry is not None and entry[1] > now and _issued_before(principal, entry[0]):
+                return True
+        return False
+
+    def matches(self, principal: Principal) -> bool:
+        """Whether ``principal`` is denied by jti or subject (for purging caches).
+
+        Args:
+            principal: a cached principal.
+        """
+        return self.is_revoked("", principal)
+
+    def _until(self, expires_at: float | None) -> float:
+        now = self._clock()
+        if expires_at is None:
+            return now + self.max_token_lifetime
+        return min(expires_at, now + self.max_token_lifetime)
+
+    def _prune(self) -> None:
+        now = self._clock()
+        self._tokens = {k: until for k, until in self._tokens.items() if until > now}
+        self._jtis = {k: until for k, until in self._jtis.items() if until > now}
+        self._subjects = {k: v for k, v in self._subjects.items() if v[1] > now}
+
+
+def _digest(token: str) -> bytes:
+    return hashlib.sha256(token.encode()).digest()
+
+
+def _issued_before(principal: Principal, cutoff: float) -> bool:
+    iat: Any = principal.claims.get("iat")
+    if not isinstance(iat, int | float) or isinstance(iat, bool):
+        return True  # no proof it was issued after the sign-out
+    return bool(iat < cutoff)

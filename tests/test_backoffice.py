@@ -1,0 +1,188 @@
+"""Back Office end to end: RS256 with iss, the document's corrupted example, revocation."""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from starlette.testclient import TestClient
+from werkzeug.test import Client
+
+from authgate import (
+    Authenticator,
+    BackOfficeProvider,
+    ConfigurationError,
+    InvalidToken,
+    VeryChatProvider,
+)
+from authgate.asgi import AuthGateMiddleware
+from authgate.testing import SigningKey, TokenFactory
+from authgate.wsgi import ENVIRON_KEY, AuthGateWSGIMiddleware
+
+from .apps import starlette_app
+
+ISSUER = "https://ap.vendor.com"
+# The access token printed in Back Office's own document: its header segment starts "wy".
+_DOCS = Path(__file__).resolve().parents[2] / "shared" / "providers"
+DOC_TOKEN = next(
+    match.group(0)
+    for path in sorted(_DOCS.glob("*.txt"))
+    for match in re.finditer(r"wy[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+", path.read_text())
+)
+
+
+class Clock:
+    """A clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = float(int(time.time()))
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    """A hand-moved clock."""
+    return Clock()
+
+
+@pytest.fixture
+def backoffice(rs256: SigningKey, clock: Clock) -> TokenFactory:
+    """Back Office's token issuer: RS256, 10-hour tokens, iss https://ap.vendor.com."""
+    return TokenFactory(key=rs256, issuer=ISSUER, ttl=36000, clock=clock)
+
+
+@pytest.fixture
+def auth(backoffice: TokenFactory, clock: Clock) -> Authenticator:
+    """Only the Back Office provider."""
+    provider = BackOfficeProvider(ISSUER, backoffice.keyset(), clock=clock)
+    return Authenticator([provider], clock=clock)
+
+
+def bearer(token: str) -> dict[str, str]:
+    """Headers carrying ``token``."""
+    return {"authorization": f"Bearer {token}"}
+
+
+def test_valid_token(auth: Authenticator, backoffice: TokenFactory) -> None:
+    """sub '1', iat, exp, iss map to the principal."""
+    principal = auth.authenticate(bearer(backoffice.mint("1", headers={"typ": "JWT", "kid": None})))
+    assert principal is not None
+    assert (principal.subject, principal.issuer, principal.provider) == ("1", ISSUER, "backoffice")
+
+
+@pytest.mark.parametrize("missing", ["iat", "sub", "iss"])
+def test_required_claims(missing: str, auth: Authenticator, backoffice: TokenFactory) -> None:
+    """Each of sub, iat, iss is required."""
+    with pytest.raises(InvalidToken):
+        auth.authenticate(bearer(backoffice.mint("1", **{missing: None})))
+
+
+def test_the_documents_example_token_is_malformed_not_a_crash(
+    auth: Authenticator, backoffice: TokenFactory, clock: Clock
+) -> None:
+    """The 'wy…' token of Back Office's document is 401 malformed, alone and beside other providers."""
+    with pytest.raises(InvalidToken) as caught:
+        auth.authenticate(bearer(DOC_TOKEN))
+    assert caught.value.reason == "malformed"
+    mixed = Authenticator(
+        [
+            BackOfficeProvider(ISSUER, backoffice.keyset(), clock=clock),
+            VeryChatProvider("p", secret="s" * 32),
+        ]
+    )
+    with pytest.raises(InvalidToken) as again:
+        mixed.authenticate(bearer(DOC_TOKEN))
+    assert again.value.reason == "malformed"
+    with TestClient(AuthGateMiddleware(starlette_app(), auth)) as client:
+        response = client.get("/whoami", headers=bearer(DOC_TOKEN))
+    assert response.status_code == 401
+    assert 'error="invalid_token"' in response.headers["www-authenticate"]
+    assert DOC_TOKEN[:20] not in response.text
+
+
+def test_revoked_token_is_refused_even_when_cached(
+    auth: Authenticator, backoffice: TokenFactory
+) -> None:
+    """Sign-out: revoke(token) purges the cache; the next request is 401 revoked."""
+    token = backoffice.mint("1")
+    auth.authenticate(bearer(token))
+    assert auth.authenticate(bearer(token)).verified_by == "cache"  # type: ignore[union-attr]
+    auth.revoke(token)
+    with pytest.raises(InvalidToken) as caught:
+        auth.authenticate(bearer(token))
+    assert caught.value.reason == "revoked"
+    assert auth.authenticate(bearer(backoffice.mint("1"))) is not None  # a new sign-in works
+
+
+def test_revoke_by_jti(auth: Authenticator, backoffice: TokenFactory) -> None:
+    """Every token carrying a revoked jti is refused, cached or not."""
+    token = backoffice.mint("1", jti="session-42")
+    auth.authenticate(bearer(token))
+    auth.revoke(jti="session-42")
+    with pytest.raises(InvalidToken, match="revoked"):
+        auth.authenticate(bearer(token))
+
+
+def test_revoke_by_subject_and_issue_time(
+    auth: Authenticator, backoffice: TokenFactory, clock: Clock
+) -> None:
+    """Tokens of the subject issued before the cut-off are refused; newer ones pass."""
+    old = backoffice.mint("1")
+    other = backoffice.mint("2")
+    auth.authenticate(bearer(old))
+    clock.now += 10
+    auth.revoke(subject="1", issued_before=clock.now)
+    with pytest.raises(InvalidToken, match="revoked"):
+        auth.authenticate(bearer(old))
+    assert auth.authenticate(bearer(other)).subject == "2"  # type: ignore[union-attr]
+    clock.now += 1
+    assert auth.authenticate(bearer(backoffice.mint("1"))).subject == "1"  # type: ignore[union-attr]
+
+
+def test_denylist_forgets_entries_after_exp(
+    auth: Authenticator, backoffice: TokenFactory, clock: Clock
+) -> None:
+    """A revoked token's entry lives until its exp, then is forgotten."""
+    token = backoffice.mint("1", exp=int(clock.now) + 60)
+    auth.revoke(token)
+    assert len(auth.denylist) == 1
+    clock.now += 61
+    auth.revoke(jti="trigger-prune", expires_at=clock.now + 5)
+    assert len(auth.denylist) == 1  # only the new jti entry remains
+
+
+def test_revoke_needs_something() -> None:
+    """revoke() without a token, jti or subject is a configuration error."""
+    auth = Authenticator([VeryChatProvider("p", secret="s" * 32)])
+    with pytest.raises(ConfigurationError):
+        auth.revoke()
+
+
+def test_end_to_end_asgi_and_wsgi(auth: Authenticator, backoffice: TokenFactory) -> None:
+    """Both shells: 200, then 401 revoked after sign-out."""
+    token = backoffice.mint("1")
+    with TestClient(AuthGateMiddleware(starlette_app(), auth)) as client:
+        assert client.get("/whoami", headers=bearer(token)).json()["subject"] == "1"
+
+        def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+            start_response("200 OK", [("content-type", "text/plain")])
+            return [environ[ENVIRON_KEY].subject.encode()]
+
+        wsgi = Client(AuthGateWSGIMiddleware(app, auth))
+        assert wsgi.get("/", headers=bearer(token)).data == b"1"
+        auth.revoke(token)
+        revoked = client.get("/whoami", headers=bearer(token))
+        assert revoked.status_code == 401
+        assert revoked.json()["message"] == "the token has been revoked"
+        assert wsgi.get("/", headers=bearer(token)).status_code == 401
+
+
+def test_bad_configuration(backoffice: TokenFactory) -> None:
+    """An empty issuer fails at start-up."""
+    with pytest.raises(ConfigurationError):
+        BackOfficeProvider("", backoffice.keyset())
