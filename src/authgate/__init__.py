@@ -33,6 +33,7 @@ from .principal import ANONYMOUS, Anonymous, Principal
 from .providers import JWTProvider, Provider
 from .providers.authon import AuthonProvider
 from .providers.backoffice import BackOfficeProvider
+from .providers.mori import MoriProvider
 from .providers.remote import IntrospectionProvider, RemoteVerifier
 from .providers.verychat import VeryChatProvider
 from .verifiers.jwt import JWTVerifier
@@ -71,6 +72,7 @@ __all__ = [
     "KeySourceError",
     "MalformedToken",
     "MissingClaim",
+    "MoriProvider",
     "NotYetValid",
     "OIDCKeySource",
     "Principal",

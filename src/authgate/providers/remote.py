@@ -88,13 +88,14 @@ class RemoteProvider(Provider):
         )
 
 
-def _fill(template: Any, token: str) -> Any:
+def fill_template(template: Any, token: str) -> Any:
+    """``template`` with ``{token}`` replaced in every string (``str.replace``, never format)."""
     if isinstance(template, str):
         return template.replace("{token}", token)
     if isinstance(template, Mapping):
-        return {key: _fill(value, token) for key, value in template.items()}
+        return {key: fill_template(value, token) for key, value in template.items()}
     if isinstance(template, list):
-        return [_fill(item, token) for item in template]
+        return [fill_template(item, token) for item in template]
     return template
 
 
@@ -173,9 +174,9 @@ class RemoteVerifier(RemoteProvider):
         response = yield Request(
             self.method,
             self.url,
-            _fill(self.headers, token),
-            json=_fill(self.json, token),
-            form=_fill(self.form, token),
+            fill_template(self.headers, token),
+            json=fill_template(self.json, token),
+            form=fill_template(self.form, token),
         )
         return self.read_claims(response)
 

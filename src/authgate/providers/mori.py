@@ -1,0 +1,177 @@
+"""Mori: 2-hour access tokens and ``user.apiKey`` API keys.
+
+Mori documents a login (the token comes back in the ``accessToken`` response header and is
+valid 2 hours) but no token format, key location or verify endpoint. So verification is what
+the operator names: a key source for JWTs, or an endpoint (method, URL, header templates) for
+any token, or both. Tokens without ``exp`` expire ``lifetime`` (2 h) after ``iat``. API keys
+are checked against an :class:`~authgate.APIKeyRing` (from ``x-api-key``). User and contract
+fields (``planType``, ``usageLimit``…) can be attached to every principal by ``profile``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import httpx
+
+from .._http import Plan, Request, Response, check_url
+from .._remote import Claims, RemotePolicy
+from ..apikeys import APIKey, APIKeyRing
+from ..errors import ConfigurationError, ExpiredToken, MissingClaim
+from ..extract import Credential
+from ..keys import KeySet
+from ..keysources import RemoteKeySource
+from ..principal import CredentialKind, Principal, VerifiedBy, principal_from_claims
+from ..verifiers.jwt import JWTVerifier
+from .hybrid import HybridProvider
+from .remote import fill_template, json_object_claims
+
+__all__ = ["MoriProvider"]
+
+Profile = Callable[[str], Mapping[str, Any] | None]
+
+
+class MoriProvider(HybridProvider):
+    """Mori tokens and API keys, verified the way the operator configures.
+
+    Args:
+        keys: a key source or ``KeySet`` for JWT access tokens.
+        algorithms: the JWT allowlist.
+        issuer: the tokens' ``iss``, when they carry one.
+        verify_url: an endpoint that vouches for a token (the operator names it).
+        verify_method: its HTTP method.
+        verify_headers: header templates; ``{token}`` is replaced by the token.
+        read_claims: reads the endpoint's answer into claims (default: a 200 JSON object).
+        subject_claim: the claim holding the client id (Mori's ``user.id``).
+        api_keys: the ``user.apiKey`` values accepted.
+        profile: the operator's mapping from subject to extra fields for the principal's claims.
+        lifetime: a token without ``exp`` expires this long after ``iat``.
+        leeway: seconds of clock skew.
+        name: the provider's name.
+        policy: the remote call policy.
+        clock: returns the current time.
+        transport: an httpx transport for sync calls (tests inject one).
+        async_transport: an httpx transport for async calls.
+    """
+
+    def __init__(
+        self,
+        *,
+        keys: KeySet | RemoteKeySource | None = None,
+        algorithms: Iterable[str] = ("RS256",),
+        issuer: str | None = None,
+        verify_url: str | None = None,
+        verify_method: str = "GET",
+        verify_headers: Mapping[str, str] | None = None,
+        read_claims: Callable[[Response], Claims] | None = None,
+        subject_claim: str = "sub",
+        api_keys: APIKeyRing | None = None,
+        profile: Profile | None = None,
+        lifetime: float = 7200.0,
+        leeway: float = 30.0,
+        name: str = "mori",
+        policy: RemotePolicy | None = None,
+        clock: Callable[[], float] = time.time,
+        transport: httpx.BaseTransport | None = None,
+        async_transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        if not lifetime > 0:
+            raise ConfigurationError("lifetime must be > 0 seconds")
+        self.verify_url = check_url(verify_url, "Mori's verify_url") if verify_url else None
+        self.verify_method = verify_method.upper()
+        self.verify_headers = dict(verify_headers or {"authorization": "Bearer {token}"})
+        self.read_claims = read_claims or (lambda response: json_object_claims(response, name))
+        self.subject_claim = subject_claim
+        self.profile = profile
+        self.lifetime = lifetime
+        self.leeway = leeway
+        self._clock = clock
+        verifier = None
+        if keys is not None:
+            verifier = JWTVerifier(
+                keys,
+                algorithms=algorithms,
+                issuer=issuer,
+                leeway=leeway,
+                required_claims=(),
+                clock=clock,
+            )
+        super().__init__(
+            name,
+            verifier=verifier,
+            remote=verify_url is not None,
+            ring=api_keys,
+            policy=policy,
+            clock=clock,
+            transport=transport,
+            async_transport=async_transport,
+        )
+
+    def __repr__(self) -> str:
+        local = self.verifier is not None
+        return f"MoriProvider({self.name!r}, local={local}, remote={self.verify_url!r})"
+
+    def accepts_api_key(self, value: str, *, from_header: bool) -> bool:
+        return self.ring is not None and (from_header or self.ring.recognises(value))
+
+    def _plan(self, token: str) -> Plan[Claims]:
+        assert self.verify_url is not None
+        response = yield Request(
+            self.verify_method, self.verify_url, fill_template(self.verify_headers, token)
+        )
+        return self._with_lifetime(self.read_claims(response))
+
+    def _with_lifetime(self, claims: Claims) -> Claims:
+        """Give a token without ``exp`` the default lifetime after its ``iat``."""
+        if claims.get("exp") is not None:
+            return claims
+        iat = claims.get("iat")
+        if not isinstance(iat, int | float) or isinstance(iat, bool):
+            raise MissingClaim("a Mori token needs exp, or iat to apply the 2-hour lifetime")
+        exp = iat + self.lifetime
+        if self._clock() >= exp + self.leeway:
+            raise ExpiredToken("the token has expired (2-hour lifetime)")
+        return {**claims, "exp": exp}
+
+    def _principal(
+        self, claims: Claims, verified_by: VerifiedBy, kind: CredentialKind
+    ) -> Principal:
+        subject = claims.get(self.subject_claim)
+        extra = (
+            self.profile(str(subject)) if self.profile is not None and subject is not None else None
+        )
+        merged = {**claims, **extra} if extra else claims
+        return principal_from_claims(
+            merged,
+            provider=self.name,
+            credential=kind,
+            verified_by=verified_by,
+            subject_claim=self.subject_claim,
+        )
+
+    def local_principal(self, claims: dict[str, Any]) -> Principal:
+        return self._principal(self._with_lifetime(claims), "local", "jwt")
+
+    def remote_principal(self, credential: Credential, claims: Claims) -> Principal:
+        kind: CredentialKind = "jwt" if credential.value.count(".") == 2 else "opaque"
+        return self._principal(claims, "remote", kind)
+
+    def key_principal(self, credential: Credential, entry: APIKey) -> Principal:
+        claims: dict[str, Any] = {
+            **entry.claims,
+            "key_name": entry.name,
+            "environment": entry.environment,
+        }
+        if self.profile is not None:
+            claims.update(self.profile(entry.subject) or {})
+        return Principal(
+            subject=entry.subject,
+            provider=self.name,
+            credential="api_key",
+            name=entry.name,
+            scopes=entry.scopes,
+            verified_by="local",
+            claims=claims,
+        )
