@@ -13,13 +13,20 @@ from typing import Any
 
 from ._cache import TokenCache
 from ._json import loads_strict
-from .errors import BadIssuer, ConfigurationError, InvalidToken, MalformedToken, RevokedToken
+from .errors import (
+    AlgorithmNotAllowed,
+    BadIssuer,
+    ConfigurationError,
+    InvalidToken,
+    MalformedToken,
+    RevokedToken,
+)
 from .extract import Credential, credential_from_headers
 from .keys import b64url_decode
 from .principal import Principal
 from .providers.base import Provider
 from .revocation import Denylist
-from .verifiers.jwt import unverified_exp
+from .verifiers.jwt import diagnose_compact, is_compact_jws, unverified_exp
 
 __all__ = ["Authenticator"]
 
@@ -251,6 +258,8 @@ class Authenticator:
             raise MalformedToken("the Bearer token is not a JWT and no provider takes opaque ones")
         if self._only_jwt is not None:
             return self._only_jwt  # its verifier refuses a foreign iss before any fetch
+        if not is_compact_jws(value):
+            raise diagnose_compact(value)
         alg, issuer = self._peek(value)
         if issuer is not None:
             by_issuer = self._by_issuer.get(issuer)
@@ -259,7 +268,9 @@ class Authenticator:
         for provider in self._jwt_providers:
             if provider.issuer is None and alg in provider.algorithms:
                 return provider
-        raise BadIssuer("the token's issuer is not configured")
+        if issuer is not None:
+            raise BadIssuer("the token's issuer is not configured")
+        raise AlgorithmNotAllowed("no configured provider accepts the token's algorithm")
 
     def _peek(self, token: str) -> tuple[str | None, str | None]:
         """The unverified ``alg`` and ``iss``: for routing only, never for trust."""

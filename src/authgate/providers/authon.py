@@ -45,7 +45,7 @@ def classify_authon_key(value: str) -> tuple[str, str] | None:
 
 
 class AuthonProvider(HybridProvider):
-    """Authon tokens and keys.
+    """Authon tokens and keys (access tokens are RS256 JWTs).
 
     Args:
         secret_key: the ``sk_live_…``/``sk_test_…`` key for the verify endpoint (remote
@@ -63,6 +63,8 @@ class AuthonProvider(HybridProvider):
         transport: an httpx transport for sync calls (tests inject one).
         async_transport: an httpx transport for async calls.
     """
+
+    algorithms = frozenset({"RS256"})
 
     def __init__(
         self,

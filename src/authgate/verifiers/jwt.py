@@ -32,7 +32,7 @@ from ..errors import (
 from ..keys import ALGORITHMS, MAX_KID_BYTES, KeySet, SignatureCheck, b64url_decode
 from ..keysources import RemoteKeySource
 
-__all__ = ["JWTVerifier", "unverified_exp"]
+__all__ = ["JWTVerifier", "diagnose_compact", "is_compact_jws", "unverified_exp"]
 
 _COMPACT = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
 _TAIL: Final = (None, None, frozenset("AQgw"), frozenset("AEIMQUYcgkosw048"))
@@ -52,7 +52,16 @@ class _Header:
         self.bound: tuple[KeySet | None, tuple[SignatureCheck, ...]] = (None, ())
 
 
-def _diagnose(token: str) -> MalformedToken:
+def is_compact_jws(token: str) -> bool:
+    """Whether ``token`` has the compact JWS shape: three non-empty base64url segments.
+
+    Args:
+        token: the candidate token.
+    """
+    return _COMPACT.fullmatch(token) is not None
+
+
+def diagnose_compact(token: str) -> MalformedToken:
     """Explain why ``token`` is not a compact JWS, without echoing any of it."""
     if not token:
         return MalformedToken("the token is empty")
@@ -224,7 +233,7 @@ class JWTVerifier:
         if len(token) > self.max_token_bytes:
             raise TokenTooLarge(f"the token is longer than {self.max_token_bytes} bytes")
         if _COMPACT.fullmatch(token) is None:
-            raise _diagnose(token)
+            raise diagnose_compact(token)
         h, p, s = token.split(".")
         header = self._headers.get(h)
         if header is None:
