@@ -330,3 +330,25 @@ def _no_thread_leaks() -> Iterator[None]:
     before = threading.active_count()
     yield
     assert threading.active_count() <= before + 1
+
+
+def test_routing_checks_the_shape_first_and_names_the_algorithm(
+    auth: Authenticator, signing_keys: dict[str, SigningKey]
+) -> None:
+    """With several providers: an unsigned token is malformed; an iss-less token of an algorithm
+    no provider takes is alg_not_allowed; an unknown iss is bad_issuer."""
+    import json
+
+    from authgate.testing import b64url
+
+    unsigned = f"{b64url(json.dumps({'alg': 'none'}))}.{b64url(json.dumps({'sub': 'x'}))}."
+    eddsa = TokenFactory(key=signing_keys["EdDSA"]).mint()
+    foreign = TokenFactory(key=signing_keys["EdDSA"], issuer="https://elsewhere.test").mint()
+    for token, reason in (
+        (unsigned, "malformed"),
+        (eddsa, "alg_not_allowed"),
+        (foreign, "bad_issuer"),
+    ):
+        with pytest.raises(InvalidToken) as caught:
+            auth.authenticate(bearer(token))
+        assert caught.value.reason == reason

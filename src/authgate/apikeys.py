@@ -170,6 +170,8 @@ class APIKeyProvider(Provider):
             raise ConfigurationError("a provider needs a non-empty name")
         self.name = name
         self.ring = ring
+        # a key's principal is fixed by its entry: build it once (keyed by the entry object).
+        self._principals: dict[int, tuple[APIKey, Principal]] = {}
 
     def __repr__(self) -> str:
         return f"APIKeyProvider({self.name!r}, {self.ring!r})"
@@ -181,7 +183,14 @@ class APIKeyProvider(Provider):
         entry = self.ring.lookup(credential.value)
         if entry is None:
             raise InvalidToken("the API key is not recognised")
-        return self.key_principal(entry)
+        known = self._principals.get(id(entry))
+        if known is not None and known[0] is entry:
+            return known[1]
+        principal = self.key_principal(entry)
+        if len(self._principals) >= 4 * max(len(self.ring), 256):
+            self._principals.clear()  # entries were replaced many times: start over
+        self._principals[id(entry)] = (entry, principal)
+        return principal
 
     async def verify_async(self, credential: Credential) -> Principal:
         return self.verify(credential)
