@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 import pytest
@@ -14,6 +15,16 @@ ALL_ALGS = [
     "HS256", "HS384", "HS512", "RS256", "RS384", "RS512",
     "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA",
 ]  # fmt: skip
+
+
+class Clock:
+    """A clock the test moves by hand (``clock.now += 31``); starts at ``now`` or the real time."""
+
+    def __init__(self, now: float | None = None) -> None:
+        self.now = time.time() if now is None else now
+
+    def __call__(self) -> float:
+        return self.now
 
 
 def fixed_clock() -> float:

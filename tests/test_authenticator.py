@@ -21,17 +21,7 @@ from authgate import (
 )
 from authgate.testing import LocalIssuer, SigningKey, TokenFactory
 
-from .conftest import NOW
-
-
-class Clock:
-    """A clock the test moves by hand."""
-
-    def __init__(self, now: float = NOW) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
+from .conftest import NOW, Clock
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -42,7 +32,7 @@ def bearer(token: str) -> dict[str, str]:
 @pytest.fixture
 def clock() -> Clock:
     """A hand-moved clock at the tests' frozen 'now'."""
-    return Clock()
+    return Clock(NOW)
 
 
 @pytest.fixture

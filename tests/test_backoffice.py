@@ -23,6 +23,7 @@ from authgate.testing import SigningKey, TokenFactory
 from authgate.wsgi import ENVIRON_KEY, AuthGateWSGIMiddleware
 
 from .apps import starlette_app
+from .conftest import Clock
 
 ISSUER = "https://ap.vendor.com"
 # The access token printed in Back Office's own document: its header segment starts "wy".
@@ -34,20 +35,10 @@ DOC_TOKEN = next(
 )
 
 
-class Clock:
-    """A clock the test moves by hand."""
-
-    def __init__(self) -> None:
-        self.now = float(int(time.time()))
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
 def clock() -> Clock:
     """A hand-moved clock."""
-    return Clock()
+    return Clock(float(int(time.time())))
 
 
 @pytest.fixture

@@ -27,15 +27,7 @@ from authgate import (
 from authgate._http import Response
 from authgate.testing import LocalIssuer, b64url
 
-
-class Clock:
-    """A clock the test moves by hand."""
-
-    def __init__(self) -> None:
-        self.now = time.time()
-
-    def __call__(self) -> float:
-        return self.now
+from .conftest import Clock
 
 
 @pytest.fixture

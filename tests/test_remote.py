@@ -21,15 +21,7 @@ from authgate import (
 )
 from authgate.testing import FakeAuthon, FakeIntrospection
 
-
-class Clock:
-    """A clock the test moves by hand, starting at the real time."""
-
-    def __init__(self) -> None:
-        self.now = time.time()
-
-    def __call__(self) -> float:
-        return self.now
+from .conftest import Clock
 
 
 @pytest.fixture

@@ -63,6 +63,37 @@ class APIKey:
         object.__setattr__(self, "scopes", frozenset(self.scopes))
         object.__setattr__(self, "claims", MappingProxyType(dict(self.claims)))
 
+    def principal(
+        self,
+        provider: str,
+        *,
+        scopes: frozenset[str] | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> Principal:
+        """The principal this key stands for.
+
+        Args:
+            provider: the provider's name.
+            scopes: the scopes granted (default: the entry's).
+            extra: claims laid over the entry's (kind, environment, profile fields...).
+        """
+        claims: dict[str, Any] = {
+            **self.claims,
+            "key_name": self.name,
+            "environment": self.environment,
+            "key_kind": self.kind,
+            **(extra or {}),
+        }
+        return Principal(
+            subject=self.subject,
+            provider=provider,
+            credential="api_key",
+            name=self.name,
+            scopes=self.scopes if scopes is None else scopes,
+            verified_by="local",
+            claims=claims,
+        )
+
 
 _DUMMY = APIKey(digest=secrets.token_bytes(32), subject="-")
 
@@ -186,7 +217,7 @@ class APIKeyProvider(Provider):
         known = self._principals.get(id(entry))
         if known is not None and known[0] is entry:
             return known[1]
-        principal = self.key_principal(entry)
+        principal = entry.principal(self.name)
         if len(self._principals) >= 4 * max(len(self.ring), 256):
             self._principals.clear()  # entries were replaced many times: start over
         self._principals[id(entry)] = (entry, principal)
@@ -194,21 +225,3 @@ class APIKeyProvider(Provider):
 
     async def verify_async(self, credential: Credential) -> Principal:
         return self.verify(credential)
-
-    def key_principal(self, entry: APIKey) -> Principal:
-        """The principal of a key entry.
-
-        Args:
-            entry: the matched key.
-        """
-        claims: dict[str, Any] = dict(entry.claims)
-        claims.update(key_name=entry.name, environment=entry.environment, key_kind=entry.kind)
-        return Principal(
-            subject=entry.subject,
-            provider=self.name,
-            credential="api_key",
-            name=entry.name,
-            scopes=entry.scopes,
-            verified_by="local",
-            claims=claims,
-        )

@@ -209,17 +209,6 @@ class AuthonProvider(HybridProvider):
         scopes = entry.scopes
         if kind == "publishable":  # a publishable key never grants what a secret key does
             scopes = scopes - {SECRET_ONLY_SCOPE}
-        return Principal(
-            subject=entry.subject,
-            provider=self.name,
-            credential="api_key",
-            name=entry.name,
-            scopes=scopes,
-            verified_by="local",
-            claims={
-                **entry.claims,
-                "key_kind": kind,
-                "environment": environment,
-                "key_name": entry.name,
-            },
+        return entry.principal(
+            self.name, scopes=scopes, extra={"key_kind": kind, "environment": environment}
         )

@@ -159,19 +159,5 @@ class MoriProvider(HybridProvider):
         return self._principal(claims, "remote", kind)
 
     def key_principal(self, credential: Credential, entry: APIKey) -> Principal:
-        claims: dict[str, Any] = {
-            **entry.claims,
-            "key_name": entry.name,
-            "environment": entry.environment,
-        }
-        if self.profile is not None:
-            claims.update(self.profile(entry.subject) or {})
-        return Principal(
-            subject=entry.subject,
-            provider=self.name,
-            credential="api_key",
-            name=entry.name,
-            scopes=entry.scopes,
-            verified_by="local",
-            claims=claims,
-        )
+        extra = self.profile(entry.subject) if self.profile is not None else None
+        return entry.principal(self.name, extra=extra)
