@@ -251,3 +251,26 @@ def test_end_to_end_asgi_and_wsgi(authon: FakeAuthon) -> None:
     wsgi = Client(AuthGateWSGIMiddleware(app, auth))
     assert wsgi.get("/", headers=bearer(good)).data == b"usr_abc123"
     assert wsgi.get("/", headers=bearer(banned)).status_code == 403
+
+
+def test_authon_403_is_our_refused_secret_key_not_the_callers_fault(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Authon's 403 means our secret key lacks the right: a 503, and its own words reach our log only."""
+    import httpx
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        assert request.headers["x-api-key"] == "sk_live_0123456789abcdef"
+        assert request.headers["authorization"].startswith("Bearer ")
+        body = {"statusCode": 403, "error": "Forbidden", "message": "key lacks token:verify"}
+        return httpx.Response(403, json=body)
+
+    provider = AuthonProvider(
+        secret_key="sk_live_0123456789abcdef", transport=httpx.MockTransport(answer)
+    )
+    with pytest.raises(ProviderUnavailable) as caught:
+        Authenticator([provider]).authenticate(bearer("opaque-access-token"))
+    assert caught.value.status == 503
+    assert "lacks token:verify" not in caught.value.message
+    assert "Forbidden: key lacks token:verify" in caplog.text
+    assert "opaque-access-token" not in caplog.text

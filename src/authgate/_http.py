@@ -53,6 +53,8 @@ class UpstreamError(Exception):
         self.message = message
         self.status = status
         self.retry_after = retry_after
+        self.detail = ""
+        """The upstream's own error text, for logs (never for clients)."""
 
 
 @dataclass(frozen=True, slots=True)

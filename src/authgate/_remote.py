@@ -94,10 +94,25 @@ def upstream_error(response: Response, what: str) -> UpstreamError:
         what: the endpoint, for messages.
     """
     if response.status == 429:
-        return UpstreamError(
+        error = UpstreamError(
             f"{what} is rate-limiting us", status=429, retry_after=retry_after_of(response)
         )
-    return UpstreamError(f"{what} answered HTTP {response.status}", status=response.status)
+    else:
+        error = UpstreamError(f"{what} answered HTTP {response.status}", status=response.status)
+    error.detail = _error_detail(response)
+    return error
+
+
+def _error_detail(response: Response) -> str:
+    """The upstream's own words from a ``{statusCode, error, message}`` body, for our logs only."""
+    try:
+        body = response.json()
+    except UpstreamError:
+        return ""
+    if not isinstance(body, dict):
+        return ""
+    parts = [str(body[k])[:200] for k in ("error", "message") if isinstance(body.get(k), str)]
+    return ": ".join(parts)
 
 
 class RemoteClient:
@@ -244,7 +259,8 @@ class RemoteClient:
             if self._failures >= self.policy.breaker_threshold:
                 self._open_until = now + self.policy.breaker_cooldown
                 retry_after = max(retry_after, self.policy.breaker_cooldown)
-        logger.warning("%s verification failed: %s", self.name, exc.message)
+        # the upstream's own words go to our logs; the client gets our stable message.
+        logger.warning("%s verification failed: %s %s", self.name, exc.message, exc.detail)
         return ProviderUnavailable(f"{self.name}: {exc.message}", retry_after=retry_after)
 
 
