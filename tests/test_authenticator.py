@@ -342,3 +342,12 @@ def test_routing_checks_the_shape_first_and_names_the_algorithm(
         with pytest.raises(InvalidToken) as caught:
             auth.authenticate(bearer(token))
         assert caught.value.reason == reason
+
+
+def test_oversized_credentials_are_refused_before_routing(auth: Authenticator) -> None:
+    """A 1 MB Bearer value or API key is too_large before any routing peek or parsing."""
+    huge = "eyJ" + "A" * 1_000_000 + ".e30.c2ln"
+    for headers in (bearer(huge), {"x-api-key": "k" * 1_000_000}):
+        with pytest.raises(InvalidToken) as caught:
+            auth.authenticate(headers)
+        assert caught.value.reason == "too_large"

@@ -20,6 +20,7 @@ from .errors import (
     InvalidToken,
     MalformedToken,
     RevokedToken,
+    TokenTooLarge,
 )
 from .extract import Credential, credential_from_headers
 from .keys import b64url_decode
@@ -48,6 +49,7 @@ class Authenticator:
         realm: the ``realm`` of ``WWW-Authenticate`` challenges.
         max_token_lifetime: the longest any accepted token lives; bounds how long a
             revocation whose token expiry is unknown is remembered.
+        max_credential_bytes: longer credentials are refused before routing or parsing.
     """
 
     def __init__(
@@ -61,6 +63,7 @@ class Authenticator:
         cookie_name: str | None = None,
         realm: str = "api",
         max_token_lifetime: float = 86400.0,
+        max_credential_bytes: int = 16384,
     ) -> None:
         providers = tuple(providers)
         if not providers:
@@ -73,6 +76,7 @@ class Authenticator:
         if '"' in realm or "\\" in realm:
             raise ConfigurationError("the realm may not contain quotes or backslashes")
         self.providers = providers
+        self.max_credential_bytes = max_credential_bytes
         self.cookie_name = cookie_name
         self.realm = realm
         self._clock = clock
@@ -245,6 +249,8 @@ class Authenticator:
 
     def _route(self, credential: Credential) -> Provider:
         value = credential.value
+        if len(value) > self.max_credential_bytes:
+            raise TokenTooLarge(f"the credential is longer than {self.max_credential_bytes} bytes")
         from_header = credential.kind == "api_key"
         for provider in self._key_providers:
             if provider.accepts_api_key(value, from_header=from_header):
