@@ -41,8 +41,9 @@ def starlette_app(middleware: list[Middleware] | None = None) -> Starlette:
 class PyJWTBackend(AuthenticationBackend):
     """The usual Starlette recipe: decode the Bearer token with PyJWT on every request."""
 
-    def __init__(self, key: Any) -> None:
+    def __init__(self, key: Any, alg: str = "RS256") -> None:
         self.key = key
+        self.alg = alg
 
     async def authenticate(self, conn: HTTPConnection) -> tuple[AuthCredentials, SimpleUser] | None:
         header = conn.headers.get("authorization")
@@ -52,7 +53,7 @@ class PyJWTBackend(AuthenticationBackend):
         if scheme.lower() != "bearer":
             return None
         try:
-            claims = pyjwt.decode(token, self.key, algorithms=["RS256"], issuer=ISSUER)
+            claims = pyjwt.decode(token, self.key, algorithms=[self.alg], issuer=ISSUER)
         except pyjwt.PyJWTError as exc:
             raise AuthenticationError("invalid token") from exc
         return AuthCredentials(claims.get("scope", "").split()), SimpleUser(claims["sub"])
@@ -61,14 +62,15 @@ class PyJWTBackend(AuthenticationBackend):
 class PyJWTBaseHTTP(BaseHTTPMiddleware):
     """The same check written as a BaseHTTPMiddleware."""
 
-    def __init__(self, app: Any, key: Any) -> None:
+    def __init__(self, app: Any, key: Any, alg: str = "RS256") -> None:
         super().__init__(app)
         self.key = key
+        self.alg = alg
 
     async def dispatch(self, request: Request, call_next: Any) -> Response:
         header = request.headers.get("authorization", "")
         try:
-            claims = pyjwt.decode(header[7:], self.key, algorithms=["RS256"], issuer=ISSUER)
+            claims = pyjwt.decode(header[7:], self.key, algorithms=[self.alg], issuer=ISSUER)
         except pyjwt.PyJWTError:
             return JSONResponse({"error": "invalid_token"}, status_code=401)
         request.scope["user"] = SimpleUser(claims["sub"])
@@ -103,15 +105,16 @@ class Minimal:
 
 def build_apps(jwk: dict[str, Any], token: str = "") -> dict[str, Any]:
     public_key = pyjwt.PyJWK(jwk).key
-    verifier = JWTVerifier(KeySet.from_jwk(jwk), algorithms=["RS256"], issuer=ISSUER)
+    alg = jwk.get("alg", "RS256")
+    verifier = JWTVerifier(KeySet.from_jwk(jwk), algorithms=[alg], issuer=ISSUER)
     auth = Authenticator([JWTProvider("bench", verifier)], cache_max_entries=100_000)
     return {
         "bare": starlette_app(),
         "authgate": AuthGateMiddleware(starlette_app(), auth),
         "starlette": starlette_app(
-            [Middleware(AuthenticationMiddleware, backend=PyJWTBackend(public_key))]
+            [Middleware(AuthenticationMiddleware, backend=PyJWTBackend(public_key, alg))]
         ),
-        "basehttp": starlette_app([Middleware(PyJWTBaseHTTP, key=public_key)]),
+        "basehttp": starlette_app([Middleware(PyJWTBaseHTTP, key=public_key, alg=alg)]),
         "noop": Noop(starlette_app()),
         "minimal": Minimal(starlette_app(), {b"Bearer " + token.encode(): SimpleUser("user-1")}),
     }

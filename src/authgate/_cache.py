@@ -21,7 +21,7 @@ _ENTRY_OVERHEAD: Final = 512  # the principal, its claims mapping, the dict slot
 
 
 class TokenCache:
-    """Verified principals by whole token, bounded in entries and bytes, never past ``exp``.
+    """Verified principals by whole credential, bounded in entries and bytes, never past ``exp``.
 
     Args:
         max_entries: the most tokens held.
@@ -42,8 +42,8 @@ class TokenCache:
         self.max_bytes = max_bytes
         self.max_ttl = max_ttl
         self._clock = clock
-        self._data: dict[str, tuple[float, Principal]] = {}
-        self._sizes: dict[str, int] = {}
+        self._data: dict[bytes, tuple[float, Principal]] = {}
+        self._sizes: dict[bytes, int] = {}
         self._bytes = 0
         self._lock = threading.Lock()
 
@@ -56,7 +56,7 @@ class TokenCache:
         return self._bytes
 
     @property
-    def entries(self) -> dict[str, tuple[float, Principal]]:
+    def entries(self) -> dict[bytes, tuple[float, Principal]]:
         """The live mapping ``token -> (valid_until, principal)``, for lock-free hot-path reads.
 
         Read it with ``.get`` and compare ``valid_until`` with the clock; never write to it.
@@ -68,11 +68,11 @@ class TokenCache:
         """The clock entries are compared against."""
         return self._clock
 
-    def get(self, token: str) -> Principal | None:
+    def get(self, token: bytes) -> Principal | None:
         """The cached principal for ``token`` if it is still valid now.
 
         Args:
-            token: the whole credential.
+            token: the whole credential, as its cache key (``b"Bearer <token>"``).
         """
         entry = self._data.get(token)
         if entry is None:
@@ -82,13 +82,13 @@ class TokenCache:
         self.discard(token)
         return None
 
-    def put(self, token: str, principal: Principal, valid_until: float | None) -> None:
+    def put(self, token: bytes, principal: Principal, valid_until: float | None) -> None:
         """Remember ``principal`` for ``token`` until ``valid_until`` (capped by ``max_ttl``).
 
         Nothing is stored when the deadline has already passed.
 
         Args:
-            token: the whole credential.
+            token: the whole credential, as its cache key (``b"Bearer <token>"``).
             principal: the verified principal (stored marked ``verified_by="cache"``).
             valid_until: the credential's expiry, or ``None`` when it has none.
         """
@@ -114,11 +114,11 @@ class TokenCache:
             self._sizes[token] = size
             self._bytes += size
 
-    def discard(self, token: str) -> None:
+    def discard(self, token: bytes) -> None:
         """Forget ``token`` if present.
 
         Args:
-            token: the whole credential.
+            token: the whole credential, as its cache key (``b"Bearer <token>"``).
         """
         with self._lock:
             if token in self._data:
@@ -143,6 +143,6 @@ class TokenCache:
             self._sizes.clear()
             self._bytes = 0
 
-    def _forget(self, token: str) -> None:
+    def _forget(self, token: bytes) -> None:
         del self._data[token]
         self._bytes -= self._sizes.pop(token)

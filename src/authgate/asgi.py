@@ -24,7 +24,6 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 POLICY_VIOLATION = 1008
-_BEARER = frozenset({b"Bearer ", b"bearer ", b"BEARER "})
 
 
 class AuthGateMiddleware:
@@ -57,25 +56,28 @@ class AuthGateMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
-        if (kind != "http" and kind != "websocket") or scope["path"] in self.exclude_paths:
+        if (kind != "http" and kind != "websocket") or (
+            self.exclude_paths and scope["path"] in self.exclude_paths
+        ):
             await self.app(scope, receive, send)
             return
         headers = scope["headers"]
         principal: Principal | Anonymous | None = None
-        # The hot path: one unambiguous Bearer header whose exact value was verified before.
-        # Only a value that passed full validation can be in the cache, so a hit needs no more.
-        authorization = None
-        count = 0
-        for name, value in headers:
-            if name == b"authorization":
-                authorization = value
-                count += 1
-            elif name == b"x-api-key":
-                count += 2
-        if count == 1 and self._entries is not None and authorization[:7] in _BEARER:  # type: ignore[index]
-            entry = self._entries.get(authorization[7:].decode("latin-1"))  # type: ignore[index]
-            if entry is not None and self._clock() < entry[0]:  # type: ignore[misc]
-                principal = entry[1]
+        # The hot path: a cached principal under the exact Authorization value. Only values
+        # that passed full validation are cached, so a hit needs no parsing. Any repeated
+        # header name, or an x-api-key beside it, takes the full path (which answers 400).
+        entries = self._entries
+        if entries is not None and type(headers) is list:
+            by_name = dict(headers)
+            authorization = by_name.get(b"authorization")
+            if (
+                authorization is not None
+                and len(by_name) == len(headers)
+                and b"x-api-key" not in by_name
+            ):
+                entry = entries.get(authorization)
+                if entry is not None and self._clock() < entry[0]:  # type: ignore[misc]
+                    principal = entry[1]
         if principal is None:
             try:
                 credential = credential_from_asgi(headers, self._cookie)

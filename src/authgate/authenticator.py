@@ -29,11 +29,24 @@ from .providers.base import Provider
 from .revocation import Denylist
 from .verifiers.jwt import diagnose_compact, is_compact_jws, unverified_exp
 
-__all__ = ["Authenticator"]
+__all__ = ["Authenticator", "cache_key"]
 
 Headers = Mapping[str, str] | Iterable[tuple[str | bytes, str | bytes]]
 
-_API_KEY_CACHE_PREFIX = "k:"  # ':' is not in RFC 6750's b64token: no Bearer value collides.
+
+def cache_key(credential: Credential) -> bytes:
+    """The verified-token cache key: the canonical header line value, as bytes.
+
+    ``b"Bearer <token>"`` is exactly what a client's ``Authorization`` header carries, so the
+    ASGI shell can look a raw header value up without slicing or decoding it. API keys get a
+    prefix no Bearer value can have.
+
+    Args:
+        credential: the extracted credential.
+    """
+    if credential.kind == "bearer":
+        return b"Bearer " + credential.value.encode("latin-1")
+    return b"x-api-key:" + credential.value.encode("latin-1")
 
 
 class Authenticator:
@@ -171,9 +184,7 @@ class Authenticator:
         cache = self._cache
         if cache is None:
             return None
-        if credential.kind == "bearer":
-            return cache.get(credential.value)
-        return cache.get(_API_KEY_CACHE_PREFIX + credential.value)
+        return cache.get(cache_key(credential))
 
     # -- revocation ---------------------------------------------------------------------------
 
@@ -207,7 +218,7 @@ class Authenticator:
             if token is not None:
                 self.denylist.revoke_token(token, unverified_exp(token))
                 if self._cache is not None:
-                    self._cache.discard(token)
+                    self._cache.discard(cache_key(Credential("bearer", token)))
             if jti is not None:
                 self.denylist.revoke_jti(jti, expires_at)
             if subject is not None:
@@ -242,10 +253,7 @@ class Authenticator:
             value = principal.claims.get(name)
             if isinstance(value, int | float) and value > now:
                 return
-        key = credential.value
-        if credential.kind != "bearer":
-            key = _API_KEY_CACHE_PREFIX + key
-        self._cache.put(key, principal, valid_until)
+        self._cache.put(cache_key(credential), principal, valid_until)
 
     def _route(self, credential: Credential) -> Provider:
         value = credential.value

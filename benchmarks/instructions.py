@@ -1,0 +1,81 @@
+"""Cache-hit cost in CPU instructions (valgrind callgrind): repeatable on a noisy machine.
+
+Wall-clock medians on a shared 2-core machine wander by more than the microsecond we want to
+see. Instruction counts do not: each contender runs N and 2N in-process ASGI requests under
+callgrind, and the difference divided by N is its cost per request, start-up excluded.
+
+Run: ``python benchmarks/instructions.py`` (needs valgrind; about a minute).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+CONTENDERS = {
+    "bare": "bare Starlette app",
+    "noop": "  reference: empty pass-through",
+    "minimal": "  reference: header + one dict lookup",
+    "authgate": "authgate, cache hit",
+}
+
+
+def run_requests(name: str, number: int) -> None:
+    sys.path.insert(0, str(HERE))
+    from authgate.testing import SigningKey, TokenFactory
+    from bench_apps import ISSUER, build_apps
+    from middleware import fresh_scope, receive, scope_for
+
+    key = SigningKey("HS256", kid="bench", private=b"k" * 32)  # no randomised key generation
+    token = TokenFactory(key=key, issuer=ISSUER, ttl=3600).mint("user-1", jti="fixed")
+    app = build_apps(key.public_jwk(), token)[name]
+    template = scope_for(token)
+
+    async def send(message: dict[str, object]) -> None:
+        return None
+
+    async def drive() -> None:
+        for _ in range(number):
+            await app(fresh_scope(template), receive, send)
+
+    asyncio.run(drive())
+
+
+def instructions(name: str, number: int) -> int:
+    env = {**os.environ, "PYTHONHASHSEED": "0"}
+    out = subprocess.run(  # noqa: S603
+        ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",  # noqa: S607
+         sys.executable, __file__, name, str(number)],
+        capture_output=True, text=True, env=env, check=True,
+    )  # fmt: skip
+    found = re.search(r"Collected\s*:\s*(\d+)", out.stderr)
+    if found is None:
+        raise RuntimeError(out.stderr[-2000:])
+    return int(found.group(1))
+
+
+def main() -> None:
+    if len(sys.argv) == 3:
+        run_requests(sys.argv[1], int(sys.argv[2]))
+        return
+    low, high = 500, 1500
+    per_request = {
+        name: (instructions(name, high) - instructions(name, low)) / (high - low)
+        for name in CONTENDERS
+    }
+    bare = per_request["bare"]
+    print("instructions per in-process ASGI request (callgrind; N=1500 minus N=500)\n")
+    print(f"{'app':<40}{'instructions':>13}{'vs bare':>9}{'over bare':>11}")
+    print("-" * 73)
+    for name, label in CONTENDERS.items():
+        value = per_request[name]
+        print(f"{label:<40}{value:>13,.0f}{value / bare:>8.3f}x{value - bare:>11,.0f}")
+
+
+if __name__ == "__main__":
+    main()
