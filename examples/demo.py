@@ -166,7 +166,7 @@ def main() -> int:
                 failures += not good
                 mark = "" if good else f"  <-- expected {case.status} {case.expect!r}"
                 print(
-                    f"{case.label:<21}{response.status_code:>6}  {shown[:50]:<50}{elapsed:>7.1f}{mark}"
+                    f"{case.label:<24}{response.status_code:>6}  {shown[:50]:<50}{elapsed:>7.1f}{mark}"
                 )
         print(
             f"\nkey fetches: {issuer.jwks_requests} JWKS, {issuer.calls(issuer.DISCOVERY_PATH)} "
