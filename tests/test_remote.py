@@ -263,3 +263,25 @@ def test_generic_remote_verifier_templates() -> None:
     assert principal.subject == "templated"
     assert seen[0].headers["x-token"] == "tok.en-1"
     assert seen[0].read() == b'{"token":"tok.en-1","nested":["tok.en-1"],"n":1}'
+
+
+def test_upstream_text_quoting_the_token_never_reaches_the_log(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """An upstream error message that echoes the credential is withheld from our log."""
+    import httpx
+
+    token = "opaque-secret-token-0123456789abcdef"
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(
+            500, json={"error": "Server Error", "message": f"cannot check {token[:20]}..."}
+        )
+
+    provider = RemoteVerifier(
+        "echo", "https://verify.example/check", transport=httpx.MockTransport(answer)
+    )
+    with pytest.raises(ProviderUnavailable):
+        Authenticator([provider]).authenticate(bearer(token))
+    assert "withheld" in caplog.text
+    assert token[:12] not in caplog.text

@@ -193,7 +193,7 @@ class RemoteClient:
         try:
             claims = run(self._plan(token), self._http)
         except (AuthGateError, UpstreamError) as exc:
-            raise self._failed(key, exc) from None
+            raise self._failed(key, exc, token) from None
         return self._accepted(key, claims)
 
     async def _exchange_async(self, key: bytes, token: str) -> Claims:
@@ -201,7 +201,7 @@ class RemoteClient:
         try:
             claims = await run_async(self._plan(token), self._http)
         except (AuthGateError, UpstreamError) as exc:
-            raise self._failed(key, exc) from None
+            raise self._failed(key, exc, token) from None
         return self._accepted(key, claims)
 
     # -- the shared, pure bookkeeping ---------------------------------------------------------
@@ -237,14 +237,14 @@ class RemoteClient:
         if expires is not None:
             if expires <= now:
                 exc = InvalidToken(f"{self.name} vouches for a token that has expired")
-                raise self._failed(key, exc)
+                raise self._failed(key, exc, "")
             deadline = min(deadline, expires)
         with self._lock:
             self._failures = 0
             self._results[key] = (deadline, claims)
         return claims
 
-    def _failed(self, key: bytes, exc: AuthGateError | UpstreamError) -> AuthGateError:
+    def _failed(self, key: bytes, exc: AuthGateError | UpstreamError, token: str) -> AuthGateError:
         now = self._clock()
         with self._lock:
             if isinstance(exc, AuthGateError):  # a definitive answer: the upstream is healthy
@@ -259,8 +259,12 @@ class RemoteClient:
             if self._failures >= self.policy.breaker_threshold:
                 self._open_until = now + self.policy.breaker_cooldown
                 retry_after = max(retry_after, self.policy.breaker_cooldown)
-        # the upstream's own words go to our logs; the client gets our stable message.
-        logger.warning("%s verification failed: %s %s", self.name, exc.message, exc.detail)
+        # the upstream's own words go to our logs (never if they quote the credential);
+        # the client gets our stable message.
+        detail = exc.detail
+        if token and detail and any(token[i : i + 12] in detail for i in range(0, len(token), 12)):
+            detail = "(upstream text withheld: it quotes the credential)"
+        logger.warning("%s verification failed: %s %s", self.name, exc.message, detail)
         return ProviderUnavailable(f"{self.name}: {exc.message}", retry_after=retry_after)
 
 
