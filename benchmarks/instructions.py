@@ -4,7 +4,8 @@ Wall-clock medians on a shared 2-core machine wander by more than the microsecon
 see. Instruction counts do not: each contender runs N and 2N in-process ASGI requests under
 callgrind, and the difference divided by N is its cost per request, start-up excluded.
 
-Run: ``python benchmarks/instructions.py`` (needs valgrind; about a minute).
+Run: ``python benchmarks/instructions.py`` (needs valgrind; a few minutes), and with ``--e2e``
+for a uvicorn server over real sockets (slower: the server runs under valgrind).
 """
 
 from __future__ import annotations
@@ -59,9 +60,83 @@ def instructions(name: str, number: int) -> int:
     return int(found.group(1))
 
 
+def served_instructions(name: str, requests: int, env: dict[str, str], token: str) -> int:
+    """Instructions a uvicorn server executes, start to exit, serving ``requests`` requests."""
+    import signal
+    import socket
+    import time
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(  # noqa: S603
+        ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",  # noqa: S607
+         sys.executable, "-m", "uvicorn", f"bench_apps:{name}", "--port", str(port),
+         "--log-level", "warning", "--no-access-log", "--lifespan", "off"],
+        env=env, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 300
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            break
+        except OSError:
+            if time.monotonic() > deadline or server.poll() is not None:
+                server.kill()
+                raise RuntimeError("uvicorn under valgrind did not start") from None
+            time.sleep(0.5)
+    subprocess.run(  # noqa: S603
+        [sys.executable, str(HERE / "load.py"), "--port", str(port), "--token", token,
+         "--warmup", "0", "--connections", "4", "--requests", str(requests)],
+        check=True, capture_output=True, timeout=900,
+    )  # fmt: skip
+    server.send_signal(signal.SIGINT)
+    _, err = server.communicate(timeout=300)
+    found = re.search(r"Collected\s*:\s*(\d+)", err)
+    if found is None:
+        raise RuntimeError(err[-2000:])
+    return int(found.group(1))
+
+
+def end_to_end() -> None:
+    """Instructions per request of a real uvicorn server over sockets (N=1500 minus N=500)."""
+    import json
+    import tempfile
+
+    sys.path.insert(0, str(HERE))
+    from authgate.testing import SigningKey, TokenFactory
+    from bench_apps import ISSUER
+
+    key = SigningKey("HS256", kid="bench", private=b"k" * 32)
+    token = TokenFactory(key=key, issuer=ISSUER, ttl=3600).mint("user-1", jti="fixed")
+    with tempfile.TemporaryDirectory() as tmp:
+        jwk_path = Path(tmp) / "jwk.json"
+        jwk_path.write_text(json.dumps(key.public_jwk()))
+        env = {**os.environ, "PYTHONHASHSEED": "0", "AUTHGATE_BENCH_JWK": str(jwk_path),
+               "PYTHONPATH": str(HERE)}  # fmt: skip
+        low, high = 500, 1500
+        per_request = {
+            name: (served_instructions(name, high, env, token)
+                   - served_instructions(name, low, env, token)) / (high - low)
+            for name in ("bare", "authgate", "starlette")
+        }  # fmt: skip
+    bare = per_request["bare"]
+    print("\ninstructions per request served by uvicorn over real sockets (N=1500 minus N=500)\n")
+    print(f"{'app':<40}{'instructions':>13}{'vs bare':>9}{'over bare':>11}")
+    print("-" * 73)
+    labels = {"bare": "bare Starlette app", "authgate": "authgate, cache hit",
+              "starlette": "AuthenticationMiddleware + PyJWT (HS256)"}  # fmt: skip
+    for name, label in labels.items():
+        value = per_request[name]
+        print(f"{label:<40}{value:>13,.0f}{value / bare:>8.3f}x{value - bare:>11,.0f}")
+
+
 def main() -> None:
     if len(sys.argv) == 3:
         run_requests(sys.argv[1], int(sys.argv[2]))
+        return
+    if sys.argv[1:] == ["--e2e"]:
+        end_to_end()
         return
     low, high = 500, 1500
     per_request = {

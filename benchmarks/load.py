@@ -13,11 +13,18 @@ import time
 
 
 async def worker(
-    port: int, request: bytes, until: float, latencies: list[float], errors: list[int]
+    port: int,
+    request: bytes,
+    until: float,
+    latencies: list[float],
+    errors: list[int],
+    count: int | None = None,
 ) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     try:
-        while time.perf_counter() < until:
+        while (count is None and time.perf_counter() < until) or (count is not None and count > 0):
+            if count is not None:
+                count -= 1
             started = time.perf_counter()
             writer.write(request)
             head = await reader.readuntil(b"\r\n\r\n")
@@ -33,21 +40,28 @@ async def worker(
         writer.close()
 
 
-async def run(port: int, token: str, seconds: float, connections: int) -> dict[str, float]:
+async def run(
+    port: int,
+    token: str,
+    seconds: float,
+    connections: int,
+    warmup: float,
+    requests: int | None = None,
+) -> dict[str, float]:
     request = (
         f"GET /whoami HTTP/1.1\r\nhost: 127.0.0.1:{port}\r\nuser-agent: authgate-load\r\n"
         f"accept: application/json\r\nauthorization: Bearer {token}\r\n\r\n"
     ).encode()
-    # warm up: a second of traffic that is not counted
-    await asyncio.gather(
-        *(worker(port, request, time.perf_counter() + 1.0, [], []) for _ in range(connections))
-    )
+    if warmup > 0:  # traffic that is not counted
+        until = time.perf_counter() + warmup
+        await asyncio.gather(*(worker(port, request, until, [], []) for _ in range(connections)))
     latencies: list[float] = []
     errors: list[int] = []
     started = time.perf_counter()
     until = started + seconds
+    each = None if requests is None else requests // connections
     await asyncio.gather(
-        *(worker(port, request, until, latencies, errors) for _ in range(connections))
+        *(worker(port, request, until, latencies, errors, each) for _ in range(connections))
     )
     elapsed = time.perf_counter() - started
     latencies.sort()
@@ -66,8 +80,12 @@ def main() -> None:
     parser.add_argument("--token", required=True)
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--warmup", type=float, default=1.0)
+    parser.add_argument("--requests", type=int, default=None, help="send exactly this many")
     args = parser.parse_args()
-    result = asyncio.run(run(args.port, args.token, args.seconds, args.connections))
+    result = asyncio.run(
+        run(args.port, args.token, args.seconds, args.connections, args.warmup, args.requests)
+    )
     print(json.dumps(result))
 
 

@@ -10,8 +10,9 @@ median µs per request:
   starlette    Starlette's AuthenticationMiddleware with a PyJWT backend (decode per request)
   basehttp     a BaseHTTPMiddleware doing the same PyJWT decode
 
-End to end (``--e2e``): each app served by uvicorn in its own process on 127.0.0.1, loaded by
-``benchmarks/load.py`` in another process for a bounded time; req/s and p50/p99 latency.
+End to end (``--e2e``): each app served by uvicorn in its own process on 127.0.0.1, all three
+at once, loaded by ``benchmarks/load.py`` in short bursts interleaved between the apps;
+median req/s and p50/p99 latency.
 
 Run: ``make bench`` or ``python benchmarks/middleware.py [--e2e] [--rounds N]``.
 """
@@ -133,23 +134,55 @@ async def in_process(rounds: int, number: int) -> dict[str, float]:
     return {name: statistics.median(values) for name, values in samples.items()}
 
 
-def end_to_end(seconds: float, connections: int) -> dict[str, dict[str, float]]:
+def end_to_end(seconds: float, connections: int, rounds: int) -> dict[str, dict[str, float]]:
+    """All three servers up at once; short load bursts interleaved; medians per app.
+
+    Loading each app once, one after the other, lets the machine's drift land on one app;
+    interleaving rounds spreads it over all of them.
+    """
     key = SigningKey("RS256", kid="bench")
     factory = TokenFactory(key=key, issuer=ISSUER, ttl=3600)
     token = factory.mint("user-1", scope="orders:read")
-    results: dict[str, dict[str, float]] = {}
+    names = ("bare", "authgate", "starlette")
+    samples: dict[str, list[dict[str, float]]] = {name: [] for name in names}
     with tempfile.TemporaryDirectory() as tmp:
         jwk_path = Path(tmp) / "jwk.json"
         jwk_path.write_text(json.dumps(key.public_jwk()))
         env = {**os.environ, "AUTHGATE_BENCH_JWK": str(jwk_path), "PYTHONPATH": str(HERE)}
-        for name in ("bare", "authgate", "starlette"):
-            results[name] = serve_and_load(name, token, env, seconds, connections)
-    return results
+        servers = {name: start_server(name, env) for name in names}
+        try:
+            for _, port in servers.values():  # warm up each once
+                load(port, token, 1.0, connections)
+            order = list(servers)
+            for r in range(rounds):
+                for name in order[r % 3 :] + order[: r % 3]:  # rotate: no app always goes first
+                    process, port = servers[name]
+                    cpu_before = cpu_seconds(process.pid)
+                    result = load(port, token, seconds, connections)
+                    result["cpu_us"] = (
+                        (cpu_seconds(process.pid) - cpu_before) / result["requests"] * 1e6
+                    )
+                    samples[name].append(result)
+        finally:
+            for process, _ in servers.values():
+                process.terminate()
+                process.wait(10)
+    return {
+        name: {
+            metric: statistics.median(sample[metric] for sample in runs)
+            for metric in ("rps", "p50_ms", "p99_ms", "cpu_us")
+        }
+        for name, runs in samples.items()
+    }
 
 
-def serve_and_load(
-    name: str, token: str, env: dict[str, str], seconds: float, connections: int
-) -> dict[str, float]:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (Linux /proc), in seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def start_server(name: str, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], int]:
     import socket
 
     with socket.socket() as probe:
@@ -160,26 +193,26 @@ def serve_and_load(
          "--log-level", "warning", "--no-access-log", "--lifespan", "off"],
         env=env,
     )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"uvicorn for {name} did not start") from None
-                time.sleep(0.05)
-        out = subprocess.run(  # noqa: S603
-            [sys.executable, str(HERE / "load.py"), "--port", str(port), "--token", token,
-             "--seconds", str(seconds), "--connections", str(connections)],
-            capture_output=True, text=True, check=True, timeout=seconds + 60,
-        )  # fmt: skip
-        result: dict[str, float] = json.loads(out.stdout)
-        return result
-    finally:
-        server.terminate()
-        server.wait(10)
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return server, port
+        except OSError:
+            if time.monotonic() > deadline:
+                server.terminate()
+                raise RuntimeError(f"uvicorn for {name} did not start") from None
+            time.sleep(0.05)
+
+
+def load(port: int, token: str, seconds: float, connections: int) -> dict[str, float]:
+    out = subprocess.run(  # noqa: S603
+        [sys.executable, str(HERE / "load.py"), "--port", str(port), "--token", token,
+         "--seconds", str(seconds), "--connections", str(connections), "--warmup", "0"],
+        capture_output=True, text=True, check=True, timeout=seconds + 60,
+    )  # fmt: skip
+    result: dict[str, float] = json.loads(out.stdout)
+    return result
 
 
 def main() -> None:
@@ -187,7 +220,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=9)
     parser.add_argument("--number", type=int, default=2000, help="requests per round")
     parser.add_argument("--e2e", action="store_true", help="also run the uvicorn end-to-end load")
-    parser.add_argument("--seconds", type=float, default=8.0, help="load time per e2e app")
+    parser.add_argument("--seconds", type=float, default=3.0, help="load time per e2e burst")
+    parser.add_argument("--e2e-rounds", type=int, default=5, help="interleaved bursts per app")
     parser.add_argument("--connections", type=int, default=16)
     args = parser.parse_args()
 
@@ -212,13 +246,16 @@ def main() -> None:
     )
 
     if args.e2e:
-        e = end_to_end(args.seconds, args.connections)
+        e = end_to_end(args.seconds, args.connections, args.e2e_rounds)
         print(
-            f"\nend to end: uvicorn (1 process) on 127.0.0.1, {args.connections} keep-alive "
-            f"connections, {args.seconds:.0f} s each\n"
+            f"\nend to end: uvicorn (1 process each) on 127.0.0.1, {args.connections} keep-alive "
+            f"connections; median of {args.e2e_rounds} interleaved {args.seconds:.0f} s bursts\n"
         )
-        print(f"{'app':<36}{'req/s':>9}{'vs bare':>9}{'p50 ms':>9}{'p99 ms':>9}")
-        print("-" * 72)
+        print(
+            f"{'app':<36}{'req/s':>9}{'vs bare':>9}{'p50 ms':>9}{'p99 ms':>9}"
+            f"{'server CPU µs/req':>19}{'vs bare':>9}"
+        )
+        print("-" * 100)
         e2e_labels = {
             "bare": "bare Starlette app",
             "authgate": "authgate, cache hit",
@@ -229,6 +266,7 @@ def main() -> None:
             print(
                 f"{label:<36}{x['rps']:>9.0f}{x['rps'] / e['bare']['rps']:>8.2f}x"
                 f"{x['p50_ms']:>9.2f}{x['p99_ms']:>9.2f}"
+                f"{x['cpu_us']:>19.1f}{x['cpu_us'] / e['bare']['cpu_us']:>8.3f}x"
             )
 
 
