@@ -474,3 +474,17 @@ def test_error_repr_and_message_never_hold_the_token(
     for text in (str(caught.value), repr(caught.value)):
         for part in token.split("."):
             assert part[:16] not in text
+
+
+@pytest.mark.parametrize(("depth", "accepted"), [(63, True), (64, True), (65, False)])
+def test_json_nesting_limit_is_the_same_on_every_python(
+    depth: int, accepted: bool, factory: TokenFactory, make_verifier: MakeVerifier
+) -> None:
+    """Nesting up to 64 levels parses; deeper is malformed, whatever the interpreter's limits."""
+    nested = "[" * (depth - 1) + "]" * (depth - 1)  # the claims object is level 1
+    payload = json.dumps(factory.claims()).replace("}", f', "deep": {nested}}}', 1)
+    token = factory.sign(json.dumps({"alg": "RS256", "kid": "rsa-1"}), payload)
+    if accepted:
+        assert make_verifier().verify(token)["sub"] == "user-1"
+    else:
+        assert reason_of(make_verifier(), token) == "malformed"
