@@ -263,3 +263,20 @@ def test_cache_hit_in_the_shell_honours_exp(tokens: TokenFactory) -> None:
         now[0] += 30
         expired = client.get("/whoami", headers=bearer(token))
     assert_rejection(expired, 401, "invalid_token", "expired")
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{"authenticator": object()}, {"exclude_paths": "/health"}],
+    ids=["not-an-authenticator", "paths-as-string"],
+)
+def test_shell_configuration_errors(options: dict[str, Any], auth: Authenticator) -> None:
+    """Both shells refuse a wrong authenticator or a single string of paths at construction."""
+    from authgate import ConfigurationError
+    from authgate.wsgi import AuthGateWSGIMiddleware
+
+    kwargs: dict[str, Any] = {"authenticator": auth, **options}
+    authenticator = kwargs.pop("authenticator")
+    for shell in (AuthGateMiddleware, AuthGateWSGIMiddleware):
+        with pytest.raises(ConfigurationError):
+            shell(starlette_app(), authenticator, **kwargs)

@@ -6,11 +6,11 @@ Sets ``scope["user"]`` and ``scope["auth"]`` (so Starlette's ``request.user``,
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable, MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from ._responses import rejection
-from .authenticator import Authenticator
+from ._shell import Shell
 from .errors import AuthGateError
 from .extract import credential_from_asgi
 from .principal import ANONYMOUS, Anonymous, Principal
@@ -26,7 +26,7 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 POLICY_VIOLATION = 1008
 
 
-class AuthGateMiddleware:
+class AuthGateMiddleware(Shell[ASGIApp]):
     """Authenticate every HTTP request and WebSocket handshake before the app sees it.
 
     Args:
@@ -36,23 +36,6 @@ class AuthGateMiddleware:
             (a bad credential is still refused).
         exclude_paths: exact paths that skip authentication (e.g. ``/health``).
     """
-
-    def __init__(
-        self,
-        app: ASGIApp,
-        authenticator: Authenticator,
-        *,
-        required: bool = True,
-        exclude_paths: Iterable[str] = (),
-    ) -> None:
-        self.app = app
-        self.authenticator = authenticator
-        self.required = required
-        self.exclude_paths = frozenset(exclude_paths)
-        self._cookie = authenticator.cookie_name
-        cache = authenticator.cache
-        self._entries = cache.entries if cache is not None else None
-        self._clock = cache.clock if cache is not None else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]

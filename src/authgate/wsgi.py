@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from ._responses import PHRASES, rejection
-from .authenticator import Authenticator
+from ._shell import Shell
 from .errors import AuthGateError
 from .extract import credential_from_environ
 from .principal import ANONYMOUS, Anonymous, Principal
@@ -19,7 +19,7 @@ StartResponse = Callable[..., Any]
 WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 
 
-class AuthGateWSGIMiddleware:
+class AuthGateWSGIMiddleware(Shell[WSGIApp]):
     """Authenticate every request before the WSGI app sees it.
 
     Args:
@@ -29,20 +29,6 @@ class AuthGateWSGIMiddleware:
             (a bad credential is still refused).
         exclude_paths: exact ``PATH_INFO`` values that skip authentication.
     """
-
-    def __init__(
-        self,
-        app: WSGIApp,
-        authenticator: Authenticator,
-        *,
-        required: bool = True,
-        exclude_paths: Iterable[str] = (),
-    ) -> None:
-        self.app = app
-        self.authenticator = authenticator
-        self.required = required
-        self.exclude_paths = frozenset(exclude_paths)
-        self._cookie = authenticator.cookie_name
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         if environ.get("PATH_INFO", "") in self.exclude_paths:
