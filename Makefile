@@ -1,6 +1,6 @@
 # Every target works on a fresh machine with only python3: it makes .venv when missing.
 PYTHON ?= python3
-VENV := .venv
+VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
