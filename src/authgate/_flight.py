@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Awaitable, Callable, Hashable
-from typing import Generic, TypeVar
+from collections.abc import Callable, Coroutine, Hashable
+from typing import Any, Generic, TypeVar, cast
 
 __all__ = ["SingleFlight"]
 
@@ -54,7 +54,7 @@ class SingleFlight(Generic[T]):
                 raise TimeoutError("the shared call did not finish in time")
             if call.error is not None:
                 raise call.error
-            return call.value  # type: ignore[return-value]
+            return cast("T", call.value)  # set by the leader before done was set
         try:
             call.value = fn()
             return call.value
@@ -66,7 +66,7 @@ class SingleFlight(Generic[T]):
                 del self._calls[key]
             call.done.set()
 
-    async def do_async(self, key: Hashable, fn: Callable[[], Awaitable[T]]) -> T:
+    async def do_async(self, key: Hashable, fn: Callable[[], Coroutine[Any, Any, T]]) -> T:
         """Like :meth:`do`, for coroutines, sharing one task per event loop.
 
         Args:
@@ -77,7 +77,7 @@ class SingleFlight(Generic[T]):
         slot = (id(loop), key)
         task = self._tasks.get(slot)
         if task is None:
-            task = loop.create_task(fn())  # type: ignore[arg-type]
+            task = loop.create_task(fn())
             self._tasks[slot] = task
             task.add_done_callback(lambda _: self._tasks.pop(slot, None))
         return await asyncio.shield(task)

@@ -49,8 +49,8 @@ class AuthGateMiddleware(Shell[ASGIApp]):
         # The hot path: a cached principal under the exact Authorization value. Only values
         # that passed full validation are cached, so a hit needs no parsing. Any repeated
         # header name, or an x-api-key beside it, takes the full path (which answers 400).
-        entries = self._entries
-        if entries is not None and type(headers) is list:
+        entries, clock = self._entries, self._clock
+        if entries is not None and clock is not None and type(headers) is list:
             by_name = dict(headers)
             authorization = by_name.get(b"authorization")
             if (
@@ -59,7 +59,7 @@ class AuthGateMiddleware(Shell[ASGIApp]):
                 and b"x-api-key" not in by_name
             ):
                 entry = entries.get(authorization)
-                if entry is not None and self._clock() < entry[0]:  # type: ignore[misc]
+                if entry is not None and clock() < entry[0]:
                     principal = entry[1]
         if principal is None:
             try:

@@ -72,6 +72,9 @@ class HybridProvider(Provider):
                 transport=transport,
                 async_transport=async_transport,
             )
+        # routing hints: opaque tokens only where an endpoint can vouch for them
+        self.accepts_opaque = self.remote is not None
+        self.accepts_jwt = verifier is not None or self.remote is not None
 
     # -- what subclasses provide --------------------------------------------------------------
 
@@ -107,16 +110,6 @@ class HybridProvider(Provider):
             entry: its ring entry.
         """
         raise NotImplementedError
-
-    # -- routing hints ------------------------------------------------------------------------
-
-    @property
-    def accepts_opaque(self) -> bool:  # type: ignore[override]
-        return self.remote is not None
-
-    @property
-    def accepts_jwt(self) -> bool:  # type: ignore[override]
-        return self.verifier is not None or self.remote is not None
 
     def cache_ttl_for(self, principal: Principal) -> float | None:
         if principal.credential == "api_key":

@@ -35,7 +35,13 @@ from ..keysources import RemoteKeySource
 __all__ = ["JWTVerifier", "diagnose_compact", "is_compact_jws", "unverified_exp"]
 
 _COMPACT = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
-_TAIL: Final = (None, None, frozenset("AQgw"), frozenset("AEIMQUYcgkosw048"))
+# allowed last characters of a segment whose length is 4k+2 or 4k+3 (4k+1 is never valid)
+_TAIL: Final[tuple[frozenset[str], ...]] = (
+    frozenset(),
+    frozenset(),
+    frozenset("AQgw"),
+    frozenset("AEIMQUYcgkosw048"),
+)
 _TO_STD: Final = bytes.maketrans(b"-_", b"+/")
 _HEADER_CACHE_SIZE: Final = 256
 _a2b = binascii.a2b_base64
@@ -85,7 +91,7 @@ def _numeric_date(claims: dict[str, Any], name: str) -> float | None:
         return None
     kind = type(value)
     if kind is int or (kind is float and math.isfinite(value)):
-        return value  # type: ignore[no-any-return]
+        return float(value) if kind is float else int(value)
     raise MalformedToken(f"the {name!r} claim must be a finite JSON number")
 
 
@@ -165,7 +171,10 @@ class JWTVerifier:
     @property
     def key_source(self) -> KeySet | RemoteKeySource:
         """Where this verifier's keys come from."""
-        return self._keyset if self._keyset is not None else self._source  # type: ignore[return-value]
+        if self._keyset is not None:
+            return self._keyset
+        assert self._source is not None
+        return self._source
 
     # -- the two entry points: identical but for the one I/O call ---------------------------
 
@@ -239,10 +248,10 @@ class JWTVerifier:
         if header is None:
             header = self._parse_header(h)
         rest = len(p) & 3
-        if rest and (rest == 1 or p[-1] not in _TAIL[rest]):  # type: ignore[operator]
+        if rest and (rest == 1 or p[-1] not in _TAIL[rest]):
             raise MalformedToken("the payload is not canonical base64url")
         rest = len(s) & 3
-        if rest and (rest == 1 or s[-1] not in _TAIL[rest]):  # type: ignore[operator]
+        if rest and (rest == 1 or s[-1] not in _TAIL[rest]):
             raise MalformedToken("the signature is not canonical base64url")
         try:
             claims = loads_strict(_a2b(p.encode().translate(_TO_STD) + b"=="))
