@@ -49,6 +49,12 @@ def rs256(signing_keys: dict[str, SigningKey]) -> SigningKey:
 
 
 @pytest.fixture
+def tokens(rs256: SigningKey) -> TokenFactory:
+    """Real-time RS256 tokens of https://issuer.test (for tests through real apps)."""
+    return TokenFactory(key=rs256, issuer="https://issuer.test")
+
+
+@pytest.fixture
 def factory(rs256: SigningKey) -> TokenFactory:
     """An RS256 factory minting at the frozen 'now' for issuer https://issuer.test."""
     return TokenFactory(key=rs256, issuer="https://issuer.test", clock=fixed_clock)

@@ -11,17 +11,11 @@ from starlette.websockets import WebSocketDisconnect
 
 from authgate import Authenticator, JWKSKeySource, JWTProvider, JWTVerifier
 from authgate.asgi import AuthGateMiddleware
-from authgate.testing import LocalIssuer, SigningKey, TokenFactory
+from authgate.testing import LocalIssuer, TokenFactory
 
 from .apps import fastapi_app, starlette_app
 
 ISSUER = "https://issuer.test"
-
-
-@pytest.fixture
-def tokens(rs256: SigningKey) -> TokenFactory:
-    """Real-time tokens of the test issuer."""
-    return TokenFactory(key=rs256, issuer=ISSUER)
 
 
 @pytest.fixture

@@ -15,18 +15,12 @@ from flask import Flask, request
 from werkzeug.test import Client
 
 from authgate import Authenticator, JWTProvider, JWTVerifier
-from authgate.testing import SigningKey, TokenFactory
+from authgate.testing import TokenFactory
 from authgate.wsgi import ENVIRON_KEY, AuthGateWSGIMiddleware
 
 from . import django_project
 
 ISSUER = "https://issuer.test"
-
-
-@pytest.fixture
-def tokens(rs256: SigningKey) -> TokenFactory:
-    """Real-time tokens of the test issuer."""
-    return TokenFactory(key=rs256, issuer=ISSUER)
 
 
 @pytest.fixture
