@@ -48,13 +48,16 @@ class AuthGateMiddleware(Shell[ASGIApp]):
         principal: Principal | Anonymous | None = None
         # The hot path: a cached principal under the exact Authorization value. Only values
         # that passed full validation are cached, so a hit needs no parsing. Any repeated
-        # header name, or an x-api-key beside it, takes the full path (which answers 400).
+        # header name, or an x-api-key beside it, takes the full path (which answers 400). Only
+        # Bearer values are looked up raw: API keys are cached as b"x-api-key:<key>", which an
+        # Authorization header could otherwise spell out.
         entries, clock = self._entries, self._clock
         if entries is not None and clock is not None and type(headers) is list:
             by_name = dict(headers)
             authorization = by_name.get(b"authorization")
             if (
                 authorization is not None
+                and authorization.startswith(b"Bearer ")
                 and len(by_name) == len(headers)
                 and b"x-api-key" not in by_name
             ):
