@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Generic, TypeVar
 
 from .authenticator import Authenticator
 from .errors import ConfigurationError
-from .principal import Principal
 
 __all__ = ["Shell"]
 
@@ -42,9 +41,3 @@ class Shell(Generic[AppT]):
         self.required = required
         self.exclude_paths = frozenset(exclude_paths)
         self._cookie = authenticator.cookie_name
-        cache = authenticator.cache
-        # read-only views for the hot path: lock-free lookups in the verified-token cache
-        self._entries: dict[bytes, tuple[float, Principal]] | None = (
-            cache.entries if cache is not None else None
-        )
-        self._clock: Callable[[], float] | None = cache.clock if cache is not None else None

@@ -6,11 +6,13 @@ Sets ``scope["user"]`` and ``scope["auth"]`` (so Starlette's ``request.user``,
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any
 
+from ._hitpath import HitPath, attach, hit_path
 from ._responses import rejection
 from ._shell import Shell
+from .authenticator import Authenticator
 from .errors import AuthGateError
 from .extract import credential_from_asgi
 from .principal import ANONYMOUS, Anonymous, Principal
@@ -37,55 +39,50 @@ class AuthGateMiddleware(Shell[ASGIApp]):
         exclude_paths: exact paths that skip authentication (e.g. ``/health``).
     """
 
+    def __init__(
+        self,
+        app: ASGIApp,
+        authenticator: Authenticator,
+        *,
+        required: bool = True,
+        exclude_paths: Iterable[str] = (),
+    ) -> None:
+        super().__init__(app, authenticator, required=required, exclude_paths=exclude_paths)
+        cache = authenticator.cache
+        self._hit: HitPath = (
+            _no_hit if cache is None else hit_path(cache.entries, cache.clock, self.exclude_paths)
+        )
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # The hot path: a principal cached under the exact Authorization value is attached to
+        # the scope by the hit path (see _hitpath); anything else takes the full path.
+        if self._hit(scope) is None and not await self._authenticate(scope, send):
+            return
+        await self.app(scope, receive, send)
+
+    async def _authenticate(self, scope: Scope, send: Send) -> bool:
+        """The full path: attach a principal, or let a scope we don't guard through (true);
+        or answer the rejection (false)."""
         kind = scope["type"]
         if (kind != "http" and kind != "websocket") or (
             self.exclude_paths and scope["path"] in self.exclude_paths
         ):
-            await self.app(scope, receive, send)
-            return
-        headers = scope["headers"]
+            return True
         principal: Principal | Anonymous | None = None
-        # The hot path: a cached principal under the exact Authorization value. Only values
-        # that passed full validation are cached, so a hit needs no parsing. Any repeated
-        # header name, or an x-api-key beside it, takes the full path (which answers 400). Only
-        # Bearer values are looked up raw: API keys are cached as b"x-api-key:<key>", which an
-        # Authorization header could otherwise spell out.
-        entries, clock = self._entries, self._clock
-        if entries is not None and clock is not None and type(headers) is list:
-            by_name = dict(headers)
-            authorization = by_name.get(b"authorization")
-            if (
-                authorization is not None
-                and authorization.startswith(b"Bearer ")
-                and len(by_name) == len(headers)
-                and b"x-api-key" not in by_name
-            ):
-                entry = entries.get(authorization)
-                if entry is not None and clock() < entry[0]:
-                    principal = entry[1]
-        if principal is None:
-            try:
-                credential = credential_from_asgi(headers, self._cookie)
-                if credential is not None:
-                    principal = self.authenticator.cached(credential)
-                    if principal is None:
-                        principal = await self.authenticator.verify_credential_async(credential)
-            except AuthGateError as exc:
-                await self._reject(exc, kind, send)
-                return
+        try:
+            credential = credential_from_asgi(scope["headers"], self._cookie)
+            if credential is not None:
+                principal = await self.authenticator.verify_credential_async(credential)
+        except AuthGateError as exc:
+            await self._reject(exc, kind, send)
+            return False
         if principal is None:
             if self.required:
                 await self._reject(None, kind, send)
-                return
+                return False
             principal = ANONYMOUS
-        scope["user"] = scope["auth"] = principal
-        state = scope.get("state")
-        if state is None:
-            scope["state"] = {"principal": principal}
-        else:
-            state["principal"] = principal
-        await self.app(scope, receive, send)
+        attach(scope, principal)
+        return True
 
     async def _reject(self, exc: AuthGateError | None, kind: str, send: Send) -> None:
         if kind == "websocket":
@@ -102,3 +99,8 @@ class AuthGateMiddleware(Shell[ASGIApp]):
             }
         )
         await send({"type": "http.response.body", "body": body})
+
+
+def _no_hit(scope: Scope) -> None:
+    """The hit path when the verified-token cache is off."""
+    return None
