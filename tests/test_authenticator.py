@@ -171,6 +171,22 @@ def test_principal_mapping(auth: Authenticator, acme: TokenFactory) -> None:
     assert token.split(".")[1][:12] not in repr(principal)
 
 
+def test_principal_starlette_attributes_follow_its_fields() -> None:
+    """identity and display_name are plain attributes, kept right by replace() and cached()."""
+    import dataclasses
+
+    bare = Principal(subject="u1", provider="p")
+    assert (bare.identity, bare.display_name, bare.is_authenticated) == ("u1", "u1", True)
+    mailed = dataclasses.replace(bare, email="u1@acme.test")
+    assert mailed.display_name == "u1@acme.test"
+    named = dataclasses.replace(mailed, subject="u2", name="U Two")
+    assert (named.identity, named.display_name) == ("u2", "U Two")
+    assert (named.cached().identity, named.cached().display_name) == ("u2", "U Two")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        named.identity = "someone else"  # type: ignore[misc]
+    assert "identity" not in repr(named)
+
+
 @pytest.mark.parametrize(
     ("claims", "scopes"),
     [

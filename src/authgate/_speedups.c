@@ -133,21 +133,28 @@ sole_authorization(PyObject *headers)
     return found;
 }
 
-/* A new reference to the current time from the cache's clock, or NULL with an exception. */
-static PyObject *
-read_clock(HitPathObject *self)
+/* 1 when the cache's clock reads before deadline, 0 when not, -1 with an exception.
+ * The caller holds a strong reference to deadline: the clock may run Python code. */
+static int
+clock_before(HitPathObject *self, PyObject *deadline)
 {
 #if defined(CLOCK_REALTIME) && !defined(_WIN32)
-    if (self->realtime) {
-        struct timespec ts;
-        if (clock_gettime(CLOCK_REALTIME, &ts) == 0) {
-            /* as time.time: integer nanoseconds, then one division */
-            int64_t ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-            return PyFloat_FromDouble((double)ns / 1e9);
-        }
+    struct timespec ts;
+    if (self->realtime && PyFloat_CheckExact(deadline) && clock_gettime(CLOCK_REALTIME, &ts) == 0) {
+        /* as time.time converts it: integer nanoseconds, then one division */
+        int64_t ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+        return (double)ns / 1e9 < PyFloat_AS_DOUBLE(deadline);
     }
 #endif
-    return PyObject_CallNoArgs(self->clock);
+    PyObject *now = PyObject_CallNoArgs(self->clock);
+    if (now == NULL) {
+        return -1;
+    }
+    int before = PyFloat_CheckExact(now) && PyFloat_CheckExact(deadline)
+                     ? PyFloat_AS_DOUBLE(now) < PyFloat_AS_DOUBLE(deadline)
+                     : PyObject_RichCompareBool(now, deadline, Py_LT);
+    Py_DECREF(now);
+    return before;
 }
 
 /* scope["user"] = scope["auth"] = principal; scope["state"]["principal"] = principal.
@@ -214,19 +221,7 @@ hitpath_lookup(HitPathObject *self, PyObject *scope)
         result = Py_NewRef(Py_None);
         goto done;
     }
-    PyObject *deadline = PyTuple_GET_ITEM(entry, 0);
-    PyObject *now = read_clock(self);
-    if (now == NULL) {
-        goto done;
-    }
-    int fresh;
-    if (PyFloat_CheckExact(now) && PyFloat_CheckExact(deadline)) {
-        fresh = PyFloat_AS_DOUBLE(now) < PyFloat_AS_DOUBLE(deadline);
-    }
-    else {
-        fresh = PyObject_RichCompareBool(now, deadline, Py_LT);
-    }
-    Py_DECREF(now);
+    int fresh = clock_before(self, PyTuple_GET_ITEM(entry, 0));
     if (fresh == 0) {
         result = Py_NewRef(Py_None);
     }

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from .errors import MissingClaim
 
@@ -44,26 +44,19 @@ class Principal:
     expires_at: float | None = None
     verified_by: VerifiedBy = "local"
     claims: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    # Starlette's BaseUser and AuthCredentials, by duck typing: the core never imports Starlette.
+    # Apps read these on every request: plain slots, computed once, not properties.
+    is_authenticated: ClassVar[bool] = True
+    identity: str = field(init=False, repr=False, compare=False)
+    """The subject."""
+    display_name: str = field(init=False, repr=False, compare=False)
+    """The name, else the email, else the subject."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.claims, MappingProxyType):
             object.__setattr__(self, "claims", MappingProxyType(dict(self.claims)))
-
-    # Starlette's BaseUser and AuthCredentials, by duck typing: the core never imports Starlette.
-    @property
-    def is_authenticated(self) -> bool:
-        """Always true for a principal."""
-        return True
-
-    @property
-    def display_name(self) -> str:
-        """The name, else the email, else the subject."""
-        return self.name or self.email or self.subject
-
-    @property
-    def identity(self) -> str:
-        """The subject."""
-        return self.subject
+        object.__setattr__(self, "identity", self.subject)
+        object.__setattr__(self, "display_name", self.name or self.email or self.subject)
 
     def has_scopes(self, *required: str) -> bool:
         """Whether every one of ``required`` is granted.
