@@ -110,6 +110,8 @@ MISSES: list[Any] = [
     pytest.param(scope([(b"authorization", TOKEN), (b"x-api-key", b"k")]), id="api-key-after"),
     pytest.param(scope([(b"authorization", b"b" + TOKEN[1:])]), id="lowercase-scheme"),
     pytest.param(scope([(b"authorization", TOKEN + b" ")]), id="trailing-space"),
+    pytest.param(scope([(b"authorization", b"Bearer ")]), id="empty-bearer"),
+    pytest.param(scope([(b"authorization", b"Bearer")]), id="scheme-only"),
     pytest.param(scope([(b"authorization", TOKEN.decode())]), id="str-value"),
     pytest.param(scope([("authorization", TOKEN)]), id="str-name"),
     pytest.param(scope([(b"Authorization", TOKEN)]), id="uppercase-name"),
@@ -203,7 +205,9 @@ def test_c_and_python_agree_on_random_scopes() -> None:
     rng = random.Random(7)
     names: list[Any] = [b"authorization", b"x-api-key", b"host", b"Authorization", "authorization"]
     values: list[Any] = [TOKEN, b"Bearer other", b"x-api-key:k", TOKEN.decode(), b"", None]
+    values += [b"Bearer ", b"Bearer"]
     entries = {TOKEN: (NOW + 60, ALICE), b"x-api-key:k": (NOW + 60, ALICE)}
+    entries[b"Bearer "] = entries[b"Bearer"] = (NOW + 60, ALICE)  # never cached; still alike
     entries[b"Bearer other"] = (NOW - 1, ALICE)
     exclude = frozenset({"/health"})
     c_hit, py_hit = (

@@ -125,7 +125,7 @@ sole_authorization(PyObject *headers)
         }
     }
     /* API keys are cached as b"x-api-key:<key>": only Bearer values are looked up raw. */
-    if (found == NULL || !PyBytes_CheckExact(found) || PyBytes_GET_SIZE(found) < 8
+    if (found == NULL || !PyBytes_CheckExact(found) || PyBytes_GET_SIZE(found) < 7
         || memcmp(PyBytes_AS_STRING(found), "Bearer ", 7) != 0) {
         return NULL;
     }
