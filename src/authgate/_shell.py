@@ -41,3 +41,7 @@ class Shell(Generic[AppT]):
         self.required = required
         self.exclude_paths = frozenset(exclude_paths)
         self._cookie = authenticator.cookie_name
+        self._prepare()
+
+    def _prepare(self) -> None:
+        """Build, once, what a shell's hot path reads on every request (a subclass hook)."""

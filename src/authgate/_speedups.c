@@ -333,18 +333,19 @@ PyInit__speedups(void)
     if (PyType_Ready(&HitPathType) < 0) {
         return NULL;
     }
-    str_type = PyUnicode_InternFromString("type");
-    str_http = PyUnicode_InternFromString("http");
-    str_websocket = PyUnicode_InternFromString("websocket");
-    str_path = PyUnicode_InternFromString("path");
-    str_headers = PyUnicode_InternFromString("headers");
-    str_user = PyUnicode_InternFromString("user");
-    str_auth = PyUnicode_InternFromString("auth");
-    str_state = PyUnicode_InternFromString("state");
-    str_principal = PyUnicode_InternFromString("principal");
-    if (!str_type || !str_http || !str_websocket || !str_path || !str_headers || !str_user
-        || !str_auth || !str_state || !str_principal) {
-        return NULL;
+    static struct {
+        PyObject **slot;
+        const char *text;
+    } interned[] = {
+        {&str_type, "type"}, {&str_http, "http"}, {&str_websocket, "websocket"},
+        {&str_path, "path"}, {&str_headers, "headers"}, {&str_user, "user"},
+        {&str_auth, "auth"}, {&str_state, "state"}, {&str_principal, "principal"},
+    };
+    for (size_t i = 0; i < sizeof(interned) / sizeof(interned[0]); i++) {
+        *interned[i].slot = PyUnicode_InternFromString(interned[i].text);
+        if (*interned[i].slot == NULL) {
+            return NULL;
+        }
     }
     PyObject *time_module = PyImport_ImportModule("time");
     if (time_module == NULL) {

@@ -6,13 +6,12 @@ Sets ``scope["user"]`` and ``scope["auth"]`` (so Starlette's ``request.user``,
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable, MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from ._hitpath import HitPath, attach, hit_path
 from ._responses import rejection
 from ._shell import Shell
-from .authenticator import Authenticator
 from .errors import AuthGateError
 from .extract import credential_from_asgi
 from .principal import ANONYMOUS, Anonymous, Principal
@@ -39,16 +38,8 @@ class AuthGateMiddleware(Shell[ASGIApp]):
         exclude_paths: exact paths that skip authentication (e.g. ``/health``).
     """
 
-    def __init__(
-        self,
-        app: ASGIApp,
-        authenticator: Authenticator,
-        *,
-        required: bool = True,
-        exclude_paths: Iterable[str] = (),
-    ) -> None:
-        super().__init__(app, authenticator, required=required, exclude_paths=exclude_paths)
-        cache = authenticator.cache
+    def _prepare(self) -> None:
+        cache = self.authenticator.cache
         self._hit: HitPath = (
             _no_hit if cache is None else hit_path(cache.entries, cache.clock, self.exclude_paths)
         )
