@@ -28,6 +28,7 @@ demo: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/verify.py
 	$(PY) benchmarks/middleware.py --e2e
+	$(PY) benchmarks/wsgi.py
 	$(PY) benchmarks/providers.py
 
 clean:

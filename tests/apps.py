@@ -12,8 +12,28 @@ from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
-from authgate import Principal
+from authgate import InvalidToken, Principal, Provider
+from authgate.extract import Credential
 from authgate.fastapi import authorize, require_scopes
+
+
+class CachedKeys(Provider):
+    """API keys from x-api-key whose principals are cached (as a remote key check's would be)."""
+
+    KEY = "mori-4f9c2b7e1d8a6c3b"
+    name = "keys"
+    accepts_jwt = False
+
+    def accepts_api_key(self, value: str, *, from_header: bool) -> bool:
+        return from_header
+
+    def verify(self, credential: Credential) -> Principal:
+        if credential.value != self.KEY:
+            raise InvalidToken("the API key is not recognised")
+        return Principal(subject="42", provider="keys", credential="api_key")
+
+    async def verify_async(self, credential: Credential) -> Principal:
+        return self.verify(credential)
 
 
 def whoami_body(user: Any) -> dict[str, Any]:

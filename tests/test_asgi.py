@@ -9,11 +9,11 @@ import pytest
 from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
-from authgate import Authenticator, InvalidToken, JWKSKeySource, JWTProvider, JWTVerifier
+from authgate import Authenticator, JWKSKeySource, JWTProvider, JWTVerifier
 from authgate.asgi import AuthGateMiddleware
 from authgate.testing import LocalIssuer, TokenFactory
 
-from .apps import fastapi_app, starlette_app
+from .apps import CachedKeys, fastapi_app, starlette_app
 
 ISSUER = "https://issuer.test"
 
@@ -246,35 +246,13 @@ def test_fast_path_looks_up_bearer_values_only() -> None:
     The cache keys API keys as ``x-api-key:<key>``; the hit path must not mistake a raw
     Authorization value of that shape for a cached Bearer credential (the full path says 401).
     """
-    from authgate import Principal, Provider
-    from authgate.extract import Credential
-
-    class CachedKeys(Provider):
-        """API keys whose principals may be cached (as a remote key check's would be)."""
-
-        name = "keys"
-        accepts_jwt = False
-
-        def accepts_api_key(self, value: str, *, from_header: bool) -> bool:
-            return from_header
-
-        def verify(self, credential: Credential) -> Principal:
-            if credential.value != "mori-4f9c2b7e1d8a6c3b":
-                raise InvalidToken("the API key is not recognised")
-            return Principal(subject="42", provider="keys", credential="api_key")
-
-        async def verify_async(self, credential: Credential) -> Principal:
-            return self.verify(credential)
-
     auth = Authenticator([CachedKeys()], realm="orders-api")
     with TestClient(AuthGateMiddleware(starlette_app(), auth)) as client:
         for _ in range(2):  # the second one is served from the cache
-            ok = client.get("/whoami", headers={"x-api-key": "mori-4f9c2b7e1d8a6c3b"})
+            ok = client.get("/whoami", headers={"x-api-key": CachedKeys.KEY})
             assert ok.json()["subject"] == "42"
         assert ok.json()["verified_by"] == "cache"
-        disguised = client.get(
-            "/whoami", headers={"authorization": "x-api-key:mori-4f9c2b7e1d8a6c3b"}
-        )
+        disguised = client.get("/whoami", headers={"authorization": f"x-api-key:{CachedKeys.KEY}"})
     assert_rejection(disguised, 401, None, "authentication required")
 
 

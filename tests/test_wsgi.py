@@ -19,6 +19,7 @@ from authgate.testing import TokenFactory
 from authgate.wsgi import ENVIRON_KEY, AuthGateWSGIMiddleware
 
 from . import django_project
+from .apps import CachedKeys
 
 ISSUER = "https://issuer.test"
 
@@ -162,3 +163,51 @@ def test_real_wsgi_server_end_to_end(wsgi_server: str, tokens: TokenFactory) -> 
         assert refused.status_code == 401
         assert json.loads(refused.text)["statusCode"] == 401
         assert refused.headers["www-authenticate"] == 'Bearer realm="api"'
+
+
+def test_wsgi_hit_path_never_bypasses_the_full_path(wsgi_server: str, tokens: TokenFactory) -> None:
+    """A cached token is served from the cache, yet sent twice (the server joins the values
+    with a comma), beside an x-api-key, or with another scheme spelling, the full path answers."""
+    token = tokens.mint("hot")
+    with httpx.Client(base_url=wsgi_server) as client:
+        assert client.get("/whoami", headers=bearer(token)).json()["verified_by"] == "local"
+        assert client.get("/whoami", headers=bearer(token)).json()["verified_by"] == "cache"
+        twice = client.get("/whoami", headers=[("authorization", f"Bearer {token}")] * 2)
+        assert twice.status_code == 400
+        assert 'error="invalid_request"' in twice.headers["www-authenticate"]
+        both = client.get("/whoami", headers={**bearer(token), "x-api-key": "k"})
+        assert both.status_code == 400
+        assert "not both" in both.json()["message"]
+        lower = client.get("/whoami", headers={"authorization": f"bearer {token}"})
+        assert lower.json() == {"subject": "hot", "verified_by": "cache"}
+        spaced = client.get("/whoami", headers={"authorization": f"Bearer  {token}"})
+        assert spaced.json()["subject"] == "hot"
+
+
+def test_wsgi_hit_path_honours_exp_and_exclusions(tokens: TokenFactory) -> None:
+    """A cached entry stops serving at its deadline; an excluded path never gets a principal."""
+    now = [1_900_000_000.0]
+    timed = TokenFactory(key=tokens.key, issuer=ISSUER, clock=lambda: now[0])
+    verifier = JWTVerifier(
+        tokens.keyset(), algorithms=["RS256"], issuer=ISSUER, clock=lambda: now[0]
+    )
+    auth = Authenticator([JWTProvider("test", verifier)], clock=lambda: now[0])
+    client = flask_app(auth, exclude_paths=("/health",)).test_client()
+    token = timed.mint("t", exp=int(now[0]) + 60)
+    assert client.get("/whoami", headers=bearer(token)).json["verified_by"] == "local"
+    assert client.get("/whoami", headers=bearer(token)).json["verified_by"] == "cache"
+    assert client.get("/health", headers=bearer(token)).text == "ok"
+    now[0] += 60
+    assert client.get("/whoami", headers=bearer(token)).json["verified_by"] == "local"
+    now[0] += 31
+    assert client.get("/whoami", headers=bearer(token)).status_code == 401
+
+
+def test_wsgi_hit_path_looks_up_bearer_values_only() -> None:
+    """An API key cached from x-api-key is no credential as ``Authorization: x-api-key:…``."""
+    client = flask_app(Authenticator([CachedKeys()])).test_client()
+    for _ in range(2):
+        ok = client.get("/whoami", headers={"x-api-key": CachedKeys.KEY})
+    assert ok.json == {"subject": "42", "verified_by": "cache"}
+    disguised = client.get("/whoami", headers={"authorization": f"x-api-key:{CachedKeys.KEY}"})
+    assert disguised.status_code == 401
