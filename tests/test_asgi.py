@@ -256,6 +256,37 @@ def test_fast_path_looks_up_bearer_values_only() -> None:
     assert_rejection(disguised, 401, None, "authentication required")
 
 
+@pytest.mark.parametrize("twin", ["fastest", "python"])
+def test_revocation_reaches_the_hit_path_at_once(
+    twin: str, auth: Authenticator, tokens: TokenFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A token served from the hit path is refused on the very next request once revoked,
+    by token or by subject, and cache.clear() sends everything back to the full path."""
+    import authgate.asgi
+    from authgate._hitpath import PyHitPath
+
+    if twin == "python":
+        monkeypatch.setattr(authgate.asgi, "hit_path", PyHitPath)
+    app = AuthGateMiddleware(starlette_app(), auth)
+    assert (type(app._hit) is PyHitPath) == (twin == "python")
+    first, second, third = tokens.mint("one"), tokens.mint("two"), tokens.mint("three")
+    with TestClient(app) as client:
+        for token in (first, second, third, first, second, third):
+            assert client.get("/whoami", headers=bearer(token)).status_code == 200
+        assert client.get("/whoami", headers=bearer(first)).json()["verified_by"] == "cache"
+        auth.revoke(first)
+        assert_rejection(
+            client.get("/whoami", headers=bearer(first)), 401, "invalid_token", "revoked"
+        )
+        auth.revoke(subject="two")
+        assert_rejection(
+            client.get("/whoami", headers=bearer(second)), 401, "invalid_token", "revoked"
+        )
+        assert auth.cache is not None
+        auth.cache.clear()
+        assert client.get("/whoami", headers=bearer(third)).json()["verified_by"] == "local"
+
+
 def test_cache_hit_in_the_shell_honours_exp(tokens: TokenFactory) -> None:
     """A token cached by the ASGI shell is refused once the shared clock passes exp + leeway."""
     now = [1_900_000_000.0]

@@ -283,6 +283,29 @@ def test_cache_is_bounded_in_entries_and_bytes(acme: TokenFactory, clock: Clock)
     assert len(small.cache) < 25
 
 
+def test_cache_entries_mapping_is_never_replaced(acme: TokenFactory, clock: Clock) -> None:
+    """The shells' hit paths hold ``cache.entries``: every write, eviction, revocation and
+    clear must act on that same dict, or they would keep serving what the cache forgot."""
+    verifier = JWTVerifier(
+        acme.keyset(), algorithms=["RS256"], issuer="https://acme.test", clock=clock
+    )
+    auth = Authenticator([JWTProvider("acme", verifier)], cache_max_entries=3, clock=clock)
+    assert auth.cache is not None
+    held = auth.cache.entries
+    tokens = [acme.mint(f"u{i}") for i in range(5)]
+    for token in tokens:  # fills past the bound: evictions
+        auth.authenticate(bearer(token))
+    assert auth.cache.entries is held
+    assert len(held) == 3
+    auth.revoke(tokens[-1])
+    auth.revoke(subject="u3", issued_before=clock.now + 1)  # the frozen clock is its iat
+    assert auth.cache.entries is held
+    assert len(held) == 1
+    auth.cache.clear()
+    assert auth.cache.entries is held
+    assert not held
+
+
 def test_cache_can_be_disabled(acme: TokenFactory, clock: Clock) -> None:
     """cache_max_entries=0 verifies every time."""
     verifier = JWTVerifier(

@@ -211,3 +211,17 @@ def test_wsgi_hit_path_looks_up_bearer_values_only() -> None:
     assert ok.json == {"subject": "42", "verified_by": "cache"}
     disguised = client.get("/whoami", headers={"authorization": f"x-api-key:{CachedKeys.KEY}"})
     assert disguised.status_code == 401
+
+
+def test_wsgi_revocation_reaches_the_hit_path_at_once(
+    auth: Authenticator, tokens: TokenFactory
+) -> None:
+    """A token served from the WSGI hit path is refused on the next request once revoked."""
+    client = flask_app(auth).test_client()
+    token = tokens.mint("leaving")
+    client.get("/whoami", headers=bearer(token))
+    assert client.get("/whoami", headers=bearer(token)).json["verified_by"] == "cache"
+    auth.revoke(token)
+    refused = client.get("/whoami", headers=bearer(token))
+    assert refused.status_code == 401
+    assert "revoked" in refused.json["message"]
