@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 import pytest
 
 from authgate import JWTVerifier
 from authgate.testing import SigningKey, TokenFactory
+
+T = TypeVar("T")
 
 NOW = 1_800_000_000.0
 ALL_ALGS = [
@@ -25,6 +30,18 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
+
+
+def all_at_once(call: Callable[[], T], threads: int = 100) -> list[T]:
+    """Run ``call`` in ``threads`` threads released together by a barrier; their results."""
+    barrier = threading.Barrier(threads)
+
+    def released(_: int) -> T:
+        barrier.wait()
+        return call()
+
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        return list(pool.map(released, range(threads)))
 
 
 def fixed_clock() -> float:

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
 import time
 import tracemalloc
 import uuid
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -27,7 +25,7 @@ from authgate import (
 from authgate._http import Response
 from authgate.testing import LocalIssuer, b64url
 
-from .conftest import Clock
+from .conftest import Clock, all_at_once
 
 
 @pytest.fixture
@@ -118,15 +116,7 @@ def test_concurrent_verifications_with_a_new_kid_make_one_fetch(
     issuer.rotate()
     clock.now += 31  # past the unknown-kid cooldown
     token = issuer.mint("rotated")
-    barrier = threading.Barrier(100)
-
-    def run() -> str:
-        barrier.wait()
-        return str(verifier.verify(token)["sub"])
-
-    with ThreadPoolExecutor(max_workers=100) as pool:
-        results = list(pool.map(lambda _: run(), range(100)))
-    assert results == ["rotated"] * 100
+    assert all_at_once(lambda: verifier.verify(token)["sub"]) == ["rotated"] * 100
     assert issuer.jwks_requests == 2
 
 

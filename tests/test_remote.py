@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -21,7 +19,7 @@ from authgate import (
 )
 from authgate.testing import FakeAuthon, FakeIntrospection
 
-from .conftest import Clock
+from .conftest import Clock, all_at_once
 
 
 @pytest.fixture
@@ -140,15 +138,7 @@ def test_concurrent_identical_tokens_make_one_call(idp: FakeIntrospection, clock
     """100 threads with one new token: one upstream call, 100 principals."""
     auth = Authenticator([make(idp, clock)], clock=clock)
     token = idp.issue("burst")
-    barrier = threading.Barrier(100)
-
-    def call(_: int) -> str:
-        barrier.wait()
-        principal = auth.authenticate(bearer(token))
-        return principal.subject if principal else ""
-
-    with ThreadPoolExecutor(max_workers=100) as pool:
-        subjects = list(pool.map(call, range(100)))
+    subjects = all_at_once(lambda: auth.authenticate(bearer(token)).subject)  # type: ignore[union-attr]
     assert subjects == ["burst"] * 100
     assert idp.calls(idp.PATH) == 1
 
