@@ -2,8 +2,8 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-# what the install depends on: the project file and the C hit path it compiles
-BUILD_INPUTS := pyproject.toml setup.py src/authgate/_speedups.c
+# what the install depends on
+BUILD_INPUTS := pyproject.toml
 STAMP := $(VENV)/.installed-$(shell cat $(BUILD_INPUTS) | cksum | cut -d' ' -f1)
 
 .PHONY: test demo bench lint clean
@@ -18,8 +18,8 @@ test: $(STAMP) lint
 	$(PY) -m pytest -q
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check src tests benchmarks examples setup.py
-	$(VENV)/bin/ruff format --check src tests benchmarks examples setup.py
+	$(VENV)/bin/ruff check src tests benchmarks examples
+	$(VENV)/bin/ruff format --check src tests benchmarks examples
 	$(VENV)/bin/mypy
 
 demo: $(STAMP)
@@ -32,4 +32,4 @@ bench: $(STAMP)
 	$(PY) benchmarks/providers.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info src/*.egg-info src/authgate/*.so .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) build dist *.egg-info src/*.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -22,7 +22,6 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from authgate import Authenticator, JWTProvider, JWTVerifier, KeySet
-from authgate._hitpath import PyHitPath
 from authgate.asgi import AuthGateMiddleware
 
 ISSUER = "https://login.example.com"
@@ -110,14 +109,9 @@ def build_apps(jwk: dict[str, Any], token: str = "") -> dict[str, Any]:
     alg = jwk.get("alg", "RS256")
     verifier = JWTVerifier(KeySet.from_jwk(jwk), algorithms=[alg], issuer=ISSUER)
     auth = Authenticator([JWTProvider("bench", verifier)], cache_max_entries=100_000)
-    # the same middleware on the pure-Python twin of the C hit path (as without a compiler)
-    python_twin = AuthGateMiddleware(starlette_app(), auth)
-    assert auth.cache is not None
-    python_twin._hit = PyHitPath(auth.cache.entries, auth.cache.clock, frozenset())
     return {
         "bare": starlette_app(),
         "authgate": AuthGateMiddleware(starlette_app(), auth),
-        "authgate-py": python_twin,
         "starlette": starlette_app(
             [Middleware(AuthenticationMiddleware, backend=PyJWTBackend(public_key, alg))]
         ),

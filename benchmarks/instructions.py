@@ -23,7 +23,6 @@ CONTENDERS = {
     "noop": "  reference: empty pass-through",
     "minimal": "  reference: header + dict lookup, in Python",
     "authgate": "authgate, cache hit",
-    "authgate-py": "authgate, cache hit, pure-Python twin",
 }
 
 

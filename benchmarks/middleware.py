@@ -6,7 +6,6 @@ median µs per request:
   noop         an empty pass-through middleware (the cost of any middleware at all)
   minimal      find the Authorization header in a Python loop, one dict lookup
   hit          authgate, the same token every request (verified-token cache hit)
-  hit-py       the same, on the pure-Python twin of the C hit path
   first-seen   authgate, a new token every request (full RS256 verification)
   starlette    Starlette's AuthenticationMiddleware with a PyJWT backend (decode per request)
   basehttp     a BaseHTTPMiddleware doing the same PyJWT decode
@@ -120,7 +119,6 @@ async def in_process(rounds: int, number: int) -> dict[str, float]:
         "noop": (apps["noop"], one),
         "minimal": (apps["minimal"], one),
         "hit": (apps["authgate"], one),
-        "hit-py": (apps["authgate-py"], one),
         "first-seen": (apps["authgate"], fresh),
         "starlette": (apps["starlette"], one),
         "basehttp": (apps["basehttp"], one),
@@ -236,7 +234,6 @@ def main() -> None:
         "noop": "  reference: empty pass-through",
         "minimal": "  reference: header + dict lookup, in Python",
         "hit": "authgate, cache hit",
-        "hit-py": "authgate, cache hit, pure-Python twin",
         "first-seen": "authgate, first-seen RS256 token",
         "starlette": "AuthenticationMiddleware + PyJWT",
         "basehttp": "BaseHTTPMiddleware + PyJWT",
@@ -245,8 +242,7 @@ def main() -> None:
         print(f"{label:<44}{r[name]:>11.2f}{r[name] / r['bare']:>8.2f}x")
     print(
         f"\nauthgate's own cost on a cache hit: {r['hit'] - r['bare']:.2f} µs per request "
-        f"(pure-Python twin: {r['hit-py'] - r['bare']:.2f} µs; a header loop and one dict "
-        f"lookup in Python: {r['minimal'] - r['bare']:.2f} µs)"
+        f"(a header loop and one dict lookup in Python: {r['minimal'] - r['bare']:.2f} µs)"
     )
 
     if args.e2e:

@@ -204,11 +204,11 @@ def test_wsgi_hit_path_honours_exp_and_exclusions(tokens: TokenFactory) -> None:
 
 
 def test_wsgi_hit_path_looks_up_bearer_values_only() -> None:
-    """An API key cached from x-api-key is no credential as ``Authorization: x-api-key:…``."""
+    """An API key (never cached) is no credential as ``Authorization: x-api-key:…``."""
     client = flask_app(Authenticator([CachedKeys()])).test_client()
     for _ in range(2):
         ok = client.get("/whoami", headers={"x-api-key": CachedKeys.KEY})
-    assert ok.json == {"subject": "42", "verified_by": "cache"}
+    assert ok.json == {"subject": "42", "verified_by": "local"}  # API keys are never cached
     disguised = client.get("/whoami", headers={"authorization": f"x-api-key:{CachedKeys.KEY}"})
     assert disguised.status_code == 401
 

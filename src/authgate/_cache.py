@@ -13,11 +13,29 @@ import threading
 from collections.abc import Callable
 from typing import Final
 
+from .extract import Credential
 from .principal import Principal
 
-__all__ = ["TokenCache"]
+__all__ = ["TokenCache", "cache_key"]
 
 _ENTRY_OVERHEAD: Final = 512  # the principal, its claims mapping, the dict slot
+
+
+def cache_key(credential: Credential) -> bytes | None:
+    """The verified-token cache key of ``credential``, or ``None`` when it is never cached.
+
+    Only Bearer values are cached, under ``b"Bearer <token>"``: exactly what a client's
+    ``Authorization`` header carries, so the hit path (:mod:`authgate._hitpath`) looks a raw
+    header value up without slicing or decoding it, and every key is a Bearer value. API keys
+    are never cached (that would keep raw keys in memory).
+
+    Args:
+        credential: the extracted credential.
+    """
+    if credential.kind != "bearer":
+        return None
+    # extracted values are RFC 6750 b64token (ASCII); anything else can match no entry.
+    return b"Bearer " + credential.value.encode("ascii", "replace")
 
 
 class TokenCache:

@@ -6,7 +6,7 @@ import json
 import math
 from typing import Final
 
-from .errors import AuthGateError, InsufficientScope, ServiceUnavailable
+from .errors import AuthGateError, InsufficientScope, MissingCredential, ServiceUnavailable
 
 __all__ = ["PHRASES", "rejection"]
 
@@ -18,9 +18,6 @@ PHRASES: Final = {
     503: "Service Unavailable",
 }
 _RFC6750_CODES: Final = frozenset({"invalid_request", "invalid_token", "insufficient_scope"})
-NO_CREDENTIAL: Final = (
-    "authentication required: send 'Authorization: Bearer <token>' or 'x-api-key'"
-)
 
 
 def _quoted(text: str) -> str:
@@ -36,18 +33,17 @@ def rejection(exc: AuthGateError | None, realm: str) -> tuple[int, list[tuple[st
         realm: the challenge realm.
     """
     if exc is None:
-        status, message = 401, NO_CREDENTIAL
-        challenge: str | None = f'Bearer realm="{realm}"'
-    else:
-        status, message = exc.status, exc.message
-        challenge = None
-        if exc.error in _RFC6750_CODES:
-            challenge = (
-                f'Bearer realm="{realm}", error="{exc.error}", '
-                f'error_description="{_quoted(message)}"'
-            )
-            if isinstance(exc, InsufficientScope) and exc.scopes:
-                challenge += f', scope="{_quoted(" ".join(exc.scopes))}"'
+        exc = MissingCredential()
+    status, message = exc.status, exc.message
+    challenge: str | None = None
+    if isinstance(exc, MissingCredential):
+        challenge = f'Bearer realm="{realm}"'  # RFC 6750 §3.1: no error code without a credential
+    elif exc.error in _RFC6750_CODES:
+        challenge = (
+            f'Bearer realm="{realm}", error="{exc.error}", error_description="{_quoted(message)}"'
+        )
+        if isinstance(exc, InsufficientScope) and exc.scopes:
+            challenge += f', scope="{_quoted(" ".join(exc.scopes))}"'
     body = json.dumps(
         {"statusCode": status, "error": PHRASES.get(status, "Error"), "message": message}
     ).encode()

@@ -1,12 +1,19 @@
-"""What the ASGI and WSGI shells share: their configuration, validated once."""
+"""What the ASGI and WSGI shells share: their configuration, their hit path, the full path's tail.
+
+A shell is a thin protocol adapter. Everything it decides is decided here, once for both:
+which paths are excluded, the cache-hit path (:mod:`authgate._hitpath`), and what a request
+without a credential gets (anonymous with ``required=False``, else 401).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Generic, TypeVar
 
+from ._hitpath import HitPath, build_hit_paths
 from .authenticator import Authenticator
-from .errors import ConfigurationError
+from .errors import ConfigurationError, MissingCredential
+from .principal import ANONYMOUS, Anonymous, Principal
 
 __all__ = ["Shell"]
 
@@ -34,14 +41,31 @@ class Shell(Generic[AppT]):
     ) -> None:
         if not isinstance(authenticator, Authenticator):
             raise ConfigurationError("the middleware needs an authgate.Authenticator")
-        if isinstance(exclude_paths, str):
+        if isinstance(exclude_paths, str | bytes):
             raise ConfigurationError("exclude_paths must be a list of paths, not one string")
+        if not isinstance(required, bool):
+            raise ConfigurationError("required must be True or False")
+        paths = frozenset(exclude_paths)
+        if not all(isinstance(path, str) and path.startswith("/") for path in paths):
+            raise ConfigurationError("each of exclude_paths must be a path starting with '/'")
         self.app = app
         self.authenticator = authenticator
         self.required = required
-        self.exclude_paths = frozenset(exclude_paths)
+        self.exclude_paths = paths
+        self._excluded: Callable[[str], bool] | None = paths.__contains__ if paths else None
         self._cookie = authenticator.cookie_name
-        self._prepare()
+        hit_asgi, hit_wsgi = build_hit_paths(authenticator.cache, self._excluded)
+        self._hit: HitPath = hit_asgi if self._protocol == "asgi" else hit_wsgi
 
-    def _prepare(self) -> None:
-        """Build, once, what a shell's hot path reads on every request (a subclass hook)."""
+    _protocol = "asgi"
+
+    def _is_excluded(self, path: str) -> bool:
+        return self._excluded is not None and self._excluded(path)
+
+    def _settle(self, principal: Principal | None) -> Principal | Anonymous:
+        """The full path's tail: the credential's principal, else anonymous or 401."""
+        if principal is not None:
+            return principal
+        if self.required:
+            raise MissingCredential()
+        return ANONYMOUS

@@ -7,14 +7,13 @@ Sets ``scope["user"]`` and ``scope["auth"]`` (so Starlette's ``request.user``,
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
+from typing import Any, Final
 
-from ._hitpath import HitPath, attach, hit_path
+from ._hitpath import attach
 from ._responses import rejection
 from ._shell import Shell
 from .errors import AuthGateError
 from .extract import credential_from_asgi
-from .principal import ANONYMOUS, Anonymous, Principal
 
 __all__ = ["AuthGateMiddleware"]
 
@@ -24,7 +23,8 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-POLICY_VIOLATION = 1008
+POLICY_VIOLATION: Final = 1008
+_GUARDED: Final = frozenset({"http", "websocket"})
 
 
 class AuthGateMiddleware(Shell[ASGIApp]):
@@ -38,12 +38,6 @@ class AuthGateMiddleware(Shell[ASGIApp]):
         exclude_paths: exact paths that skip authentication (e.g. ``/health``).
     """
 
-    def _prepare(self) -> None:
-        cache = self.authenticator.cache
-        self._hit: HitPath = (
-            _no_hit if cache is None else hit_path(cache.entries, cache.clock, self.exclude_paths)
-        )
-
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         # The hot path: a principal cached under the exact Authorization value is attached to
         # the scope by the hit path (see _hitpath); anything else takes the full path.
@@ -55,31 +49,25 @@ class AuthGateMiddleware(Shell[ASGIApp]):
         """The full path: attach a principal, or let a scope we don't guard through (true);
         or answer the rejection (false)."""
         kind = scope["type"]
-        if (kind != "http" and kind != "websocket") or (
-            self.exclude_paths and scope["path"] in self.exclude_paths
-        ):
+        if kind not in _GUARDED or self._is_excluded(scope["path"]):
             return True
-        principal: Principal | Anonymous | None = None
         try:
             credential = credential_from_asgi(scope["headers"], self._cookie)
-            if credential is not None:
-                principal = await self.authenticator.verify_credential_async(credential)
+            principal = self._settle(
+                None
+                if credential is None
+                else await self.authenticator.verify_credential_async(credential)
+            )
         except AuthGateError as exc:
             await self._reject(exc, kind, send)
             return False
-        if principal is None:
-            if self.required:
-                await self._reject(None, kind, send)
-                return False
-            principal = ANONYMOUS
         attach(scope, principal)
         return True
 
-    async def _reject(self, exc: AuthGateError | None, kind: str, send: Send) -> None:
+    async def _reject(self, exc: AuthGateError, kind: str, send: Send) -> None:
         if kind == "websocket":
             # Closing before accept makes the server refuse the handshake (ASGI spec).
-            reason = "authentication required" if exc is None else exc.message
-            await send({"type": "websocket.close", "code": POLICY_VIOLATION, "reason": reason})
+            await send({"type": "websocket.close", "code": POLICY_VIOLATION, "reason": exc.message})
             return
         status, headers, body = rejection(exc, self.authenticator.realm)
         await send(
@@ -90,8 +78,3 @@ class AuthGateMiddleware(Shell[ASGIApp]):
             }
         )
         await send({"type": "http.response.body", "body": body})
-
-
-def _no_hit(scope: Scope) -> None:
-    """The hit path when the verified-token cache is off."""
-    return None

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from ._cache import TokenCache
+from ._cache import TokenCache, cache_key
 from ._json import loads_strict
 from .errors import (
     AlgorithmNotAllowed,
@@ -29,24 +29,9 @@ from .providers.base import Provider
 from .revocation import Denylist
 from .verifiers.jwt import diagnose_compact, is_compact_jws, unverified_exp
 
-__all__ = ["Authenticator", "cache_key"]
+__all__ = ["Authenticator"]
 
 Headers = Mapping[str, str] | Iterable[tuple[str | bytes, str | bytes]]
-
-
-def cache_key(credential: Credential) -> bytes:
-    """The verified-token cache key: the canonical header line value, as bytes.
-
-    ``b"Bearer <token>"`` is exactly what a client's ``Authorization`` header carries, so the
-    ASGI shell can look a raw header value up without slicing or decoding it. API keys get a
-    prefix no Bearer value can have.
-
-    Args:
-        credential: the extracted credential.
-    """
-    if credential.kind == "bearer":
-        return b"Bearer " + credential.value.encode("latin-1")
-    return b"x-api-key:" + credential.value.encode("latin-1")
 
 
 class Authenticator:
@@ -182,9 +167,10 @@ class Authenticator:
             credential: what :mod:`authgate.extract` found.
         """
         cache = self._cache
-        if cache is None:
+        key = cache_key(credential)
+        if cache is None or key is None:
             return None
-        return cache.get(cache_key(credential))
+        return cache.get(key)
 
     # -- revocation ---------------------------------------------------------------------------
 
@@ -218,7 +204,9 @@ class Authenticator:
             if token is not None:
                 self.denylist.revoke_token(token, unverified_exp(token))
                 if self._cache is not None:
-                    self._cache.discard(cache_key(Credential("bearer", token)))
+                    key = cache_key(Credential("bearer", token))
+                    assert key is not None  # a Bearer value always has one
+                    self._cache.discard(key)
             if jti is not None:
                 self.denylist.revoke_jti(jti, expires_at)
             if subject is not None:
@@ -241,7 +229,8 @@ class Authenticator:
             self._remember(credential, principal, provider)
 
     def _remember(self, credential: Credential, principal: Principal, provider: Provider) -> None:
-        if self._cache is None:
+        key = cache_key(credential)
+        if self._cache is None or key is None:
             return
         now = self._clock()
         valid_until = principal.expires_at
@@ -253,7 +242,7 @@ class Authenticator:
             value = principal.claims.get(name)
             if isinstance(value, int | float) and value > now:
                 return
-        self._cache.put(cache_key(credential), principal, valid_until)
+        self._cache.put(key, principal, valid_until)
 
     def _route(self, credential: Credential) -> Provider:
         value = credential.value

@@ -9,6 +9,7 @@ ladder. No message ever contains a token, a key or a credential header.
     AuthGateError                       (status 401, base of everything below)
     ├── ConfigurationError              unsafe or invalid configuration; raised at construction
     ├── InvalidRequest                  400 invalid_request: the request itself is malformed
+    ├── MissingCredential               401, no error code: the request carries no credential
     ├── InvalidToken                    401 invalid_token: the client's credential is bad
     │   ├── MalformedToken              reason "malformed"
     │   ├── TokenTooLarge               reason "too_large"
@@ -47,6 +48,7 @@ __all__ = [
     "KeySourceError",
     "MalformedToken",
     "MissingClaim",
+    "MissingCredential",
     "NotYetValid",
     "ProviderUnavailable",
     "RevokedToken",
@@ -92,6 +94,15 @@ class InvalidRequest(AuthGateError):
     error = "invalid_request"
     reason = "invalid_request"
     default_message = "the request carries a malformed credential"
+
+
+class MissingCredential(AuthGateError):
+    """The request carries no credential at all (answered with a bare challenge, RFC 6750 §3.1)."""
+
+    status = 401
+    error = ""
+    reason = "missing_credential"
+    default_message = "authentication required: send 'Authorization: Bearer <token>' or 'x-api-key'"
 
 
 class InvalidToken(AuthGateError):

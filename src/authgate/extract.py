@@ -20,6 +20,7 @@ __all__ = [
     "credential_from_environ",
     "credential_from_headers",
     "extract_credential",
+    "is_jwt",
 ]
 
 # RFC 6750 §2.1 b64token
@@ -27,11 +28,25 @@ _B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
 _API_KEY = re.compile(r"[\x21-\x7e]+")  # visible ASCII, no spaces
 
 
+def is_jwt(value: str) -> bool:
+    """Whether ``value`` looks like a compact JWS (two dots); the verifier checks the rest.
+
+    Args:
+        value: a credential value.
+    """
+    return value.count(".") == 2
+
+
 class Credential(NamedTuple):
     """A credential as found in the request; ``value`` is secret and never logged."""
 
     kind: Literal["bearer", "api_key"]
     value: str
+
+    @property
+    def is_jwt(self) -> bool:
+        """Whether the value has a JWT's shape (three dot-separated parts): routing only."""
+        return is_jwt(self.value)
 
     def __repr__(self) -> str:
         return f"Credential(kind={self.kind!r}, value=<{len(self.value)} chars>)"
@@ -105,27 +120,38 @@ def credential_from_asgi(
         headers: ``scope["headers"]``.
         cookie_name: the opt-in bearer cookie.
     """
-    authorization = api_key = cookie = None
+    authorization: str | None = None
+    api_key: str | None = None
+    cookie: object = None
     n_auth = n_key = 0
+    # Read as the hit path reads them, so both agree on any header list.
     for name, value in headers:
         if name == b"authorization":
-            authorization = value
+            authorization = _latin1(value)
             n_auth += 1
         elif name == b"x-api-key":
-            api_key = value
+            api_key = _latin1(value)
             n_key += 1
         elif name == b"cookie" and cookie_name is not None:
             cookie = value
-    if authorization is None and api_key is None and cookie is None:
-        return None
+    if authorization is None and api_key is None:
+        if cookie is None:
+            return None
+        cookie = _latin1(cookie)  # read only when it is the credential
     return extract_credential(
-        authorization.decode("latin-1") if authorization is not None else None,
-        api_key.decode("latin-1") if api_key is not None else None,
+        authorization,
+        api_key,
         authorization_count=n_auth,
         api_key_count=n_key,
-        cookie_header=cookie.decode("latin-1") if cookie is not None else None,
+        cookie_header=cookie if isinstance(cookie, str) else None,
         cookie_name=cookie_name,
     )
+
+
+def _latin1(value: object) -> str:
+    if type(value) is not bytes:
+        raise TypeError("ASGI header values must be bytes")  # the server's bug, not the client's
+    return value.decode("latin-1")
 
 
 def credential_from_environ(
