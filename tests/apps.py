@@ -23,6 +23,7 @@ class CachedKeys(Provider):
     KEY = "mori-4f9c2b7e1d8a6c3b"
     name = "keys"
     accepts_jwt = False
+    accepts_api_keys = True
 
     def accepts_api_key(self, value: str, *, from_header: bool) -> bool:
         return from_header

@@ -18,6 +18,7 @@ from authgate import (
     JWKSKeySource,
     KeyFetchPolicy,
     ProviderUnavailable,
+    Upstream,
 )
 from authgate.asgi import AuthGateMiddleware
 from authgate.testing import FakeAuthon
@@ -258,7 +259,8 @@ def test_authon_403_is_our_refused_secret_key_not_the_callers_fault(
         return httpx.Response(403, json=body)
 
     provider = AuthonProvider(
-        secret_key="sk_live_0123456789abcdef", transport=httpx.MockTransport(answer)
+        secret_key="sk_live_0123456789abcdef",
+        upstream=Upstream(transport=httpx.MockTransport(answer)),
     )
     with pytest.raises(ProviderUnavailable) as caught:
         Authenticator([provider]).authenticate(bearer("opaque-access-token"))

@@ -21,6 +21,7 @@ from authgate import (
     KeyFetchPolicy,
     KeySourceError,
     OIDCKeySource,
+    Upstream,
 )
 from authgate._http import Response
 from authgate.testing import LocalIssuer, b64url
@@ -365,7 +366,9 @@ def test_injected_transport_for_unit_tests(clock: Clock) -> None:
         return httpx.Response(200, json={"keys": [key.public_jwk()]})
 
     source = JWKSKeySource(
-        "https://keys.example/jwks.json", clock=clock, transport=httpx.MockTransport(answer)
+        "https://keys.example/jwks.json",
+        clock=clock,
+        upstream=Upstream(transport=httpx.MockTransport(answer)),
     )
     verifier = JWTVerifier(source, algorithms=["EdDSA"], clock=clock)
     assert verifier.verify(TokenFactory(key=key, clock=clock).mint("ivy"))["sub"] == "ivy"

@@ -16,6 +16,7 @@ from authgate import (
     ProviderUnavailable,
     RemotePolicy,
     RemoteVerifier,
+    Upstream,
 )
 from authgate.testing import FakeAuthon, FakeIntrospection
 
@@ -246,7 +247,7 @@ def test_generic_remote_verifier_templates() -> None:
         method="POST",
         headers={"x-service-key": "svc", "x-token": "{token}"},
         json={"token": "{token}", "nested": ["{token}"], "n": 1},
-        transport=httpx.MockTransport(answer),
+        upstream=Upstream(transport=httpx.MockTransport(answer)),
     )
     principal = Authenticator([provider]).authenticate(bearer("tok.en-1"))
     assert principal is not None
@@ -269,7 +270,9 @@ def test_upstream_text_quoting_the_token_never_reaches_the_log(
         )
 
     provider = RemoteVerifier(
-        "echo", "https://verify.example/check", transport=httpx.MockTransport(answer)
+        "echo",
+        "https://verify.example/check",
+        upstream=Upstream(transport=httpx.MockTransport(answer)),
     )
     with pytest.raises(ProviderUnavailable):
         Authenticator([provider]).authenticate(bearer(token))

@@ -1,7 +1,25 @@
-"""authgate: stateless token verification for ASGI and WSGI apps."""
+"""authgate: stateless token verification for ASGI and WSGI apps.
 
+The pipeline, stage by stage, and the module that holds each::
+
+    request headers
+      1 extract     extract.py       Credential: Authorization Bearer / x-api-key / cookie (400s)
+      2 cache       _cache.py        verified-token cache (the hit path: _hitpath.py)
+      3 route       routing.py       which provider: API-key prefix, unverified iss / alg, opaque
+      4 verify      jwt.py           local JWT rules (keys.py, keysources.py for the keys)
+                    providers/       each provider; remote calls through _remote.py + _http.py
+                    apikeys.py       API-key rings; revocation.py the denylist
+      5 principal   principal.py     the one normalized Principal
+      6 answer      asgi.py, wsgi.py thin shells over _shell.py; refusals in _responses.py
+
+Where a token is rejected: errors.py draws the error tree; each class names its stage.
+Where to add a provider: one module in providers/ (the SDK is :mod:`authgate.providers`).
+:class:`Authenticator` (authenticator.py) runs stages 1-5 for both shells.
+"""
+
+from ._http import Upstream
 from ._remote import RemotePolicy
-from .apikeys import APIKey, APIKeyProvider, APIKeyRing, hash_api_key
+from .apikeys import APIKey, APIKeyRing, hash_api_key
 from .authenticator import Authenticator
 from .errors import (
     AlgorithmNotAllowed,
@@ -19,6 +37,7 @@ from .errors import (
     KeySourceError,
     MalformedToken,
     MissingClaim,
+    MissingCredential,
     NotYetValid,
     ProviderUnavailable,
     RevokedToken,
@@ -27,16 +46,21 @@ from .errors import (
     UnsupportedHeader,
 )
 from .extract import Credential
+from .jwt import JWTVerifier
 from .keys import Key, KeySet
 from .keysources import JWKSKeySource, KeyFetchPolicy, OIDCKeySource, RemoteKeySource
 from .principal import ANONYMOUS, Anonymous, Principal
-from .providers import JWTProvider, Provider
-from .providers.authon import AuthonProvider
-from .providers.backoffice import BackOfficeProvider
-from .providers.mori import MoriProvider
-from .providers.remote import IntrospectionProvider, RemoteVerifier
-from .providers.verychat import VeryChatProvider
-from .verifiers.jwt import JWTVerifier
+from .providers import (
+    APIKeyProvider,
+    AuthonProvider,
+    BackOfficeProvider,
+    IntrospectionProvider,
+    JWTProvider,
+    MoriProvider,
+    Provider,
+    RemoteVerifier,
+    VeryChatProvider,
+)
 
 __version__ = "0.1.0"
 
@@ -72,6 +96,7 @@ __all__ = [
     "KeySourceError",
     "MalformedToken",
     "MissingClaim",
+    "MissingCredential",
     "MoriProvider",
     "NotYetValid",
     "OIDCKeySource",
@@ -85,6 +110,7 @@ __all__ = [
     "ServiceUnavailable",
     "TokenTooLarge",
     "UnsupportedHeader",
+    "Upstream",
     "VeryChatProvider",
     "hash_api_key",
 ]

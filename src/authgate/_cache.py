@@ -10,13 +10,57 @@ lock); entries here live minutes at most, so recency buys little over insertion 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
-from typing import Final
+from collections.abc import Callable, Hashable
+from typing import Final, Generic, TypeVar
 
 from .extract import Credential
 from .principal import Principal
 
-__all__ = ["TokenCache", "cache_key"]
+__all__ = ["Memo", "TokenCache", "cache_key"]
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+
+class Memo(Generic[K, V]):
+    """A bounded memo of derived values, under the one policy every memo here follows.
+
+    Keys are often attacker-chosen (header segments, kids): the memo never grows past ``size``
+    and, when full, is emptied rather than evicted entry by entry, so a flood costs the flooder
+    and a legitimate working set refills at once. Reads are one lock-free ``dict.get``.
+
+    Args:
+        size: the most entries held.
+    """
+
+    __slots__ = ("_data", "get", "size")
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._data: dict[K, V] = {}
+        self.get = self._data.get
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._data
+
+    def put(self, key: K, value: V) -> None:
+        """Remember ``value`` for ``key``, emptying the memo first when it is full.
+
+        Args:
+            key: what the value was derived from.
+            value: the derived value.
+        """
+        if len(self._data) >= self.size:
+            self._data.clear()
+        self._data[key] = value
+
+    def clear(self) -> None:
+        """Forget everything."""
+        self._data.clear()
+
 
 _ENTRY_OVERHEAD: Final = 512  # the principal, its claims mapping, the dict slot
 

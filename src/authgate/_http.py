@@ -3,7 +3,11 @@
 Callers describe their exchange as a *plan*: a generator that yields :class:`Request` values
 and receives :class:`Response` values, then returns its result. :func:`run` drives a plan with
 ``httpx.Client`` and :func:`run_async` with ``httpx.AsyncClient``; the plan itself, where all
-the logic lives, is written once.
+the logic lives, is written once. How authgate talks to identity providers (timeouts, body
+caps, transports) is one public settings object, :class:`Upstream`.
+
+httpx is imported on first use, not with authgate: an app that verifies with static keys
+never loads it.
 """
 
 from __future__ import annotations
@@ -11,27 +15,32 @@ from __future__ import annotations
 import asyncio
 import functools
 import ipaddress
-import ssl
 import time
+import warnings
 from collections.abc import Generator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
-
-import httpx
 
 from ._json import loads_strict
 from .errors import ConfigurationError
+
+if TYPE_CHECKING:
+    import ssl
+
+    import httpx
 
 __all__ = [
     "HTTPSettings",
     "Plan",
     "Request",
     "Response",
+    "Upstream",
     "UpstreamError",
     "check_url",
     "run",
     "run_async",
+    "upstream_of",
 ]
 
 T = TypeVar("T")
@@ -85,6 +94,82 @@ class Response:
 
 
 Plan = Generator[Request, Response, T]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Upstream:
+    """How authgate talks to identity providers: one object, passed as ``upstream=`` to every
+    key source and remote-capable provider.
+
+    Args:
+        timeout: seconds for one whole exchange (connect, send, the whole body); ``None``: the
+            component's own default (5 s for key fetches, :class:`RemotePolicy`'s 3 s for
+            verification calls).
+        max_body: the largest response body accepted, in bytes; ``None``: the component's
+            default (1 MiB).
+        transport: an ``httpx.BaseTransport`` for sync calls (tests inject
+            ``httpx.MockTransport``).
+        async_transport: an ``httpx.AsyncBaseTransport`` for async calls.
+    """
+
+    timeout: float | None = None
+    max_body: int | None = None
+    transport: httpx.BaseTransport | None = field(default=None, repr=False)
+    async_transport: httpx.AsyncBaseTransport | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.timeout is not None and (
+            isinstance(self.timeout, bool)
+            or not isinstance(self.timeout, int | float)
+            or not self.timeout > 0
+        ):
+            raise ConfigurationError("Upstream.timeout must be a number of seconds > 0")
+        if self.max_body is not None and (
+            isinstance(self.max_body, bool)
+            or not isinstance(self.max_body, int)
+            or self.max_body <= 0
+        ):
+            raise ConfigurationError("Upstream.max_body must be a positive number of bytes")
+
+    def settings(self, *, timeout: float, max_body: int) -> HTTPSettings:
+        """The limits of one component's exchanges: these settings over its defaults.
+
+        Args:
+            timeout: the component's default timeout.
+            max_body: the component's default body cap.
+        """
+        return HTTPSettings(
+            timeout=timeout if self.timeout is None else self.timeout,
+            max_body=max_body if self.max_body is None else self.max_body,
+            transport=self.transport,
+            async_transport=self.async_transport,
+        )
+
+
+def upstream_of(upstream: Upstream | None, transport: Any, async_transport: Any) -> Upstream:
+    """The :class:`Upstream` of a constructor that still takes the deprecated keywords.
+
+    Args:
+        upstream: the ``upstream=`` argument.
+        transport: the deprecated ``transport=`` argument.
+        async_transport: the deprecated ``async_transport=`` argument.
+    """
+    if upstream is not None and not isinstance(upstream, Upstream):
+        raise ConfigurationError("upstream must be an authgate.Upstream")
+    if transport is None and async_transport is None:
+        return upstream or _DEFAULT_UPSTREAM
+    warnings.warn(
+        "transport= and async_transport= are deprecated: pass "
+        "upstream=authgate.Upstream(transport=..., async_transport=...)",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+    if upstream is not None:
+        raise ConfigurationError("pass the transports in upstream=, not beside it")
+    return Upstream(transport=transport, async_transport=async_transport)
+
+
+_DEFAULT_UPSTREAM = Upstream()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -148,10 +233,14 @@ _DEFAULT_HEADERS = {"accept-encoding": "identity", "user-agent": "authgate"}
 @functools.cache
 def _ssl_context() -> ssl.SSLContext:
     # Building a context loads the CA bundle: ~90 ms. Build it once, share it (read-only).
+    import httpx
+
     return httpx.create_ssl_context()
 
 
 def _client_options(settings: HTTPSettings) -> dict[str, Any]:
+    import httpx
+
     return {
         "verify": _ssl_context(),
         "timeout": httpx.Timeout(settings.timeout),
@@ -193,6 +282,8 @@ class _Body:
 
 
 def _send(client: httpx.Client, request: Request, settings: HTTPSettings) -> Response:
+    import httpx
+
     try:
         with client.stream(
             request.method,
@@ -212,6 +303,8 @@ def _send(client: httpx.Client, request: Request, settings: HTTPSettings) -> Res
 async def _send_async(
     client: httpx.AsyncClient, request: Request, settings: HTTPSettings
 ) -> Response:
+    import httpx
+
     async def exchange() -> Response:
         async with client.stream(
             request.method,
@@ -238,6 +331,8 @@ def run(plan: Plan[T], settings: HTTPSettings) -> T:
         plan: the exchange, as a generator of requests.
         settings: the limits.
     """
+    import httpx
+
     with httpx.Client(transport=settings.transport, **_client_options(settings)) as client:
         try:
             request = next(plan)
@@ -255,6 +350,8 @@ async def run_async(plan: Plan[T], settings: HTTPSettings) -> T:
         plan: the exchange, as a generator of requests.
         settings: the limits.
     """
+    import httpx
+
     async with httpx.AsyncClient(
         transport=settings.async_transport, **_client_options(settings)
     ) as client:

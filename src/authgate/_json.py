@@ -1,11 +1,40 @@
-"""Strict JSON for tokens and key documents: UTF-8 only, no duplicate names, no NaN."""
+"""Strict JSON for tokens and key documents: UTF-8 only, no duplicate names, no NaN; and what
+counts as a JSON number."""
 
 from __future__ import annotations
 
 import json
-from typing import Any
+import math
+from typing import Any, Final
 
-__all__ = ["loads_strict"]
+__all__ = ["MAX_SAFE_NUMBER", "as_number", "is_number", "loads_strict"]
+
+MAX_SAFE_NUMBER: Final = 2**53
+"""The largest magnitude a numeric date may have (RFC 7493 §2.2: what every parser reads
+exactly); beyond it, float arithmetic loses seconds and huge integers overflow."""
+
+
+def is_number(value: object) -> bool:
+    """Whether ``value`` is a JSON number: an ``int`` or ``float``, never a ``bool``.
+
+    Args:
+        value: a decoded JSON value.
+    """
+    kind = type(value)
+    return kind is int or kind is float
+
+
+def as_number(value: object) -> float | None:
+    """``value`` as a float when it is a finite JSON number within ±2^53, else ``None``.
+
+    Args:
+        value: a decoded JSON value (a numeric date such as ``exp``).
+    """
+    if type(value) is int:
+        return float(value) if -MAX_SAFE_NUMBER <= value <= MAX_SAFE_NUMBER else None
+    if type(value) is float and math.isfinite(value) and abs(value) <= MAX_SAFE_NUMBER:
+        return value
+    return None
 
 
 def _reject_constant(name: str) -> Any:

@@ -15,7 +15,6 @@ Every provider endpoint call goes through :class:`RemoteClient`. Its policy:
 from __future__ import annotations
 
 import email.utils
-import hashlib
 import logging
 import threading
 import time
@@ -23,11 +22,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
 from cachetools import TLRUCache
 
+from ._codec import sha256
+from ._config import non_negative, positive, size
 from ._flight import SingleFlight
-from ._http import HTTPSettings, Plan, Response, UpstreamError, run, run_async
+from ._http import Plan, Response, Upstream, UpstreamError, run, run_async
+from ._json import as_number
 from .errors import AuthGateError, ConfigurationError, InvalidToken, ProviderUnavailable
 
 __all__ = ["RemoteClient", "RemotePolicy", "retry_after_of", "upstream_error"]
@@ -60,13 +61,11 @@ class RemotePolicy:
     cache_size: int = 10_000
 
     def __post_init__(self) -> None:
-        if not self.timeout > 0:
-            raise ConfigurationError("timeout must be > 0 seconds")
+        positive(self.timeout, "timeout")
         for name in ("success_ttl", "failure_ttl", "breaker_cooldown"):
-            if not getattr(self, name) >= 0:
-                raise ConfigurationError(f"{name} must be >= 0 seconds")
-        if self.breaker_threshold < 1 or self.cache_size < 1:
-            raise ConfigurationError("breaker_threshold and cache_size must be >= 1")
+            non_negative(getattr(self, name), name)
+        for name in ("breaker_threshold", "cache_size", "max_body"):
+            size(getattr(self, name), name, minimum=1)
 
 
 def retry_after_of(response: Response, default: float = 5.0) -> float:
@@ -124,9 +123,8 @@ class RemoteClient:
             a definitive ``AuthGateError`` (rejection) or ``UpstreamError`` (outage).
         expires_at: reads the expiry from accepted claims (``exp`` by default).
         policy: the call policy.
+        upstream: how to reach the endpoint (its timeout and body cap override the policy's).
         clock: returns the current time.
-        transport: an httpx transport for sync calls (tests inject one).
-        async_transport: an httpx transport for async calls.
     """
 
     def __init__(
@@ -136,20 +134,18 @@ class RemoteClient:
         *,
         expires_at: Callable[[Claims], float | None] | None = None,
         policy: RemotePolicy | None = None,
+        upstream: Upstream | None = None,
         clock: Callable[[], float] = time.time,
-        transport: httpx.BaseTransport | None = None,
-        async_transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
+        if policy is not None and not isinstance(policy, RemotePolicy):
+            raise ConfigurationError("policy must be an authgate.RemotePolicy")
         self.name = name
         self.policy = policy = policy or RemotePolicy()
         self._plan = plan
         self._expires_at = expires_at or _exp_claim
         self._clock = clock
-        self._http = HTTPSettings(
-            timeout=policy.timeout,
-            max_body=policy.max_body,
-            transport=transport,
-            async_transport=async_transport,
+        self._http = (upstream or Upstream()).settings(
+            timeout=policy.timeout, max_body=policy.max_body
         )
         self._results: TLRUCache[bytes, tuple[float, Claims | AuthGateError]] = TLRUCache(
             maxsize=policy.cache_size, ttu=lambda _k, v, _now: v[0], timer=clock
@@ -270,11 +266,8 @@ class RemoteClient:
 
 def _key(token: str) -> bytes:
     # results are kept by digest: no token sits in memory longer than its request needs.
-    return hashlib.sha256(token.encode()).digest()
+    return sha256(token)
 
 
 def _exp_claim(claims: Claims) -> float | None:
-    exp = claims.get("exp")
-    if isinstance(exp, int | float) and not isinstance(exp, bool):
-        return float(exp)
-    return None
+    return as_number(claims.get("exp"))

@@ -1,4 +1,4 @@
-"""API keys: a ring of SHA-256 digests, looked up in constant shape, and the provider over it.
+"""API keys: a ring of SHA-256 digests, looked up in constant shape.
 
 Raw keys are hashed once, at configuration, and never kept. A presented key is hashed, looked
 up by digest, and confirmed with ``hmac.compare_digest``; a miss is compared against a dummy
@@ -7,7 +7,6 @@ digest, so the failure path has the same shape and cost as the success path.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import secrets
 import threading
@@ -16,12 +15,12 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from .errors import ConfigurationError, InvalidToken
-from .extract import Credential
+from ._codec import sha256
+from ._config import names
+from .errors import ConfigurationError
 from .principal import Principal
-from .providers.base import Provider
 
-__all__ = ["APIKey", "APIKeyProvider", "APIKeyRing", "hash_api_key"]
+__all__ = ["APIKey", "APIKeyRing", "hash_api_key"]
 
 
 def hash_api_key(raw_key: str) -> bytes:
@@ -30,7 +29,7 @@ def hash_api_key(raw_key: str) -> bytes:
     Args:
         raw_key: the key as issued.
     """
-    return hashlib.sha256(raw_key.encode("utf-8")).digest()
+    return sha256(raw_key)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -108,7 +107,7 @@ class APIKeyRing:
     """
 
     def __init__(self, keys: Iterable[APIKey] = (), *, prefixes: Iterable[str] = ()) -> None:
-        self.prefixes = tuple(prefixes)
+        self.prefixes = names(prefixes, "prefixes")
         self._lock = threading.Lock()
         self._by_digest: dict[bytes, APIKey] = {}
         for key in keys:
@@ -183,45 +182,3 @@ class APIKeyRing:
         digest = hash_api_key(presented)
         entry = self._by_digest.get(digest, _DUMMY)
         return entry if hmac.compare_digest(entry.digest, digest) else None
-
-
-class APIKeyProvider(Provider):
-    """Authenticate API keys against an :class:`APIKeyRing`.
-
-    Args:
-        name: the provider's name.
-        ring: the keys.
-    """
-
-    accepts_jwt = False
-    cache_ttl = 0.0  # a ring lookup is one hash; caching would keep raw keys in memory.
-
-    def __init__(self, name: str, ring: APIKeyRing) -> None:
-        if not isinstance(name, str) or not name:
-            raise ConfigurationError("a provider needs a non-empty name")
-        self.name = name
-        self.ring = ring
-        # a key's principal is fixed by its entry: build it once (keyed by the entry object).
-        self._principals: dict[int, tuple[APIKey, Principal]] = {}
-
-    def __repr__(self) -> str:
-        return f"APIKeyProvider({self.name!r}, {self.ring!r})"
-
-    def accepts_api_key(self, value: str, *, from_header: bool) -> bool:
-        return from_header or self.ring.recognises(value)
-
-    def verify(self, credential: Credential) -> Principal:
-        entry = self.ring.lookup(credential.value)
-        if entry is None:
-            raise InvalidToken("the API key is not recognised")
-        known = self._principals.get(id(entry))
-        if known is not None and known[0] is entry:
-            return known[1]
-        principal = entry.principal(self.name)
-        if len(self._principals) >= 4 * max(len(self.ring), 256):
-            self._principals.clear()  # entries were replaced many times: start over
-        self._principals[id(entry)] = (entry, principal)
-        return principal
-
-    async def verify_async(self, credential: Credential) -> Principal:
-        return self.verify(credential)

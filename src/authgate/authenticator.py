@@ -12,22 +12,14 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from ._cache import TokenCache, cache_key
-from ._json import loads_strict
-from .errors import (
-    AlgorithmNotAllowed,
-    BadIssuer,
-    ConfigurationError,
-    InvalidToken,
-    MalformedToken,
-    RevokedToken,
-    TokenTooLarge,
-)
-from .extract import Credential, credential_from_headers
-from .keys import b64url_decode
+from ._config import non_negative, positive, size
+from .errors import ConfigurationError, RevokedToken
+from .extract import MAX_TOKEN_BYTES, Credential, credential_from_headers
+from .jwt import unverified_exp
 from .principal import Principal
 from .providers.base import Provider
 from .revocation import Denylist
-from .verifiers.jwt import diagnose_compact, is_compact_jws, unverified_exp
+from .routing import Router
 
 __all__ = ["Authenticator"]
 
@@ -61,44 +53,34 @@ class Authenticator:
         cookie_name: str | None = None,
         realm: str = "api",
         max_token_lifetime: float = 86400.0,
-        max_credential_bytes: int = 16384,
+        max_credential_bytes: int = MAX_TOKEN_BYTES,
     ) -> None:
-        providers = tuple(providers)
-        if not providers:
-            raise ConfigurationError("an Authenticator needs at least one provider")
-        names = [p.name for p in providers]
-        if len(set(names)) != len(names):
-            raise ConfigurationError("provider names must be unique")
-        if not all(isinstance(p, Provider) for p in providers):
-            raise ConfigurationError("providers must be Provider instances")
-        if '"' in realm or "\\" in realm:
-            raise ConfigurationError("the realm may not contain quotes or backslashes")
-        self.providers = providers
-        self.max_credential_bytes = max_credential_bytes
+        self.providers = _providers(providers)
+        self.max_credential_bytes = size(max_credential_bytes, "max_credential_bytes", minimum=1)
+        if cookie_name is not None and (
+            not isinstance(cookie_name, str) or not cookie_name.isascii() or not cookie_name
+        ):
+            raise ConfigurationError("cookie_name must be a non-empty ASCII cookie name")
+        if not isinstance(realm, str) or not realm.isprintable() or any(c in realm for c in '"\\'):
+            raise ConfigurationError(
+                "the realm must be printable text without quotes or backslashes"
+            )
+        if not callable(clock):
+            raise ConfigurationError("clock must be a callable returning seconds since the epoch")
+        entries = size(cache_max_entries, "cache_max_entries")
+        max_bytes = size(cache_max_bytes, "cache_max_bytes")
+        max_ttl = non_negative(cache_max_ttl, "cache_max_ttl")
+        lifetime = positive(max_token_lifetime, "max_token_lifetime")
         self.cookie_name = cookie_name
         self.realm = realm
         self._clock = clock
-        self._by_issuer: dict[str, Provider] = {}
-        for provider in providers:
-            if provider.issuer is not None:
-                self._by_issuer.setdefault(provider.issuer, provider)
-        self._jwt_providers = tuple(p for p in providers if p.accepts_jwt)
-        self._key_providers = tuple(
-            p for p in providers if type(p).accepts_api_key is not Provider.accepts_api_key
-        )
-        self._only_jwt = self._jwt_providers[0] if len(self._jwt_providers) == 1 else None
+        self._router = Router(self.providers, self.max_credential_bytes)
         self._cache = (
-            TokenCache(
-                max_entries=cache_max_entries,
-                max_bytes=cache_max_bytes,
-                max_ttl=cache_max_ttl,
-                clock=clock,
-            )
-            if cache_max_entries > 0
+            TokenCache(max_entries=entries, max_bytes=max_bytes, max_ttl=max_ttl, clock=clock)
+            if entries > 0
             else None
         )
-        self._header_algs: dict[str, str] = {}
-        self.denylist = Denylist(clock=clock, max_token_lifetime=max_token_lifetime)
+        self.denylist = Denylist(clock=clock, max_token_lifetime=lifetime)
         self._revocations = 0
         self._revocation_lock = threading.Lock()
 
@@ -139,7 +121,7 @@ class Authenticator:
         principal = self.cached(credential)
         if principal is None:
             generation = self._revocations
-            provider = self._route(credential)
+            provider = self._router.route(credential)
             principal = provider.verify(credential)
             self._admit(credential, principal, provider, generation)
         return principal
@@ -153,7 +135,7 @@ class Authenticator:
         principal = self.cached(credential)
         if principal is None:
             generation = self._revocations
-            provider = self._route(credential)
+            provider = self._router.route(credential)
             principal = await provider.verify_async(credential)
             self._admit(credential, principal, provider, generation)
         return principal
@@ -244,51 +226,26 @@ class Authenticator:
                 return
         self._cache.put(key, principal, valid_until)
 
-    def _route(self, credential: Credential) -> Provider:
-        value = credential.value
-        if len(value) > self.max_credential_bytes:
-            raise TokenTooLarge(f"the credential is longer than {self.max_credential_bytes} bytes")
-        from_header = credential.kind == "api_key"
-        for provider in self._key_providers:
-            if provider.accepts_api_key(value, from_header=from_header):
-                return provider
-        if from_header:
-            raise InvalidToken("the API key is not recognised")
-        if value.count(".") != 2:
-            for provider in self.providers:
-                if provider.accepts_opaque:
-                    return provider
-            raise MalformedToken("the Bearer token is not a JWT and no provider takes opaque ones")
-        if self._only_jwt is not None:
-            return self._only_jwt  # its verifier refuses a foreign iss before any fetch
-        if not is_compact_jws(value):
-            raise diagnose_compact(value)
-        alg, issuer = self._peek(value)
-        if issuer is not None:
-            by_issuer = self._by_issuer.get(issuer)
-            if by_issuer is not None:
-                return by_issuer
-        for provider in self._jwt_providers:
-            if provider.issuer is None and alg in provider.algorithms:
-                return provider
-        if issuer is not None:
-            raise BadIssuer("the token's issuer is not configured")
-        raise AlgorithmNotAllowed("no configured provider accepts the token's algorithm")
 
-    def _peek(self, token: str) -> tuple[str | None, str | None]:
-        """The unverified ``alg`` and ``iss``: for routing only, never for trust."""
-        head, payload, _ = token.split(".")
-        alg = self._header_algs.get(head)
-        try:
-            if alg is None:
-                header = loads_strict(b64url_decode(head))
-                alg = header.get("alg") if isinstance(header, dict) else None
-                if isinstance(alg, str) and len(self._header_algs) < 256:
-                    self._header_algs[head] = alg
-            claims: Any = loads_strict(b64url_decode(payload))
-        except ValueError:
-            raise MalformedToken("the token is not base64url JSON") from None
-        issuer = claims.get("iss") if isinstance(claims, dict) else None
-        return (alg if isinstance(alg, str) else None), (
-            issuer if isinstance(issuer, str) else None
-        )
+def _providers(providers: Any) -> tuple[Provider, ...]:
+    """The providers, validated: a list of distinct Provider objects with distinct issuers."""
+    if isinstance(providers, Provider):
+        raise ConfigurationError("pass the providers as a list: Authenticator([provider])")
+    if isinstance(providers, str | bytes | dict) or not isinstance(providers, Iterable):
+        raise ConfigurationError("providers must be a list of authgate Provider objects")
+    found = tuple(providers)
+    if not found:
+        raise ConfigurationError("an Authenticator needs at least one provider")
+    for provider in found:
+        if not isinstance(provider, Provider):
+            raise ConfigurationError(
+                f"providers must be authgate Provider objects, not {type(provider).__name__}"
+            )
+    names = [p.name for p in found]
+    if len(set(names)) != len(names):
+        raise ConfigurationError("provider names must be unique")
+    issuers = [p.issuer for p in found if p.issuer is not None]
+    for issuer in issuers:
+        if issuers.count(issuer) > 1:
+            raise ConfigurationError(f"two providers have the same issuer {issuer!r}")
+    return found

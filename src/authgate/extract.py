@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from typing import Literal, NamedTuple
+from typing import Final, Literal, NamedTuple
 
-from .errors import InvalidRequest
+from .errors import InvalidRequest, TokenTooLarge
 
 __all__ = [
     "Credential",
@@ -21,11 +21,26 @@ __all__ = [
     "credential_from_headers",
     "extract_credential",
     "is_jwt",
+    "refuse_oversized",
 ]
+
+MAX_TOKEN_BYTES: Final = 16384
+"""The default size cap of a credential, checked before any routing or parsing."""
 
 # RFC 6750 §2.1 b64token
 _B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
 _API_KEY = re.compile(r"[\x21-\x7e]+")  # visible ASCII, no spaces
+
+
+def refuse_oversized(value: str, limit: int) -> None:
+    """Raise :class:`TokenTooLarge` when ``value`` is longer than ``limit``.
+
+    Args:
+        value: a credential value.
+        limit: the most characters accepted.
+    """
+    if len(value) > limit:
+        raise TokenTooLarge(f"the credential is longer than {limit} bytes")
 
 
 def is_jwt(value: str) -> bool:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import binascii
 import hmac
-import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
@@ -20,6 +19,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
+from ._codec import b64url_decode, is_strict_b64url
 from .errors import ConfigurationError
 
 __all__ = [
@@ -37,38 +37,6 @@ MAX_KID_BYTES: Final = 256
 
 SignatureCheck = Callable[[bytes, bytes], bool]
 """``check(signing_input, signature) -> bool``: one key bound to one algorithm."""
-
-_B64URL = re.compile(r"[A-Za-z0-9_-]*")
-# A segment of length 4k+2 or 4k+3 ends in a character whose spare low bits must be zero.
-_CANONICAL_TAIL = {2: frozenset("AQgw"), 3: frozenset("AEIMQUYcgkosw048")}
-_TO_STD = bytes.maketrans(b"-_", b"+/")
-
-
-def is_strict_b64url(segment: str) -> bool:
-    """Whether ``segment`` is canonical unpadded base64url (RFC 7515 §2).
-
-    Args:
-        segment: the text to check.
-    """
-    if _B64URL.fullmatch(segment) is None:
-        return False
-    rest = len(segment) & 3
-    if rest == 0:
-        return True
-    if rest == 1:
-        return False
-    return segment[-1] in _CANONICAL_TAIL[rest]
-
-
-def b64url_decode(segment: str) -> bytes:
-    """Decode canonical unpadded base64url; raise ``ValueError`` on anything else.
-
-    Args:
-        segment: the base64url text.
-    """
-    if not is_strict_b64url(segment):
-        raise ValueError("not canonical unpadded base64url")
-    return binascii.a2b_base64(segment.encode("ascii").translate(_TO_STD) + b"==")
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,12 +26,17 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import httpx
-
-from ._http import HTTPSettings, Plan, Request, Response, UpstreamError, check_url, run, run_async
+from ._cache import Memo
+from ._config import non_negative, positive, size
+from ._http import Plan, Request, Response, Upstream, UpstreamError, check_url, run, run_async
+from ._http import upstream_of as _upstream_of
 from .errors import ConfigurationError, KeySourceError
 from .keys import KeySet, parse_jwks
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ["JWKSKeySource", "KeyFetchPolicy", "OIDCKeySource", "RemoteKeySource"]
 
@@ -65,11 +70,10 @@ class KeyFetchPolicy:
 
     def __post_init__(self) -> None:
         for name in ("max_age", "min_age", "max_age_cap", "timeout"):
-            if not getattr(self, name) > 0:
-                raise ConfigurationError(f"{name} must be > 0 seconds")
+            positive(getattr(self, name), name)
         for name in ("cooldown", "max_stale"):
-            if not getattr(self, name) >= 0:
-                raise ConfigurationError(f"{name} must be >= 0 seconds")
+            non_negative(getattr(self, name), name)
+        size(self.max_body, "max_body", minimum=1)
         if not self.min_age <= self.max_age_cap:
             raise ConfigurationError("min_age must not exceed max_age_cap")
 
@@ -97,25 +101,22 @@ class RemoteKeySource:
 
     Args:
         policy: the fetch and cache policy.
+        upstream: how to reach the keys (its timeout and body cap override the policy's).
         clock: returns the current time in seconds since the epoch.
-        transport: an httpx transport for sync fetches (tests inject one).
-        async_transport: an httpx transport for async fetches.
     """
 
     def __init__(
         self,
         *,
         policy: KeyFetchPolicy | None = None,
+        upstream: Upstream | None = None,
         clock: Callable[[], float] = time.time,
-        transport: httpx.BaseTransport | None = None,
-        async_transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
+        if policy is not None and not isinstance(policy, KeyFetchPolicy):
+            raise ConfigurationError("policy must be an authgate.KeyFetchPolicy")
         self.policy = policy or KeyFetchPolicy()
-        self._http = HTTPSettings(
-            timeout=self.policy.timeout,
-            max_body=self.policy.max_body,
-            transport=transport,
-            async_transport=async_transport,
+        self._http = (upstream or Upstream()).settings(
+            timeout=self.policy.timeout, max_body=self.policy.max_body
         )
         self._clock = clock
         self._lock = threading.Lock()
@@ -123,7 +124,7 @@ class RemoteKeySource:
         self._usable_until = 0.0
         self._refresh_at = 0.0
         self._next_fetch = float("-inf")
-        self._absent: set[str] = set()
+        self._absent: Memo[str, bool] = Memo(_MAX_ABSENT_KIDS)
         self._flight: _Flight | None = None
         self._last_error = "no fetch has been made yet"
         self._background: set[asyncio.Task[None]] = set()
@@ -165,8 +166,8 @@ class RemoteKeySource:
 
     def mark_absent(self, kid: str | None) -> None:
         """Remember that ``kid`` is not in the current set, until the next fetch."""
-        if kid is not None and len(self._absent) < _MAX_ABSENT_KIDS:
-            self._absent.add(kid)
+        if kid is not None:
+            self._absent.put(kid, True)
 
     def unavailable(self) -> KeySourceError:
         """The error for 'no usable keys', with a ``retry_after`` hint."""
@@ -178,12 +179,8 @@ class RemoteKeySource:
 
     # -- fetching -----------------------------------------------------------------------------
 
-    def refresh(self, kid: str | None = None) -> None:
-        """Fetch now unless the cooldown forbids it, joining a fetch already in flight.
-
-        Args:
-            kid: the unknown kid that asks for the fetch, if any (for logs only).
-        """
+    def refresh(self) -> None:
+        """Fetch now unless the cooldown forbids it, joining a fetch already in flight."""
         flight, leader = self._begin()
         if flight is None:
             return
@@ -192,12 +189,8 @@ class RemoteKeySource:
         else:
             flight.done.wait(self.policy.timeout * 2)
 
-    async def refresh_async(self, kid: str | None = None) -> None:
-        """Like :meth:`refresh`, without blocking the event loop.
-
-        Args:
-            kid: the unknown kid that asks for the fetch, if any (for logs only).
-        """
+    async def refresh_async(self) -> None:
+        """Like :meth:`refresh`, without blocking the event loop."""
         flight, leader = self._begin()
         if flight is None:
             return
@@ -268,7 +261,7 @@ class RemoteKeySource:
             else:
                 keyset, fresh_for = outcome
                 self._keyset = keyset
-                self._absent = set()
+                self._absent.clear()
                 self._refresh_at = now + fresh_for - min(60.0, fresh_for / 5)
                 self._usable_until = now + fresh_for + self.policy.max_stale
                 self._last_error = ""
@@ -298,9 +291,10 @@ class JWKSKeySource(RemoteKeySource):
     Args:
         url: the JWKS document's URL (``https``, or ``http`` on loopback).
         policy: the fetch and cache policy.
+        upstream: how to reach the keys (timeouts, transports).
         clock: returns the current time in seconds since the epoch.
-        transport: an httpx transport for sync fetches (tests inject one).
-        async_transport: an httpx transport for async fetches.
+        transport: deprecated: ``upstream=Upstream(transport=...)``.
+        async_transport: deprecated: ``upstream=Upstream(async_transport=...)``.
     """
 
     def __init__(
@@ -308,13 +302,14 @@ class JWKSKeySource(RemoteKeySource):
         url: str,
         *,
         policy: KeyFetchPolicy | None = None,
+        upstream: Upstream | None = None,
         clock: Callable[[], float] = time.time,
         transport: httpx.BaseTransport | None = None,
         async_transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.url = check_url(url, "the JWKS URL")
         super().__init__(
-            policy=policy, clock=clock, transport=transport, async_transport=async_transport
+            policy=policy, upstream=_upstream_of(upstream, transport, async_transport), clock=clock
         )
 
     def __repr__(self) -> str:
@@ -337,9 +332,10 @@ class OIDCKeySource(RemoteKeySource):
     Args:
         issuer: the issuer URL (``https``, or ``http`` on loopback).
         policy: the fetch and cache policy.
+        upstream: how to reach the keys (timeouts, transports).
         clock: returns the current time in seconds since the epoch.
-        transport: an httpx transport for sync fetches (tests inject one).
-        async_transport: an httpx transport for async fetches.
+        transport: deprecated: ``upstream=Upstream(transport=...)``.
+        async_transport: deprecated: ``upstream=Upstream(async_transport=...)``.
     """
 
     def __init__(
@@ -347,6 +343,7 @@ class OIDCKeySource(RemoteKeySource):
         issuer: str,
         *,
         policy: KeyFetchPolicy | None = None,
+        upstream: Upstream | None = None,
         clock: Callable[[], float] = time.time,
         transport: httpx.BaseTransport | None = None,
         async_transport: httpx.AsyncBaseTransport | None = None,
@@ -355,7 +352,7 @@ class OIDCKeySource(RemoteKeySource):
         self.discovery_url = issuer.rstrip("/") + "/.well-known/openid-configuration"
         self.jwks_uri: str | None = None
         super().__init__(
-            policy=policy, clock=clock, transport=transport, async_transport=async_transport
+            policy=policy, upstream=_upstream_of(upstream, transport, async_transport), clock=clock
         )
 
     def __repr__(self) -> str:

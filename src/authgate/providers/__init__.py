@@ -1,5 +1,57 @@
-"""Providers: configuration plus a mapping to :class:`~authgate.Principal`, one module each."""
+"""The provider SDK: everything a new provider needs, and the built-in providers.
 
-from .base import JWTProvider, Provider
+A provider is one class in one module. Subclass :class:`Provider` (the contract is in its
+docstring), or one of the shapes the built-in providers take:
 
-__all__ = ["JWTProvider", "Provider"]
+- :class:`JWTProvider`: JWTs verified locally by a :class:`~authgate.JWTVerifier`;
+- :class:`HybridProvider`: local JWTs where keys are configured, an endpoint where they are
+  not, and optionally an :class:`~authgate.APIKeyRing` (Authon, VeryChat, Mori);
+- :class:`RemoteProvider`: every token verified at an endpoint; describe the exchange in
+  ``_plan`` as a generator that yields :class:`Request` values and receives
+  :class:`Response` values, then returns the claims. Raise ``InvalidToken`` when the
+  endpoint rejects the token and :class:`UpstreamError` when it fails (an outage: our 503,
+  never the client's 401).
+
+Helpers: :func:`principal_from_claims` maps claims to a :class:`~authgate.Principal`,
+:func:`check_url` validates an endpoint URL (``https``, or ``http`` on loopback),
+:class:`Upstream` carries how to reach the provider. Then export the new class from this
+module and from :mod:`authgate`; nothing private is needed.
+"""
+
+from .._http import Plan, Request, Response, Upstream, UpstreamError, check_url
+from .._remote import Claims, RemotePolicy, upstream_error
+from ..extract import Credential
+from ..principal import Principal, principal_from_claims
+from .apikey import APIKeyProvider
+from .authon import AuthonProvider
+from .backoffice import BackOfficeProvider
+from .base import HybridProvider, JWTProvider, Provider, RemoteProvider
+from .endpoint import IntrospectionProvider, RemoteVerifier
+from .mori import MoriProvider
+from .verychat import VeryChatProvider
+
+__all__ = [
+    "APIKeyProvider",
+    "AuthonProvider",
+    "BackOfficeProvider",
+    "Claims",
+    "Credential",
+    "HybridProvider",
+    "IntrospectionProvider",
+    "JWTProvider",
+    "MoriProvider",
+    "Plan",
+    "Principal",
+    "Provider",
+    "RemotePolicy",
+    "RemoteProvider",
+    "RemoteVerifier",
+    "Request",
+    "Response",
+    "Upstream",
+    "UpstreamError",
+    "VeryChatProvider",
+    "check_url",
+    "principal_from_claims",
+    "upstream_error",
+]

@@ -10,20 +10,22 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
-import httpx
-
-from .._http import Plan, Request, Response, check_url
+from .._config import header_safe
+from .._http import Plan, Request, Response, Upstream, check_url
 from .._remote import Claims, RemotePolicy, upstream_error
 from ..apikeys import APIKey, APIKeyRing
 from ..errors import ConfigurationError, Forbidden, InvalidToken
 from ..extract import Credential
+from ..jwt import JWTVerifier, unverified_exp
 from ..keys import KeySet
 from ..keysources import RemoteKeySource
 from ..principal import Principal, principal_from_claims
-from ..verifiers.jwt import JWTVerifier, unverified_exp
-from .hybrid import HybridProvider
+from .base import HybridProvider, credential_kind
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ["AUTHON_KEY_PREFIXES", "AuthonProvider", "classify_authon_key"]
 
@@ -59,12 +61,14 @@ class AuthonProvider(HybridProvider):
         banned_claim: the JWT claim that marks a banned user.
         name: the provider's name.
         policy: the remote call policy.
+        upstream: how to reach the endpoint (timeouts, transports).
         clock: returns the current time.
-        transport: an httpx transport for sync calls (tests inject one).
-        async_transport: an httpx transport for async calls.
+        transport: deprecated: ``upstream=Upstream(transport=...)``.
+        async_transport: deprecated: ``upstream=Upstream(async_transport=...)``.
     """
 
     algorithms = frozenset({"RS256"})
+    accepts_api_keys = True  # pk_/sk_ keys, from x-api-key or as Bearer values
 
     def __init__(
         self,
@@ -79,14 +83,17 @@ class AuthonProvider(HybridProvider):
         banned_claim: str = "isBanned",
         name: str = "authon",
         policy: RemotePolicy | None = None,
+        upstream: Upstream | None = None,
         clock: Callable[[], float] = time.time,
         transport: httpx.BaseTransport | None = None,
         async_transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        if secret_key is not None and not secret_key.startswith(("sk_live_", "sk_test_")):
-            raise ConfigurationError(
-                "Authon's verify endpoint needs a secret key (sk_live_/sk_test_)"
-            )
+        if secret_key is not None:
+            header_safe(secret_key, "Authon's secret_key")
+            if not secret_key.startswith(("sk_live_", "sk_test_")):
+                raise ConfigurationError(
+                    "Authon's verify endpoint needs a secret key (sk_live_/sk_test_)"
+                )
         self.secret_key = secret_key
         self.verify_url = check_url(base_url.rstrip("/") + VERIFY_PATH, "Authon's base_url")
         self.subject_claim = subject_claim
@@ -106,12 +113,14 @@ class AuthonProvider(HybridProvider):
             remote=secret_key is not None,
             ring=api_keys,
             policy=policy,
+            upstream=upstream,
             clock=clock,
             transport=transport,
             async_transport=async_transport,
         )
         if self.verifier is None and self.remote is None:
             raise ConfigurationError("Authon needs keys for local verification or a secret_key")
+        self.accepts_api_keys = True  # its ring always exists (Authon keys can be added later)
 
     def __repr__(self) -> str:
         local, remote = self.verifier is not None, self.remote is not None
@@ -196,7 +205,7 @@ class AuthonProvider(HybridProvider):
         return principal_from_claims(
             mapped,
             provider=self.name,
-            credential="jwt" if credential.value.count(".") == 2 else "opaque",
+            credential=credential_kind(credential),
             verified_by="remote",
             tenant_claims=("projectId",),
             name_claims=("displayName",),

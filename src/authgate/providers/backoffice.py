@@ -13,9 +13,9 @@ import time
 from collections.abc import Callable, Iterable
 
 from ..errors import ConfigurationError
+from ..jwt import JWTVerifier
 from ..keys import KeySet
 from ..keysources import RemoteKeySource
-from ..verifiers.jwt import JWTVerifier
 from .base import JWTProvider
 
 __all__ = ["BackOfficeProvider"]

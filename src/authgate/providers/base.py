@@ -1,44 +1,77 @@
-"""What a provider is, and the generic one: JWTs verified locally by a :class:`JWTVerifier`."""
+"""Every provider base: what a provider is, and the three shapes the built-in ones take.
+
+- :class:`Provider`: the contract (routing attributes and ``verify``/``verify_async``).
+- :class:`JWTProvider`: JWTs verified locally by a :class:`~authgate.JWTVerifier`.
+- :class:`HybridProvider`: an optional local verifier, an optional verification endpoint and
+  an optional API-key ring; local where possible, remote where local cannot decide.
+- :class:`RemoteProvider`: a :class:`HybridProvider` with only an endpoint.
+"""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..errors import ConfigurationError
+from .._config import names
+from .._http import Plan, Upstream, upstream_of
+from .._json import as_number
+from .._remote import Claims, RemoteClient, RemotePolicy
+from ..apikeys import APIKey, APIKeyRing
+from ..errors import ConfigurationError, InvalidToken, KeyNotFound, KeySourceError
 from ..extract import Credential
-from ..principal import Principal, principal_from_claims
-from ..verifiers.jwt import JWTVerifier
+from ..jwt import JWTVerifier
+from ..principal import CredentialKind, Principal, VerifiedBy, principal_from_claims
 
-__all__ = ["JWTProvider", "Provider"]
+if TYPE_CHECKING:
+    import httpx
+
+__all__ = ["HybridProvider", "JWTProvider", "Provider", "RemoteProvider"]
 
 
 class Provider:
-    """A source of verified principals; subclasses say which credentials they take and how.
+    """A source of verified principals: the contract every provider fulfils.
 
-    The :class:`~authgate.Authenticator` routes a JWT to the provider whose ``issuer`` equals
-    the token's unverified ``iss``, else to the first provider without an issuer that allows the
-    token's ``alg``; API keys to the first provider that :meth:`accepts_api_key`; other opaque
-    Bearer values to the first provider with ``accepts_opaque``.
+    Set these attributes (class or instance) so the :class:`~authgate.Authenticator` can
+    route to you without calling you:
+
+    - ``name``: unique among the configured providers; shown on every principal.
+    - ``issuer``: the exact ``iss`` of your JWTs, or ``None``. A JWT whose unverified ``iss``
+      equals it is routed here; two providers may not share one.
+    - ``algorithms``: the JWS algorithms you verify (routes issuer-less JWTs by ``alg``).
+    - ``accepts_jwt``: JWTs may be routed here.
+    - ``accepts_opaque``: non-JWT Bearer values may be routed here (an endpoint vouches).
+    - ``accepts_api_keys``: API keys may be routed here; then override
+      :meth:`accepts_api_key` if, beyond ``x-api-key`` values, you claim Bearer values
+      (by a key prefix such as ``sk_live_``).
+    - ``cache_ttl``: the longest your principals are cached (``None``: until ``exp``).
+
+    Override :meth:`verify` and :meth:`verify_async` (the async one must not block the event
+    loop). Return a :class:`~authgate.Principal` (build it with
+    :func:`~authgate.providers.principal_from_claims`), or raise an ``AuthGateError``: an
+    ``InvalidToken`` subclass to reject the credential (401), ``Forbidden`` for a valid
+    credential without the right (403), ``ServiceUnavailable`` for your outage (503). Never
+    put the credential in a message.
     """
 
     name: str = "provider"
     issuer: str | None = None
-    cache_ttl: float | None = None
-    """The longest the Authenticator caches this provider's principals (``None``: until exp)."""
     algorithms: frozenset[str] = frozenset()
     accepts_jwt: bool = True
     accepts_opaque: bool = False
+    accepts_api_keys: bool = False
+    cache_ttl: float | None = None
+    """The longest the Authenticator caches this provider's principals (``None``: until exp)."""
 
     def accepts_api_key(self, value: str, *, from_header: bool) -> bool:
-        """Whether ``value`` is an API key of ours.
+        """Whether ``value`` is an API key of ours (asked only when ``accepts_api_keys``).
 
         Args:
             value: the credential value.
             from_header: it came as ``x-api-key`` (else as a Bearer value: only keys with a
                 recognisable prefix should be claimed then).
         """
-        return False
+        return from_header
 
     def cache_ttl_for(self, principal: Principal) -> float | None:
         """The longest the Authenticator may cache ``principal`` (``None``: until its exp).
@@ -65,6 +98,12 @@ class Provider:
         raise NotImplementedError
 
 
+def _checked_name(name: Any) -> str:
+    if not isinstance(name, str) or not name:
+        raise ConfigurationError("a provider needs a non-empty name")
+    return name
+
+
 class JWTProvider(Provider):
     """JWTs verified locally by a :class:`JWTVerifier`, mapped to a :class:`Principal`.
 
@@ -86,16 +125,16 @@ class JWTProvider(Provider):
         tenant_claims: Iterable[str] = ("tenant", "tid", "org_id", "projectId"),
         claims_hook: Callable[[dict[str, Any]], Mapping[str, Any]] | None = None,
     ) -> None:
-        if not isinstance(name, str) or not name:
-            raise ConfigurationError("a provider needs a non-empty name")
+        self.name = _checked_name(name)
         if not isinstance(verifier, JWTVerifier):
             raise ConfigurationError("JWTProvider needs a JWTVerifier")
-        self.name = name
+        if claims_hook is not None and not callable(claims_hook):
+            raise ConfigurationError("claims_hook must be callable")
         self.verifier = verifier
         self.issuer = verifier.issuer
         self.algorithms = verifier.algorithms
         self.subject_claim = subject_claim
-        self.tenant_claims = tuple(tenant_claims)
+        self.tenant_claims = names(tenant_claims, "tenant_claims")
         self.claims_hook = claims_hook
 
     def __repr__(self) -> str:
@@ -120,3 +159,227 @@ class JWTProvider(Provider):
             subject_claim=self.subject_claim,
             tenant_claims=self.tenant_claims,
         )
+
+
+def credential_kind(credential: Credential) -> CredentialKind:
+    """``jwt`` or ``opaque``, by the credential's shape.
+
+    Args:
+        credential: a Bearer credential.
+    """
+    return "jwt" if credential.is_jwt else "opaque"
+
+
+class HybridProvider(Provider):
+    """A provider with an optional local verifier, remote endpoint and API-key ring.
+
+    Remote verification is used when the token is opaque, when no local key is configured for
+    it, or when its ``kid`` is still unknown after the key source's refresh (or the keys cannot
+    be fetched at all). Never after a definitive local failure (bad signature, expired, wrong
+    claims): that answer is final and makes no network call.
+
+    Subclasses build the pieces, implement :meth:`_plan` when they have an endpoint, and may
+    override how claims, endpoint answers and keys become principals (by default: the
+    ``subject_claim`` and the usual claim names, see :func:`principal_from_claims`).
+
+    Args:
+        name: the provider's name.
+        verifier: local JWT verification, when keys are configured.
+        remote: whether an endpoint is configured (subclasses implement :meth:`_plan`).
+        ring: API keys, when configured.
+        policy: the remote call policy.
+        upstream: how to reach the endpoint (timeouts, transports).
+        clock: returns the current time.
+        transport: deprecated: ``upstream=Upstream(transport=...)``.
+        async_transport: deprecated: ``upstream=Upstream(async_transport=...)``.
+    """
+
+    subject_claim: str = "sub"
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        verifier: JWTVerifier | None,
+        remote: bool,
+        ring: APIKeyRing | None = None,
+        policy: RemotePolicy | None = None,
+        upstream: Upstream | None = None,
+        clock: Callable[[], float] = time.time,
+        transport: httpx.BaseTransport | None = None,
+        async_transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.name = _checked_name(name)
+        upstream = upstream_of(upstream, transport, async_transport)
+        if verifier is None and not remote and ring is None:
+            raise ConfigurationError(f"{name}: configure keys, a verification endpoint, or both")
+        if ring is not None and not isinstance(ring, APIKeyRing):
+            raise ConfigurationError(f"{name}: api_keys must be an authgate.APIKeyRing")
+        self.verifier = verifier
+        self.ring = ring
+        self.issuer = verifier.issuer if verifier is not None else self.issuer
+        self.algorithms = verifier.algorithms if verifier is not None else self.algorithms
+        self.remote: RemoteClient | None = None
+        if remote:
+            self.remote = RemoteClient(
+                name,
+                self._plan,
+                expires_at=self._expires_at,
+                policy=policy,
+                upstream=upstream,
+                clock=clock,
+            )
+        # routing hints: opaque tokens only where an endpoint can vouch for them
+        self.accepts_opaque = self.remote is not None
+        self.accepts_jwt = verifier is not None or self.remote is not None
+        self.accepts_api_keys = ring is not None
+
+    # -- what subclasses provide --------------------------------------------------------------
+
+    def _plan(self, token: str) -> Plan[Claims]:
+        """The exchange with the endpoint: yield requests, return claims, or raise an
+        ``AuthGateError`` (the token's rejection) or ``UpstreamError`` (an outage)."""
+        raise NotImplementedError
+
+    def _expires_at(self, claims: Claims) -> float | None:
+        return as_number(claims.get("exp"))
+
+    def accepts_api_key(self, value: str, *, from_header: bool) -> bool:
+        return self.ring is not None and (from_header or self.ring.recognises(value))
+
+    def local_principal(self, claims: dict[str, Any]) -> Principal:
+        """The principal of locally verified claims.
+
+        Args:
+            claims: the verified claims.
+        """
+        return self._principal(claims, "local", "jwt")
+
+    def remote_principal(self, credential: Credential, claims: Claims) -> Principal:
+        """The principal of what the endpoint vouched for.
+
+        Args:
+            credential: the verified credential.
+            claims: the endpoint's answer, as claims.
+        """
+        return self._principal(claims, "remote", credential_kind(credential))
+
+    def key_principal(self, credential: Credential, entry: APIKey) -> Principal:
+        """The principal of a matched API key.
+
+        Args:
+            credential: the presented key.
+            entry: its ring entry.
+        """
+        return entry.principal(self.name)
+
+    def _principal(
+        self, claims: Mapping[str, Any], verified_by: VerifiedBy, kind: CredentialKind
+    ) -> Principal:
+        return principal_from_claims(
+            claims,
+            provider=self.name,
+            credential=kind,
+            verified_by=verified_by,
+            subject_claim=self.subject_claim,
+        )
+
+    def cache_ttl_for(self, principal: Principal) -> float | None:
+        if principal.credential == "api_key":
+            return 0.0
+        if principal.verified_by == "remote" and self.remote is not None:
+            return self.remote.policy.success_ttl
+        return None
+
+    # -- the two entry points: identical but for the awaits ----------------------------------
+
+    def verify(self, credential: Credential) -> Principal:
+        if self._is_key(credential):
+            return self._key(credential)
+        if self._local_first(credential):
+            assert self.verifier is not None
+            try:
+                return self.local_principal(self.verifier.verify(credential.value))
+            except (KeyNotFound, KeySourceError):
+                if self.remote is None:
+                    raise
+        return self.remote_principal(credential, self._remote().verify(credential.value))
+
+    async def verify_async(self, credential: Credential) -> Principal:
+        if self._is_key(credential):
+            return self._key(credential)
+        if self._local_first(credential):
+            assert self.verifier is not None
+            try:
+                return self.local_principal(await self.verifier.verify_async(credential.value))
+            except (KeyNotFound, KeySourceError):
+                if self.remote is None:
+                    raise
+        claims = await self._remote().verify_async(credential.value)
+        return self.remote_principal(credential, claims)
+
+    # -- the shared, pure parts ---------------------------------------------------------------
+
+    def _is_key(self, credential: Credential) -> bool:
+        return credential.kind == "api_key" or (
+            self.ring is not None and self.ring.recognises(credential.value)
+        )
+
+    def _key(self, credential: Credential) -> Principal:
+        entry = self.ring.lookup(credential.value) if self.ring is not None else None
+        if entry is None:
+            raise InvalidToken("the API key is not recognised")
+        return self.key_principal(credential, entry)
+
+    def _local_first(self, credential: Credential) -> bool:
+        return self.verifier is not None and credential.is_jwt
+
+    def _remote(self) -> RemoteClient:
+        if self.remote is None:
+            raise InvalidToken(f"{self.name} cannot verify this kind of token here")
+        return self.remote
+
+
+class RemoteProvider(HybridProvider):
+    """A provider that verifies every token at an endpoint (implement :meth:`_plan`).
+
+    Args:
+        name: the provider's name.
+        issuer: route JWTs with this ``iss`` here.
+        subject_claim: the claim holding the subject.
+        policy: the remote call policy.
+        upstream: how to reach the endpoint (timeouts, transports).
+        clock: returns the current time.
+        transport: deprecated: ``upstream=Upstream(transport=...)``.
+        async_transport: deprecated: ``upstream=Upstream(async_transport=...)``.
+    """
+
+    accepts_opaque = True
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        issuer: str | None = None,
+        subject_claim: str = "sub",
+        policy: RemotePolicy | None = None,
+        upstream: Upstream | None = None,
+        clock: Callable[[], float] = time.time,
+        transport: httpx.BaseTransport | None = None,
+        async_transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        if issuer is not None and (not isinstance(issuer, str) or not issuer):
+            raise ConfigurationError("issuer must be a non-empty string")
+        self.issuer = issuer
+        self.subject_claim = subject_claim
+        super().__init__(
+            name,
+            verifier=None,
+            remote=True,
+            policy=policy,
+            upstream=upstream_of(upstream, transport, async_transport),
+            clock=clock,
+        )
+        assert self.remote is not None
+        self.client = self.remote
+        self.cache_ttl = self.remote.policy.success_ttl

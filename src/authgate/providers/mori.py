@@ -12,21 +12,23 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
-
-from .._http import Plan, Request, Response, check_url
+from .._http import Plan, Request, Response, Upstream, check_url
+from .._json import as_number
 from .._remote import Claims, RemotePolicy
 from ..apikeys import APIKey, APIKeyRing
 from ..errors import ConfigurationError, ExpiredToken, MissingClaim
 from ..extract import Credential
+from ..jwt import JWTVerifier
 from ..keys import KeySet
 from ..keysources import RemoteKeySource
 from ..principal import CredentialKind, Principal, VerifiedBy, principal_from_claims
-from ..verifiers.jwt import JWTVerifier
-from .hybrid import HybridProvider
-from .remote import fill_template, json_object_claims
+from .base import HybridProvider, credential_kind
+from .endpoint import fill_template, header_templates, json_object_claims
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ["MoriProvider"]
 
@@ -51,9 +53,10 @@ class MoriProvider(HybridProvider):
         leeway: seconds of clock skew.
         name: the provider's name.
         policy: the remote call policy.
+        upstream: how to reach the endpoint (timeouts, transports).
         clock: returns the current time.
-        transport: an httpx transport for sync calls (tests inject one).
-        async_transport: an httpx transport for async calls.
+        transport: deprecated: ``upstream=Upstream(transport=...)``.
+        async_transport: deprecated: ``upstream=Upstream(async_transport=...)``.
     """
 
     def __init__(
@@ -73,6 +76,7 @@ class MoriProvider(HybridProvider):
         leeway: float = 30.0,
         name: str = "mori",
         policy: RemotePolicy | None = None,
+        upstream: Upstream | None = None,
         clock: Callable[[], float] = time.time,
         transport: httpx.BaseTransport | None = None,
         async_transport: httpx.AsyncBaseTransport | None = None,
@@ -81,7 +85,7 @@ class MoriProvider(HybridProvider):
             raise ConfigurationError("lifetime must be > 0 seconds")
         self.verify_url = check_url(verify_url, "Mori's verify_url") if verify_url else None
         self.verify_method = verify_method.upper()
-        self.verify_headers = dict(verify_headers or {"authorization": "Bearer {token}"})
+        self.verify_headers = header_templates(verify_headers)
         self.read_claims = read_claims or (lambda response: json_object_claims(response, name))
         self.subject_claim = subject_claim
         self.profile = profile
@@ -104,6 +108,7 @@ class MoriProvider(HybridProvider):
             remote=verify_url is not None,
             ring=api_keys,
             policy=policy,
+            upstream=upstream,
             clock=clock,
             transport=transport,
             async_transport=async_transport,
@@ -112,9 +117,6 @@ class MoriProvider(HybridProvider):
     def __repr__(self) -> str:
         local = self.verifier is not None
         return f"MoriProvider({self.name!r}, local={local}, remote={self.verify_url!r})"
-
-    def accepts_api_key(self, value: str, *, from_header: bool) -> bool:
-        return self.ring is not None and (from_header or self.ring.recognises(value))
 
     def _plan(self, token: str) -> Plan[Claims]:
         assert self.verify_url is not None
@@ -127,8 +129,8 @@ class MoriProvider(HybridProvider):
         """Give a token without ``exp`` the default lifetime after its ``iat``."""
         if claims.get("exp") is not None:
             return claims
-        iat = claims.get("iat")
-        if not isinstance(iat, int | float) or isinstance(iat, bool):
+        iat = as_number(claims.get("iat"))
+        if iat is None:
             raise MissingClaim("a Mori token needs exp, or iat to apply the 2-hour lifetime")
         exp = iat + self.lifetime
         if self._clock() >= exp + self.leeway:
@@ -136,7 +138,7 @@ class MoriProvider(HybridProvider):
         return {**claims, "exp": exp}
 
     def _principal(
-        self, claims: Claims, verified_by: VerifiedBy, kind: CredentialKind
+        self, claims: Mapping[str, Any], verified_by: VerifiedBy, kind: CredentialKind
     ) -> Principal:
         subject = claims.get(self.subject_claim)
         extra = (
@@ -155,8 +157,7 @@ class MoriProvider(HybridProvider):
         return self._principal(self._with_lifetime(claims), "local", "jwt")
 
     def remote_principal(self, credential: Credential, claims: Claims) -> Principal:
-        kind: CredentialKind = "jwt" if credential.value.count(".") == 2 else "opaque"
-        return self._principal(claims, "remote", kind)
+        return self._principal(claims, "remote", credential_kind(credential))
 
     def key_principal(self, credential: Credential, entry: APIKey) -> Principal:
         extra = self.profile(entry.subject) if self.profile is not None else None

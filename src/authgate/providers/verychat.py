@@ -9,19 +9,20 @@ secret. Without it, every token goes to the validate endpoint with the Bearer he
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
-import httpx
-
-from .._http import Plan, Request, Response, check_url
+from .._http import Plan, Request, Response, Upstream, check_url
 from .._remote import Claims, RemotePolicy, upstream_error
 from ..errors import BadAudience, ConfigurationError, InvalidToken
 from ..extract import Credential
+from ..jwt import JWTVerifier
 from ..keys import KeySet
-from ..principal import Principal, VerifiedBy, principal_from_claims
-from ..verifiers.jwt import JWTVerifier
-from .hybrid import HybridProvider
+from ..principal import CredentialKind, Principal, VerifiedBy, principal_from_claims
+from .base import HybridProvider, credential_kind
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ["VeryChatProvider"]
 
@@ -38,9 +39,10 @@ class VeryChatProvider(HybridProvider):
         name: the provider's name.
         leeway: seconds of clock skew for local verification.
         policy: the remote call policy.
+        upstream: how to reach the endpoint (timeouts, transports).
         clock: returns the current time.
-        transport: an httpx transport for sync calls (tests inject one).
-        async_transport: an httpx transport for async calls.
+        transport: deprecated: ``upstream=Upstream(transport=...)``.
+        async_transport: deprecated: ``upstream=Upstream(async_transport=...)``.
     """
 
     algorithms = frozenset({"HS256"})
@@ -54,6 +56,7 @@ class VeryChatProvider(HybridProvider):
         name: str = "verychat",
         leeway: float = 30.0,
         policy: RemotePolicy | None = None,
+        upstream: Upstream | None = None,
         clock: Callable[[], float] = time.time,
         transport: httpx.BaseTransport | None = None,
         async_transport: httpx.AsyncBaseTransport | None = None,
@@ -76,6 +79,7 @@ class VeryChatProvider(HybridProvider):
             verifier=verifier,
             remote=secret is None,
             policy=policy,
+            upstream=upstream,
             clock=clock,
             transport=transport,
             async_transport=async_transport,
@@ -109,7 +113,9 @@ class VeryChatProvider(HybridProvider):
                 raise InvalidToken("VeryChat rejected the token")
         raise upstream_error(response, "VeryChat's validate endpoint")
 
-    def _principal(self, claims: dict[str, Any], verified_by: VerifiedBy, kind: Any) -> Principal:
+    def _principal(
+        self, claims: Mapping[str, Any], verified_by: VerifiedBy, kind: CredentialKind
+    ) -> Principal:
         if claims.get("projectId") != self.project_id:
             raise BadAudience("the token belongs to another VeryChat project")
         subject = claims.get("sub")
@@ -127,5 +133,4 @@ class VeryChatProvider(HybridProvider):
         return self._principal(claims, "local", "jwt")
 
     def remote_principal(self, credential: Credential, claims: Claims) -> Principal:
-        kind = "jwt" if credential.value.count(".") == 2 else "opaque"
-        return self._principal(claims, "remote", kind)
+        return self._principal(claims, "remote", credential_kind(credential))

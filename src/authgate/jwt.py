@@ -14,8 +14,10 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any, Final
 
-from .._json import loads_strict
-from ..errors import (
+from ._cache import Memo
+from ._codec import TO_STD, b64url_decode, canonical_tail
+from ._json import as_number, loads_strict
+from .errors import (
     AlgorithmNotAllowed,
     BadAudience,
     BadIssuer,
@@ -26,25 +28,67 @@ from ..errors import (
     MalformedToken,
     MissingClaim,
     NotYetValid,
-    TokenTooLarge,
     UnsupportedHeader,
 )
-from ..keys import ALGORITHMS, MAX_KID_BYTES, KeySet, SignatureCheck, b64url_decode
-from ..keysources import RemoteKeySource
+from .extract import MAX_TOKEN_BYTES, refuse_oversized
+from .keys import ALGORITHMS, MAX_KID_BYTES, KeySet, SignatureCheck
+from .keysources import RemoteKeySource
 
-__all__ = ["JWTVerifier", "diagnose_compact", "is_compact_jws", "unverified_exp"]
+__all__ = [
+    "JWTVerifier",
+    "diagnose_compact",
+    "is_compact_jws",
+    "unverified_claims",
+    "unverified_exp",
+    "unverified_header",
+]
 
 _COMPACT = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
-# allowed last characters of a segment whose length is 4k+2 or 4k+3 (4k+1 is never valid)
-_TAIL: Final[tuple[frozenset[str], ...]] = (
-    frozenset(),
-    frozenset(),
-    frozenset("AQgw"),
-    frozenset("AEIMQUYcgkosw048"),
-)
-_TO_STD: Final = bytes.maketrans(b"-_", b"+/")
-_HEADER_CACHE_SIZE: Final = 256
+_HEADER_MEMO_SIZE: Final = 256
 _a2b = binascii.a2b_base64
+
+# Decoded header segments, shared by routing and every verifier: tokens of one issuer share a
+# few headers, decoded once. The dicts are never mutated by their readers.
+_decoded_headers: Memo[str, dict[str, Any]] = Memo(_HEADER_MEMO_SIZE)
+
+
+def unverified_header(segment: str) -> dict[str, Any]:
+    """The decoded, *unverified* header segment of a compact JWS (memoised, bounded).
+
+    Raises :class:`MalformedToken` when it is not canonical base64url of a strict JSON object.
+
+    Args:
+        segment: the first segment of the token.
+    """
+    header = _decoded_headers.get(segment)
+    if header is None:
+        try:
+            decoded = loads_strict(b64url_decode(segment))
+        except ValueError:
+            raise MalformedToken("the header is not base64url UTF-8 JSON") from None
+        if type(decoded) is not dict:
+            raise MalformedToken("the header is not a JSON object")
+        header = decoded
+        _decoded_headers.put(segment, header)
+    return header
+
+
+def unverified_claims(token: str) -> dict[str, Any] | None:
+    """The *unverified* claims of a compact JWT, or ``None`` when they are not a JSON object.
+
+    For routing and for bounding cache or denylist entries only: never for trust.
+
+    Args:
+        token: the compact JWT.
+    """
+    parts = token.split(".")
+    if len(parts) != 3:
+        return None
+    try:
+        claims = loads_strict(b64url_decode(parts[1]))
+    except ValueError:
+        return None
+    return claims if type(claims) is dict else None
 
 
 class _Header:
@@ -85,14 +129,21 @@ def diagnose_compact(token: str) -> MalformedToken:
     return MalformedToken("the token is not base64url: only A-Z a-z 0-9 - _ without padding")
 
 
-def _numeric_date(claims: dict[str, Any], name: str) -> float | None:
+def numeric_date(claims: dict[str, Any], name: str) -> float | None:
+    """The numeric date ``claims[name]``; ``None`` when absent; :class:`MalformedToken` when it
+    is not a finite JSON number within ±2^53.
+
+    Args:
+        claims: decoded claims.
+        name: ``exp``, ``nbf`` or ``iat``.
+    """
     value = claims.get(name)
     if value is None:
         return None
-    kind = type(value)
-    if kind is int or (kind is float and math.isfinite(value)):
-        return float(value) if kind is float else int(value)
-    raise MalformedToken(f"the {name!r} claim must be a finite JSON number")
+    number = as_number(value)
+    if number is None:
+        raise MalformedToken(f"the {name!r} claim must be a finite JSON number within ±2^53")
+    return number
 
 
 class JWTVerifier:
@@ -121,7 +172,7 @@ class JWTVerifier:
         leeway: float = 30.0,
         required_claims: Iterable[str] = ("exp",),
         clock: Callable[[], float] = time.time,
-        max_token_bytes: int = 16384,
+        max_token_bytes: int = MAX_TOKEN_BYTES,
         typ: str | None = None,
     ) -> None:
         if isinstance(algorithms, str):
@@ -166,7 +217,7 @@ class JWTVerifier:
         self.max_token_bytes = max_token_bytes
         self.typ = _normalise_typ(typ) if typ is not None else None
         self._clock = clock
-        self._headers: dict[str, _Header] = {}
+        self._headers: Memo[str, _Header] = Memo(_HEADER_MEMO_SIZE)
 
     @property
     def key_source(self) -> KeySet | RemoteKeySource:
@@ -191,7 +242,7 @@ class JWTVerifier:
         if checks is None:
             assert self._source is not None
             self._check_worth_fetching(claims)
-            self._source.refresh(header.kid)
+            self._source.refresh()
             checks = self._checks_after_refresh(header)
         self._verify_signature(checks, signing_input, signature)
         self._check_claims(claims)
@@ -208,26 +259,11 @@ class JWTVerifier:
         if checks is None:
             assert self._source is not None
             self._check_worth_fetching(claims)
-            await self._source.refresh_async(header.kid)
+            await self._source.refresh_async()
             checks = self._checks_after_refresh(header)
         self._verify_signature(checks, signing_input, signature)
         self._check_claims(claims)
         return claims
-
-    def peek_header(self, token: str) -> dict[str, Any]:
-        """The decoded header of ``token``, unverified (for routing only, never for trust).
-
-        Args:
-            token: the compact JWS.
-        """
-        segment = token.split(".", 1)[0]
-        try:
-            header = loads_strict(b64url_decode(segment))
-        except ValueError as exc:
-            raise MalformedToken("the token header is not base64url JSON") from exc
-        if type(header) is not dict:
-            raise MalformedToken("the token header is not a JSON object")
-        return header
 
     # -- the pure parts ---------------------------------------------------------------------
 
@@ -239,36 +275,28 @@ class JWTVerifier:
                 token = bytes(token).decode("ascii")
             except UnicodeDecodeError:
                 raise MalformedToken("the token is not ASCII") from None
-        if len(token) > self.max_token_bytes:
-            raise TokenTooLarge(f"the token is longer than {self.max_token_bytes} bytes")
+        refuse_oversized(token, self.max_token_bytes)
         if _COMPACT.fullmatch(token) is None:
             raise diagnose_compact(token)
         h, p, s = token.split(".")
         header = self._headers.get(h)
         if header is None:
             header = self._parse_header(h)
-        rest = len(p) & 3
-        if rest and (rest == 1 or p[-1] not in _TAIL[rest]):
+        if not canonical_tail(p):
             raise MalformedToken("the payload is not canonical base64url")
-        rest = len(s) & 3
-        if rest and (rest == 1 or s[-1] not in _TAIL[rest]):
+        if not canonical_tail(s):
             raise MalformedToken("the signature is not canonical base64url")
         try:
-            claims = loads_strict(_a2b(p.encode().translate(_TO_STD) + b"=="))
+            claims = loads_strict(_a2b(p.encode().translate(TO_STD) + b"=="))
         except ValueError:
             raise MalformedToken("the payload is not UTF-8 JSON without duplicates") from None
         if type(claims) is not dict:
             raise MalformedToken("the payload is not a JSON object")
-        signature = _a2b(s.encode().translate(_TO_STD) + b"==")
+        signature = _a2b(s.encode().translate(TO_STD) + b"==")
         return header, token[: len(h) + len(p) + 1].encode(), signature, claims
 
     def _parse_header(self, segment: str) -> _Header:
-        try:
-            fields = loads_strict(b64url_decode(segment))
-        except ValueError:
-            raise MalformedToken("the header is not base64url UTF-8 JSON") from None
-        if type(fields) is not dict:
-            raise MalformedToken("the header is not a JSON object")
+        fields = unverified_header(segment)
         if "enc" in fields:
             raise MalformedToken("the token is a JWE; only signed JWTs are accepted")
         if "crit" in fields:
@@ -289,9 +317,7 @@ class JWTVerifier:
             if not isinstance(typ, str) or _normalise_typ(typ) != self.typ:
                 raise UnsupportedHeader(f"the header 'typ' must be {self.typ!r}")
         header = _Header(alg, kid)
-        if len(self._headers) >= _HEADER_CACHE_SIZE:
-            self._headers.clear()  # headers are attacker-chosen: bound the cache.
-        self._headers[segment] = header
+        self._headers.put(segment, header)  # headers are attacker-chosen: a bounded memo
         return header
 
     def _checks(self, header: _Header) -> tuple[SignatureCheck, ...] | None:
@@ -328,7 +354,7 @@ class JWTVerifier:
         """Refuse, before any network call, a token that cannot pass whatever the keys are."""
         if self.issuer is not None and claims.get("iss") != self.issuer:
             raise BadIssuer("the token issuer is not accepted")
-        exp = _numeric_date(claims, "exp")
+        exp = numeric_date(claims, "exp")
         if exp is not None and self._clock() >= exp + self.leeway:
             raise ExpiredToken("the token has expired")
 
@@ -347,13 +373,13 @@ class JWTVerifier:
                 raise MissingClaim(f"the token lacks the required claim {name!r}")
         now = self._clock()
         leeway = self.leeway
-        exp = _numeric_date(claims, "exp")
+        exp = numeric_date(claims, "exp")
         if exp is not None and now >= exp + leeway:
             raise ExpiredToken("the token has expired")
-        nbf = _numeric_date(claims, "nbf")
+        nbf = numeric_date(claims, "nbf")
         if nbf is not None and now + leeway < nbf:
             raise NotYetValid("the token is not valid yet (nbf)")
-        iat = _numeric_date(claims, "iat")
+        iat = numeric_date(claims, "iat")
         if iat is not None and now + leeway < iat:
             raise NotYetValid("the token was issued in the future (iat)")
         if self.issuer is not None and claims.get("iss") != self.issuer:
@@ -389,12 +415,5 @@ def unverified_exp(token: str) -> float | None:
     Args:
         token: the compact JWT.
     """
-    parts = token.split(".")
-    if len(parts) != 3:
-        return None
-    try:
-        claims = loads_strict(b64url_decode(parts[1]))
-    except ValueError:
-        return None
-    exp = claims.get("exp") if isinstance(claims, dict) else None
-    return float(exp) if isinstance(exp, int | float) and not isinstance(exp, bool) else None
+    claims = unverified_claims(token)
+    return None if claims is None else as_number(claims.get("exp"))

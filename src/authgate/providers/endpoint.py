@@ -1,8 +1,9 @@
-"""Remote verification: a generic endpoint, and RFC 7662 token introspection.
+"""Verification endpoints: a generic one (:class:`RemoteVerifier`), and RFC 7662 token
+introspection (:class:`IntrospectionProvider`).
 
-Both call out through the one :class:`~authgate._remote.RemoteClient` (cache, single-flight,
-429, breaker). Placeholders ``{token}`` in header values and body templates are replaced by the
-token with ``str.replace`` (never ``format``: a token cannot inject anything else).
+Both call out through the one remote-call engine (cache, single-flight, 429, breaker).
+Placeholders ``{token}`` in header values and body templates are replaced by the token with
+``str.replace`` (never ``format``: a token cannot inject anything else).
 """
 
 from __future__ import annotations
@@ -10,82 +11,47 @@ from __future__ import annotations
 import base64
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any, Final
 
-import httpx
-
-from .._http import Plan, Request, Response, check_url
-from .._remote import Claims, RemoteClient, RemotePolicy, upstream_error
+from .._config import header_safe
+from .._http import Plan, Request, Response, Upstream, check_url
+from .._json import as_number
+from .._remote import Claims, RemotePolicy, upstream_error
 from ..errors import ConfigurationError, ExpiredToken, InvalidToken
-from ..extract import Credential
-from ..principal import CredentialKind, Principal, principal_from_claims
-from .base import Provider
+from .base import RemoteProvider
 
-__all__ = ["IntrospectionProvider", "RemoteProvider", "RemoteVerifier"]
+if TYPE_CHECKING:
+    import httpx
+
+__all__ = ["IntrospectionProvider", "RemoteVerifier", "fill_template", "json_object_claims"]
 
 _REJECTING = frozenset({400, 401, 403, 404, 422})
 
 
-class RemoteProvider(Provider):
-    """Shared shape of providers that verify at an endpoint: a client and a principal mapping.
+_TOKEN: Final = "{token}"  # noqa: S105 (a placeholder, not a secret)
+
+
+def _method(method: Any) -> str:
+    if not isinstance(method, str) or not method.isalpha():
+        raise ConfigurationError("method must be an HTTP method name such as 'GET' or 'POST'")
+    return method.upper()
+
+
+def header_templates(headers: Mapping[str, str] | None) -> dict[str, str]:
+    """Header templates, checked: each value must be sendable once ``{token}`` is filled in.
 
     Args:
-        name: the provider's name.
-        policy: the remote call policy.
-        clock: returns the current time.
-        transport: an httpx transport for sync calls (tests inject one).
-        async_transport: an httpx transport for async calls.
+        headers: names to templates (default: ``Authorization: Bearer {token}``).
     """
-
-    accepts_opaque = True
-    subject_claim = "sub"
-
-    def __init__(
-        self,
-        name: str,
-        *,
-        policy: RemotePolicy | None = None,
-        clock: Callable[[], float] = time.time,
-        transport: httpx.BaseTransport | None = None,
-        async_transport: httpx.AsyncBaseTransport | None = None,
-    ) -> None:
-        if not isinstance(name, str) or not name:
-            raise ConfigurationError("a provider needs a non-empty name")
-        self.name = name
-        self.client = RemoteClient(
-            name,
-            self._plan,
-            policy=policy,
-            clock=clock,
-            transport=transport,
-            async_transport=async_transport,
-        )
-        self.cache_ttl = self.client.policy.success_ttl
-
-    def _plan(self, token: str) -> Plan[Claims]:
-        raise NotImplementedError
-
-    def verify(self, credential: Credential) -> Principal:
-        return self.remote_principal(credential, self.client.verify(credential.value))
-
-    async def verify_async(self, credential: Credential) -> Principal:
-        return self.remote_principal(credential, await self.client.verify_async(credential.value))
-
-    def remote_principal(self, credential: Credential, claims: Claims) -> Principal:
-        """Map what the endpoint vouched for to the principal.
-
-        Args:
-            credential: the verified credential.
-            claims: the endpoint's claims.
-        """
-        kind: CredentialKind = "jwt" if credential.value.count(".") == 2 else "opaque"
-        return principal_from_claims(
-            claims,
-            provider=self.name,
-            credential=kind,
-            verified_by="remote",
-            subject_claim=self.subject_claim,
-        )
+    if headers is None:
+        return {"authorization": "Bearer {token}"}
+    if not isinstance(headers, Mapping):
+        raise ConfigurationError("headers must be a mapping of header names to templates")
+    for name, value in headers.items():
+        header_safe(name, "a header name")
+        # the token is visible ASCII (RFC 6750 b64token): a stand-in checks the rest
+        header_safe(value.replace(_TOKEN, "t") if isinstance(value, str) else value, name)
+    return dict(headers)
 
 
 def fill_template(template: Any, token: str) -> Any:
@@ -133,9 +99,10 @@ class RemoteVerifier(RemoteProvider):
         issuer: route JWTs with this ``iss`` here.
         subject_claim: the claim holding the subject.
         policy: the remote call policy.
+        upstream: how to reach the endpoint (timeouts, transports).
         clock: returns the current time.
-        transport: an httpx transport for sync calls.
-        async_transport: an httpx transport for async calls.
+        transport: deprecated: ``upstream=Upstream(transport=...)``.
+        async_transport: deprecated: ``upstream=Upstream(async_transport=...)``.
     """
 
     def __init__(
@@ -151,20 +118,26 @@ class RemoteVerifier(RemoteProvider):
         issuer: str | None = None,
         subject_claim: str = "sub",
         policy: RemotePolicy | None = None,
+        upstream: Upstream | None = None,
         clock: Callable[[], float] = time.time,
         transport: httpx.BaseTransport | None = None,
         async_transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.url = check_url(url, "the verification URL")
-        self.method = method.upper()
-        self.headers = dict(headers or {"authorization": "Bearer {token}"})
+        self.method = _method(method)
+        self.headers = header_templates(headers)
         self.json = json
         self.form = form
         self.read_claims = claims or (lambda response: json_object_claims(response, name))
-        self.issuer = issuer
-        self.subject_claim = subject_claim
         super().__init__(
-            name, policy=policy, clock=clock, transport=transport, async_transport=async_transport
+            name,
+            issuer=issuer,
+            subject_claim=subject_claim,
+            policy=policy,
+            upstream=upstream,
+            clock=clock,
+            transport=transport,
+            async_transport=async_transport,
         )
 
     def __repr__(self) -> str:
@@ -191,9 +164,10 @@ class IntrospectionProvider(RemoteProvider):
         client_secret: its secret.
         issuer: route JWTs with this ``iss`` here; when set, an answer's ``iss`` must match.
         policy: the remote call policy.
+        upstream: how to reach the endpoint (timeouts, transports).
         clock: returns the current time.
-        transport: an httpx transport for sync calls.
-        async_transport: an httpx transport for async calls.
+        transport: deprecated: ``upstream=Upstream(transport=...)``.
+        async_transport: deprecated: ``upstream=Upstream(async_transport=...)``.
     """
 
     def __init__(
@@ -205,6 +179,7 @@ class IntrospectionProvider(RemoteProvider):
         client_secret: str,
         issuer: str | None = None,
         policy: RemotePolicy | None = None,
+        upstream: Upstream | None = None,
         clock: Callable[[], float] = time.time,
         transport: httpx.BaseTransport | None = None,
         async_transport: httpx.AsyncBaseTransport | None = None,
@@ -212,12 +187,19 @@ class IntrospectionProvider(RemoteProvider):
         self.url = check_url(url, "the introspection URL")
         if not client_id or not client_secret:
             raise ConfigurationError("introspection needs a client_id and client_secret")
+        header_safe(client_id, "client_id")
+        header_safe(client_secret, "client_secret")
         pair = f"{client_id}:{client_secret}".encode()
         self._authorization = "Basic " + base64.b64encode(pair).decode()
-        self.issuer = issuer
         self._clock = clock
         super().__init__(
-            name, policy=policy, clock=clock, transport=transport, async_transport=async_transport
+            name,
+            issuer=issuer,
+            policy=policy,
+            upstream=upstream,
+            clock=clock,
+            transport=transport,
+            async_transport=async_transport,
         )
 
     def __repr__(self) -> str:
@@ -239,8 +221,8 @@ class IntrospectionProvider(RemoteProvider):
             raise InvalidToken("the token is not active")
         if self.issuer is not None and body.get("iss", self.issuer) != self.issuer:
             raise InvalidToken("the token was issued by another issuer")
-        exp = body.get("exp")
-        if isinstance(exp, int | float) and not isinstance(exp, bool) and exp <= self._clock():
+        exp = as_number(body.get("exp"))
+        if exp is not None and exp <= self._clock():
             raise ExpiredToken("the token has expired")
         if "sub" not in body and isinstance(body.get("client_id"), str):
             body["sub"] = body["client_id"]

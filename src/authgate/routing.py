@@ -1,0 +1,86 @@
+"""Stage 3, route: which provider verifies a credential, from one unverified peek.
+
+- A value that a provider's API-key ring claims (``x-api-key``, or a Bearer value with a
+  known key prefix) goes to that provider.
+- A JWT goes to the provider whose ``issuer`` equals the token's *unverified* ``iss``
+  (exact match), else to the first provider without an issuer that allows its ``alg``; an
+  unknown issuer is refused here, before any network call.
+- Any other Bearer value goes to the first provider that takes opaque tokens.
+
+The peek decides routing only, never trust: the chosen provider verifies everything again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from .errors import AlgorithmNotAllowed, BadIssuer, InvalidToken, MalformedToken
+from .extract import Credential, refuse_oversized
+from .jwt import diagnose_compact, is_compact_jws, unverified_claims, unverified_header
+from .providers.base import Provider
+
+__all__ = ["Router"]
+
+
+class Router:
+    """Routes credentials to providers (see the module docstring for the rules).
+
+    Args:
+        providers: the configured providers, in routing order (already validated).
+        max_credential_bytes: longer credentials are refused before any peek.
+    """
+
+    def __init__(self, providers: Sequence[Provider], max_credential_bytes: int) -> None:
+        self.providers = tuple(providers)
+        self.max_credential_bytes = max_credential_bytes
+        self._by_issuer = {p.issuer: p for p in reversed(self.providers) if p.issuer is not None}
+        self._jwt_providers = tuple(p for p in self.providers if p.accepts_jwt)
+        self._key_providers = tuple(p for p in self.providers if p.accepts_api_keys)
+        self._opaque = next((p for p in self.providers if p.accepts_opaque), None)
+        self._only_jwt = self._jwt_providers[0] if len(self._jwt_providers) == 1 else None
+
+    def route(self, credential: Credential) -> Provider:
+        """The provider that verifies ``credential``; raise when none can.
+
+        Args:
+            credential: what :mod:`authgate.extract` found.
+        """
+        value = credential.value
+        refuse_oversized(value, self.max_credential_bytes)
+        from_header = credential.kind == "api_key"
+        for provider in self._key_providers:
+            if provider.accepts_api_key(value, from_header=from_header):
+                return provider
+        if from_header:
+            raise InvalidToken("the API key is not recognised")
+        if not credential.is_jwt:
+            if self._opaque is not None:
+                return self._opaque
+            raise MalformedToken("the Bearer token is not a JWT and no provider takes opaque ones")
+        if self._only_jwt is not None:
+            return self._only_jwt  # its verifier refuses a foreign iss before any fetch
+        if not is_compact_jws(value):
+            raise diagnose_compact(value)
+        alg, issuer = self._peek(value)
+        if issuer is not None:
+            by_issuer = self._by_issuer.get(issuer)
+            if by_issuer is not None:
+                return by_issuer
+        for provider in self._jwt_providers:
+            if provider.issuer is None and alg in provider.algorithms:
+                return provider
+        if issuer is not None:
+            raise BadIssuer("the token's issuer is not configured")
+        raise AlgorithmNotAllowed("no configured provider accepts the token's algorithm")
+
+    @staticmethod
+    def _peek(token: str) -> tuple[str | None, str | None]:
+        """The unverified ``alg`` and ``iss``: for routing only, never for trust."""
+        alg = unverified_header(token.split(".", 1)[0]).get("alg")
+        claims = unverified_claims(token)
+        if claims is None:
+            raise MalformedToken("the token payload is not base64url JSON")
+        issuer = claims.get("iss")
+        return (alg if isinstance(alg, str) else None), (
+            issuer if isinstance(issuer, str) else None
+        )
