@@ -60,6 +60,7 @@ def scope_for(token: str) -> dict[str, Any]:
         ],
         "client": ("127.0.0.1", 50000),
         "server": ("127.0.0.1", 8000),
+        "state": {},
     }
 
 
@@ -71,6 +72,7 @@ def fresh_scope(template: dict[str, Any]) -> dict[str, Any]:
     """
     scope = dict(template)
     scope["headers"] = [(name, bytes(bytearray(value))) for name, value in template["headers"]]
+    scope["state"] = {}  # uvicorn gives every request a copy of the lifespan state
     return scope
 
 

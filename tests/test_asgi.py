@@ -214,15 +214,20 @@ def test_fastapi_security_scopes(fastapi_client: TestClient, tokens: TokenFactor
 
 
 def test_fastapi_depends_require_scopes(auth: Authenticator, tokens: TokenFactory) -> None:
-    """require_scopes as a route dependency; anonymous callers get 401 in optional mode."""
+    """require_scopes as a route dependency; anonymous callers get 401 in optional mode, and
+    both refusals name the authenticator's realm, also for a principal from the hit path."""
     with TestClient(AuthGateMiddleware(fastapi_app(), auth, required=False)) as client:
         assert client.get(
             "/invoices", headers=bearer(tokens.mint(scope="invoices:read"))
         ).json() == {"ok": True}
-        assert client.get("/invoices", headers=bearer(tokens.mint())).status_code == 403
+        unscoped = bearer(tokens.mint())
+        for _ in range(2):  # the second answer comes from the hit path
+            refused = client.get("/invoices", headers=unscoped)
+            assert refused.status_code == 403
+            assert refused.headers["www-authenticate"].startswith('Bearer realm="orders-api", ')
         anonymous = client.get("/invoices")
         assert anonymous.status_code == 401
-        assert anonymous.headers["www-authenticate"] == 'Bearer realm="api"'
+        assert anonymous.headers["www-authenticate"] == 'Bearer realm="orders-api"'
 
 
 def test_fast_path_never_bypasses_ambiguity_checks(

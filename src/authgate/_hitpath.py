@@ -20,10 +20,12 @@ from typing import Any, Final
 from ._cache import TokenCache
 from .principal import Anonymous, Principal
 
-__all__ = ["ENVIRON_KEY", "HitPath", "attach", "build_hit_paths"]
+__all__ = ["ENVIRON_KEY", "REALM_KEY", "HitPath", "attach", "build_hit_paths"]
 
 ENVIRON_KEY: Final = "authgate.principal"
 """Where the WSGI shell puts the principal."""
+REALM_KEY: Final = "authgate.realm"
+"""Where the ASGI shell names the realm of the authenticator that let the request in."""
 
 HitPath = Callable[[Any], "Principal | None"]
 """``hit(scope_or_environ) -> principal | None``: ``None`` sends the request the full path."""
@@ -31,14 +33,17 @@ HitPath = Callable[[Any], "Principal | None"]
 _UNSET: Final = object()
 
 
-def attach(scope: MutableMapping[str, Any], principal: Principal | Anonymous) -> None:
-    """Set ``scope["user"]``, ``scope["auth"]`` and ``scope["state"]["principal"]``.
+def attach(scope: MutableMapping[str, Any], principal: Principal | Anonymous, realm: str) -> None:
+    """Set ``scope["user"]``, ``scope["auth"]``, ``scope["state"]["principal"]`` and
+    ``scope["authgate.realm"]`` (read by :mod:`authgate.fastapi` for its challenges).
 
     Args:
         scope: the ASGI scope.
         principal: who the request is from.
+        realm: the authenticator's challenge realm.
     """
     scope["user"] = scope["auth"] = principal
+    scope[REALM_KEY] = realm
     state = scope.get("state")
     if state is None:
         scope["state"] = {"principal": principal}
@@ -52,7 +57,7 @@ def _miss(request: Any) -> None:
 
 
 def build_hit_paths(
-    cache: TokenCache | None, exclude: Callable[[str], bool] | None
+    cache: TokenCache | None, exclude: Callable[[str], bool] | None, realm: str = "api"
 ) -> tuple[HitPath, HitPath]:
     """The ``(asgi, wsgi)`` hit paths over ``cache``'s live entries and clock.
 
@@ -62,6 +67,7 @@ def build_hit_paths(
         cache: the verified-token cache, or ``None`` when it is off (every request misses).
         exclude: tells the paths the shell does not authenticate (they take the full path,
             which lets them through), or ``None`` when there are none.
+        realm: the authenticator's challenge realm (see :func:`attach`).
     """
     if cache is None:
         return _miss, _miss
@@ -89,6 +95,7 @@ def build_hit_paths(
             return None
         principal = entry[1]
         scope["user"] = scope["auth"] = principal
+        scope["authgate.realm"] = realm
         state = scope.get("state")
         if state is None:
             scope["state"] = {"principal": principal}

@@ -54,7 +54,9 @@ class Shell(Generic[AppT]):
         self.exclude_paths = paths
         self._excluded: Callable[[str], bool] | None = paths.__contains__ if paths else None
         self._cookie = authenticator.cookie_name
-        hit_asgi, hit_wsgi = build_hit_paths(authenticator.cache, self._excluded)
+        hit_asgi, hit_wsgi = build_hit_paths(
+            authenticator.cache, self._excluded, authenticator.realm
+        )
         self._hit: HitPath = hit_asgi if self._protocol == "asgi" else hit_wsgi
 
     _protocol = "asgi"

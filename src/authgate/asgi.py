@@ -61,7 +61,7 @@ class AuthGateMiddleware(Shell[ASGIApp]):
         except AuthGateError as exc:
             await self._reject(exc, kind, send)
             return False
-        attach(scope, principal)
+        attach(scope, principal, self.authenticator.realm)
         return True
 
     async def _reject(self, exc: AuthGateError, kind: str, send: Send) -> None:

@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterable
 from fastapi import HTTPException, Request
 from fastapi.security import SecurityScopes
 
+from ._hitpath import REALM_KEY
 from ._responses import rejection
 from .errors import AuthGateError, InsufficientScope
 from .principal import Principal
@@ -30,8 +31,14 @@ from .principal import Principal
 __all__ = ["authorize", "current_principal", "require_scopes"]
 
 
-def _refuse(exc: AuthGateError | None, realm: str = "api") -> HTTPException:
-    status, headers, body = rejection(exc, realm)
+def _realm(request: Request) -> str:
+    """The realm of the authenticator that guards this app (``api`` when none is found)."""
+    realm = request.scope.get(REALM_KEY)
+    return realm if isinstance(realm, str) else "api"
+
+
+def _refuse(exc: AuthGateError | None, request: Request) -> HTTPException:
+    status, headers, body = rejection(exc, _realm(request))
     challenge = {k: v for k, v in headers if k in ("www-authenticate", "retry-after")}
     return HTTPException(status_code=status, detail=json.loads(body), headers=challenge)
 
@@ -44,15 +51,17 @@ def current_principal(request: Request) -> Principal:
     """
     user = request.scope.get("user")
     if not isinstance(user, Principal):
-        raise _refuse(None)
+        raise _refuse(None, request)
     return user
 
 
-def _check(principal: Principal, scopes: Iterable[str]) -> Principal:
+def _check(request: Request, scopes: Iterable[str]) -> Principal:
+    principal = current_principal(request)
     required = tuple(scopes)
-    missing = [scope for scope in required if scope not in principal.scopes]
+    missing = principal.missing_scopes(*required)
     if missing:
-        raise _refuse(InsufficientScope(f"missing scope: {' '.join(missing)}", scopes=required))
+        refused = InsufficientScope(f"missing scope: {' '.join(missing)}", scopes=required)
+        raise _refuse(refused, request)
     return principal
 
 
@@ -63,7 +72,7 @@ def authorize(security_scopes: SecurityScopes, request: Request) -> Principal:
         security_scopes: the scopes FastAPI collected for the route.
         request: the current request.
     """
-    return _check(current_principal(request), security_scopes.scopes)
+    return _check(request, security_scopes.scopes)
 
 
 def require_scopes(*scopes: str) -> Callable[[Request], Principal]:
@@ -74,6 +83,6 @@ def require_scopes(*scopes: str) -> Callable[[Request], Principal]:
     """
 
     def dependency(request: Request) -> Principal:
-        return _check(current_principal(request), scopes)
+        return _check(request, scopes)
 
     return dependency

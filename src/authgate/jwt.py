@@ -16,6 +16,7 @@ from typing import Any, Final
 
 from ._cache import Memo
 from ._codec import TO_STD, b64url_decode, canonical_tail
+from ._config import names
 from ._json import as_number, loads_strict
 from .errors import (
     AlgorithmNotAllowed,
@@ -176,7 +177,13 @@ class JWTVerifier:
         typ: str | None = None,
     ) -> None:
         if isinstance(algorithms, str):
-            raise ConfigurationError("algorithms must be a list of names, not one string")
+            raise ConfigurationError(
+                f"algorithms must be a list of names, not one string: [{algorithms!r}]"
+            )
+        if not callable(clock):
+            raise ConfigurationError("clock must be a callable returning seconds since the epoch")
+        if typ is not None and (not isinstance(typ, str) or not typ):
+            raise ConfigurationError("typ must be a media type name such as 'at+jwt'")
         allowed = tuple(algorithms)
         if not allowed:
             raise ConfigurationError("the algorithm allowlist is empty")
@@ -213,7 +220,7 @@ class JWTVerifier:
         self.issuer = issuer
         self.audience = audiences
         self.leeway = float(leeway)
-        self.required_claims: tuple[str, ...] = tuple(required_claims)
+        self.required_claims = names(required_claims, "required_claims")
         self.max_token_bytes = max_token_bytes
         self.typ = _normalise_typ(typ) if typ is not None else None
         self._clock = clock

@@ -66,6 +66,14 @@ class Principal:
         """
         return self.scopes.issuperset(required)
 
+    def missing_scopes(self, *required: str) -> tuple[str, ...]:
+        """Which of ``required`` are not granted, in their order (empty: all are).
+
+        Args:
+            required: scope names.
+        """
+        return tuple(scope for scope in required if scope not in self.scopes)
+
     def cached(self) -> Principal:
         """The same principal, marked as served from the verified-token cache."""
         clone = object.__new__(Principal)

@@ -1,0 +1,277 @@
+"""Configuration mistakes fail at construction, with a message that says what to fix."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+
+from authgate import (
+    APIKeyRing,
+    Authenticator,
+    AuthonProvider,
+    ConfigurationError,
+    IntrospectionProvider,
+    JWKSKeySource,
+    JWTProvider,
+    JWTVerifier,
+    KeyFetchPolicy,
+    KeySet,
+    MoriProvider,
+    RemotePolicy,
+    RemoteVerifier,
+    Upstream,
+)
+from authgate.asgi import AuthGateMiddleware
+from authgate.wsgi import AuthGateWSGIMiddleware
+
+SECRET = b"s" * 32
+
+
+def verifier(**options: Any) -> JWTVerifier:
+    """An HS256 verifier over SECRET; options override."""
+    kwargs: dict[str, Any] = {"algorithms": ["HS256"], **options}
+    return JWTVerifier(KeySet.from_secret(SECRET), **kwargs)
+
+
+def provider(name: str = "p", issuer: str | None = None) -> JWTProvider:
+    """A JWT provider named ``name`` with issuer ``issuer``."""
+    return JWTProvider(name, verifier(issuer=issuer))
+
+
+CASES: list[Any] = [
+    pytest.param(
+        lambda: verifier(required_claims="exp"),
+        "required_claims must be a list of names, not one string: ['exp']",
+        id="required-claims-string",
+    ),
+    pytest.param(
+        lambda: verifier(algorithms="HS256"),
+        "algorithms must be a list of names, not one string: ['HS256']",
+        id="algorithms-string",
+    ),
+    pytest.param(
+        lambda: APIKeyRing(prefixes="sk_live_"),
+        "prefixes must be a list of names, not one string: ['sk_live_']",
+        id="prefixes-string",
+    ),
+    pytest.param(
+        lambda: JWTProvider("p", verifier(), tenant_claims="tid"),
+        "tenant_claims must be a list of names, not one string",
+        id="tenant-claims-string",
+    ),
+    pytest.param(
+        lambda: Authenticator(provider()),  # type: ignore[arg-type]
+        "pass the providers as a list: Authenticator([provider])",
+        id="single-provider",
+    ),
+    pytest.param(
+        lambda: Authenticator([provider(), object()]),  # type: ignore[list-item]
+        "providers must be authgate Provider objects, not object",
+        id="not-a-provider",
+    ),
+    pytest.param(
+        lambda: Authenticator("providers"),  # type: ignore[arg-type]
+        "providers must be a list of authgate Provider objects",
+        id="providers-string",
+    ),
+    pytest.param(lambda: Authenticator([]), "at least one provider", id="no-providers"),
+    pytest.param(
+        lambda: Authenticator([provider("a", "https://i"), provider("b", "https://i")]),
+        "two providers have the same issuer 'https://i'",
+        id="duplicate-issuer",
+    ),
+    pytest.param(
+        lambda: Authenticator([provider("a"), provider("a")]),
+        "provider names must be unique",
+        id="duplicate-name",
+    ),
+    pytest.param(
+        lambda: Authenticator([provider()], cache_max_entries=-1),
+        "cache_max_entries must be >= 0",
+        id="negative-entries",
+    ),
+    pytest.param(
+        lambda: Authenticator([provider()], cache_max_bytes=1.5),
+        "cache_max_bytes must be a whole number, not float",
+        id="fractional-bytes",
+    ),
+    pytest.param(
+        lambda: Authenticator([provider()], cache_max_ttl="300"),
+        "cache_max_ttl must be a finite number, not str",
+        id="ttl-string",
+    ),
+    pytest.param(
+        lambda: Authenticator([provider()], cache_max_ttl=-5),
+        "cache_max_ttl must be >= 0",
+        id="negative-ttl",
+    ),
+    pytest.param(
+        lambda: Authenticator([provider()], max_credential_bytes=0),
+        "max_credential_bytes must be >= 1",
+        id="zero-credential-cap",
+    ),
+    pytest.param(
+        lambda: Authenticator([provider()], max_token_lifetime=float("inf")),
+        "max_token_lifetime must be a finite number",
+        id="infinite-lifetime",
+    ),
+    pytest.param(
+        lambda: Authenticator([provider()], realm='a"b'),
+        "the realm must be printable text without quotes or backslashes",
+        id="quoted-realm",
+    ),
+    pytest.param(
+        lambda: Authenticator([provider()], cookie_name=""),
+        "cookie_name must be a non-empty ASCII cookie name",
+        id="empty-cookie",
+    ),
+    pytest.param(
+        lambda: RemotePolicy(timeout=-1),
+        "timeout must be > 0",
+        id="policy-timeout",
+    ),
+    pytest.param(
+        lambda: RemotePolicy(cache_size=0),
+        "cache_size must be >= 1",
+        id="policy-cache-size",
+    ),
+    pytest.param(
+        lambda: KeyFetchPolicy(max_body=0),
+        "max_body must be >= 1",
+        id="fetch-max-body",
+    ),
+    pytest.param(
+        lambda: KeyFetchPolicy(cooldown=True),
+        "cooldown must be a finite number, not bool",
+        id="fetch-cooldown-bool",
+    ),
+    pytest.param(
+        lambda: Upstream(timeout=0),
+        "Upstream.timeout must be a number of seconds > 0",
+        id="upstream-timeout",
+    ),
+    pytest.param(
+        lambda: JWKSKeySource("https://k.example/jwks", upstream="fast"),  # type: ignore[arg-type]
+        "upstream must be an authgate.Upstream",
+        id="upstream-type",
+    ),
+    pytest.param(
+        lambda: JWKSKeySource("https://k.example/jwks", policy=RemotePolicy()),  # type: ignore[arg-type]
+        "policy must be an authgate.KeyFetchPolicy",
+        id="policy-type",
+    ),
+    pytest.param(
+        lambda: MoriProvider(keys=KeySet.from_secret(SECRET), algorithms=["HS256"], api_keys={}),  # type: ignore[arg-type]
+        "api_keys must be an authgate.APIKeyRing",
+        id="ring-type",
+    ),
+]
+
+
+@pytest.mark.parametrize(("build", "message"), CASES)
+def test_configuration_mistakes_fail_at_construction(
+    build: Callable[[], object], message: str
+) -> None:
+    """Each mistake raises ConfigurationError whose message names it."""
+    with pytest.raises(ConfigurationError) as caught:
+        build()
+    assert message in caught.value.message
+
+
+PLACEHOLDER_SECRETS: list[Any] = [
+    pytest.param(
+        lambda s: AuthonProvider(secret_key=s, base_url="http://127.0.0.1:1"),
+        "sk_live_\u2026",
+        "Authon's secret_key cannot be sent in an HTTP header",
+        id="authon-secret",
+    ),
+    pytest.param(
+        lambda s: IntrospectionProvider(
+            "idp", "http://127.0.0.1:1/introspect", client_id="api", client_secret=s
+        ),
+        "s3cr\u2026t",
+        "client_secret cannot be sent in an HTTP header",
+        id="introspection-secret",
+    ),
+    pytest.param(
+        lambda s: RemoteVerifier("v", "http://127.0.0.1:1/v", headers={"x-api-key": s}),
+        "key with a trailing space ",
+        "x-api-key cannot be sent in an HTTP header",
+        id="verifier-header",
+    ),
+    pytest.param(
+        lambda s: MoriProvider(verify_url="http://127.0.0.1:1/v", verify_headers={"x-key": s}),
+        "line\r\nbreak",
+        "x-key cannot be sent in an HTTP header",
+        id="mori-header",
+    ),
+]
+
+
+@pytest.mark.parametrize(("build", "secret", "message"), PLACEHOLDER_SECRETS)
+def test_unsendable_secrets_fail_at_construction(
+    build: Callable[[str], object], secret: str, message: str
+) -> None:
+    """A secret that cannot travel in an HTTP header is refused at once, and not echoed."""
+    with pytest.raises(ConfigurationError) as caught:
+        build(secret)
+    assert message in caught.value.message
+    assert secret.strip() not in caught.value.message
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        pytest.param({"exclude_paths": "/health"}, "not one string", id="paths-string"),
+        pytest.param({"exclude_paths": ["health"]}, "starting with '/'", id="relative-path"),
+        pytest.param({"required": "yes"}, "required must be True or False", id="required-str"),
+    ],
+)
+def test_shell_mistakes_fail_at_construction(options: dict[str, Any], message: str) -> None:
+    """Both shells refuse bad paths and flags with a message that names them."""
+    auth = Authenticator([provider()])
+    for shell in (AuthGateMiddleware, AuthGateWSGIMiddleware):
+        with pytest.raises(ConfigurationError) as caught:
+            shell(lambda *a: None, auth, **options)  # type: ignore[arg-type]
+        assert message in caught.value.message
+
+
+def test_transports_as_keywords_still_work_with_a_deprecation_warning() -> None:
+    """transport= is still accepted for this release, with a DeprecationWarning naming the
+    replacement, and the transport is used."""
+    seen: list[str] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(str(request.url))
+        return httpx.Response(200, json={"sub": "u1"})
+
+    with pytest.warns(DeprecationWarning, match=r"upstream=authgate\.Upstream"):
+        remote = RemoteVerifier(
+            "v", "https://verify.example/check", transport=httpx.MockTransport(answer)
+        )
+    auth = Authenticator([remote])
+    principal = auth.authenticate({"authorization": "Bearer opaque-token"})
+    assert principal is not None
+    assert principal.subject == "u1"
+    assert seen == ["https://verify.example/check"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        RemoteVerifier("w", "https://verify.example/check", upstream=Upstream())  # no warning
+
+
+def test_transport_and_upstream_together_is_a_mistake() -> None:
+    """Passing both a deprecated transport and upstream= is refused (which one would win?)."""
+    with (
+        pytest.warns(DeprecationWarning, match="deprecated"),
+        pytest.raises(ConfigurationError, match="not beside it"),
+    ):
+        RemoteVerifier(
+            "v",
+            "https://verify.example/check",
+            upstream=Upstream(),
+            transport=httpx.MockTransport(lambda r: httpx.Response(200)),
+        )
