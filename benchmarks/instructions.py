@@ -113,7 +113,7 @@ def end_to_end() -> None:
         jwk_path = Path(tmp) / "jwk.json"
         jwk_path.write_text(json.dumps(key.public_jwk()))
         env = {**os.environ, "PYTHONHASHSEED": "0", "AUTHGATE_BENCH_JWK": str(jwk_path),
-               "PYTHONPATH": str(HERE)}  # fmt: skip
+               "PYTHONPATH": str(HERE) + os.pathsep + os.environ.get("PYTHONPATH", "")}  # fmt: skip
         low, high = 500, 1500
         per_request = {
             name: (served_instructions(name, high, env, token)

@@ -182,12 +182,11 @@ def _doc_token() -> str:
     import re
     from pathlib import Path
 
-    docs = Path(__file__).resolve().parents[2] / "shared" / "providers"
-    for path in sorted(docs.glob("*.txt")):
-        found = re.search(r"wy[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+", path.read_text())
-        if found:
-            return found.group(0)
-    return "wyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.eyJzdWIiOiIxIn0.c2ln"  # its shape, if absent
+    doc = Path(__file__).resolve().parents[1] / "tests" / "data" / "backoffice_api.txt"
+    found = re.search(r"wy[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+", doc.read_text())
+    if found is None:
+        raise RuntimeError(f"no example token in {doc}")
+    return found.group(0)
 
 
 if __name__ == "__main__":

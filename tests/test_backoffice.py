@@ -27,11 +27,10 @@ from .conftest import Clock
 
 ISSUER = "https://ap.vendor.com"
 # The access token printed in Back Office's own document: its header segment starts "wy".
-_DOCS = Path(__file__).resolve().parents[2] / "shared" / "providers"
+_DOC = Path(__file__).resolve().parent / "data" / "backoffice_api.txt"
 DOC_TOKEN = next(
     match.group(0)
-    for path in sorted(_DOCS.glob("*.txt"))
-    for match in re.finditer(r"wy[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+", path.read_text())
+    for match in re.finditer(r"wy[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+", _DOC.read_text())
 )
 
 

@@ -11,7 +11,7 @@ import pytest
 from authgate import InvalidToken, JWTVerifier, KeySet
 from authgate.keys import b64url_decode
 
-VECTORS = Path(__file__).resolve().parents[2] / "shared" / "vectors" / "rfc_jws_vectors.json"
+VECTORS = Path(__file__).resolve().parent / "data" / "rfc_jws_vectors.json"
 PUBLISHED: dict[str, Any] = json.loads(VECTORS.read_text())["PUBLISHED"]
 RFC7515_CLOCK = 1300819380 - 100  # before the examples' exp
 
