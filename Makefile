@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 BUILD_INPUTS := pyproject.toml
 STAMP := $(VENV)/.installed-$(shell cat $(BUILD_INPUTS) | cksum | cut -d' ' -f1)
 
-.PHONY: test demo bench lint clean
+.PHONY: test demo bench lint clean dist
 
 $(STAMP): $(BUILD_INPUTS)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -15,7 +15,7 @@ $(STAMP): $(BUILD_INPUTS)
 	@rm -f $(VENV)/.installed-* && touch $@
 
 test: $(STAMP) lint
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --cov --cov-fail-under=93
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks examples
@@ -30,6 +30,10 @@ bench: $(STAMP)
 	$(PY) benchmarks/middleware.py --e2e
 	$(PY) benchmarks/wsgi.py
 	$(PY) benchmarks/providers.py
+
+# a pure-Python wheel (py3-none-any) and an sdist, from the PEP 517 backend
+dist: $(STAMP)
+	rm -rf dist && $(PY) -m build --outdir dist
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info src/*.egg-info .pytest_cache .mypy_cache .ruff_cache

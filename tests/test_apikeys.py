@@ -54,7 +54,7 @@ def test_lookup_hit_and_miss(ring: APIKeyRing) -> None:
     assert (entry.subject, entry.environment, entry.scopes) == (
         "svc-billing",
         "live",
-        {"invoices:read"},
+        frozenset({"invoices:read"}),
     )
     assert ring.lookup(LIVE[:-1] + "e") is None
     assert ring.lookup("") is None

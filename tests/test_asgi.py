@@ -313,6 +313,7 @@ def test_shell_configuration_errors(options: dict[str, Any], auth: Authenticator
 
     kwargs: dict[str, Any] = {"authenticator": auth, **options}
     authenticator = kwargs.pop("authenticator")
-    for shell in (AuthGateMiddleware, AuthGateWSGIMiddleware):
+    shells: tuple[Any, ...] = (AuthGateMiddleware, AuthGateWSGIMiddleware)
+    for shell in shells:
         with pytest.raises(ConfigurationError):
             shell(starlette_app(), authenticator, **kwargs)

@@ -95,12 +95,12 @@ CASES: list[Any] = [
         id="negative-entries",
     ),
     pytest.param(
-        lambda: Authenticator([provider()], cache_max_bytes=1.5),
+        lambda: Authenticator([provider()], cache_max_bytes=1.5),  # type: ignore[arg-type]
         "cache_max_bytes must be a whole number, not float",
         id="fractional-bytes",
     ),
     pytest.param(
-        lambda: Authenticator([provider()], cache_max_ttl="300"),
+        lambda: Authenticator([provider()], cache_max_ttl="300"),  # type: ignore[arg-type]
         "cache_max_ttl must be a finite number, not str",
         id="ttl-string",
     ),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import json
+from collections.abc import Iterator
 from email.message import Message
 from pathlib import Path
 
@@ -82,10 +83,10 @@ class AcmeKeys(Provider):
 
 
 @pytest.fixture
-def acme() -> AcmeServer:
+def acme() -> Iterator[AcmeServer]:
     """Acme's endpoint on a free loopback port."""
     with AcmeServer() as server:
-        yield server  # type: ignore[misc]
+        yield server
 
 
 def test_an_sdk_provider_verifies_at_its_endpoint(acme: AcmeServer) -> None:

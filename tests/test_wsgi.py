@@ -31,6 +31,13 @@ def auth(tokens: TokenFactory) -> Authenticator:
     return Authenticator([JWTProvider("test", verifier)])
 
 
+def json_of(response: Any) -> dict[str, Any]:
+    """The JSON object of a Flask test response."""
+    body = response.get_json()
+    assert isinstance(body, dict)
+    return body
+
+
 def flask_app(auth: Authenticator, **options: Any) -> Flask:
     """A Flask app whose WSGI app is wrapped by authgate."""
     app = Flask(__name__)
@@ -194,11 +201,11 @@ def test_wsgi_hit_path_honours_exp_and_exclusions(tokens: TokenFactory) -> None:
     auth = Authenticator([JWTProvider("test", verifier)], clock=lambda: now[0])
     client = flask_app(auth, exclude_paths=("/health",)).test_client()
     token = timed.mint("t", exp=int(now[0]) + 60)
-    assert client.get("/whoami", headers=bearer(token)).json["verified_by"] == "local"
-    assert client.get("/whoami", headers=bearer(token)).json["verified_by"] == "cache"
+    assert json_of(client.get("/whoami", headers=bearer(token)))["verified_by"] == "local"
+    assert json_of(client.get("/whoami", headers=bearer(token)))["verified_by"] == "cache"
     assert client.get("/health", headers=bearer(token)).text == "ok"
     now[0] += 60
-    assert client.get("/whoami", headers=bearer(token)).json["verified_by"] == "local"
+    assert json_of(client.get("/whoami", headers=bearer(token)))["verified_by"] == "local"
     now[0] += 31
     assert client.get("/whoami", headers=bearer(token)).status_code == 401
 
@@ -220,8 +227,8 @@ def test_wsgi_revocation_reaches_the_hit_path_at_once(
     client = flask_app(auth).test_client()
     token = tokens.mint("leaving")
     client.get("/whoami", headers=bearer(token))
-    assert client.get("/whoami", headers=bearer(token)).json["verified_by"] == "cache"
+    assert json_of(client.get("/whoami", headers=bearer(token)))["verified_by"] == "cache"
     auth.revoke(token)
     refused = client.get("/whoami", headers=bearer(token))
     assert refused.status_code == 401
-    assert "revoked" in refused.json["message"]
+    assert "revoked" in json_of(refused)["message"]

@@ -236,7 +236,7 @@ class JWTVerifier:
 
     # -- the two entry points: identical but for the one I/O call ---------------------------
 
-    def verify(self, token: str) -> dict[str, Any]:
+    def verify(self, token: str | bytes) -> dict[str, Any]:
         """Verify ``token`` and return its claims; raise :class:`InvalidToken` if it is bad.
 
         Raises :class:`KeySourceError` when the keys cannot be fetched and none are usable.
@@ -255,7 +255,7 @@ class JWTVerifier:
         self._check_claims(claims)
         return claims
 
-    async def verify_async(self, token: str) -> dict[str, Any]:
+    async def verify_async(self, token: str | bytes) -> dict[str, Any]:
         """Verify like :meth:`verify`; a key fetch never blocks the event loop.
 
         Args:
@@ -274,7 +274,7 @@ class JWTVerifier:
 
     # -- the pure parts ---------------------------------------------------------------------
 
-    def _decode(self, token: str) -> tuple[_Header, bytes, bytes, dict[str, Any]]:
+    def _decode(self, token: str | bytes) -> tuple[_Header, bytes, bytes, dict[str, Any]]:
         if type(token) is not str:
             if not isinstance(token, bytes | bytearray):
                 raise MalformedToken("the token must be text")
