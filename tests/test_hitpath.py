@@ -19,7 +19,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from authgate import APIKeyProvider, APIKeyRing, Authenticator, JWTProvider, JWTVerifier
-from authgate._hitpath import build_hit_paths
 from authgate.asgi import AuthGateMiddleware
 from authgate.testing import SigningKey, TokenFactory
 from authgate.wsgi import ENVIRON_KEY, AuthGateWSGIMiddleware
@@ -216,7 +215,7 @@ def test_asgi_hit_path_answers_as_the_full_path(
     auth = AUTH_BY_CLOCK
     fast = AuthGateMiddleware(never, auth, required=required, exclude_paths=exclude)  # type: ignore[arg-type]
     slow = AuthGateMiddleware(never, auth, required=required, exclude_paths=exclude)  # type: ignore[arg-type]
-    slow._hit = never
+    slow._entry = slow._full  # the full path alone
     expected = asgi_outcome(slow, copy.deepcopy(scope), loop)
     assert asgi_outcome(fast, copy.deepcopy(scope), loop) == expected
 
@@ -231,33 +230,47 @@ def test_wsgi_hit_path_answers_as_the_full_path(
     auth = AUTH_BY_CLOCK
     fast = AuthGateWSGIMiddleware(never, auth, exclude_paths=exclude)  # type: ignore[arg-type]
     slow = AuthGateWSGIMiddleware(never, auth, exclude_paths=exclude)  # type: ignore[arg-type]
-    slow._hit = never
+    slow._entry = slow._full  # the full path alone
     assert wsgi_outcome(fast, dict(environ)) == wsgi_outcome(slow, dict(environ))
 
 
-def test_the_properties_reach_the_hit_path() -> None:
-    """The generated requests do hit: a plain cached Bearer value is served by both hit paths,
-    an expired entry and a cache miss are not."""
+def test_the_properties_reach_the_hit_path(loop: Any) -> None:
+    """The generated requests do hit: a plain cached Bearer value is served by both hit paths
+    without the full path; an expired entry and a cache miss take the full path."""
     auth = authenticator(Clock())
-    asgi, wsgi = build_hit_paths(auth.cache, None)
+    asgi = AuthGateMiddleware(never, auth)  # type: ignore[arg-type]
+    wsgi = AuthGateWSGIMiddleware(never, auth)  # type: ignore[arg-type]
+    full_calls: list[str] = []
+
+    async def counted(scope: Any, receive: Any, send: Any) -> None:
+        full_calls.append("asgi")
+        await AuthGateMiddleware._full(asgi, scope, receive, send)
+
+    asgi._full = counted  # type: ignore[method-assign]
+    asgi._build_entry()
     headers = [(b"host", b"x"), (b"authorization", f"Bearer {CACHED}".encode())]
-    principal = asgi({"type": "http", "path": "/", "headers": headers})
-    assert principal is not None
-    assert principal.subject == "cached"
-    assert wsgi({"HTTP_AUTHORIZATION": f"Bearer {CACHED}"}) is principal
+    scope: dict[str, Any] = {"type": "http", "path": "/", "headers": headers}
+    assert asgi_outcome(asgi, scope, loop)[0] == "app"
+    assert scope["user"].subject == "cached"
+    assert full_calls == []
     expired = [(b"authorization", f"Bearer {EXPIRED_IN_CACHE}".encode())]
-    assert asgi({"type": "http", "path": "/", "headers": expired}) is None
-    assert wsgi({"HTTP_AUTHORIZATION": f"Bearer {OTHER}"}) is None
+    assert asgi_outcome(asgi, {"type": "http", "path": "/", "headers": expired}, loop)[0] == (
+        "rejected"
+    )
+    assert full_calls == ["asgi"]
+    environ: dict[str, Any] = {"HTTP_AUTHORIZATION": f"Bearer {CACHED}"}
+    assert wsgi_outcome(wsgi, environ)[0] == "app"
+    assert environ[ENVIRON_KEY].subject == "cached"
 
 
 def test_no_cache_means_no_hit_path() -> None:
-    """With the cache off, both hit paths send every request the full path."""
+    """With the cache off, both shells' entry points are their full paths."""
     verifier = JWTVerifier(KEY.keyset(), algorithms=["HS256"], issuer="https://issuer.test")
     auth = Authenticator([JWTProvider("jwt", verifier)], cache_max_entries=0)
-    asgi, wsgi = build_hit_paths(auth.cache, None)
-    headers = [(b"authorization", f"Bearer {CACHED}".encode())]
-    assert asgi({"type": "http", "path": "/", "headers": headers}) is None
-    assert wsgi({"HTTP_AUTHORIZATION": f"Bearer {CACHED}"}) is None
+    asgi = AuthGateMiddleware(never, auth)  # type: ignore[arg-type]
+    wsgi = AuthGateWSGIMiddleware(never, auth)  # type: ignore[arg-type]
+    assert asgi._entry == asgi._full
+    assert wsgi._entry == wsgi._full
 
 
 AUTH_BY_CLOCK = authenticator(Clock())

@@ -4,31 +4,49 @@ One rule, for ASGI scopes and WSGI environs alike: the request carries exactly o
 ``Authorization`` value, no ``x-api-key``, and that raw value is a key of the verified-token
 cache (keys are the canonical ``Bearer <token>`` line, see :func:`authgate._cache.cache_key`,
 so a hit *is* a Bearer value of RFC 6750 syntax) whose deadline the cache's clock has not
-reached. Then the principal is attached and returned. Anything else, however ordinary, returns
-``None`` with the request untouched, and the full path decides, including every 400.
+reached. Then the principal is attached and the app called. Anything else, however ordinary,
+goes to the shell's full path with the request untouched, and the full path decides,
+including every 400.
 
-Built once per shell from the cache (as structlog specialises its hot path at construction):
-the lookups it needs are bound methods and constants captured in two small closures, so a hit
-costs one loop over the header pairs, one dict lookup and one clock read.
+Built once per shell (as structlog specialises its hot path at construction): each builder
+returns the shell's whole entry point, a closure over the cache's bound ``get``, its clock and
+the shell, so a hit costs one loop over the header pairs, one dict lookup and one clock read,
+and no call besides the app's. The shells expose the closure as their ``__call__`` (see
+:class:`authgate._shell.Shell`), so not even a method frame sits in between.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, MutableMapping
-from typing import Any, Final
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping
+from typing import Any, Final, Protocol
 
 from ._cache import TokenCache
 from .principal import Anonymous, Principal
 
-__all__ = ["ENVIRON_KEY", "REALM_KEY", "HitPath", "attach", "build_hit_paths"]
+__all__ = [
+    "ENVIRON_KEY",
+    "REALM_KEY",
+    "ASGIEntry",
+    "WSGIEntry",
+    "asgi_entry",
+    "attach",
+    "wsgi_entry",
+]
 
 ENVIRON_KEY: Final = "authgate.principal"
 """Where the WSGI shell puts the principal."""
 REALM_KEY: Final = "authgate.realm"
 """Where the ASGI shell names the realm of the authenticator that let the request in."""
 
-HitPath = Callable[[Any], "Principal | None"]
-"""``hit(scope_or_environ) -> principal | None``: ``None`` sends the request the full path."""
+ASGIEntry = Callable[[Any, Any, Any], Awaitable[None]]
+"""An ASGI application: ``await entry(scope, receive, send)``."""
+WSGIEntry = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+"""A WSGI application: ``entry(environ, start_response)``."""
+
+
+class _HasApp(Protocol):
+    app: Any
+
 
 _UNSET: Final = object()
 
@@ -51,49 +69,49 @@ def attach(scope: MutableMapping[str, Any], principal: Principal | Anonymous, re
         state["principal"] = principal
 
 
-def _miss(request: Any) -> None:
-    """The hit path when the verified-token cache is off."""
-    return None
+def asgi_entry(
+    shell: _HasApp,
+    full: ASGIEntry,
+    cache: TokenCache | None,
+    exclude: Callable[[str], bool] | None,
+    realm: str,
+) -> ASGIEntry:
+    """The ASGI shell's entry point: the hit path, falling back to ``full``.
 
-
-def build_hit_paths(
-    cache: TokenCache | None, exclude: Callable[[str], bool] | None, realm: str = "api"
-) -> tuple[HitPath, HitPath]:
-    """The ``(asgi, wsgi)`` hit paths over ``cache``'s live entries and clock.
-
-    Revocations reach them at once: they read the cache's one mapping, which is never rebound.
+    Revocations reach it at once: it reads the cache's one mapping, which is never rebound.
 
     Args:
-        cache: the verified-token cache, or ``None`` when it is off (every request misses).
-        exclude: tells the paths the shell does not authenticate (they take the full path,
-            which lets them through), or ``None`` when there are none.
+        shell: the middleware (its ``app`` is read on every request, so it may be replaced).
+        full: the full path, which authenticates (or lets through) and calls the app itself.
+        cache: the verified-token cache, or ``None`` when it is off (every request is full).
+        exclude: tells the paths the shell does not authenticate, or ``None`` for none.
         realm: the authenticator's challenge realm (see :func:`attach`).
     """
     if cache is None:
-        return _miss, _miss
+        return full
     get = cache.entries.get
     clock = cache.clock
     unset = _UNSET
 
-    def asgi(scope: MutableMapping[str, Any]) -> Principal | None:
+    async def entry(scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
         # literals, not names: constants are the cheapest loads in the loop below
         if scope["type"] not in {"http", "websocket"} or (
             exclude is not None and exclude(scope["path"])
         ):
-            return None
+            return await full(scope, receive, send)
         value: Any = unset  # not None: a None value must still count as a header
         # A plain loop: measured cheaper than dict(headers) or map(itemgetter(0), headers).
         for name, found in scope["headers"]:
             if name == b"authorization":
                 if value is not unset:
-                    return None
+                    return await full(scope, receive, send)
                 value = found
             elif name == b"x-api-key":
-                return None
-        entry = get(value)
-        if entry is None or not clock() < entry[0]:
-            return None
-        principal = entry[1]
+                return await full(scope, receive, send)
+        cached = get(value)
+        if cached is None or not clock() < cached[0]:
+            return await full(scope, receive, send)
+        principal = cached[1]
         scope["user"] = scope["auth"] = principal
         scope["authgate.realm"] = realm
         state = scope.get("state")
@@ -101,9 +119,31 @@ def build_hit_paths(
             scope["state"] = {"principal": principal}
         else:
             state["principal"] = principal
-        return principal
+        await shell.app(scope, receive, send)
 
-    def wsgi(environ: dict[str, Any]) -> Principal | None:
+    return entry
+
+
+def wsgi_entry(
+    shell: _HasApp,
+    full: WSGIEntry,
+    cache: TokenCache | None,
+    exclude: Callable[[str], bool] | None,
+) -> WSGIEntry:
+    """The WSGI shell's entry point: the hit path, falling back to ``full``.
+
+    Args:
+        shell: the middleware (its ``app`` is read on every request, so it may be replaced).
+        full: the full path, which authenticates (or lets through) and calls the app itself.
+        cache: the verified-token cache, or ``None`` when it is off (every request is full).
+        exclude: tells the paths the shell does not authenticate, or ``None`` for none.
+    """
+    if cache is None:
+        return full
+    get = cache.entries.get
+    clock = cache.clock
+
+    def entry(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         # Servers join a repeated header's values with commas, which no cache key contains.
         value = environ.get("HTTP_AUTHORIZATION")
         if (
@@ -112,12 +152,12 @@ def build_hit_paths(
             or "HTTP_X_API_KEY" in environ
             or (exclude is not None and exclude(environ.get("PATH_INFO", "")))
         ):
-            return None
-        entry = get(value.encode())
-        if entry is None or not clock() < entry[0]:
-            return None
-        principal = entry[1]
-        environ[ENVIRON_KEY] = principal
-        return principal
+            return full(environ, start_response)
+        cached = get(value.encode())
+        if cached is None or not clock() < cached[0]:
+            return full(environ, start_response)
+        environ[ENVIRON_KEY] = cached[1]
+        result: Iterable[bytes] = shell.app(environ, start_response)
+        return result
 
-    return asgi, wsgi
+    return entry

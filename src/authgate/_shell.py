@@ -1,8 +1,12 @@
-"""What the ASGI and WSGI shells share: their configuration, their hit path, the full path's tail.
+"""What the ASGI and WSGI shells share: their configuration and the full path's tail.
 
-A shell is a thin protocol adapter. Everything it decides is decided here, once for both:
-which paths are excluded, the cache-hit path (:mod:`authgate._hitpath`), and what a request
-without a credential gets (anonymous with ``required=False``, else 401).
+A shell is a thin protocol adapter. Everything it decides is decided here or in
+:mod:`authgate._hitpath`, once for both: which paths are excluded, the cache-hit path, and
+what a request without a credential gets (anonymous with ``required=False``, else 401).
+
+Each shell's ``__call__`` is a property returning the entry point built at construction (the
+hit path's closure): Python calls what the property returns with the call's arguments, so a
+request enters the closure directly, with no method frame in between.
 """
 
 from __future__ import annotations
@@ -10,7 +14,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Generic, TypeVar
 
-from ._hitpath import HitPath, build_hit_paths
 from .authenticator import Authenticator
 from .errors import ConfigurationError, MissingCredential
 from .principal import ANONYMOUS, Anonymous, Principal
@@ -54,12 +57,11 @@ class Shell(Generic[AppT]):
         self.exclude_paths = paths
         self._excluded: Callable[[str], bool] | None = paths.__contains__ if paths else None
         self._cookie = authenticator.cookie_name
-        hit_asgi, hit_wsgi = build_hit_paths(
-            authenticator.cache, self._excluded, authenticator.realm
-        )
-        self._hit: HitPath = hit_asgi if self._protocol == "asgi" else hit_wsgi
+        self._build_entry()
 
-    _protocol = "asgi"
+    def _build_entry(self) -> None:
+        """Build, once, the entry point the shell's ``__call__`` is (a subclass hook)."""
+        raise NotImplementedError
 
     def _is_excluded(self, path: str) -> bool:
         return self._excluded is not None and self._excluded(path)

@@ -7,9 +7,10 @@ Sets ``scope["user"]`` and ``scope["auth"]`` (so Starlette's ``request.user``,
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, MutableMapping
+from operator import attrgetter
 from typing import Any, Final
 
-from ._hitpath import attach
+from ._hitpath import ASGIEntry, asgi_entry, attach
 from ._responses import rejection
 from ._shell import Shell
 from .errors import AuthGateError
@@ -38,16 +39,23 @@ class AuthGateMiddleware(Shell[ASGIApp]):
         exclude_paths: exact paths that skip authentication (e.g. ``/health``).
     """
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        # The hot path: a principal cached under the exact Authorization value is attached to
-        # the scope by the hit path (see _hitpath); anything else takes the full path.
-        if self._hit(scope) is None and not await self._authenticate(scope, send):
-            return
-        await self.app(scope, receive, send)
+    # ``middleware(scope, receive, send)`` calls the entry point built at construction: the
+    # hit path (see _hitpath), which falls back to _full. A property: no frame in between.
+    __call__: property = property(attrgetter("_entry"))
+
+    def _build_entry(self) -> None:
+        self._entry: ASGIEntry = asgi_entry(
+            self, self._full, self.authenticator.cache, self._excluded, self.authenticator.realm
+        )
+
+    async def _full(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The full path: authenticate (or let a scope we don't guard through), then the app."""
+        if await self._authenticate(scope, send):
+            await self.app(scope, receive, send)
 
     async def _authenticate(self, scope: Scope, send: Send) -> bool:
-        """The full path: attach a principal, or let a scope we don't guard through (true);
-        or answer the rejection (false)."""
+        """Attach a principal, or let a scope we don't guard through (true); or answer the
+        rejection (false)."""
         kind = scope["type"]
         if kind not in _GUARDED or self._is_excluded(scope["path"]):
             return True

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from operator import attrgetter
 from typing import Any
 
-from ._hitpath import ENVIRON_KEY
+from ._hitpath import ENVIRON_KEY, WSGIEntry, wsgi_entry
 from ._responses import PHRASES, rejection
 from ._shell import Shell
 from .errors import AuthGateError
@@ -28,11 +29,18 @@ class AuthGateWSGIMiddleware(Shell[WSGIApp]):
         exclude_paths: exact ``PATH_INFO`` values that skip authentication.
     """
 
-    _protocol = "wsgi"
+    # ``middleware(environ, start_response)`` calls the entry point built at construction: the
+    # hit path (see _hitpath), which falls back to _full. A property: no frame in between.
+    __call__: property = property(attrgetter("_entry"))
 
-    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-        # The hot path: a principal cached under the exact Authorization value (see _hitpath).
-        if self._hit(environ) is None and not self._is_excluded(environ.get("PATH_INFO", "")):
+    def _build_entry(self) -> None:
+        self._entry: WSGIEntry = wsgi_entry(
+            self, self._full, self.authenticator.cache, self._excluded
+        )
+
+    def _full(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        """The full path: authenticate (or let an excluded path through), then the app."""
+        if not self._is_excluded(environ.get("PATH_INFO", "")):
             try:
                 credential = credential_from_environ(environ, self._cookie)
                 environ[ENVIRON_KEY] = self._settle(
