@@ -12,7 +12,6 @@ never loads it.
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import ipaddress
 import time
@@ -303,6 +302,8 @@ def _send(client: httpx.Client, request: Request, settings: HTTPSettings) -> Res
 async def _send_async(
     client: httpx.AsyncClient, request: Request, settings: HTTPSettings
 ) -> Response:
+    import asyncio
+
     import httpx
 
     async def exchange() -> Response:

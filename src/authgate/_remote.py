@@ -151,7 +151,13 @@ class RemoteClient:
             maxsize=policy.cache_size, ttu=lambda _k, v, _now: v[0], timer=clock
         )
         self._lock = threading.Lock()
-        self._flight: SingleFlight[Claims] = SingleFlight(wait=policy.timeout * 2)
+        self._flight: SingleFlight[Claims] = SingleFlight(
+            wait=self._http.timeout * 2,
+            timed_out=lambda: ProviderUnavailable(
+                f"{name}: the verification in flight did not finish in time",
+                retry_after=self._http.timeout,
+            ),
+        )
         self._failures = 0
         self._open_until = 0.0
         self._blocked_until = 0.0
@@ -168,7 +174,9 @@ class RemoteClient:
         cached = self._before(key)
         if cached is not None:
             return cached
-        return self._flight.do(key, lambda: self._exchange_sync(key, token))
+        claims = self._flight.do(key, lambda: self._exchange_sync(key, token))
+        assert claims is not None  # no admission rule: a flight always runs or raises
+        return claims
 
     async def verify_async(self, token: str) -> Claims:
         """Like :meth:`verify`, without blocking the event loop.
@@ -180,7 +188,9 @@ class RemoteClient:
         cached = self._before(key)
         if cached is not None:
             return cached
-        return await self._flight.do_async(key, lambda: self._exchange_async(key, token))
+        claims = await self._flight.do_async(key, lambda: self._exchange_async(key, token))
+        assert claims is not None  # no admission rule: a flight always runs or raises
+        return claims
 
     # -- the two I/O calls --------------------------------------------------------------------
 

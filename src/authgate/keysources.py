@@ -19,17 +19,17 @@ The policy (learned from Envoy, panva/jose, keyfunc and PyJWT's failures):
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from ._cache import Memo
 from ._config import non_negative, positive, size
+from ._flight import SingleFlight
 from ._http import Plan, Request, Response, Upstream, UpstreamError, check_url, run, run_async
 from ._http import upstream_of as _upstream_of
 from .errors import ConfigurationError, KeySourceError
@@ -85,17 +85,6 @@ class KeyFetchPolicy:
         return min(max(float(match.group(1)), self.min_age), self.max_age_cap)
 
 
-class _Flight:
-    """One fetch in flight; sync waiters wait on ``done``, async ones on ``task``."""
-
-    __slots__ = ("done", "loop", "task")
-
-    def __init__(self) -> None:
-        self.done = threading.Event()
-        self.loop: asyncio.AbstractEventLoop | None = None
-        self.task: asyncio.Task[None] | None = None
-
-
 class RemoteKeySource:
     """The fetch policy shared by remote key sources; subclasses only say what to fetch.
 
@@ -125,9 +114,9 @@ class RemoteKeySource:
         self._refresh_at = 0.0
         self._next_fetch = float("-inf")
         self._absent: Memo[str, bool] = Memo(_MAX_ABSENT_KIDS)
-        self._flight: _Flight | None = None
+        # one fetch in flight per source; its leader may be a request, a thread or a task
+        self._flight: SingleFlight[None] = SingleFlight(wait=self._http.timeout * 2)
         self._last_error = "no fetch has been made yet"
-        self._background: set[asyncio.Task[None]] = set()
         self.fetches = 0
         """How many fetches this source has started (for metrics and tests)."""
 
@@ -162,7 +151,7 @@ class RemoteKeySource:
         """Whether an unknown ``kid`` may trigger a fetch now (cooldown and absent kids)."""
         if kid is not None and kid in self._absent:
             return False
-        return self._flight is not None or self._clock() >= self._next_fetch
+        return self._flight.in_flight(_FETCH) or self._clock() >= self._next_fetch
 
     def mark_absent(self, kid: str | None) -> None:
         """Remember that ``kid`` is not in the current set, until the next fetch."""
@@ -181,77 +170,54 @@ class RemoteKeySource:
 
     def refresh(self) -> None:
         """Fetch now unless the cooldown forbids it, joining a fetch already in flight."""
-        flight, leader = self._begin()
-        if flight is None:
-            return
-        if leader:
-            self._fetch_sync(flight)
-        else:
-            flight.done.wait(self.policy.timeout * 2)
+        self._flight.do(_FETCH, self._fetch_sync, admit=self._admit)
 
     async def refresh_async(self) -> None:
         """Like :meth:`refresh`, without blocking the event loop."""
-        flight, leader = self._begin()
-        if flight is None:
-            return
-        if leader:
-            self._start_task(flight, asyncio.get_running_loop())
-        task = flight.task
-        if task is not None and flight.loop is asyncio.get_running_loop():
-            await asyncio.shield(task)  # a cancelled request does not cancel the fetch
-        else:
-            await asyncio.to_thread(flight.done.wait, self.policy.timeout * 2)
+        await self._flight.do_async(_FETCH, self._fetch_async, admit=self._admit)
 
-    def _begin(self) -> tuple[_Flight | None, bool]:
+    def _refresh_in_background(self) -> None:
+        self._flight.start(_FETCH, self._fetch_sync, self._fetch_async, admit=self._admit)
+
+    def _admit(self) -> bool:
+        """Whether a new fetch may start now (asked under the flight's lock): the cooldown."""
         with self._lock:
-            if self._flight is not None:
-                return self._flight, False
             now = self._clock()
             if now < self._next_fetch:
-                return None, False
+                return False
             self._next_fetch = now + self.policy.cooldown
             self._postpone_refresh(now)
-            self._flight = _Flight()
             self.fetches += 1
-            return self._flight, True
+            return True
 
     def _postpone_refresh(self, now: float) -> None:
         # Never past the staleness bound: current() relies on refresh_at <= usable_until.
         later = max(self._refresh_at, now + self.policy.cooldown)
         self._refresh_at = min(later, self._usable_until)
 
-    def _refresh_in_background(self) -> None:
-        flight, leader = self._begin()
-        if flight is None or not leader:
-            return
+    # Any exception ends the fetch as a failed one: a bug or a hostile answer must never
+    # leave the source "in flight" (or the cooldown unstarted) until a restart.
+
+    def _fetch_sync(self) -> None:
         try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            threading.Thread(
-                target=self._fetch_sync, args=(flight,), name="authgate-keys", daemon=True
-            ).start()
-        else:
-            self._start_task(flight, loop)
+            outcome: tuple[KeySet, float] | UpstreamError = run(self._plan(), self._http)
+        except Exception as exc:
+            outcome = _failure(exc)
+        self._finish(outcome)
 
-    def _start_task(self, flight: _Flight, loop: asyncio.AbstractEventLoop) -> None:
-        flight.loop = loop
-        flight.task = task = loop.create_task(self._fetch_async(flight))
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
-
-    def _fetch_sync(self, flight: _Flight) -> None:
+    async def _fetch_async(self) -> None:
         try:
-            self._finish(flight, run(self._plan(), self._http))
-        except UpstreamError as exc:
-            self._finish(flight, exc)
+            outcome: tuple[KeySet, float] | UpstreamError = await run_async(
+                self._plan(), self._http
+            )
+        except Exception as exc:
+            outcome = _failure(exc)
+        except BaseException:  # cancelled with its loop: a failed fetch, then propagate
+            self._finish(UpstreamError("the fetch was cancelled"))
+            raise
+        self._finish(outcome)
 
-    async def _fetch_async(self, flight: _Flight) -> None:
-        try:
-            self._finish(flight, await run_async(self._plan(), self._http))
-        except UpstreamError as exc:
-            self._finish(flight, exc)
-
-    def _finish(self, flight: _Flight, outcome: tuple[KeySet, float] | UpstreamError) -> None:
+    def _finish(self, outcome: tuple[KeySet, float] | UpstreamError) -> None:
         with self._lock:
             now = self._clock()
             if isinstance(outcome, UpstreamError):
@@ -265,8 +231,6 @@ class RemoteKeySource:
                 self._refresh_at = now + fresh_for - min(60.0, fresh_for / 5)
                 self._usable_until = now + fresh_for + self.policy.max_stale
                 self._last_error = ""
-            self._flight = None
-        flight.done.set()
 
     def _keyset_from(self, response: Response) -> tuple[KeySet, float]:
         if response.status != 200:
@@ -283,6 +247,14 @@ class RemoteKeySource:
 
 
 _JWKS_ACCEPT = {"accept": "application/jwk-set+json, application/json"}
+_FETCH: Final = "fetch"
+
+
+def _failure(exc: Exception) -> UpstreamError:
+    """Any exception of a fetch, as the UpstreamError it counts as."""
+    if isinstance(exc, UpstreamError):
+        return exc
+    return UpstreamError(f"the fetch failed ({type(exc).__name__})")
 
 
 class JWKSKeySource(RemoteKeySource):
