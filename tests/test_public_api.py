@@ -24,7 +24,14 @@ def test_all_is_honest() -> None:
 
 @pytest.mark.parametrize(
     "module",
-    ["authgate.asgi", "authgate.wsgi", "authgate.testing", "authgate.fastapi", "authgate.errors"],
+    [
+        "authgate.asgi",
+        "authgate.wsgi",
+        "authgate.testing",
+        "authgate.fastapi",
+        "authgate.errors",
+        "authgate.providers",
+    ],
 )
 def test_submodule_all_names_exist(module: str) -> None:
     """Each public submodule's __all__ names real attributes."""
@@ -65,3 +72,75 @@ def test_core_never_imports_starlette() -> None:
                 names = [node.module]
             for name in names:
                 assert name.split(".")[0] not in ("starlette", "fastapi", "flask", "django"), path
+
+
+# What code outside this repository imported from authgate before the architecture issue
+# (authgate.__all__ of 0.1.0): every name must stay importable.
+NAMES_BEFORE = [
+    "ANONYMOUS",
+    "APIKey",
+    "APIKeyProvider",
+    "APIKeyRing",
+    "AlgorithmNotAllowed",
+    "Anonymous",
+    "AuthGateError",
+    "Authenticator",
+    "AuthonProvider",
+    "BackOfficeProvider",
+    "BadAudience",
+    "BadIssuer",
+    "BadSignature",
+    "ConfigurationError",
+    "Credential",
+    "ExpiredToken",
+    "Forbidden",
+    "InsufficientScope",
+    "IntrospectionProvider",
+    "InvalidRequest",
+    "InvalidToken",
+    "JWKSKeySource",
+    "JWTProvider",
+    "JWTVerifier",
+    "Key",
+    "KeyFetchPolicy",
+    "KeyNotFound",
+    "KeySet",
+    "KeySourceError",
+    "MalformedToken",
+    "MissingClaim",
+    "MoriProvider",
+    "NotYetValid",
+    "OIDCKeySource",
+    "Principal",
+    "Provider",
+    "ProviderUnavailable",
+    "RemoteKeySource",
+    "RemotePolicy",
+    "RemoteVerifier",
+    "RevokedToken",
+    "ServiceUnavailable",
+    "TokenTooLarge",
+    "UnsupportedHeader",
+    "VeryChatProvider",
+    "hash_api_key",
+]
+
+
+def test_every_name_exported_before_is_still_exported() -> None:
+    """No name of the previous __all__ was dropped."""
+    assert set(NAMES_BEFORE) <= set(authgate.__all__)
+
+
+def test_import_authgate_loads_neither_httpx_nor_asyncio() -> None:
+    """A cold import leaves httpx and asyncio unimported until a remote source needs them."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys, authgate;"
+        "print(sorted(m for m in ('httpx', 'asyncio', 'logging', 'email.utils') if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], check=True, capture_output=True, text=True
+    ).stdout
+    assert out.strip() == "[]"

@@ -13,12 +13,12 @@ never loads it.
 from __future__ import annotations
 
 import functools
-import ipaddress
 import time
 import warnings
 from collections.abc import Generator, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeVar
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 from urllib.parse import urlsplit
 
 from ._json import loads_strict
@@ -65,19 +65,17 @@ class UpstreamError(Exception):
         """The upstream's own error text, for logs (never for clients)."""
 
 
-@dataclass(frozen=True, slots=True)
-class Request:
+class Request(NamedTuple):
     """One HTTP request of a plan."""
 
     method: str
     url: str
-    headers: Mapping[str, str] = field(default_factory=dict)
+    headers: Mapping[str, str] = MappingProxyType({})
     json: Any = None
     form: Mapping[str, str] | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Response:
+class Response(NamedTuple):
     """A complete, size-bounded HTTP response."""
 
     status: int
@@ -171,9 +169,8 @@ def upstream_of(upstream: Upstream | None, transport: Any, async_transport: Any)
 _DEFAULT_UPSTREAM = Upstream()
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class HTTPSettings:
-    """Limits of every upstream exchange.
+class HTTPSettings(NamedTuple):
+    """Limits of every upstream exchange (built by :meth:`Upstream.settings`, validated there).
 
     Args:
         timeout: seconds for the whole exchange (connect, send, and read of the whole body).
@@ -184,14 +181,8 @@ class HTTPSettings:
 
     timeout: float = 5.0
     max_body: int = 1 << 20
-    transport: httpx.BaseTransport | None = field(default=None, repr=False)
-    async_transport: httpx.AsyncBaseTransport | None = field(default=None, repr=False)
-
-    def __post_init__(self) -> None:
-        if not (self.timeout > 0):
-            raise ConfigurationError("timeout must be > 0 seconds")
-        if not (isinstance(self.max_body, int) and self.max_body > 0):
-            raise ConfigurationError("max_body must be a positive number of bytes")
+    transport: httpx.BaseTransport | None = None
+    async_transport: httpx.AsyncBaseTransport | None = None
 
 
 _LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain"})
@@ -220,6 +211,8 @@ def check_url(url: str, what: str) -> str:
 def _is_loopback(host: str) -> bool:
     if host in _LOOPBACK_NAMES:
         return True
+    import ipaddress  # configuration time only
+
     try:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:

@@ -14,13 +14,11 @@ Every provider endpoint call goes through :class:`RemoteClient`. Its policy:
 
 from __future__ import annotations
 
-import email.utils
-import logging
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from cachetools import TLRUCache
 
@@ -29,11 +27,13 @@ from ._config import non_negative, positive, size
 from ._flight import SingleFlight
 from ._http import Plan, Response, Upstream, UpstreamError, run, run_async
 from ._json import as_number
+from ._log import warning
 from .errors import AuthGateError, ConfigurationError, InvalidToken, ProviderUnavailable
 
 __all__ = ["RemoteClient", "RemotePolicy", "retry_after_of", "upstream_error"]
 
-logger = logging.getLogger("authgate.remote")
+LOGGER: Final = "authgate.remote"
+
 
 Claims = dict[str, Any]
 
@@ -78,6 +78,8 @@ def retry_after_of(response: Response, default: float = 5.0) -> float:
     value = response.headers.get("retry-after", "").strip()
     if value.isdigit():
         return float(min(int(value), 3600))
+    import email.utils  # rarely needed: not at import time
+
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError):
@@ -270,7 +272,7 @@ class RemoteClient:
         detail = exc.detail
         if token and detail and any(token[i : i + 12] in detail for i in range(0, len(token), 12)):
             detail = "(upstream text withheld: it quotes the credential)"
-        logger.warning("%s verification failed: %s %s", self.name, exc.message, detail)
+        warning(LOGGER, "%s verification failed: %s %s", self.name, exc.message, detail)
         return ProviderUnavailable(f"{self.name}: {exc.message}", retry_after=retry_after)
 
 

@@ -11,8 +11,7 @@ from __future__ import annotations
 import binascii
 import hmac
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
@@ -39,8 +38,7 @@ SignatureCheck = Callable[[bytes, bytes], bool]
 """``check(signing_input, signature) -> bool``: one key bound to one algorithm."""
 
 
-@dataclass(frozen=True, slots=True)
-class _Alg:
+class _Alg(NamedTuple):
     kty: str
     hash_name: str
     crv: str | None = None

@@ -19,7 +19,6 @@ The policy (learned from Envoy, panva/jose, keyfunc and PyJWT's failures):
 
 from __future__ import annotations
 
-import logging
 import re
 import threading
 import time
@@ -32,6 +31,7 @@ from ._config import non_negative, positive, size
 from ._flight import SingleFlight
 from ._http import Plan, Request, Response, Upstream, UpstreamError, check_url, run, run_async
 from ._http import upstream_of as _upstream_of
+from ._log import warning
 from .errors import ConfigurationError, KeySourceError
 from .keys import KeySet, parse_jwks
 
@@ -40,9 +40,10 @@ if TYPE_CHECKING:
 
 __all__ = ["JWKSKeySource", "KeyFetchPolicy", "OIDCKeySource", "RemoteKeySource"]
 
-logger = logging.getLogger("authgate.keys")
+LOGGER: Final = "authgate.keys"
 
-_MAX_AGE = re.compile(r"(?:^|,)\s*(?:s-)?max-age\s*=\s*\"?(\d{1,10})\"?\s*(?:,|$)", re.IGNORECASE)
+
+_MAX_AGE = r"(?:^|,)\s*(?:s-)?max-age\s*=\s*\"?(\d{1,10})\"?\s*(?:,|$)"  # compiled on first use
 _MAX_ABSENT_KIDS = 4096
 
 
@@ -79,7 +80,7 @@ class KeyFetchPolicy:
 
     def freshness(self, response: Response) -> float:
         """Seconds a set fetched with ``response`` stays fresh."""
-        match = _MAX_AGE.search(response.headers.get("cache-control", ""))
+        match = re.search(_MAX_AGE, response.headers.get("cache-control", ""), re.IGNORECASE)
         if match is None:
             return self.max_age
         return min(max(float(match.group(1)), self.min_age), self.max_age_cap)
@@ -223,7 +224,7 @@ class RemoteKeySource:
             if isinstance(outcome, UpstreamError):
                 self._last_error = outcome.message
                 self._postpone_refresh(now)
-                logger.warning("key fetch from %s failed: %s", self.location, outcome.message)
+                warning(LOGGER, "key fetch from %s failed: %s", self.location, outcome.message)
             else:
                 keyset, fresh_for = outcome
                 self._keyset = keyset
@@ -240,7 +241,7 @@ class RemoteKeySource:
         except ConfigurationError as exc:
             raise UpstreamError(exc.message) from exc
         for reason in skipped:
-            logger.warning("skipped a key from %s: %s", self.location, reason)
+            warning(LOGGER, "skipped a key from %s: %s", self.location, reason)
         if skipped and not keys:
             raise UpstreamError("the JWKS holds no usable key")
         return KeySet(keys), self.policy.freshness(response)
