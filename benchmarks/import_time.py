@@ -39,7 +39,7 @@ def main() -> None:
         for label, statement in STATEMENTS.items():
             samples[label].append(once(statement))
     base = statistics.median(samples["python -c pass"])
-    print(f"cold imports: median of {args.runs} interleaved runs, interpreter start-up subtracted\n")
+    print(f"cold imports: median of {args.runs} interleaved runs, start-up subtracted\n")
     for label in list(STATEMENTS)[1:]:
         print(f"{label:<24}{(statistics.median(samples[label]) - base) * 1000:>8.1f} ms")
     probe = "import sys, authgate; print('httpx' in sys.modules, 'asyncio' in sys.modules)"
