@@ -13,6 +13,7 @@ from typing import Any
 
 from ._cache import TokenCache, cache_key
 from ._config import non_negative, positive, size
+from ._json import as_number
 from .errors import ConfigurationError, RevokedToken
 from .extract import MAX_TOKEN_BYTES, Credential, credential_from_headers
 from .jwt import unverified_exp
@@ -221,8 +222,8 @@ class Authenticator:
             capped = now + ttl
             valid_until = capped if valid_until is None else min(valid_until, capped)
         for name in ("nbf", "iat"):  # accepted only thanks to leeway: verify again next time
-            value = principal.claims.get(name)
-            if isinstance(value, int | float) and value > now:
+            value = as_number(principal.claims.get(name))
+            if value is not None and value > now:
                 return
         self._cache.put(key, principal, valid_until)
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field, fields
 from types import MappingProxyType
 from typing import Any, ClassVar, Literal
 
+from ._json import as_number
 from .errors import MissingClaim
 
 __all__ = ["ANONYMOUS", "Anonymous", "Principal", "scopes_from_claims"]
@@ -161,9 +162,7 @@ def principal_from_claims(
         email=_str_or_none(claims.get("email")),
         name=next((n for c in name_claims if (n := _str_or_none(claims.get(c)))), None),
         scopes=scopes_from_claims(claims),
-        expires_at=float(exp)
-        if isinstance(exp, int | float) and not isinstance(exp, bool)
-        else None,
+        expires_at=as_number(exp),
         verified_by=verified_by,
         # verified claims are a fresh dict nobody else holds: wrap it, no copy.
         claims=MappingProxyType(claims) if type(claims) is dict else claims,

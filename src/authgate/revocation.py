@@ -7,11 +7,12 @@ expired: a token entry at the token's ``exp``, a ``jti`` entry at the given expi
 
 from __future__ import annotations
 
-import hashlib
 import threading
 from collections.abc import Callable
 from typing import Any
 
+from ._codec import sha256
+from ._json import is_number
 from .principal import Principal
 
 __all__ = ["Denylist"]
@@ -119,11 +120,11 @@ class Denylist:
 
 
 def _digest(token: str) -> bytes:
-    return hashlib.sha256(token.encode()).digest()
+    return sha256(token)
 
 
 def _issued_before(principal: Principal, cutoff: float) -> bool:
     iat: Any = principal.claims.get("iat")
-    if not isinstance(iat, int | float) or isinstance(iat, bool):
+    if not is_number(iat):
         return True  # no proof it was issued after the sign-out
     return bool(iat < cutoff)
