@@ -186,14 +186,14 @@ class TokenCache:
             if token in self._data:
                 self._forget(token)
 
-    def discard_where(self, predicate: Callable[[Principal], bool]) -> int:
-        """Forget every entry whose principal matches; return how many.
+    def discard_where(self, predicate: Callable[[bytes, Principal], bool]) -> int:
+        """Forget every entry whose key and principal match; return how many.
 
         Args:
-            predicate: tells which principals to forget.
+            predicate: ``predicate(key, principal)`` tells which entries to forget.
         """
         with self._lock:
-            doomed = [token for token, (_, p) in self._data.items() if predicate(p)]
+            doomed = [token for token, (_, p) in self._data.items() if predicate(token, p)]
             for token in doomed:
                 self._forget(token)
         return len(doomed)

@@ -60,8 +60,9 @@ def loads_strict(data: str | bytes) -> Any:
     """Parse JSON strictly; raise ``ValueError`` on anything an RFC 8259 parser should refuse.
 
     Bytes must be UTF-8 (no UTF-16/32 guessing, no BOM); duplicate member names, ``NaN`` and
-    ``Infinity``, and nesting deeper than :data:`MAX_DEPTH` are all ``ValueError`` (whatever
-    the interpreter's own recursion limits).
+    ``Infinity``, nesting deeper than :data:`MAX_DEPTH`, and a ``\\u`` escape of a lone UTF-16
+    surrogate (not text: RFC 8259 §8.2; it would fail every later ``encode``) are all
+    ``ValueError`` (whatever the interpreter's own recursion limits).
 
     Args:
         data: the JSON text.
@@ -74,7 +75,29 @@ def loads_strict(data: str | bytes) -> Any:
     # nesting can only be deep where brackets are many: most documents skip the walk.
     if text.count("[") + text.count("{") > MAX_DEPTH and not _shallow(value):
         raise ValueError("JSON nested too deeply")
+    # a lone surrogate can only come from a \u escape: most documents skip the walk.
+    if "\\u" in text and not _all_text(value):
+        raise ValueError("JSON holds a lone surrogate, which is not text")
     return value
+
+
+def _all_text(value: Any) -> bool:
+    """Whether every string in ``value`` (member names included) encodes as UTF-8."""
+    stack = [value]
+    try:
+        while stack:
+            item = stack.pop()
+            if isinstance(item, str):
+                item.encode("utf-8")
+            elif isinstance(item, dict):
+                for name, child in item.items():
+                    name.encode("utf-8")
+                    stack.append(child)
+            elif isinstance(item, list):
+                stack.extend(item)
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _shallow(value: Any) -> bool:

@@ -14,12 +14,12 @@ from typing import Any
 from ._cache import TokenCache, cache_key
 from ._config import non_negative, positive, size
 from ._json import as_number
-from .errors import ConfigurationError, RevokedToken
+from .errors import ConfigurationError, MalformedToken, RevokedToken
 from .extract import MAX_TOKEN_BYTES, Credential, credential_from_headers
-from .jwt import unverified_exp
+from .jwt import unverified_claims
 from .principal import Principal
 from .providers.base import Provider
-from .revocation import Denylist
+from .revocation import Denylist, signing_input
 from .routing import Router
 
 __all__ = ["Authenticator"]
@@ -182,21 +182,33 @@ class Authenticator:
         """
         if token is None and jti is None and subject is None:
             raise ConfigurationError("revoke() needs a token, a jti, or a subject")
+        token_jti, token_exp = _revocable(token) if token is not None else (None, None)
+        for name, value in (("issued_before", issued_before), ("expires_at", expires_at)):
+            if value is not None and as_number(value) is None:
+                raise ConfigurationError(f"{name} must be a numeric date within ±2^53")
         with self._revocation_lock:
             self._revocations += 1
             if token is not None:
-                self.denylist.revoke_token(token, unverified_exp(token))
-                if self._cache is not None:
-                    key = cache_key(Credential("bearer", token))
-                    assert key is not None  # a Bearer value always has one
-                    self._cache.discard(key)
+                self.denylist.revoke_token(token, token_exp)
+                if token_jti is not None:  # its other spellings carry the same jti
+                    self.denylist.revoke_jti(token_jti, token_exp)
             if jti is not None:
                 self.denylist.revoke_jti(jti, expires_at)
             if subject is not None:
                 cutoff = self._clock() if issued_before is None else issued_before
                 self.denylist.revoke_subject(subject, cutoff, issuer)
-            if self._cache is not None and (jti is not None or subject is not None):
-                self._cache.discard_where(self.denylist.matches)
+            if self._cache is not None:
+                # the token, any re-signed spelling of it (same signing input), and whatever
+                # the jti or subject now denies: one pass over the cache.
+                prefix = None
+                if token is not None:
+                    key = cache_key(Credential("bearer", signing_input(token)))
+                    assert key is not None  # a Bearer value always has one
+                    prefix = key + b"." if token.count(".") == 2 else key
+                matches = self.denylist.matches
+                self._cache.discard_where(
+                    lambda k, p: (prefix is not None and k.startswith(prefix)) or matches(p)
+                )
 
     def _admit(
         self, credential: Credential, principal: Principal, provider: Provider, generation: int
@@ -226,6 +238,19 @@ class Authenticator:
             if value is not None and value > now:
                 return
         self._cache.put(key, principal, valid_until)
+
+
+def _revocable(token: Any) -> tuple[str | None, float | None]:
+    """The unverified ``jti`` and ``exp`` of a token being revoked; refuse an unusable one."""
+    if not isinstance(token, str) or not token:
+        raise ConfigurationError("revoke() takes the token as a non-empty string")
+    claims = unverified_claims(token) or {}
+    exp = claims.get("exp")
+    number = as_number(exp)
+    if exp is not None and number is None:
+        raise MalformedToken("the token's 'exp' is not a finite JSON number within ±2^53")
+    jti = claims.get("jti")
+    return (jti if isinstance(jti, str) and jti else None), number
 
 
 def _providers(providers: Any) -> tuple[Provider, ...]:

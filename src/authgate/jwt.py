@@ -316,13 +316,17 @@ class JWTVerifier:
         if alg not in self.algorithms:
             # covers 'none' in any spelling: it can never be in the allowlist.
             raise AlgorithmNotAllowed("the token's algorithm is not allowed")
+        # a member we read is present with the right type, or absent: never null for absent
         kid = fields.get("kid")
-        if kid is not None and (not isinstance(kid, str) or len(kid.encode()) > MAX_KID_BYTES):
+        if "kid" in fields and (
+            not isinstance(kid, str) or len(kid.encode("utf-8")) > MAX_KID_BYTES
+        ):
             raise MalformedToken("the header 'kid' must be a string of at most 256 bytes")
-        if self.typ is not None:
-            typ = fields.get("typ")
-            if not isinstance(typ, str) or _normalise_typ(typ) != self.typ:
-                raise UnsupportedHeader(f"the header 'typ' must be {self.typ!r}")
+        typ = fields.get("typ")
+        if "typ" in fields and not isinstance(typ, str):
+            raise MalformedToken("the header 'typ' must be a string")
+        if self.typ is not None and (typ is None or _normalise_typ(typ) != self.typ):
+            raise UnsupportedHeader(f"the header 'typ' must be {self.typ!r}")
         header = _Header(alg, kid)
         self._headers.put(segment, header)  # headers are attacker-chosen: a bounded memo
         return header

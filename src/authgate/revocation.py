@@ -1,8 +1,12 @@
-"""A denylist for signed-out tokens: by whole token, by ``jti``, or by subject + issued-before.
+"""A denylist for signed-out tokens: by token, by ``jti``, or by subject + issued-before.
 
-Entries hold digests, never tokens, and are forgotten once every token they can match has
-expired: a token entry at the token's ``exp``, a ``jti`` entry at the given expiry (or
-``max_token_lifetime`` from now), a subject entry ``max_token_lifetime`` after its cut-off.
+A token is denied by what its signature covers (the signing input, ``header.payload``), not by
+its whole text: ECDSA signatures are malleable (``(r, n - s)`` verifies too), so the same
+claims can arrive under another token string, and JOSE requires no low-S form. Entries hold
+digests, never tokens, and are forgotten once every token they can match has expired: a token
+entry at the token's ``exp``, a ``jti`` entry at the given expiry (or ``max_token_lifetime``
+from now), a subject entry ``max_token_lifetime`` after its cut-off. Expired entries are
+pruned when the list has doubled since the last prune: amortised O(1) per revocation.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from ._codec import sha256
 from ._json import is_number
 from .principal import Principal
 
-__all__ = ["Denylist"]
+__all__ = ["Denylist", "signing_input"]
 
 
 class Denylist:
@@ -33,15 +37,16 @@ class Denylist:
         self._tokens: dict[bytes, float] = {}
         self._jtis: dict[str, float] = {}
         self._subjects: dict[tuple[str | None, str], tuple[float, float]] = {}
+        self._pruned_at = 0  # the list's size after the last prune
 
     def __len__(self) -> int:
         return len(self._tokens) + len(self._jtis) + len(self._subjects)
 
     def revoke_token(self, token: str, expires_at: float | None) -> None:
-        """Deny this exact token until ``expires_at``.
+        """Deny this token (and any other signature over its signing input) until ``expires_at``.
 
         Args:
-            token: the whole token.
+            token: the token.
             expires_at: its ``exp`` (unknown: ``max_token_lifetime`` from now).
         """
         until = self._until(expires_at)
@@ -113,14 +118,28 @@ class Denylist:
         return min(expires_at, now + self.max_token_lifetime)
 
     def _prune(self) -> None:
+        if len(self) < 2 * self._pruned_at + 64:
+            return  # amortised: each entry is visited O(1) times over its life
         now = self._clock()
         self._tokens = {k: until for k, until in self._tokens.items() if until > now}
         self._jtis = {k: until for k, until in self._jtis.items() if until > now}
         self._subjects = {k: v for k, v in self._subjects.items() if v[1] > now}
+        self._pruned_at = len(self)
+
+
+def signing_input(token: str) -> str:
+    """What a compact JWS's signature covers (``header.payload``); an opaque token is its own.
+
+    Args:
+        token: a credential value.
+    """
+    if token.count(".") == 2:
+        return token.rsplit(".", 1)[0]
+    return token
 
 
 def _digest(token: str) -> bytes:
-    return sha256(token)
+    return sha256(signing_input(token))
 
 
 def _issued_before(principal: Principal, cutoff: float) -> bool:

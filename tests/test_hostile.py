@@ -1,0 +1,198 @@
+"""Hostile inputs found by the security review: each is a clean refusal, never a crash.
+
+Regression tests for issue 9's defects 1-3: lone surrogates and wrongly typed header members,
+numeric dates beyond ±2^53, and ECDSA's second signature defeating revoke(token).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+import pytest
+from starlette.testclient import TestClient
+
+from authgate import (
+    Authenticator,
+    ConfigurationError,
+    JWKSKeySource,
+    JWTProvider,
+    JWTVerifier,
+    MalformedToken,
+    RevokedToken,
+)
+from authgate.asgi import AuthGateMiddleware
+from authgate.keys import _CURVES
+from authgate.testing import LocalIssuer, SigningKey, TokenFactory
+
+from .apps import starlette_app
+from .conftest import NOW, fixed_clock
+
+ISSUER = "https://issuer.test"
+
+
+def b64(data: bytes) -> str:
+    """Unpadded base64url."""
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+@pytest.fixture
+def hs256() -> TokenFactory:
+    """HS256 tokens at the frozen 'now'."""
+    return TokenFactory(
+        key=SigningKey("HS256", kid="k1", private=b"h" * 32), issuer=ISSUER, clock=fixed_clock
+    )
+
+
+def verifier_for(factory: TokenFactory, **options: Any) -> JWTVerifier:
+    """A verifier of the factory's keys at the frozen 'now'."""
+    return JWTVerifier(
+        factory.keyset(), algorithms=[factory.alg], issuer=ISSUER, clock=fixed_clock, **options
+    )
+
+
+def claims(**extra: Any) -> str:
+    """A payload's JSON text: a valid subject, issuer and expiry, plus extra raw members."""
+    body = {"sub": "u", "iss": ISSUER, "iat": int(NOW), "exp": int(NOW) + 600}
+    text = json.dumps(body)[:-1]
+    for name, raw in extra.items():
+        text += f', "{name}": {raw}'
+    return text + "}"
+
+
+HOSTILE_HEADERS = [
+    pytest.param('{"alg":"HS256","kid":"\\ud800"}', id="kid-lone-surrogate"),
+    pytest.param('{"alg":"HS256","kid":"k1","x":"\\udfff"}', id="other-member-lone-surrogate"),
+    pytest.param('{"alg":"HS256","kid":null}', id="kid-null"),
+    pytest.param('{"alg":"HS256","kid":7}', id="kid-number"),
+    pytest.param('{"alg":"HS256","kid":"k1","typ":null}', id="typ-null"),
+    pytest.param('{"alg":"HS256","kid":"k1","typ":["JWT"]}', id="typ-array"),
+    pytest.param('{"alg":null,"kid":"k1"}', id="alg-null"),
+    pytest.param('{"alg":["HS256"],"kid":"k1"}', id="alg-array"),
+]
+
+
+@pytest.mark.parametrize("header", HOSTILE_HEADERS)
+def test_hostile_header_members_are_malformed(hs256: TokenFactory, header: str) -> None:
+    """A lone surrogate anywhere, or a member we read with the wrong type (null included), is
+    'malformed': never a UnicodeEncodeError, never treated as absent."""
+    token = hs256.sign(header, claims())
+    with pytest.raises(MalformedToken):
+        verifier_for(hs256).verify(token)
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        pytest.param({"name": '"\\ud800"'}, id="claim-lone-surrogate"),
+        pytest.param({"\\udc00": "1"}, id="member-name-lone-surrogate"),
+        pytest.param({"nested": '{"deep": ["ok", "\\ud83d"]}'}, id="nested-lone-surrogate"),
+    ],
+)
+def test_lone_surrogates_in_the_payload_are_malformed(
+    hs256: TokenFactory, extra: dict[str, str]
+) -> None:
+    """The strict JSON reader refuses lone surrogates in the payload too."""
+    token = hs256.sign('{"alg":"HS256","kid":"k1"}', claims(**extra))
+    with pytest.raises(MalformedToken):
+        verifier_for(hs256).verify(token)
+
+
+def test_a_surrogate_pair_is_text(hs256: TokenFactory) -> None:
+    """A properly paired escape (an emoji) is ordinary text and verifies."""
+    token = hs256.sign('{"alg":"HS256","kid":"k1"}', claims(name='"\\ud83d\\ude00"'))
+    assert verifier_for(hs256).verify(token)["name"] == "\U0001f600"
+
+
+@pytest.mark.parametrize("name", ["exp", "nbf", "iat"])
+@pytest.mark.parametrize("value", ["1e400", "10" + "0" * 400, "-" + "9" * 400, "9007199254740993"])
+def test_numeric_dates_beyond_2_53_are_malformed(
+    hs256: TokenFactory, name: str, value: str
+) -> None:
+    """A huge numeric date is 'malformed', never an OverflowError (1e400 is Infinity to
+    Python's JSON reader, refused as such)."""
+    body = json.loads(claims())
+    body.pop(name, None)
+    text = json.dumps(body)[:-1] + f', "{name}": {value}' + "}"
+    token = hs256.sign('{"alg":"HS256","kid":"k1"}', text)
+    with pytest.raises(MalformedToken):
+        verifier_for(hs256).verify(token)
+
+
+def test_a_huge_exp_is_refused_before_any_key_fetch() -> None:
+    """With a remote key source and an unknown kid, a huge exp is refused before the fetch
+    (it used to raise OverflowError there, on every request, never starting a cooldown)."""
+    with LocalIssuer("RS256") as issuer:
+        verifier = JWTVerifier(
+            JWKSKeySource(issuer.jwks_url), algorithms=["RS256"], issuer=issuer.url
+        )
+        text = json.dumps({"sub": "u", "iss": issuer.url})[:-1] + ', "exp": ' + "9" * 400 + "}"
+        token = issuer.factory.sign('{"alg":"RS256","kid":"unknown"}', text)
+        for _ in range(3):
+            with pytest.raises(MalformedToken):
+                verifier.verify(token)
+        assert issuer.jwks_requests == 0
+
+
+def test_revoke_refuses_a_huge_exp_with_an_authgate_error(hs256: TokenFactory) -> None:
+    """revoke() of a token whose exp is beyond ±2^53 raises MalformedToken, nothing else;
+    a non-numeric expires_at is a ConfigurationError."""
+    auth = Authenticator([JWTProvider("p", verifier_for(hs256))], clock=fixed_clock)
+    text = json.dumps({"sub": "u"})[:-1] + ', "exp": ' + "9" * 400 + "}"
+    with pytest.raises(MalformedToken):
+        auth.revoke(hs256.sign('{"alg":"HS256"}', text))
+    with pytest.raises(ConfigurationError):
+        auth.revoke(jti="j", expires_at=float("inf"))
+    with pytest.raises(ConfigurationError):
+        auth.revoke(12345)  # type: ignore[arg-type]
+
+
+def test_hostile_tokens_through_the_middleware_are_401s(hs256: TokenFactory) -> None:
+    """Through a real app: each hostile token is a 401 'malformed', never a 500."""
+    auth = Authenticator([JWTProvider("p", verifier_for(hs256))], clock=fixed_clock)
+    tokens = [
+        hs256.sign('{"alg":"HS256","kid":"\\ud800"}', claims()),
+        hs256.sign('{"alg":"HS256","kid":"k1"}', claims(name='"\\udfff"')),
+        hs256.sign('{"alg":"HS256","kid":"k1"}', claims().replace(str(int(NOW) + 600), "9" * 500)),
+    ]
+    with TestClient(AuthGateMiddleware(starlette_app(), auth)) as client:
+        for token in tokens:
+            answer = client.get("/whoami", headers={"authorization": f"Bearer {token}"})
+            assert answer.status_code == 401
+            assert 'error="invalid_token"' in answer.headers["www-authenticate"]
+
+
+@pytest.mark.parametrize("alg", ["ES256", "ES384", "ES512"])
+def test_a_malleated_ecdsa_signature_is_revoked_with_its_token(alg: str) -> None:
+    """(r, n - s) is a second valid signature over the same signing input: both verify (JOSE
+    requires no low-S form), and revoking either spelling refuses both, cached or not."""
+    key = SigningKey(alg, kid="ec-1")
+    factory = TokenFactory(key=key, issuer=ISSUER, clock=fixed_clock)
+    verifier = verifier_for(factory)
+    auth = Authenticator([JWTProvider("p", verifier)], clock=fixed_clock)
+    token = factory.mint("signer", jti=None)  # no jti: only the signing input can match
+    head, payload, signature = token.split(".")
+    raw = base64.urlsafe_b64decode(signature + "==")
+    width = len(raw) // 2
+    order = _CURVES[{"ES256": "P-256", "ES384": "P-384", "ES512": "P-521"}[alg]][2]
+    r, s = raw[:width], int.from_bytes(raw[width:], "big")
+    twin = f"{head}.{payload}.{b64(r + (order - s).to_bytes(width, 'big'))}"
+    assert twin != token
+    assert verifier.verify(twin) == verifier.verify(token)
+    assert auth.authenticate({"authorization": f"Bearer {twin}"}) is not None  # now cached
+    auth.revoke(token)
+    for spelling in (token, twin):
+        with pytest.raises(RevokedToken):
+            auth.authenticate({"authorization": f"Bearer {spelling}"})
+
+
+def test_revoking_a_token_revokes_its_jti(hs256: TokenFactory) -> None:
+    """revoke(token) also denies the token's jti: a re-signed token with the same jti is
+    refused too."""
+    auth = Authenticator([JWTProvider("p", verifier_for(hs256))], clock=fixed_clock)
+    first = hs256.mint("u", jti="session-1")
+    second = hs256.mint("u", jti="session-1", extra="differs")
+    auth.revoke(first)
+    with pytest.raises(RevokedToken):
+        auth.authenticate({"authorization": f"Bearer {second}"})
