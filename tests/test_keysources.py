@@ -25,7 +25,7 @@ from authgate import (
     Upstream,
 )
 from authgate._http import Response
-from authgate.testing import LocalIssuer, b64url
+from authgate.testing import LocalIssuer, b64url, json_answer
 
 from .conftest import Clock, all_at_once
 
@@ -392,3 +392,41 @@ def test_hopeless_tokens_never_trigger_a_fetch(
         verifier.verify(f"{header}.{payload}.{b64url(b'x' * 64)}")
     assert caught.value.reason == reason
     assert issuer.jwks_requests == 1
+
+
+def test_oidc_discovers_again_after_a_transport_error_on_the_jwks(clock: Clock) -> None:
+    """A jwks_uri that stops answering at all (connection refused, not an HTTP status) is not
+    pinned: the next fetch after the cooldown runs discovery again and follows the IdP."""
+    import socket
+
+    with socket.socket() as probe:  # a port with nothing listening: connections are refused
+        probe.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{probe.getsockname()[1]}/jwks.json"
+
+    class MovingIdP(LocalIssuer):
+        """Discovery first names the issuer's own JWKS, then a dead address, then its own."""
+
+        jwks_at: str | None = None
+
+        def answer(self, method: str, path: str, headers: Any, body: bytes) -> Any:
+            if path == self.DISCOVERY_PATH:
+                return json_answer(
+                    200, {"issuer": self.url, "jwks_uri": self.jwks_at or self.jwks_url}
+                )
+            return super().answer(method, path, headers, body)
+
+    with MovingIdP("ES256") as idp:
+        idp.factory.clock = clock
+        source = OIDCKeySource(idp.url, clock=clock)
+        verifier = JWTVerifier(source, algorithms=["ES256"], issuer=idp.url, clock=clock)
+        assert verifier.verify(idp.mint("a"))["sub"] == "a"
+        idp.jwks_at = dead  # the IdP "moves" its keys somewhere unreachable ...
+        source.jwks_uri = dead  # ... after we discovered them there
+        idp.rotate()
+        clock.now += 31
+        with pytest.raises(InvalidToken):  # unknown kid, and the pinned location refuses
+            verifier.verify(idp.mint("b"))
+        idp.jwks_at = None  # discovery now names the working JWKS again
+        clock.now += 31
+        assert verifier.verify(idp.mint("c"))["sub"] == "c"
+        assert idp.calls(idp.DISCOVERY_PATH) == 2

@@ -232,3 +232,46 @@ def test_wsgi_revocation_reaches_the_hit_path_at_once(
     refused = client.get("/whoami", headers=bearer(token))
     assert refused.status_code == 401
     assert "revoked" in json_of(refused)["message"]
+
+
+def test_repeated_api_keys_behind_a_real_wsgi_server_are_a_400() -> None:
+    """wsgiref joins repeated x-api-key headers with a comma: that is two keys, a 400, as over
+    ASGI (it was a 401 'not recognised')."""
+    import http.client
+    import threading
+    from wsgiref.simple_server import WSGIRequestHandler, make_server
+
+    from authgate import APIKeyProvider, APIKeyRing
+
+    class Quiet(WSGIRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:
+            return None
+
+    ring = APIKeyRing()
+    ring.add("ak_0123456789abcdef", subject="svc")
+    auth = Authenticator([APIKeyProvider("keys", ring)])
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        start_response("200 OK", [("content-type", "text/plain")])
+        return [environ[ENVIRON_KEY].subject.encode()]
+
+    server = make_server("127.0.0.1", 0, AuthGateWSGIMiddleware(app, auth), handler_class=Quiet)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        answers = []
+        for keys in (["ak_0123456789abcdef"], ["ak_0123456789abcdef", "ak_0123456789abcdef"]):
+            connection = http.client.HTTPConnection("127.0.0.1", server.server_port, timeout=5)
+            connection.putrequest("GET", "/whoami")
+            for key in keys:
+                connection.putheader("x-api-key", key)
+            connection.endheaders()
+            response = connection.getresponse()
+            answers.append((response.status, response.read()))
+            connection.close()
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert answers[0] == (200, b"svc")
+    assert answers[1][0] == 400
+    assert b"send one x-api-key header, not several" in answers[1][1]

@@ -29,7 +29,7 @@ MAX_TOKEN_BYTES: Final = 16384
 
 # RFC 6750 §2.1 b64token
 _B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
-_API_KEY = re.compile(r"[\x21-\x7e]+")  # visible ASCII, no spaces
+_API_KEY = re.compile(r"[\x21-\x2b\x2d-\x7e]+")  # visible ASCII, no spaces, no commas
 
 
 def refuse_oversized(value: str, limit: int) -> None:
@@ -104,7 +104,9 @@ def extract_credential(
         if not api_key:
             raise InvalidRequest("the x-api-key header is empty")
         if _API_KEY.fullmatch(api_key) is None:
-            raise InvalidRequest("the x-api-key value must be visible ASCII without spaces")
+            raise InvalidRequest(
+                "the x-api-key value must be visible ASCII without spaces or commas"
+            )
         if bearer is not None:
             raise InvalidRequest("send either a Bearer token or an x-api-key, not both")
         return Credential("api_key", api_key)
@@ -183,9 +185,13 @@ def credential_from_environ(
     cookie = environ.get("HTTP_COOKIE") if cookie_name is not None else None
     if authorization is None and api_key is None and cookie is None:
         return None
+    api_key = api_key if isinstance(api_key, str) else None
+    # WSGI servers (wsgiref, gunicorn) join a repeated header's values with commas; no API
+    # key has one, so a comma means several x-api-key headers (as for ASGI: a 400).
     return extract_credential(
         authorization if isinstance(authorization, str) else None,
-        api_key if isinstance(api_key, str) else None,
+        api_key,
+        api_key_count=2 if api_key is not None and "," in api_key else 1,
         cookie_header=cookie if isinstance(cookie, str) else None,
         cookie_name=cookie_name,
     )

@@ -156,7 +156,8 @@ class RemoteKeySource:
 
     def mark_absent(self, kid: str | None) -> None:
         """Remember that ``kid`` is not in the current set, until the next fetch."""
-        if kid is not None:
+        # only a set actually fetched can confirm a kid absent: not one kept through a failure
+        if kid is not None and not self._last_error:
             self._absent.put(kid, True)
 
     def unavailable(self) -> KeySourceError:
@@ -336,13 +337,17 @@ class OIDCKeySource(RemoteKeySource):
         return self.jwks_uri or self.discovery_url
 
     def _plan(self) -> Plan[tuple[KeySet, float]]:
-        if self.jwks_uri is None:
+        jwks_uri = self.jwks_uri
+        if jwks_uri is None:
             response = yield Request("GET", self.discovery_url, {"accept": "application/json"})
-            self.jwks_uri = self._jwks_uri_from(response)
-        response = yield Request("GET", self.jwks_uri, _JWKS_ACCEPT)
-        if response.status != 200:
-            self.jwks_uri = None  # discover again next time: the location may have moved.
-        return self._keyset_from(response)
+            jwks_uri = self._jwks_uri_from(response)
+        # Until this fetch succeeds, the next one discovers again: the keys may have moved, and
+        # a transport error (which never returns here) must not pin a dead location.
+        self.jwks_uri = None
+        response = yield Request("GET", jwks_uri, _JWKS_ACCEPT)
+        keys = self._keyset_from(response)
+        self.jwks_uri = jwks_uri
+        return keys
 
     def _jwks_uri_from(self, response: Response) -> str:
         if response.status != 200:
