@@ -290,7 +290,7 @@ def test_a_broken_key_does_not_drop_the_set(issuer: LocalIssuer, clock: Clock) -
         ("slow", "too slow"),
         ("redirect", "redirect"),
         ("garbage", "not JSON"),
-        ("hang", "unreachable"),
+        ("hang", "too slow"),
         ("down", "HTTP 503"),
     ],
 )
@@ -430,3 +430,61 @@ def test_oidc_discovers_again_after_a_transport_error_on_the_jwks(clock: Clock) 
         clock.now += 31
         assert verifier.verify(idp.mint("c"))["sub"] == "c"
         assert idp.calls(idp.DISCOVERY_PATH) == 2
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_a_decompression_bomb_is_refused_unread(
+    issuer: LocalIssuer, clock: Clock, mode: str
+) -> None:
+    """A JWKS answer with Content-Encoding (here 256 MiB of zeros as gzip, gzip, a few hundred
+    bytes on the wire) is refused before anything is inflated: peak memory stays far below
+    the 200 MiB bound, and the answer is our 503, not the client's 401."""
+    import asyncio
+    import tracemalloc
+
+    from authgate.testing.servers import _bomb
+
+    assert len(_bomb()) < 2048  # built (by the server, in this process) before measuring
+    _, verifier = make(issuer, clock)
+    issuer.fault = "bomb"
+    token = issuer.mint()
+
+    def verify() -> object:
+        if mode == "sync":
+            return verifier.verify(token)
+        return asyncio.run(verifier.verify_async(token))
+
+    tracemalloc.start()
+    try:
+        with pytest.raises(KeySourceError) as caught:
+            verify()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert "encoded body" in caught.value.message
+    assert peak < 20 * 1024 * 1024
+    assert issuer.jwks_requests == 1
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_a_server_dribbling_headers_is_cut_at_the_total_deadline(
+    issuer: LocalIssuer, clock: Clock, mode: str
+) -> None:
+    """One header line a second never trips a per-read timeout; the exchange still ends
+    within twice its total timeout (1 s here), sync and async, as our 503."""
+    import asyncio
+
+    _, verifier = make(issuer, clock, timeout=1.0)
+    issuer.fault = "slow-headers"
+    token = issuer.mint()
+
+    def verify() -> object:
+        if mode == "sync":
+            return verifier.verify(token)
+        return asyncio.run(verifier.verify_async(token))
+
+    started = time.monotonic()
+    with pytest.raises(KeySourceError) as caught:
+        verify()
+    assert time.monotonic() - started < 2.0
+    assert "too slow" in caught.value.message or "unreachable" in caught.value.message

@@ -12,7 +12,10 @@ never loads it.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import socket
+import threading
 import time
 import warnings
 from collections.abc import Generator, Mapping
@@ -252,6 +255,11 @@ class _Body:
         self.deadline = time.monotonic() + settings.timeout
         self.size = 0
         self.chunks: list[bytes] = []
+        encoding = response.headers.get("content-encoding", "identity").strip().lower()
+        if encoding != "identity":
+            # We ask for identity; an encoded body could inflate past any cap (a few hundred
+            # bytes of gzip, gzip can hold gigabytes). Refused unread.
+            raise UpstreamError(f"the upstream sent an encoded body ({encoding[:40]})")
         declared = response.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.limit:
             raise UpstreamError(f"the upstream body exceeds {self.limit} bytes")
@@ -276,6 +284,7 @@ class _Body:
 def _send(client: httpx.Client, request: Request, settings: HTTPSettings) -> Response:
     import httpx
 
+    watchdog = _Watchdog(settings.timeout)
     try:
         with client.stream(
             request.method,
@@ -283,13 +292,60 @@ def _send(client: httpx.Client, request: Request, settings: HTTPSettings) -> Res
             headers=request.headers,
             json=request.json,
             data=request.form,
+            extensions={"trace": watchdog.trace},
         ) as response:
             body = _Body(response, settings)
-            for chunk in response.iter_bytes():
-                body.add(chunk)
+            if response.is_stream_consumed:  # a transport that handed the body over whole
+                body.add(response.content)
+            else:
+                for chunk in response.iter_raw():  # raw: never inflated
+                    body.add(chunk)
+            if watchdog.fired:  # the shut-down socket ended the body early: not an answer
+                raise UpstreamError("the upstream was too slow to answer")
             return body.response(response)
     except httpx.HTTPError as exc:
+        if watchdog.fired:
+            raise UpstreamError("the upstream was too slow to answer") from exc
         raise UpstreamError(f"the upstream is unreachable ({type(exc).__name__})") from exc
+    finally:
+        watchdog.cancel()
+
+
+class _Watchdog:
+    """The sync exchange's total deadline: httpx's sync timeouts bound each read, so a server
+    sending a header line a second would never trip them. At the deadline the connection's
+    socket is shut down, which wakes the blocked read with an error at once."""
+
+    __slots__ = ("_socket", "_timer", "fired")
+
+    def __init__(self, timeout: float) -> None:
+        self.fired = False
+        self._socket: socket.socket | None = None
+        self._timer = threading.Timer(timeout, self._fire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def trace(self, event: str, info: dict[str, Any]) -> None:
+        """httpx's trace hook: remember the socket of the connection the exchange opened."""
+        if event == "connection.connect_tcp.complete":
+            stream = info.get("return_value")
+            if stream is not None:
+                self._socket = stream.get_extra_info("socket")
+        if self.fired:
+            self._shut()
+
+    def _fire(self) -> None:
+        self.fired = True
+        self._shut()
+
+    def _shut(self) -> None:
+        sock = self._socket
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def cancel(self) -> None:
+        self._timer.cancel()
 
 
 async def _send_async(
@@ -308,8 +364,11 @@ async def _send_async(
             data=request.form,
         ) as response:
             body = _Body(response, settings)
-            async for chunk in response.aiter_bytes():
-                body.add(chunk)
+            if response.is_stream_consumed:  # a transport that handed the body over whole
+                body.add(response.content)
+            else:
+                async for chunk in response.aiter_raw():  # raw: never inflated
+                    body.add(chunk)
             return body.response(response)
 
     try:

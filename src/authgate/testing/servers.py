@@ -6,6 +6,8 @@ on demand (:data:`Fault`). Subclasses only answer requests.
 
 from __future__ import annotations
 
+import functools
+import gzip
 import json
 import socket
 import threading
@@ -21,7 +23,29 @@ from .tokens import SigningKey, TokenFactory
 
 __all__ = ["Answer", "FakeServer", "Fault", "LocalIssuer", "json_answer", "serve_asgi"]
 
-Fault = Literal["down", "error", "ratelimit", "garbage", "huge", "slow", "redirect", "hang"]
+Fault = Literal[
+    "down",
+    "error",
+    "ratelimit",
+    "garbage",
+    "huge",
+    "slow",
+    "redirect",
+    "hang",
+    "bomb",
+    "slow-headers",
+]
+"""How a :class:`FakeServer` misbehaves: ``bomb`` sends 256 MiB of zeros gzipped twice
+(``Content-Encoding: gzip, gzip``, a few hundred bytes on the wire); ``slow-headers`` sends
+one header line a second, for a minute, before any body."""
+
+
+@functools.cache
+def _bomb() -> bytes:
+    inner = gzip.compress(bytes(256 * 1024 * 1024), compresslevel=9, mtime=0)
+    return gzip.compress(inner, compresslevel=9, mtime=0)
+
+
 """How a server misbehaves: ``down`` (503), ``error`` (500), ``ratelimit`` (429 with
 ``Retry-After``), ``garbage`` (200, not JSON), ``huge`` (50 MB), ``slow`` (a byte every
 0.2 s), ``redirect`` (302), ``hang`` (no answer until stopped)."""
@@ -177,6 +201,19 @@ def _handler_for(fake: FakeServer) -> type[BaseHTTPRequestHandler]:
                 self._stream(b" " * 65536, 50 * 1024 * 1024 // 65536, pause=0.0)
             elif fault == "slow":
                 self._stream(b" ", 600, pause=0.2)
+            elif fault == "bomb":
+                body = _bomb()
+                self._send(Answer(200, body, {"content-encoding": "gzip, gzip"}))
+            elif fault == "slow-headers":
+                self.send_response(200)
+                try:
+                    for i in range(60):
+                        if fake._stopping.wait(1.0):
+                            return
+                        self.send_header(f"x-slow-{i}", "1")
+                        self.flush_headers()
+                except OSError:
+                    return  # the client gave up, as it should.
             else:  # hang: accept the request and answer nothing until stopped.
                 fake._stopping.wait(30)
 
