@@ -20,9 +20,11 @@ from authgate import (
     JWTProvider,
     JWTVerifier,
     MalformedToken,
+    ProviderUnavailable,
     RevokedToken,
 )
 from authgate.asgi import AuthGateMiddleware
+from authgate.extract import Credential
 from authgate.keys import _CURVES
 from authgate.testing import LocalIssuer, SigningKey, TokenFactory
 
@@ -196,3 +198,71 @@ def test_revoking_a_token_revokes_its_jti(hs256: TokenFactory) -> None:
     auth.revoke(first)
     with pytest.raises(RevokedToken):
         auth.authenticate({"authorization": f"Bearer {second}"})
+
+
+def test_a_503_shows_clients_no_url_and_logs_no_userinfo_or_query(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A JWKS URL with credentials in its userinfo and query: the client's 503 body says only
+    that the keys are unavailable; the log names the location without userinfo or query."""
+    with LocalIssuer("RS256") as issuer:
+        host = issuer.url.removeprefix("http://")
+        url = f"http://reader:S3cretPass@{host}/.well-known/jwks.json?api_key=Q7z9Secret"
+        issuer.fault = "down"
+        verifier = JWTVerifier(JWKSKeySource(url), algorithms=["RS256"], issuer=issuer.url)
+        auth = Authenticator([JWTProvider("idp", verifier)])
+        with TestClient(AuthGateMiddleware(starlette_app(), auth)) as client:
+            answer = client.get("/whoami", headers={"authorization": f"Bearer {issuer.mint()}"})
+    assert answer.status_code == 503
+    body = answer.text
+    for leak in ("127.0.0.1", "reader", "S3cretPass", "api_key", "Q7z9Secret", "jwks"):
+        assert leak not in body
+    assert f"{host}/.well-known/jwks.json" in caplog.text
+    for leak in ("S3cretPass", "reader:", "Q7z9Secret", "api_key"):
+        assert leak not in caplog.text
+
+
+def test_upstream_text_never_carries_our_secrets_or_the_credential_into_logs(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Upstream error bodies echoing our Authon secret key, our introspection Basic
+    credentials, a 19-character piece of the user's token, or the token upper-cased: none of
+    it reaches a log record."""
+    import httpx
+
+    from authgate import AuthonProvider, IntrospectionProvider, Upstream
+
+    secret_key = "sk_live_9f8e7d6c5b4a39281706f5e4d3c2b1a0"
+    token = "opaque-" + "q1w2e3r4t5y6u7i8o9p0a1s2d3f4g5h6"
+    basic = base64.b64encode(b"resource-api:cl1ent-Secret-Value").decode()
+    echoes = iter(
+        [
+            f"key {secret_key} is over quota",
+            f"Authorization: Basic {basic} refused",
+            f"bad token ...{token[5:24]}...",
+            f"cannot parse {token.upper()}",
+        ]
+    )
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(500, json={"error": "Server Error", "message": next(echoes)})
+
+    upstream = Upstream(transport=httpx.MockTransport(answer))
+    authon = AuthonProvider(secret_key=secret_key, upstream=upstream)
+    introspection = IntrospectionProvider(
+        "idp",
+        "https://idp.example/introspect",
+        client_id="resource-api",
+        client_secret="cl1ent-Secret-Value",
+        upstream=upstream,
+    )
+    for provider in (authon, introspection, introspection, introspection):
+        with pytest.raises(ProviderUnavailable):
+            provider.verify(Credential("bearer", token))
+        provider.remote._results.clear()  # type: ignore[union-attr]
+    records = "\n".join(record.getMessage() for record in caplog.records)
+    assert records.count("verification failed") == 4
+    for leak in (secret_key, basic, "cl1ent-Secret-Value", token[5:24], token.upper()[:16]):
+        assert leak not in records
+    assert "[redacted]" in records
+    assert "withheld" in records

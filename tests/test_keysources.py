@@ -105,8 +105,9 @@ def test_oidc_discovery_for_another_issuer_is_refused(issuer: LocalIssuer, clock
     """A discovery document naming a different issuer is a key-source error, not trust."""
     source = OIDCKeySource(issuer.url + "/tenant", clock=clock)
     verifier = JWTVerifier(source, algorithms=["ES256"], clock=clock)
-    with pytest.raises(KeySourceError, match="discovery endpoint answered HTTP 404"):
+    with pytest.raises(KeySourceError) as caught:
         verifier.verify(issuer.mint())
+    assert "discovery endpoint answered HTTP 404" in caught.value.detail
 
 
 def test_concurrent_verifications_with_a_new_kid_make_one_fetch(
@@ -207,7 +208,8 @@ def test_outage_serves_the_last_good_set_until_the_staleness_bound(
         verifier.verify(issuer.mint())
     assert caught.value.status == 503
     assert caught.value.retry_after >= 1
-    assert "HTTP 503" in caught.value.message
+    assert "HTTP 503" in caught.value.detail
+    assert "127.0.0.1" not in caught.value.message  # clients learn no internal URL
     issuer.fault = None
     clock.now += 31
     assert verifier.verify(issuer.mint("back"))["sub"] == "back"
@@ -303,13 +305,14 @@ def test_hostile_answers_neither_hang_nor_exhaust_memory(
     tracemalloc.start()
     started = time.monotonic()
     try:
-        with pytest.raises(KeySourceError, match=message):
+        with pytest.raises(KeySourceError) as caught:
             verifier.verify(issuer.mint())
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
     assert time.monotonic() - started < 3.0
     assert peak < 8 * 1024 * 1024
+    assert message in caught.value.detail
 
 
 @pytest.mark.parametrize(
@@ -461,7 +464,7 @@ def test_a_decompression_bomb_is_refused_unread(
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    assert "encoded body" in caught.value.message
+    assert "encoded body" in caught.value.detail
     assert peak < 20 * 1024 * 1024
     assert issuer.jwks_requests == 1
 
@@ -487,4 +490,4 @@ def test_a_server_dribbling_headers_is_cut_at_the_total_deadline(
     with pytest.raises(KeySourceError) as caught:
         verify()
     assert time.monotonic() - started < 2.0
-    assert "too slow" in caught.value.message or "unreachable" in caught.value.message
+    assert "too slow" in caught.value.detail

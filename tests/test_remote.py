@@ -94,9 +94,10 @@ def test_wrong_client_secret_is_our_outage_not_the_clients_401(
     provider = IntrospectionProvider(
         "idp", idp.introspection_url, client_id=idp.client_id, client_secret="wrong", clock=clock
     )
-    with pytest.raises(ProviderUnavailable, match="HTTP 401") as caught:
+    with pytest.raises(ProviderUnavailable) as caught:
         Authenticator([provider], clock=clock).authenticate(bearer(idp.issue()))
     assert caught.value.status == 503
+    assert "HTTP 401" in caught.value.detail
 
 
 def test_results_are_cached_30_s_and_never_past_exp(idp: FakeIntrospection, clock: Clock) -> None:
@@ -158,9 +159,10 @@ def test_429_is_a_503_with_the_upstreams_retry_after(idp: FakeIntrospection, clo
     """Rate-limited: answer 503 with Retry-After and make no call until it passes."""
     provider = make(idp, clock)
     idp.fault, idp.retry_after = "ratelimit", "7"
-    with pytest.raises(ProviderUnavailable, match="rate-limiting") as caught:
+    with pytest.raises(ProviderUnavailable) as caught:
         provider.client.verify(idp.issue())
     assert caught.value.retry_after == 7
+    assert "rate-limiting" in caught.value.detail
     idp.fault = None
     clock.now += 6
     with pytest.raises(ProviderUnavailable) as again:
@@ -182,8 +184,9 @@ def test_breaker_opens_after_5_failures_and_closes_after_a_good_trial(
             provider.client.verify(f"at_{i}")
     assert idp.calls(idp.PATH) == 5
     for i in range(50):
-        with pytest.raises(ProviderUnavailable, match="not calling") as caught:
+        with pytest.raises(ProviderUnavailable) as caught:
             provider.client.verify(f"at_more_{i}")
+        assert "not calling" in caught.value.detail
     assert caught.value.retry_after == pytest.approx(15)
     assert idp.calls(idp.PATH) == 5
     idp.fault = None
@@ -209,9 +212,11 @@ def test_upstream_trouble_is_a_bounded_503(
     idp.fault = fault
     provider = make(idp, clock, timeout=0.5)
     started = time.monotonic()
-    with pytest.raises(ProviderUnavailable, match=message):
+    with pytest.raises(ProviderUnavailable) as caught:
         Authenticator([provider], clock=clock).authenticate(bearer(idp.issue()))
     assert time.monotonic() - started < 2.0
+    assert message in caught.value.detail
+    assert caught.value.message == "the identity provider cannot be reached right now"
 
 
 def test_generic_remote_verifier_against_authon_me() -> None:

@@ -373,7 +373,9 @@ async def _send_async(
 
     try:
         return await asyncio.wait_for(exchange(), settings.timeout)
-    except (httpx.HTTPError, asyncio.TimeoutError) as exc:
+    except asyncio.TimeoutError as exc:
+        raise UpstreamError("the upstream was too slow to answer") from exc
+    except httpx.HTTPError as exc:
         raise UpstreamError(f"the upstream is unreachable ({type(exc).__name__})") from exc
 
 

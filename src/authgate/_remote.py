@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -27,7 +27,7 @@ from ._config import non_negative, positive, size
 from ._flight import SingleFlight
 from ._http import Plan, Response, Upstream, UpstreamError, run, run_async
 from ._json import as_number
-from ._log import warning
+from ._log import upstream_summary, warning
 from .errors import AuthGateError, ConfigurationError, InvalidToken, ProviderUnavailable
 
 __all__ = ["RemoteClient", "RemotePolicy", "retry_after_of", "upstream_error"]
@@ -127,6 +127,7 @@ class RemoteClient:
         policy: the call policy.
         upstream: how to reach the endpoint (its timeout and body cap override the policy's).
         clock: returns the current time.
+        secrets: our own secrets this client sends (redacted from any upstream text logged).
     """
 
     def __init__(
@@ -138,6 +139,7 @@ class RemoteClient:
         policy: RemotePolicy | None = None,
         upstream: Upstream | None = None,
         clock: Callable[[], float] = time.time,
+        secrets: Iterable[str] = (),
     ) -> None:
         if policy is not None and not isinstance(policy, RemotePolicy):
             raise ConfigurationError("policy must be an authgate.RemotePolicy")
@@ -146,6 +148,7 @@ class RemoteClient:
         self._plan = plan
         self._expires_at = expires_at or _exp_claim
         self._clock = clock
+        self._secrets = tuple(secret for secret in secrets if secret)
         self._http = (upstream or Upstream()).settings(
             timeout=policy.timeout, max_body=policy.max_body
         )
@@ -155,9 +158,8 @@ class RemoteClient:
         self._lock = threading.Lock()
         self._flight: SingleFlight[Claims] = SingleFlight(
             wait=self._http.timeout * 2,
-            timed_out=lambda: ProviderUnavailable(
-                f"{name}: the verification in flight did not finish in time",
-                retry_after=self._http.timeout,
+            timed_out=lambda: _unavailable(
+                f"{name}: the verification in flight did not finish in time", self._http.timeout
             ),
         )
         self._failures = 0
@@ -224,13 +226,10 @@ class RemoteClient:
                 raise type(outcome)(outcome.message)
             return outcome
         if now < self._blocked_until:
-            raise ProviderUnavailable(
-                f"{self.name} is rate-limiting us", retry_after=self._blocked_until - now
-            )
+            raise _unavailable(f"{self.name} is rate-limiting us", self._blocked_until - now)
         if self._failures >= self.policy.breaker_threshold and now < self._open_until:
-            raise ProviderUnavailable(
-                f"{self.name} is failing; not calling it for a while",
-                retry_after=self._open_until - now,
+            raise _unavailable(
+                f"{self.name} is failing; not calling it for a while", self._open_until - now
             )
         return None
 
@@ -267,13 +266,18 @@ class RemoteClient:
             if self._failures >= self.policy.breaker_threshold:
                 self._open_until = now + self.policy.breaker_cooldown
                 retry_after = max(retry_after, self.policy.breaker_cooldown)
-        # the upstream's own words go to our logs (never if they quote the credential);
-        # the client gets our stable message.
-        detail = exc.detail
-        if token and detail and any(token[i : i + 12] in detail for i in range(0, len(token), 12)):
-            detail = "(upstream text withheld: it quotes the credential)"
-        warning(LOGGER, "%s verification failed: %s %s", self.name, exc.message, detail)
-        return ProviderUnavailable(f"{self.name}: {exc.message}", retry_after=retry_after)
+        # the upstream's own words go to our logs, redacted (our secrets, the credential);
+        # the client gets our stable, generic message.
+        said = upstream_summary(exc.detail, secrets=self._secrets, credential=token)
+        warning(LOGGER, "%s verification failed: %s %s", self.name, exc.message, said)
+        return _unavailable(f"{self.name}: {exc.message}", retry_after)
+
+
+def _unavailable(detail: str, retry_after: float) -> ProviderUnavailable:
+    """Our outage: a generic message for the client, the cause in ``detail`` for operators."""
+    error = ProviderUnavailable(retry_after=retry_after)
+    error.detail = detail
+    return error
 
 
 def _key(token: str) -> bytes:

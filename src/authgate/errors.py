@@ -72,6 +72,8 @@ class AuthGateError(Exception):
 
     def __init__(self, message: str | None = None) -> None:
         self.message = message or self.default_message
+        self.detail = ""
+        """What the operator needs beyond the client's message (never shown to clients)."""
         super().__init__(self.message)
 
     def __repr__(self) -> str:

@@ -31,7 +31,7 @@ from ._config import non_negative, positive, size
 from ._flight import SingleFlight
 from ._http import Plan, Request, Response, Upstream, UpstreamError, check_url, run, run_async
 from ._http import upstream_of as _upstream_of
-from ._log import warning
+from ._log import safe_url, warning
 from .errors import ConfigurationError, KeySourceError
 from .keys import KeySet, parse_jwks
 
@@ -161,12 +161,15 @@ class RemoteKeySource:
             self._absent.put(kid, True)
 
     def unavailable(self) -> KeySourceError:
-        """The error for 'no usable keys', with a ``retry_after`` hint."""
+        """The error for 'no usable keys', with a ``retry_after`` hint.
+
+        Its message is generic (clients see it); its ``detail`` names the location, without
+        userinfo or query, and the last failure, for the operator.
+        """
         wait = max(1.0, self._next_fetch - self._clock())
-        return KeySourceError(
-            f"the signing keys at {self.location} cannot be fetched: {self._last_error}",
-            retry_after=min(wait, self.policy.cooldown or 1.0),
-        )
+        error = KeySourceError(retry_after=min(wait, self.policy.cooldown or 1.0))
+        error.detail = f"keys at {safe_url(self.location)}: {self._last_error}"
+        return error
 
     # -- fetching -----------------------------------------------------------------------------
 
@@ -225,7 +228,9 @@ class RemoteKeySource:
             if isinstance(outcome, UpstreamError):
                 self._last_error = outcome.message
                 self._postpone_refresh(now)
-                warning(LOGGER, "key fetch from %s failed: %s", self.location, outcome.message)
+                warning(
+                    LOGGER, "key fetch from %s failed: %s", safe_url(self.location), outcome.message
+                )
             else:
                 keyset, fresh_for = outcome
                 self._keyset = keyset
@@ -242,7 +247,7 @@ class RemoteKeySource:
         except ConfigurationError as exc:
             raise UpstreamError(exc.message) from exc
         for reason in skipped:
-            warning(LOGGER, "skipped a key from %s: %s", self.location, reason)
+            warning(LOGGER, "skipped a key from %s: %s", safe_url(self.location), reason)
         if skipped and not keys:
             raise UpstreamError("the JWKS holds no usable key")
         return KeySet(keys), self.policy.freshness(response)

@@ -126,6 +126,9 @@ class AuthonProvider(HybridProvider):
         local, remote = self.verifier is not None, self.remote is not None
         return f"AuthonProvider({self.name!r}, local={local}, remote={remote})"
 
+    def _secrets(self) -> tuple[str, ...]:
+        return (self.secret_key,) if self.secret_key is not None else ()
+
     def accepts_api_key(self, value: str, *, from_header: bool) -> bool:
         return value.startswith(AUTHON_KEY_PREFIXES)
 

@@ -228,6 +228,7 @@ class HybridProvider(Provider):
                 policy=policy,
                 upstream=upstream,
                 clock=clock,
+                secrets=self._secrets(),
             )
         # routing hints: opaque tokens only where an endpoint can vouch for them
         self.accepts_opaque = self.remote is not None
@@ -240,6 +241,11 @@ class HybridProvider(Provider):
         """The exchange with the endpoint: yield requests, return claims, or raise an
         ``AuthGateError`` (the token's rejection) or ``UpstreamError`` (an outage)."""
         raise NotImplementedError
+
+    def _secrets(self) -> tuple[str, ...]:
+        """Our own secrets the endpoint exchange sends (never logged, even when an upstream
+        echoes them); called once, when the remote client is built."""
+        return ()
 
     def _expires_at(self, claims: Claims) -> float | None:
         return as_number(claims.get("exp"))

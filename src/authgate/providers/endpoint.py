@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Final
 from .._config import header_safe
 from .._http import Plan, Request, Response, Upstream, check_url
 from .._json import as_number
+from .._log import safe_url
 from .._remote import Claims, RemotePolicy, upstream_error
 from ..errors import ConfigurationError, ExpiredToken, InvalidToken
 from .base import RemoteProvider
@@ -23,7 +24,13 @@ from .base import RemoteProvider
 if TYPE_CHECKING:
     import httpx
 
-__all__ = ["IntrospectionProvider", "RemoteVerifier", "fill_template", "json_object_claims"]
+__all__ = [
+    "IntrospectionProvider",
+    "RemoteVerifier",
+    "fill_template",
+    "json_object_claims",
+    "template_secrets",
+]
 
 _REJECTING = frozenset({400, 401, 403, 404, 422})
 
@@ -52,6 +59,18 @@ def header_templates(headers: Mapping[str, str] | None) -> dict[str, str]:
         # the token is visible ASCII (RFC 6750 b64token): a stand-in checks the rest
         header_safe(value.replace(_TOKEN, "t") if isinstance(value, str) else value, name)
     return dict(headers)
+
+
+def template_secrets(headers: Mapping[str, str]) -> tuple[str, ...]:
+    """The constant parts of header templates (API keys, Basic credentials), to redact.
+
+    Args:
+        headers: names to templates.
+    """
+    found: list[str] = []
+    for value in headers.values():
+        found.extend(part.strip() for part in value.split(_TOKEN) if len(part.strip()) >= 8)
+    return tuple(found)
 
 
 def fill_template(template: Any, token: str) -> Any:
@@ -141,7 +160,10 @@ class RemoteVerifier(RemoteProvider):
         )
 
     def __repr__(self) -> str:
-        return f"RemoteVerifier({self.name!r}, {self.method} {self.url})"
+        return f"RemoteVerifier({self.name!r}, {self.method} {safe_url(self.url)})"
+
+    def _secrets(self) -> tuple[str, ...]:
+        return template_secrets(self.headers)
 
     def _plan(self, token: str) -> Plan[Claims]:
         response = yield Request(
@@ -189,6 +211,7 @@ class IntrospectionProvider(RemoteProvider):
             raise ConfigurationError("introspection needs a client_id and client_secret")
         header_safe(client_id, "client_id")
         header_safe(client_secret, "client_secret")
+        self._client_secret = client_secret
         pair = f"{client_id}:{client_secret}".encode()
         self._authorization = "Basic " + base64.b64encode(pair).decode()
         self._clock = clock
@@ -203,7 +226,10 @@ class IntrospectionProvider(RemoteProvider):
         )
 
     def __repr__(self) -> str:
-        return f"IntrospectionProvider({self.name!r}, {self.url})"
+        return f"IntrospectionProvider({self.name!r}, {safe_url(self.url)})"
+
+    def _secrets(self) -> tuple[str, ...]:
+        return (self._client_secret, self._authorization, self._authorization[6:])
 
     def _plan(self, token: str) -> Plan[Claims]:
         response = yield Request(

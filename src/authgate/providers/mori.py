@@ -25,7 +25,7 @@ from ..keys import KeySet
 from ..keysources import RemoteKeySource
 from ..principal import CredentialKind, Principal, VerifiedBy, principal_from_claims
 from .base import HybridProvider, credential_kind
-from .endpoint import fill_template, header_templates, json_object_claims
+from .endpoint import fill_template, header_templates, json_object_claims, template_secrets
 
 if TYPE_CHECKING:
     import httpx
@@ -117,6 +117,9 @@ class MoriProvider(HybridProvider):
     def __repr__(self) -> str:
         local = self.verifier is not None
         return f"MoriProvider({self.name!r}, local={local}, remote={self.verify_url!r})"
+
+    def _secrets(self) -> tuple[str, ...]:
+        return template_secrets(self.verify_headers)
 
     def _plan(self, token: str) -> Plan[Claims]:
         assert self.verify_url is not None
