@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from typing import Any
 
 import pytest
@@ -266,3 +267,100 @@ def test_upstream_text_never_carries_our_secrets_or_the_credential_into_logs(
         assert leak not in records
     assert "[redacted]" in records
     assert "withheld" in records
+
+
+def _rsa_jwk(n: int, e: int) -> dict[str, Any]:
+    def member(value: int) -> str:
+        return b64(value.to_bytes((value.bit_length() + 7) // 8, "big"))
+
+    return {"kty": "RSA", "kid": "r", "n": member(n), "e": member(e)}
+
+
+DEGENERATE_KEYS = [
+    pytest.param(_rsa_jwk((1 << 2047) + 1, 2**64 + 1), "exponent", id="rsa-huge-exponent"),
+    pytest.param(_rsa_jwk((1 << 2047) + 1, 65536), "exponent|e must", id="rsa-even-exponent"),
+    pytest.param(_rsa_jwk((1 << 2047) + 1, 1), "exponent|e must", id="rsa-exponent-1"),
+    pytest.param(_rsa_jwk((1 << 16383) + 1, 65537), "modulus", id="rsa-16384-bit-modulus"),
+    pytest.param(_rsa_jwk((1 << 2047) + 2, 65537), "odd", id="rsa-even-modulus"),
+    pytest.param(
+        {"kty": "OKP", "crv": "Ed25519", "x": b64(b"\x01" + bytes(31))},
+        "small-order",
+        id="ed-identity",
+    ),
+    pytest.param(
+        {"kty": "OKP", "crv": "Ed25519", "x": b64(bytes.fromhex("ec" + "ff" * 30 + "7f"))},
+        "small-order",
+        id="ed-order-2",
+    ),
+    pytest.param(
+        {
+            "kty": "OKP",
+            "crv": "Ed25519",
+            "x": b64(
+                bytes.fromhex("26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc85")
+            ),
+        },
+        "small-order",
+        id="ed-order-8",
+    ),
+    pytest.param(
+        {"kty": "OKP", "crv": "Ed25519", "x": b64(bytes.fromhex("ee" + "ff" * 30 + "7f"))},
+        "non-canonical",
+        id="ed-non-canonical",
+    ),
+]
+
+
+@pytest.mark.parametrize(("jwk", "reason"), DEGENERATE_KEYS)
+def test_degenerate_keys_are_refused_when_loaded(jwk: dict[str, Any], reason: str) -> None:
+    """Keys only a key publisher could plant, but that make forged tokens cheap to accept or
+    expensive to refuse, are refused at load, with the reason."""
+    from authgate import KeySet
+
+    with pytest.raises(ConfigurationError) as caught:
+        KeySet.from_jwk(jwk)
+    assert re.search(reason, caught.value.message)
+
+
+def test_the_identity_point_no_longer_verifies_a_fixed_signature() -> None:
+    """Before: an Ed25519 identity public key accepted the signature (identity, 0) for every
+    message. Now the key is skipped from a published JWKS and nothing verifies."""
+    from authgate.keys import parse_jwks
+
+    keys, skipped = parse_jwks(
+        {"keys": [{"kty": "OKP", "crv": "Ed25519", "x": b64(b"\x01" + bytes(31))}]}
+    )
+    assert keys == []
+    assert "small-order" in skipped[0]
+
+
+def test_a_kid_less_token_is_tried_against_at_most_ten_keys() -> None:
+    """A set of 60 HS256 keys without kids: a kid-less token has 10 candidates, not 60."""
+    from authgate import Key, KeySet
+
+    keyset = KeySet(Key(bytes([i]) * 32) for i in range(60))
+    assert len(keyset.candidates(None, "HS256")) == 10
+
+
+def test_big_key_sets_are_bounded_and_summarised_in_one_log_line(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A JWKS with 150 usable and 3,000 unusable keys keeps 100 and writes one summary line."""
+    import logging
+
+    with LocalIssuer("ES256") as issuer:
+        issuer.extra_keys = [SigningKey("ES256", kid=f"k{i}").public_jwk() for i in range(150)]
+        issuer.extra_keys += [
+            {"kty": "RSA", "kid": f"bad{i}", "n": "@", "e": "AQAB"} for i in range(3000)
+        ]
+        source = JWKSKeySource(issuer.jwks_url)
+        verifier = JWTVerifier(source, algorithms=["ES256"], issuer=issuer.url)
+        with caplog.at_level(logging.WARNING, logger="authgate.keys"):
+            assert verifier.verify(issuer.mint("a"))["sub"] == "a"
+        current = source.current()
+        assert current is not None
+        assert len(current) == 100
+    lines = [r for r in caplog.records if r.name == "authgate.keys"]
+    assert len(lines) == 1
+    assert "skipped 3051 of 3151 keys" in lines[0].getMessage()
+    assert len(lines[0].getMessage()) < 1000

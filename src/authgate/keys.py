@@ -32,6 +32,14 @@ __all__ = [
 ]
 
 MIN_RSA_BITS: Final = 2048
+MAX_RSA_BITS: Final = 8192
+"""RSA moduli outside 2048-8192 bits are refused: a huge modulus (or exponent) makes every
+forged token cost milliseconds of CPU."""
+MAX_RSA_EXPONENT: Final = 2**32 - 1
+MAX_CANDIDATES: Final = 10
+"""The most keys one token's signature is tried against (a kid-less token in a large set)."""
+MAX_KEYS_PER_SET: Final = 100
+"""The most usable keys kept from one JWKS document; the rest are skipped."""
 MAX_KID_BYTES: Final = 256
 
 SignatureCheck = Callable[[bytes, bytes], bool]
@@ -127,8 +135,7 @@ class Key:
                 )
             self.kty, self.crv = "oct", None
         elif isinstance(material, rsa.RSAPublicKey):
-            if material.key_size < MIN_RSA_BITS:
-                raise ConfigurationError(f"RSA keys must be at least {MIN_RSA_BITS} bits")
+            _check_rsa(material)
             self.kty, self.crv = "RSA", None
         elif isinstance(material, ec.EllipticCurvePublicKey):
             crv = {"secp256r1": "P-256", "secp384r1": "P-384", "secp521r1": "P-521"}.get(
@@ -138,6 +145,7 @@ class Key:
                 raise ConfigurationError(f"unsupported EC curve {material.curve.name}")
             self.kty, self.crv = "EC", crv
         elif isinstance(material, ed25519.Ed25519PublicKey):
+            _check_ed25519(material)
             self.kty, self.crv = "OKP", "Ed25519"
         else:
             raise ConfigurationError(
@@ -183,6 +191,49 @@ class Key:
         if check is None:
             check = self._checks[alg] = _build_check(self.material, ALGORITHMS[alg])
         return check
+
+
+def _check_rsa(key: rsa.RSAPublicKey) -> None:
+    """Refuse RSA keys that are weak or that make verification expensive or meaningless."""
+    numbers = key.public_numbers()
+    if not MIN_RSA_BITS <= key.key_size <= MAX_RSA_BITS:
+        raise ConfigurationError(
+            f"RSA keys must have a {MIN_RSA_BITS}-{MAX_RSA_BITS}-bit modulus, not {key.key_size}"
+        )
+    if numbers.n % 2 == 0:
+        raise ConfigurationError("an RSA modulus must be odd")
+    if not (3 <= numbers.e <= MAX_RSA_EXPONENT and numbers.e % 2 == 1):
+        raise ConfigurationError("an RSA public exponent must be odd, from 3 to 2^32 - 1")
+
+
+_ED25519_P: Final = 2**255 - 19
+# The y coordinates of Ed25519's small-order points (orders 1, 2, 4 and 8): such a public key
+# verifies one fixed signature for every message. (x is determined by y up to its sign.)
+_ED25519_SMALL_ORDER_Y: Final = frozenset(
+    {
+        0,
+        1,
+        _ED25519_P - 1,
+        int.from_bytes(
+            bytes.fromhex("26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05"),
+            "little",
+        ),
+        int.from_bytes(
+            bytes.fromhex("c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a"),
+            "little",
+        ),
+    }
+)
+
+
+def _check_ed25519(key: ed25519.Ed25519PublicKey) -> None:
+    """Refuse non-canonical and small-order Ed25519 public keys (RFC 8032 §5.1.3)."""
+    raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    y = int.from_bytes(raw, "little") & ((1 << 255) - 1)
+    if y >= _ED25519_P:
+        raise ConfigurationError("a non-canonical Ed25519 public key (y >= p) is refused")
+    if y in _ED25519_SMALL_ORDER_Y:
+        raise ConfigurationError("a small-order Ed25519 public key is refused")
 
 
 def _build_check(material: PublicKey | bytes, spec: _Alg) -> SignatureCheck:
@@ -285,7 +336,8 @@ class KeySet:
         """The signature checks that may verify a token with this ``kid`` and ``alg``.
 
         With a ``kid`` only keys whose ``kid`` is exactly equal are candidates; without one,
-        every key that suits the algorithm is.
+        every key that suits the algorithm is; at most :data:`MAX_CANDIDATES` of them, in the
+        set's order (a forged kid-less token costs ten signature checks, not thousands).
 
         Args:
             kid: the token header's ``kid``, or ``None``.
@@ -295,7 +347,8 @@ class KeySet:
         found = self._candidates.get(memo_key)
         if found is None:
             pool = self.keys if kid is None else self._by_kid.get(kid, ())
-            found = tuple(key.check_for(alg) for key in pool if key.suits(alg))
+            suited = [key for key in pool if key.suits(alg)][:MAX_CANDIDATES]
+            found = tuple(key.check_for(alg) for key in suited)
             if len(self._candidates) < 1024:  # kid is attacker-chosen: bound the memo.
                 self._candidates[memo_key] = found
         return found
@@ -436,8 +489,9 @@ def parse_jwks(
 ) -> tuple[list[Key], list[str]]:
     """Parse a JWKS document, skipping unusable keys.
 
-    Returns the usable keys and, for each skipped key, a reason naming its index and ``kid``
-    (never key material). A document that is not a JWKS at all raises ``ValueError``.
+    Returns the usable keys (at most :data:`MAX_KEYS_PER_SET`) and, for each skipped key, the
+    reason (never key material). A document that is not a JWKS at all raises
+    ``ConfigurationError``.
 
     Args:
         jwks: the document as a mapping or JSON text.
@@ -452,10 +506,13 @@ def parse_jwks(
     keys: list[Key] = []
     skipped: list[str] = []
     entries: Sequence[Any] = jwks["keys"]
-    for index, jwk in enumerate(entries):
+    for jwk in entries:
+        if len(keys) >= MAX_KEYS_PER_SET:
+            skipped.append(f"more than {MAX_KEYS_PER_SET} usable keys")
+            continue
         try:
             keys.append(key_from_jwk(jwk, allow_secret=allow_secret))
         except ConfigurationError as exc:
             kid = jwk.get("kid") if isinstance(jwk, Mapping) else None
-            skipped.append(f"key #{index} (kid={kid!r}): {exc.message}")
+            skipped.append(f"kid={str(kid)[:40]!r}: {exc.message}" if kid else exc.message)
     return keys, skipped

@@ -22,6 +22,7 @@ from __future__ import annotations
 import re
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
@@ -246,8 +247,17 @@ class RemoteKeySource:
             keys, skipped = parse_jwks(response.json(), allow_secret=False)
         except ConfigurationError as exc:
             raise UpstreamError(exc.message) from exc
-        for reason in skipped:
-            warning(LOGGER, "skipped a key from %s: %s", safe_url(self.location), reason)
+        if skipped:  # one summary line per fetch, however many keys were skipped
+            reasons = Counter(skipped).most_common(5)
+            summary = "; ".join(f"{count} x {reason}" for reason, count in reasons)
+            warning(
+                LOGGER,
+                "skipped %d of %d keys from %s: %s",
+                len(skipped),
+                len(skipped) + len(keys),
+                safe_url(self.location),
+                summary,
+            )
         if skipped and not keys:
             raise UpstreamError("the JWKS holds no usable key")
         return KeySet(keys), self.policy.freshness(response)
