@@ -390,3 +390,43 @@ def test_oversized_credentials_are_refused_before_routing(auth: Authenticator) -
         with pytest.raises(InvalidToken) as caught:
             auth.authenticate(headers)
         assert caught.value.reason == "too_large"
+
+
+@pytest.mark.parametrize(
+    "shape",
+    [
+        pytest.param({f"r{i}": [i] for i in range(200)}, id="many-small-lists"),
+        pytest.param({f"m{i}": {"a": {"b": i}} for i in range(100)}, id="nested-small-objects"),
+        pytest.param({"roles": [f"role-{i}" for i in range(300)]}, id="long-string-list"),
+        pytest.param({"scope": " ".join(f"s{i}" for i in range(200))}, id="many-scopes"),
+        pytest.param({}, id="plain"),
+    ],
+)
+def test_the_cache_byte_bound_holds_within_2x(shape: dict[str, Any]) -> None:
+    """The cache's byte estimate is within 2x of what its entries really hold (tracemalloc),
+    whatever the claims look like (it was 6x low for claims of many small containers)."""
+    import base64
+    import json
+    import tracemalloc
+
+    from authgate._cache import TokenCache
+    from authgate.principal import principal_from_claims
+
+    cache = TokenCache(max_entries=10_000, max_bytes=1 << 30, clock=lambda: 1_000.0)
+    text = json.dumps({"sub": "user", "exp": 2_000, **shape})
+    encoded = base64.urlsafe_b64encode(text.encode()).rstrip(b"=")
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for i in range(300):
+            claims = json.loads(text)  # as the verifier would decode them
+            principal = principal_from_claims(claims, provider="p")
+            key = b"Bearer eyJhbGciOiJIUzI1NiJ9." + encoded + b".sig%05d" % i
+            cache.put(key, principal, valid_until=2_000.0)
+            del claims, principal, key
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert len(cache) == 300
+    ratio = cache.size_bytes / held
+    assert 0.5 <= ratio <= 2.0, f"estimate {cache.size_bytes} vs held {held}"

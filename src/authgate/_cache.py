@@ -9,6 +9,7 @@ lock); entries here live minutes at most, so recency buys little over insertion 
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections.abc import Callable, Hashable
 from typing import Final, Generic, TypeVar
@@ -62,7 +63,37 @@ class Memo(Generic[K, V]):
         self._data.clear()
 
 
-_ENTRY_OVERHEAD: Final = 512  # the principal, its claims mapping, the dict slot
+_SLOT_OVERHEAD: Final = 160  # the two dict slots (entries and sizes), the size int
+
+
+def _deep_size(value: object, depth: int = 0) -> int:
+    """The bytes ``value`` holds: itself and, for JSON containers, everything inside."""
+    size = sys.getsizeof(value)
+    if depth < 64:  # the strict JSON reader refuses deeper nesting anyway
+        if type(value) is dict:
+            for name, item in value.items():
+                size += sys.getsizeof(name) + _deep_size(item, depth + 1)
+        elif type(value) is list:
+            for item in value:
+                size += _deep_size(item, depth + 1)
+    return size
+
+
+def entry_size(key: bytes, principal: Principal) -> int:
+    """What one cache entry holds in memory, within a small factor: the key, the entry tuple,
+    the principal and its claims (every container and value in them), its scopes.
+
+    Args:
+        key: the cache key.
+        principal: the principal stored (its claims are not shared with anything else once
+            the request that verified them is over).
+    """
+    claims = principal.claims
+    inner = getattr(claims, "copy", None)  # a MappingProxyType: measure what it wraps
+    size = sys.getsizeof(key) + 72 + sys.getsizeof(principal) + _SLOT_OVERHEAD
+    size += _deep_size(inner() if callable(inner) else dict(claims)) + sys.getsizeof(claims)
+    size += sys.getsizeof(principal.scopes) + sum(sys.getsizeof(s) for s in principal.scopes)
+    return size
 
 
 def cache_key(credential: Credential) -> bytes | None:
@@ -160,8 +191,7 @@ class TokenCache:
             deadline = valid_until
         if deadline <= now:
             return
-        # the claims came out of the token: their decoded size is below its length.
-        size = 3 * len(token) + _ENTRY_OVERHEAD
+        size = entry_size(token, principal)
         if size > self.max_bytes:
             return
         cached = principal.cached()
