@@ -63,7 +63,7 @@ class Memo(Generic[K, V]):
         self._data.clear()
 
 
-_SLOT_OVERHEAD: Final = 160  # the two dict slots (entries and sizes), the size int
+_SLOT_OVERHEAD: Final = 480  # the dict slots (entries, sizes, groups), the size int
 
 
 def _deep_size(value: object, depth: int = 0) -> int:
@@ -137,6 +137,10 @@ class TokenCache:
         self._clock = clock
         self._data: dict[bytes, tuple[float, Principal]] = {}
         self._sizes: dict[bytes, int] = {}
+        # revocation targets -> the keys they reach, so a revocation purges in O(matches):
+        # ("input", signing input), ("jti", jti), ("sub", subject)
+        self._groups: dict[tuple[str, object], set[bytes]] = {}
+        self._member_of: dict[bytes, tuple[tuple[str, object], ...]] = {}
         self._bytes = 0
         self._lock = threading.Lock()
 
@@ -205,6 +209,10 @@ class TokenCache:
             self._data[token] = (deadline, cached)
             self._sizes[token] = size
             self._bytes += size
+            groups = _groups_of(token, cached)
+            self._member_of[token] = groups
+            for group in groups:
+                self._groups.setdefault(group, set()).add(token)
 
     def discard(self, token: bytes) -> None:
         """Forget ``token`` if present.
@@ -216,14 +224,25 @@ class TokenCache:
             if token in self._data:
                 self._forget(token)
 
-    def discard_where(self, predicate: Callable[[bytes, Principal], bool]) -> int:
-        """Forget every entry whose key and principal match; return how many.
+    def discard_group(
+        self, kind: str, value: object, predicate: Callable[[Principal], bool] | None = None
+    ) -> int:
+        """Forget the entries a revocation reaches: every token with this signing input
+        (``"input"``, the cache key without its signature), ``"jti"`` or ``"sub"`` (subject),
+        optionally only those whose principal ``predicate`` accepts; return how many.
 
         Args:
-            predicate: ``predicate(key, principal)`` tells which entries to forget.
+            kind: ``"input"``, ``"jti"`` or ``"sub"``.
+            value: the signing input (as a cache key prefix), jti or subject.
+            predicate: further narrows the entries forgotten (e.g. issued before a cut-off).
         """
         with self._lock:
-            doomed = [token for token, (_, p) in self._data.items() if predicate(token, p)]
+            members = self._groups.get((kind, value))
+            if not members:
+                return 0
+            doomed = [
+                token for token in members if predicate is None or predicate(self._data[token][1])
+            ]
             for token in doomed:
                 self._forget(token)
         return len(doomed)
@@ -233,8 +252,27 @@ class TokenCache:
         with self._lock:
             self._data.clear()
             self._sizes.clear()
+            self._groups.clear()
+            self._member_of.clear()
             self._bytes = 0
 
     def _forget(self, token: bytes) -> None:
         del self._data[token]
         self._bytes -= self._sizes.pop(token)
+        for group in self._member_of.pop(token, ()):
+            members = self._groups.get(group)
+            if members is not None:
+                members.discard(token)
+                if not members:
+                    del self._groups[group]
+
+
+def _groups_of(key: bytes, principal: Principal) -> tuple[tuple[str, object], ...]:
+    """The revocation targets a cache entry belongs to."""
+    groups: list[tuple[str, object]] = [("sub", principal.subject)]
+    if key.count(b".") == 2:
+        groups.append(("input", key[: key.rfind(b".")]))
+    jti = principal.claims.get("jti")
+    if isinstance(jti, str):
+        groups.append(("jti", jti))
+    return tuple(groups)

@@ -19,7 +19,7 @@ from .extract import MAX_TOKEN_BYTES, Credential, credential_from_headers
 from .jwt import unverified_claims
 from .principal import Principal
 from .providers.base import Provider
-from .revocation import Denylist, signing_input
+from .revocation import Denylist
 from .routing import Router
 
 __all__ = ["Authenticator"]
@@ -197,18 +197,20 @@ class Authenticator:
             if subject is not None:
                 cutoff = self._clock() if issued_before is None else issued_before
                 self.denylist.revoke_subject(subject, cutoff, issuer)
-            if self._cache is not None:
-                # the token, any re-signed spelling of it (same signing input), and whatever
-                # the jti or subject now denies: one pass over the cache.
-                prefix = None
+            cache = self._cache
+            if cache is not None:
+                # the token and any re-signed spelling of it (same signing input), and what
+                # the jti or subject now denies: each in O(entries it reaches).
                 if token is not None:
-                    key = cache_key(Credential("bearer", signing_input(token)))
+                    key = cache_key(Credential("bearer", token))
                     assert key is not None  # a Bearer value always has one
-                    prefix = key + b"." if token.count(".") == 2 else key
-                matches = self.denylist.matches
-                self._cache.discard_where(
-                    lambda k, p: (prefix is not None and k.startswith(prefix)) or matches(p)
-                )
+                    cache.discard(key)
+                    if token.count(".") == 2:
+                        cache.discard_group("input", key[: key.rfind(b".")])
+                for revoked_jti in {jti, token_jti} - {None}:
+                    cache.discard_group("jti", revoked_jti)
+                if subject is not None:
+                    cache.discard_group("sub", subject, self.denylist.matches)
 
     def _admit(
         self, credential: Credential, principal: Principal, provider: Provider, generation: int
