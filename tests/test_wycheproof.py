@@ -41,9 +41,9 @@ def group_key(group: dict[str, Any], alg: str) -> Key:
 def applicable(group: dict[str, Any], alg: str) -> bool:
     """The groups whose parameters JWS uses."""
     if alg == "HS256":
-        return group["tagSize"] == 256 and group["keySize"] >= 256
+        return bool(group["tagSize"] == 256 and group["keySize"] >= 256)
     if alg == "PS256":
-        return group.get("mgfSha") == "SHA-256" and group.get("sLen") == 32
+        return bool(group.get("mgfSha") == "SHA-256" and group.get("sLen") == 32)
     return True
 
 
