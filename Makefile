@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 BUILD_INPUTS := pyproject.toml
 STAMP := $(VENV)/.installed-$(shell cat $(BUILD_INPUTS) | cksum | cut -d' ' -f1)
 
-.PHONY: test demo bench lint clean dist
+.PHONY: test demo bench lint clean dist fuzz
 
 $(STAMP): $(BUILD_INPUTS)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -18,8 +18,8 @@ test: $(STAMP) lint
 	$(PY) -m pytest -q --cov --cov-fail-under=93
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check src tests benchmarks examples
-	$(VENV)/bin/ruff format --check src tests benchmarks examples
+	$(VENV)/bin/ruff check src tests benchmarks examples fuzz
+	$(VENV)/bin/ruff format --check src tests benchmarks examples fuzz
 	$(VENV)/bin/mypy
 
 demo: $(STAMP)
@@ -30,6 +30,16 @@ bench: $(STAMP)
 	$(PY) benchmarks/middleware.py --e2e
 	$(PY) benchmarks/wsgi.py
 	$(PY) benchmarks/providers.py
+
+# coverage-guided fuzzing (atheris), FUZZ_SECONDS per target; not part of `make test`
+FUZZ_SECONDS ?= 60
+fuzz: $(STAMP)
+	@$(PY) -c "import atheris" 2>/dev/null || $(PY) -m pip install --quiet --disable-pip-version-check atheris
+	$(PY) fuzz/seed_corpus.py
+	for target in verify extract jwks; do \
+	  $(PY) fuzz/fuzz_targets.py $$target -max_total_time=$(FUZZ_SECONDS) -timeout=10 \
+	    -rss_limit_mb=2048 -print_final_stats=1 fuzz/corpus/$$target || exit 1; \
+	done
 
 # a pure-Python wheel (py3-none-any) and an sdist, from the PEP 517 backend
 dist: $(STAMP)

@@ -106,9 +106,16 @@ def test_parse_jwks_skips_bad_keys_and_keeps_good_ones(rs256: SigningKey) -> Non
     ids=["list", "keys-object", "no-keys", "json-list", "bytes"],
 )
 def test_documents_that_are_not_jwks(doc: Any) -> None:
-    """A document without a keys array is refused as a whole."""
-    with pytest.raises((ConfigurationError, ValueError)):
+    """A document without a keys array is refused as a whole, as a ConfigurationError."""
+    with pytest.raises(ConfigurationError):
         KeySet.from_jwks(doc)
+
+
+@pytest.mark.parametrize("text", [b"", "", b"{", b"\x00", "[1,"], ids=repr)
+def test_jwks_text_that_is_not_json_is_a_configuration_error(text: str | bytes) -> None:
+    """Found by the fuzzer: empty or broken JSON text raised a raw JSONDecodeError."""
+    with pytest.raises(ConfigurationError, match="a JWKS must be a JSON object"):
+        KeySet.from_jwks(text)
 
 
 def test_from_jwks_accepts_json_text(rs256: SigningKey) -> None:

@@ -500,7 +500,10 @@ def parse_jwks(
     if isinstance(jwks, str | bytes):
         from ._json import loads_strict
 
-        jwks = loads_strict(jwks)
+        try:
+            jwks = loads_strict(jwks)
+        except ValueError:  # found by fuzzing: empty or non-JSON text raised JSONDecodeError
+            raise ConfigurationError("a JWKS must be a JSON object with a 'keys' array") from None
     if not isinstance(jwks, Mapping) or not isinstance(jwks.get("keys"), list):
         raise ConfigurationError("a JWKS must be a JSON object with a 'keys' array")
     keys: list[Key] = []
