@@ -85,10 +85,9 @@ class Plan:
 
     def draw(self, rng: random.Random) -> tuple[str, dict[str, str | bytes], set[int]]:
         """(kind, headers, acceptable statuses)."""
-        kind = rng.choice(
-            ["valid"] * 6 + ["twin", "expired", "forged", "unknown-kid", "api-key", "bad-key", "opaque", "junk"]
-            + (["new-key"] * 2 if self.rotated else [])
-        )  # fmt: skip
+        kinds = ["valid"] * 6 + ["twin", "expired", "forged", "unknown-kid"]
+        kinds += ["api-key", "bad-key", "opaque", "junk"]
+        kind = rng.choice(kinds + (["new-key"] * 2 if self.rotated else []))
         if kind == "valid":
             return kind, _bearer(rng.choice(self.valid)), {200}
         if kind == "twin":
