@@ -93,8 +93,9 @@ class Plan:
         if kind == "twin":
             return kind, _bearer(twin(rng.choice(self.valid))), {200}
         if kind == "new-key":
-            # its key may not be fetched yet when the JWKS is down: a planned 503
-            return kind, _bearer(rng.choice(self.new_valid)), {200, 503}
+            # its key is fetched at the first request after the unknown-kid cooldown (5 s):
+            # before, key_not_found (401, by design); during the outage, a planned 503
+            return kind, _bearer(rng.choice(self.new_valid)), {200, 401, 503}
         if kind == "expired":
             return kind, _bearer(self.expired), {401}
         if kind == "forged":
