@@ -294,12 +294,22 @@ def test_a_broken_key_does_not_drop_the_set(issuer: LocalIssuer, clock: Clock) -
         ("garbage", "not JSON"),
         ("hang", "too slow"),
         ("down", "HTTP 503"),
+        ("error", "HTTP 500"),
+        ("ratelimit", "HTTP 429"),
+        ("reset", "unreachable"),
+        ("redirect-loop", "redirect"),
+        ("bomb", "encoded body"),
+        ("slow-headers", "too slow"),
     ],
 )
 def test_hostile_answers_neither_hang_nor_exhaust_memory(
     fault: Any, message: str, issuer: LocalIssuer, clock: Clock
 ) -> None:
-    """Huge, slow, redirecting, garbage and silent answers fail in time, bounded in memory."""
+    """Huge, slow, redirecting, looping, encoded, reset, garbage and silent answers fail in
+    time, bounded in memory, after one fetch."""
+    from authgate.testing.servers import _bomb
+
+    _bomb()  # the fake server builds it in this process: before memory is measured
     issuer.fault = fault
     _, verifier = make(issuer, clock, timeout=1.0)
     tracemalloc.start()
@@ -313,6 +323,7 @@ def test_hostile_answers_neither_hang_nor_exhaust_memory(
     assert time.monotonic() - started < 3.0
     assert peak < 8 * 1024 * 1024
     assert message in caught.value.detail
+    assert issuer.jwks_requests == 1  # one fetch, then the cooldown
 
 
 @pytest.mark.parametrize(
@@ -491,3 +502,32 @@ def test_a_server_dribbling_headers_is_cut_at_the_total_deadline(
         verify()
     assert time.monotonic() - started < 2.0
     assert "too slow" in caught.value.detail
+
+
+def test_an_unparseable_discovered_jwks_uri_fails_the_fetch_without_jamming(
+    clock: Clock,
+) -> None:
+    """A discovery document naming 'http://[::1' used to raise ValueError out of the fetch,
+    leaving the source 'in flight' forever. It is a failed fetch (503), and the next fetch
+    after the cooldown runs again."""
+
+    class BrokenIdP(LocalIssuer):
+        jwks_at = "http://[::1"
+
+        def answer(self, method: str, path: str, headers: Any, body: bytes) -> Any:
+            if path == self.DISCOVERY_PATH:
+                return json_answer(200, {"issuer": self.url, "jwks_uri": self.jwks_at})
+            return super().answer(method, path, headers, body)
+
+    with BrokenIdP("ES256") as idp:
+        idp.factory.clock = clock
+        source = OIDCKeySource(idp.url, clock=clock)
+        verifier = JWTVerifier(source, algorithms=["ES256"], issuer=idp.url, clock=clock)
+        with pytest.raises(KeySourceError) as caught:
+            verifier.verify(idp.mint())
+        assert "not a valid URL" in caught.value.detail
+        assert not source._flight.in_flight("fetch")
+        idp.jwks_at = idp.jwks_url
+        clock.now += 31
+        assert verifier.verify(idp.mint("fixed"))["sub"] == "fixed"
+        assert idp.calls(idp.DISCOVERY_PATH) == 2

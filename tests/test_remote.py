@@ -199,6 +199,12 @@ def test_breaker_opens_after_5_failures_and_closes_after_a_good_trial(
     ("fault", "message"),
     [
         ("down", "HTTP 503"),
+        ("error", "HTTP 500"),
+        ("ratelimit", "rate-limiting"),
+        ("reset", "unreachable"),
+        ("redirect-loop", "redirect"),
+        ("bomb", "encoded body"),
+        ("slow-headers", "too slow"),
         ("garbage", "not JSON"),
         ("huge", "exceeds"),
         ("hang", "too slow"),
@@ -208,7 +214,11 @@ def test_breaker_opens_after_5_failures_and_closes_after_a_good_trial(
 def test_upstream_trouble_is_a_bounded_503(
     fault: Any, message: str, idp: FakeIntrospection, clock: Clock
 ) -> None:
-    """Outages, garbage, oversized and silent answers become a 503 within the timeout."""
+    """Outages, garbage, oversized, encoded, looping and silent answers become a 503 within
+    the timeout, after one upstream call."""
+    from authgate.testing.servers import _bomb
+
+    _bomb()  # built once, before the clock runs (it takes the fake server a second)
     idp.fault = fault
     provider = make(idp, clock, timeout=0.5)
     started = time.monotonic()
@@ -216,6 +226,7 @@ def test_upstream_trouble_is_a_bounded_503(
         Authenticator([provider], clock=clock).authenticate(bearer(idp.issue()))
     assert time.monotonic() - started < 2.0
     assert message in caught.value.detail
+    assert idp.calls(idp.PATH) == 1  # one upstream call, no retry into the trouble
     assert caught.value.message == "the identity provider cannot be reached right now"
 
 

@@ -200,8 +200,12 @@ def check_url(url: str, what: str) -> str:
     """
     if not isinstance(url, str):
         raise ConfigurationError(f"{what} must be a URL string")
-    parts = urlsplit(url)
-    host = (parts.hostname or "").lower()
+    try:
+        parts = urlsplit(url)
+        host = (parts.hostname or "").lower()
+        parts.port  # noqa: B018 (parsing it is the check: a port out of range raises)
+    except ValueError:
+        raise ConfigurationError(f"{what} is not a valid URL") from None
     if not host:
         raise ConfigurationError(f"{what} has no host: {url!r}")
     if parts.scheme == "https":
@@ -303,7 +307,7 @@ def _send(client: httpx.Client, request: Request, settings: HTTPSettings) -> Res
             if watchdog.fired:  # the shut-down socket ended the body early: not an answer
                 raise UpstreamError("the upstream was too slow to answer")
             return body.response(response)
-    except httpx.HTTPError as exc:
+    except (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError) as exc:
         if watchdog.fired:
             raise UpstreamError("the upstream was too slow to answer") from exc
         raise UpstreamError(f"the upstream is unreachable ({type(exc).__name__})") from exc
@@ -375,7 +379,7 @@ async def _send_async(
         return await asyncio.wait_for(exchange(), settings.timeout)
     except asyncio.TimeoutError as exc:
         raise UpstreamError("the upstream was too slow to answer") from exc
-    except httpx.HTTPError as exc:
+    except (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError) as exc:
         raise UpstreamError(f"the upstream is unreachable ({type(exc).__name__})") from exc
 
 

@@ -6,10 +6,12 @@ on demand (:data:`Fault`). Subclasses only answer requests.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import gzip
 import json
 import socket
+import struct
 import threading
 import time
 from collections import Counter
@@ -34,10 +36,13 @@ Fault = Literal[
     "hang",
     "bomb",
     "slow-headers",
+    "reset",
+    "redirect-loop",
 ]
 """How a :class:`FakeServer` misbehaves: ``bomb`` sends 256 MiB of zeros gzipped twice
 (``Content-Encoding: gzip, gzip``, a few hundred bytes on the wire); ``slow-headers`` sends
-one header line a second, for a minute, before any body."""
+one header line a second, for a minute, before any body; ``reset`` announces a body, sends
+half of it and resets the connection; ``redirect-loop`` redirects to the very same URL."""
 
 
 @functools.cache
@@ -201,6 +206,22 @@ def _handler_for(fake: FakeServer) -> type[BaseHTTPRequestHandler]:
                 self._stream(b" " * 65536, 50 * 1024 * 1024 // 65536, pause=0.0)
             elif fault == "slow":
                 self._stream(b" ", 600, pause=0.2)
+            elif fault == "reset":
+                self.send_response(200)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", "1000")
+                self.end_headers()
+                self.wfile.write(b'{"keys": [' + b" " * 400)
+                self.wfile.flush()
+                # end the connection mid-body (SO_LINGER 0: the final close is a TCP reset)
+                self.connection.setsockopt(
+                    socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
+                )
+                with contextlib.suppress(OSError):
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                self.close_connection = True
+            elif fault == "redirect-loop":
+                self._send(Answer(307, b"", {"location": self.path}))
             elif fault == "bomb":
                 body = _bomb()
                 self._send(Answer(200, body, {"content-encoding": "gzip, gzip"}))
