@@ -73,6 +73,11 @@ HOSTILE_HEADERS = [
     pytest.param('{"alg":"HS256","kid":"k1","typ":["JWT"]}', id="typ-array"),
     pytest.param('{"alg":null,"kid":"k1"}', id="alg-null"),
     pytest.param('{"alg":["HS256"],"kid":"k1"}', id="alg-array"),
+    pytest.param('{"alg":"HS256","kid":"k1","crit":null}', id="crit-null"),
+    pytest.param('{"alg":"HS256","kid":"k1","crit":"exp"}', id="crit-string"),
+    pytest.param('{"alg":"HS256","kid":"k1","crit":[]}', id="crit-empty"),
+    pytest.param('{"alg":"HS256","kid":"k1","b64":null}', id="b64-null"),
+    pytest.param('{"alg":"HS256","kid":"k1","b64":"false"}', id="b64-string"),
 ]
 
 

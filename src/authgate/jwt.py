@@ -307,8 +307,13 @@ class JWTVerifier:
         if "enc" in fields:
             raise MalformedToken("the token is a JWE; only signed JWTs are accepted")
         if "crit" in fields:
+            crit = fields["crit"]
+            if not (isinstance(crit, list) and crit and all(isinstance(c, str) for c in crit)):
+                raise MalformedToken("the header 'crit' must be a non-empty array of strings")
             raise UnsupportedHeader("the 'crit' header parameter is not supported")
         if "b64" in fields:
+            if not isinstance(fields["b64"], bool):
+                raise MalformedToken("the header 'b64' must be true or false")
             raise UnsupportedHeader("the 'b64' header parameter (RFC 7797) is not supported")
         alg = fields.get("alg")
         if not isinstance(alg, str):
