@@ -10,15 +10,24 @@ from __future__ import annotations
 
 import base64
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Final
+from urllib.parse import quote_plus
 
-from .._config import header_safe
+from .._config import header_safe, names, non_negative
 from .._http import Plan, Request, Response, Upstream, check_url
 from .._json import as_number
 from .._log import safe_url
 from .._remote import Claims, RemotePolicy, upstream_error
-from ..errors import ConfigurationError, ExpiredToken, InvalidToken
+from ..errors import (
+    BadAudience,
+    BadIssuer,
+    ConfigurationError,
+    ExpiredToken,
+    InvalidToken,
+    MalformedToken,
+    NotYetValid,
+)
 from .base import RemoteProvider
 
 if TYPE_CHECKING:
@@ -177,14 +186,28 @@ class RemoteVerifier(RemoteProvider):
 
 
 class IntrospectionProvider(RemoteProvider):
-    """RFC 7662 token introspection: ``active`` must be true; ``sub``/``client_id`` → subject.
+    """RFC 7662 token introspection: the answer must say ``active: true`` and, when configured,
+    name our audience and the issuer; ``sub`` (else ``client_id``) is the subject.
+
+    Client authentication follows RFC 6749 §2.3.1: HTTP Basic with each part form-urlencoded
+    before base64 (a secret with ``+``, ``/``, ``=`` or ``%`` works), or ``client_secret_post``.
+    A 400 is the server's verdict on the token (a rejection, cached; it never opens the
+    breaker); a 401 or 403 is about our own client credentials (a 503, logged as a
+    configuration error, counted as an outage).
 
     Args:
         name: the provider's name.
         url: the introspection endpoint.
-        client_id: this resource server's client id (HTTP Basic authentication).
+        client_id: this resource server's client id.
         client_secret: its secret.
-        issuer: route JWTs with this ``iss`` here; when set, an answer's ``iss`` must match.
+        audience: when set (a string or strings), the answer's ``aud`` must contain one.
+            Unset, it is not checked: set it, since any client of a server may introspect
+            tokens issued for other resource servers.
+        issuer: when set, the answer's ``iss`` must equal it (and JWTs with this ``iss`` are
+            routed here). Unset, it is not checked.
+        auth_method: ``client_secret_basic`` (the default) or ``client_secret_post``.
+        token_type_hint: sent with each token (``None``: no hint).
+        leeway: seconds of clock skew on the answer's ``exp``, ``nbf`` and ``iat``.
         policy: the remote call policy.
         upstream: how to reach the endpoint (timeouts, transports).
         clock: returns the current time.
@@ -199,7 +222,11 @@ class IntrospectionProvider(RemoteProvider):
         *,
         client_id: str,
         client_secret: str,
+        audience: str | Iterable[str] | None = None,
         issuer: str | None = None,
+        auth_method: str = "client_secret_basic",
+        token_type_hint: str | None = "access_token",  # noqa: S107 (a hint name, not a secret)
+        leeway: float = 30.0,
         policy: RemotePolicy | None = None,
         upstream: Upstream | None = None,
         clock: Callable[[], float] = time.time,
@@ -211,9 +238,25 @@ class IntrospectionProvider(RemoteProvider):
             raise ConfigurationError("introspection needs a client_id and client_secret")
         header_safe(client_id, "client_id")
         header_safe(client_secret, "client_secret")
+        if auth_method not in ("client_secret_basic", "client_secret_post"):
+            raise ConfigurationError(
+                "auth_method must be 'client_secret_basic' or 'client_secret_post'"
+            )
+        self.audience: frozenset[str] | None = None
+        if audience is not None:
+            self.audience = frozenset(
+                [audience] if isinstance(audience, str) else names(audience, "audience")
+            )
+            if not all(self.audience):
+                raise ConfigurationError("audience must be a non-empty string or strings")
+        self._client_id = client_id
         self._client_secret = client_secret
-        pair = f"{client_id}:{client_secret}".encode()
-        self._authorization = "Basic " + base64.b64encode(pair).decode()
+        self.auth_method = auth_method
+        self.token_type_hint = token_type_hint
+        self.leeway = non_negative(leeway, "leeway")
+        # RFC 6749 §2.3.1: each part form-urlencoded, then base64 of "id:secret"
+        pair = f"{quote_plus(client_id, safe='')}:{quote_plus(client_secret, safe='')}"
+        self._authorization = "Basic " + base64.b64encode(pair.encode()).decode()
         self._clock = clock
         super().__init__(
             name,
@@ -229,27 +272,62 @@ class IntrospectionProvider(RemoteProvider):
         return f"IntrospectionProvider({self.name!r}, {safe_url(self.url)})"
 
     def _secrets(self) -> tuple[str, ...]:
-        return (self._client_secret, self._authorization, self._authorization[6:])
+        return (
+            self._client_secret,
+            quote_plus(self._client_secret, safe=""),
+            self._authorization,
+            self._authorization[6:],
+        )
 
     def _plan(self, token: str) -> Plan[Claims]:
-        response = yield Request(
-            "POST",
-            self.url,
-            {"authorization": self._authorization, "accept": "application/json"},
-            form={"token": token, "token_type_hint": "access_token"},
-        )
+        headers = {"accept": "application/json"}
+        form = {"token": token}
+        if self.token_type_hint is not None:
+            form["token_type_hint"] = self.token_type_hint
+        if self.auth_method == "client_secret_basic":
+            headers["authorization"] = self._authorization
+        else:
+            form["client_id"], form["client_secret"] = self._client_id, self._client_secret
+        response = yield Request("POST", self.url, headers, form=form)
+        what = f"{self.name} introspection"
+        if response.status == 400:
+            raise InvalidToken(f"{self.name} refused to introspect the token")
+        if response.status in (401, 403):
+            error = upstream_error(response, f"{what} refused our client credentials")
+            error.message += " (check client_id and client_secret: a configuration error)"
+            raise error
         if response.status != 200:
-            raise upstream_error(response, f"{self.name} introspection")
+            raise upstream_error(response, what)
         body = response.json()
         if not isinstance(body, dict) or not isinstance(body.get("active"), bool):
-            raise upstream_error(response, f"{self.name} introspection (no 'active')")
+            raise upstream_error(response, f"{what} (no boolean 'active')")
         if body["active"] is not True:
             raise InvalidToken("the token is not active")
-        if self.issuer is not None and body.get("iss", self.issuer) != self.issuer:
-            raise InvalidToken("the token was issued by another issuer")
-        exp = as_number(body.get("exp"))
-        if exp is not None and exp <= self._clock():
-            raise ExpiredToken("the token has expired")
+        self._check_answer(body)
         if "sub" not in body and isinstance(body.get("client_id"), str):
             body["sub"] = body["client_id"]
         return body
+
+    def _check_answer(self, body: Claims) -> None:
+        """The answer's issuer, audience and times, checked as a JWT's would be."""
+        if self.issuer is not None and body.get("iss") != self.issuer:
+            raise BadIssuer("the token was issued by another issuer")
+        if self.audience is not None:
+            aud = body.get("aud")
+            granted = [aud] if isinstance(aud, str) else aud
+            if not isinstance(granted, list) or self.audience.isdisjoint(
+                a for a in granted if isinstance(a, str)
+            ):
+                raise BadAudience("the token was issued for another audience")
+        now = self._clock()
+        for name in ("exp", "nbf", "iat"):
+            value = body.get(name)
+            if value is not None and as_number(value) is None:
+                raise MalformedToken(f"the introspection answer's {name!r} is not a numeric date")
+        exp, nbf, iat = (as_number(body.get(n)) for n in ("exp", "nbf", "iat"))
+        if exp is not None and now >= exp + self.leeway:
+            raise ExpiredToken("the token has expired")
+        if nbf is not None and now + self.leeway < nbf:
+            raise NotYetValid("the token is not valid yet (nbf)")
+        if iat is not None and now + self.leeway < iat:
+            raise NotYetValid("the token was issued in the future (iat)")

@@ -12,7 +12,7 @@ import secrets
 import time
 from email.message import Message
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, unquote_plus
 
 import jwt as pyjwt
 
@@ -212,21 +212,35 @@ class FakeVeryChat(FakeServer):
 
 
 class FakeIntrospection(FakeServer):
-    """An RFC 7662 introspection endpoint at ``/introspect`` (HTTP Basic client auth, form body).
+    """An RFC 7662 introspection endpoint at ``/introspect``, as strict as real ones.
+
+    Client authentication is HTTP Basic with each part form-urlencoded first (RFC 6749
+    §2.3.1), decoded as servers decode it (``+`` is a space), or ``client_secret_post``.
+    Answers carry ``aud`` and ``iss``. Unknown tokens get ``{"active": false}``, or, with
+    ``junk_status=400``, a 400 ``invalid_request`` as several servers answer junk values.
 
     Args:
         client_id: the resource server's client id.
         client_secret: its secret (generated when omitted).
+        audience: the ``aud`` of the tokens it issues.
+        junk_status: 200 (``active: false``) or 400 for tokens it never issued.
     """
 
     PATH = "/introspect"
 
     def __init__(
-        self, *, client_id: str = "resource-server", client_secret: str | None = None
+        self,
+        *,
+        client_id: str = "resource-server",
+        client_secret: str | None = None,
+        audience: str = "resource-server",
+        junk_status: int = 200,
     ) -> None:
         super().__init__()
         self.client_id = client_id
         self.client_secret = client_secret or secrets.token_urlsafe(24)
+        self.audience = audience
+        self.junk_status = junk_status
         self.tokens: dict[str, dict[str, Any]] = {}
 
     @property
@@ -242,6 +256,7 @@ class FakeIntrospection(FakeServer):
         ttl: float = 3600.0,
         client_id: str = "app",
         active: bool = True,
+        audience: str | None = None,
     ) -> str:
         """An opaque access token the endpoint knows.
 
@@ -251,6 +266,7 @@ class FakeIntrospection(FakeServer):
             ttl: seconds until it expires.
             client_id: the client it was issued to.
             active: whether it is active.
+            audience: its ``aud`` (default: the endpoint's audience).
         """
         token = "at_" + secrets.token_urlsafe(24)
         now = int(time.time())
@@ -262,6 +278,7 @@ class FakeIntrospection(FakeServer):
             "iat": now,
             "exp": int(now + ttl),
             "iss": self.url,
+            "aud": audience or self.audience,
         }
         if subject is not None:
             record["sub"] = subject
@@ -271,18 +288,34 @@ class FakeIntrospection(FakeServer):
     def answer(self, method: str, path: str, headers: Message, body: bytes) -> Answer:
         if path != self.PATH or method != "POST":
             return json_answer(404, {"error": "not_found"})
-        expected = base64.b64encode(f"{self.client_id}:{self.client_secret}".encode()).decode()
-        if headers.get("authorization") != f"Basic {expected}":
-            return json_answer(
-                401, {"error": "invalid_client"}, {"www-authenticate": 'Basic realm="introspect"'}
-            )
         if not (headers.get("content-type") or "").startswith("application/x-www-form-urlencoded"):
             return json_answer(400, {"error": "invalid_request"})
         form = parse_qs(body.decode("ascii", "replace"))
+        if (self._client(headers, form)) != (self.client_id, self.client_secret):
+            return json_answer(
+                401, {"error": "invalid_client"}, {"www-authenticate": 'Basic realm="introspect"'}
+            )
         tokens = form.get("token")
         if not tokens:
             return json_answer(400, {"error": "invalid_request"})
         record = self.tokens.get(tokens[0])
+        if record is None and self.junk_status == 400:
+            return json_answer(400, {"error": "invalid_request", "error_description": "bad token"})
         if record is None or not record["active"] or record["exp"] <= time.time():
             return json_answer(200, {"active": False})
         return json_answer(200, record)
+
+    @staticmethod
+    def _client(headers: Message, form: dict[str, list[str]]) -> tuple[str, str] | None:
+        """The client id and secret, decoded as RFC 6749 §2.3.1 servers decode them."""
+        value = headers.get("authorization") or ""
+        if value.startswith("Basic "):
+            try:
+                decoded = base64.b64decode(value[6:], validate=True).decode("ascii")
+            except (ValueError, UnicodeDecodeError):
+                return None
+            user, sep, password = decoded.partition(":")
+            return (unquote_plus(user), unquote_plus(password)) if sep else None
+        if "client_id" in form and "client_secret" in form:  # client_secret_post
+            return form["client_id"][0], form["client_secret"][0]
+        return None

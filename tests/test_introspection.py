@@ -1,0 +1,173 @@
+"""Introspection by the RFCs, and a breaker that anonymous clients cannot move.
+
+Against real servers on 127.0.0.1: FakeIntrospection decodes client credentials as RFC 6749
+servers do and answers junk with 400 when asked to; the vendors' fakes answer junk with their
+documented rejections.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from email.message import Message
+from typing import Any
+
+import pytest
+
+from authgate import (
+    Authenticator,
+    AuthonProvider,
+    BadAudience,
+    BadIssuer,
+    IntrospectionProvider,
+    InvalidToken,
+    MoriProvider,
+    NotYetValid,
+    Provider,
+    RemotePolicy,
+    RemoteVerifier,
+    VeryChatProvider,
+)
+from authgate.testing import (
+    Answer,
+    FakeAuthon,
+    FakeIntrospection,
+    FakeServer,
+    FakeVeryChat,
+    json_answer,
+)
+
+
+def bearer(token: str) -> dict[str, str]:
+    """An Authorization header."""
+    return {"authorization": f"Bearer {token}"}
+
+
+@pytest.mark.parametrize(
+    "secret",
+    ["a+b/c=d%e f", "pl+us+only", "==//==", "100%sure", "sp ace", "x:y:z"],
+    ids=["all", "plus", "padding", "percent", "space", "colons"],
+)
+@pytest.mark.parametrize("method", ["client_secret_basic", "client_secret_post"])
+def test_client_secrets_with_form_special_characters_work(secret: str, method: str) -> None:
+    """RFC 6749 §2.3.1: each part of Basic credentials is form-urlencoded before base64; a
+    server decoding them as specified accepts secrets with + / = % and spaces."""
+    with FakeIntrospection(client_id="resource:api", client_secret=secret) as idp:
+        provider = IntrospectionProvider(
+            "idp",
+            idp.introspection_url,
+            client_id="resource:api",
+            client_secret=secret,
+            audience=idp.audience,
+            issuer=idp.url,
+            auth_method=method,
+        )
+        principal = Authenticator([provider]).authenticate(bearer(idp.issue("alice")))
+        assert principal is not None
+        assert principal.subject == "alice"
+
+
+@pytest.fixture
+def idp() -> Iterator[FakeIntrospection]:
+    """An introspection server that answers junk with 400."""
+    with FakeIntrospection(junk_status=400) as server:
+        yield server
+
+
+def provider_for(idp: FakeIntrospection, **options: Any) -> IntrospectionProvider:
+    """A strict provider for ``idp``: audience and issuer checked."""
+    return IntrospectionProvider(
+        "idp",
+        idp.introspection_url,
+        client_id=idp.client_id,
+        client_secret=idp.client_secret,
+        audience=options.pop("audience", idp.audience),
+        issuer=options.pop("issuer", idp.url),
+        **options,
+    )
+
+
+def test_tokens_for_another_audience_or_issuer_are_refused(idp: FakeIntrospection) -> None:
+    """A token issued for another resource server, or by another issuer, is a 401 even though
+    the server says it is active."""
+    auth = Authenticator([provider_for(idp)])
+    with pytest.raises(BadAudience):
+        auth.authenticate(bearer(idp.issue("eve", audience="billing-service")))
+    other = Authenticator([provider_for(idp, issuer="https://elsewhere.example")])
+    with pytest.raises(BadIssuer):
+        other.authenticate(bearer(idp.issue("eve")))
+    assert auth.authenticate(bearer(idp.issue("ok"))) is not None
+
+
+def test_answer_times_are_checked_as_a_jwts(idp: FakeIntrospection) -> None:
+    """An answer whose nbf or iat lies in the future (beyond the leeway) is not valid yet."""
+    auth = Authenticator([provider_for(idp)])
+    token = idp.issue("later")
+    idp.tokens[token]["nbf"] = idp.tokens[token]["iat"] + 3600
+    with pytest.raises(NotYetValid):
+        auth.authenticate(bearer(token))
+
+
+JUNK = [f"junk-{secrets.token_hex(6)}" for _ in range(500)] + [
+    f"eyJhbGciOiJub25lIn0.{secrets.token_urlsafe(12)}.{secrets.token_urlsafe(8)}"
+    for _ in range(500)
+]
+
+
+def test_a_thousand_junk_tokens_never_open_the_breaker(idp: FakeIntrospection) -> None:
+    """1,000 distinct junk values (opaque and JWT-shaped) answered 400: each is the client's
+    401, the breaker stays closed, a valid token then gets in, and memory stays bounded by
+    the policy's cache size."""
+    provider = provider_for(idp, policy=RemotePolicy(cache_size=100))
+    auth = Authenticator([provider])
+    for junk in JUNK:
+        with pytest.raises(InvalidToken):
+            auth.authenticate(bearer(junk))
+    principal = auth.authenticate(bearer(idp.issue("valid")))
+    assert principal is not None
+    assert principal.subject == "valid"
+    assert provider.client._failures == 0
+    assert len(provider.client._results) <= 100
+    assert idp.calls(idp.PATH) == 1001
+
+
+class JunkRejecter(FakeServer):
+    """A verify endpoint: 200 for 'good-token', 400 for anything else."""
+
+    def answer(self, method: str, path: str, headers: Message, body: bytes) -> Answer:
+        if headers.get("authorization") == "Bearer good-token":
+            return json_answer(200, {"sub": "u1", "exp": 4102444800})
+        return json_answer(400, {"error": "invalid_token"})
+
+
+@pytest.mark.parametrize("vendor", ["authon", "verychat", "mori", "remote-verifier"])
+def test_the_vendors_junk_rejections_never_open_the_breaker(vendor: str) -> None:
+    """The same for Authon, VeryChat, Mori and RemoteVerifier: junk answered with the
+    documented rejections leaves the breaker closed and a valid token gets in."""
+    if vendor == "authon":
+        server: Any = FakeAuthon()
+    elif vendor == "verychat":
+        server = FakeVeryChat()
+    else:
+        server = JunkRejecter()
+    with server:
+        provider: Provider
+        if vendor == "authon":
+            provider = AuthonProvider(secret_key=server.secret_key, base_url=server.url)
+            good = server.sign_in(server.add_user()["id"])
+        elif vendor == "verychat":
+            provider = VeryChatProvider(project_id=server.project_id, base_url=server.url)
+            good = server.get_tokens("@someone")
+        elif vendor == "mori":
+            provider = MoriProvider(verify_url=server.url + "/verify")
+            good = "good-token"
+        else:
+            provider = RemoteVerifier("v", server.url + "/verify")
+            good = "good-token"
+        auth = Authenticator([provider])
+        for junk in JUNK[:300] + JUNK[-300:]:
+            with pytest.raises(InvalidToken):
+                auth.authenticate(bearer(junk))
+        assert auth.authenticate(bearer(good)) is not None
+        assert provider.remote is not None
+        assert provider.remote._failures == 0
