@@ -171,3 +171,55 @@ def test_the_vendors_junk_rejections_never_open_the_breaker(vendor: str) -> None
         assert auth.authenticate(bearer(good)) is not None
         assert provider.remote is not None
         assert provider.remote._failures == 0
+
+
+# -- issue 10, points 6 and 7: names and reasons --------------------------------------------
+
+
+@pytest.mark.parametrize("allowed", ["EdDSA", "Ed25519"])
+@pytest.mark.parametrize("header_alg", ["EdDSA", "Ed25519"])
+@pytest.mark.parametrize("key_alg", [None, "EdDSA", "Ed25519"])
+def test_ed25519_and_eddsa_name_one_algorithm(
+    allowed: str, header_alg: str, key_alg: str | None
+) -> None:
+    """RFC 9864's fully specified 'Ed25519' and 'EdDSA' are the same algorithm with an Ed25519
+    key: in the allowlist, in the key's alg member and in the token header, in any mix."""
+    import json
+
+    from authgate import JWTVerifier, KeySet
+    from authgate.testing import SigningKey, TokenFactory
+
+    key = SigningKey("EdDSA", kid="ed")
+    jwk = key.public_jwk()
+    jwk.pop("alg", None)
+    if key_alg is not None:
+        jwk["alg"] = key_alg
+    verifier = JWTVerifier(KeySet.from_jwk(jwk), algorithms=[allowed])
+    factory = TokenFactory(key=key)
+    header = json.dumps({"alg": header_alg, "kid": "ed", "typ": "JWT"})
+    token = factory.sign(header, json.dumps(factory.claims("ed-user")))
+    assert verifier.verify(token)["sub"] == "ed-user"
+
+
+def test_a_foreign_issuer_is_bad_issuer_whatever_the_key_cache_holds() -> None:
+    """A token whose iss matches no configured issuer is bad_issuer, before any key lookup:
+    with no keys fetched yet, and with keys cached (it was key_not_found then)."""
+    from authgate import BadIssuer, JWKSKeySource, JWTVerifier
+    from authgate.testing import LocalIssuer, SigningKey, TokenFactory
+
+    with LocalIssuer("ES256") as issuer:
+        verifier = JWTVerifier(
+            JWKSKeySource(issuer.jwks_url), algorithms=["ES256"], issuer=issuer.url
+        )
+        foreign = TokenFactory(key=SigningKey("ES256", kid="other"), issuer="https://evil.example")
+        with pytest.raises(BadIssuer):
+            verifier.verify(foreign.mint("x"))
+        assert verifier.verify(issuer.mint("warm"))["sub"] == "warm"  # keys now cached
+        with pytest.raises(BadIssuer):
+            verifier.verify(foreign.mint("x"))
+        same_kid = TokenFactory(
+            key=SigningKey("ES256", kid=issuer.factory.key.kid), issuer="https://evil.example"
+        )
+        with pytest.raises(BadIssuer):
+            verifier.verify(same_kid.mint("x"))
+        assert issuer.jwks_requests == 1

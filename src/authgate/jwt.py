@@ -32,7 +32,7 @@ from .errors import (
     UnsupportedHeader,
 )
 from .extract import MAX_TOKEN_BYTES, refuse_oversized
-from .keys import ALGORITHMS, MAX_KID_BYTES, KeySet, SignatureCheck
+from .keys import ALGORITHMS, MAX_KID_BYTES, SAME_ALGORITHM, KeySet, SignatureCheck
 from .keysources import RemoteKeySource
 
 __all__ = [
@@ -216,7 +216,10 @@ class JWTVerifier:
             audiences = frozenset([audience] if isinstance(audience, str) else audience)
             if not audiences or not all(isinstance(a, str) and a for a in audiences):
                 raise ConfigurationError("audience must be a non-empty string or strings")
-        self.algorithms: frozenset[str] = frozenset(allowed)
+        # an allowlist naming EdDSA or Ed25519 (RFC 9864) accepts a header naming either
+        self.algorithms: frozenset[str] = frozenset(allowed) | {
+            SAME_ALGORITHM[alg] for alg in allowed if alg in SAME_ALGORITHM
+        }
         self.issuer = issuer
         self.audience = audiences
         self.leeway = float(leeway)
@@ -300,6 +303,9 @@ class JWTVerifier:
         if type(claims) is not dict:
             raise MalformedToken("the payload is not a JSON object")
         signature = _a2b(s.encode().translate(TO_STD) + b"==")
+        if self.issuer is not None and claims.get("iss") != self.issuer:
+            # before any key lookup: one reason for a foreign issuer, whatever keys are cached
+            raise BadIssuer("the token issuer is not accepted")
         return header, token[: len(h) + len(p) + 1].encode(), signature, claims
 
     def _parse_header(self, segment: str) -> _Header:
@@ -368,8 +374,6 @@ class JWTVerifier:
 
     def _check_worth_fetching(self, claims: dict[str, Any]) -> None:
         """Refuse, before any network call, a token that cannot pass whatever the keys are."""
-        if self.issuer is not None and claims.get("iss") != self.issuer:
-            raise BadIssuer("the token issuer is not accepted")
         exp = numeric_date(claims, "exp")
         if exp is not None and self._clock() >= exp + self.leeway:
             raise ExpiredToken("the token has expired")

@@ -67,8 +67,12 @@ ALGORITHMS: Final[Mapping[str, _Alg]] = {
     "ES384": _Alg("EC", "sha384", crv="P-384"),
     "ES512": _Alg("EC", "sha512", crv="P-521"),
     "EdDSA": _Alg("OKP", "sha512", crv="Ed25519"),
+    "Ed25519": _Alg("OKP", "sha512", crv="Ed25519"),  # RFC 9864's fully specified name
 }
 """Every JWS algorithm authgate verifies. ``none`` is not one of them and never will be."""
+
+SAME_ALGORITHM: Final[Mapping[str, str]] = {"EdDSA": "Ed25519", "Ed25519": "EdDSA"}
+"""With an Ed25519 key, RFC 9864's ``Ed25519`` and the polymorphic ``EdDSA`` are one algorithm."""
 
 _HASHES: Final[Mapping[str, type[hashes.HashAlgorithm]]] = {
     "sha256": hashes.SHA256,
@@ -175,7 +179,7 @@ class Key:
             return False
         if self.use is not None and self.use != "sig":
             return False
-        if self.alg is not None and self.alg != alg:
+        if self.alg is not None and self.alg != alg and SAME_ALGORITHM.get(self.alg) != alg:
             return False
         return not (
             isinstance(self.material, bytes) and len(self.material) < _HASH_BYTES[spec.hash_name]
