@@ -223,3 +223,40 @@ def test_a_foreign_issuer_is_bad_issuer_whatever_the_key_cache_holds() -> None:
         with pytest.raises(BadIssuer):
             verifier.verify(same_kid.mint("x"))
         assert issuer.jwks_requests == 1
+
+
+def test_failures_name_their_cause_to_operators_only() -> None:
+    """A refused connection and an unresolvable host are told apart in .detail; the client's
+    message is the same generic one for both."""
+    import socket
+
+    from authgate import ProviderUnavailable
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    import httpx
+
+    from authgate import Upstream
+
+    def no_dns(request: httpx.Request) -> httpx.Response:
+        # what httpcore raises when the resolver fails (no DNS query leaves this machine)
+        try:
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        except socket.gaierror as exc:
+            raise httpx.ConnectError("name resolution failed", request=request) from exc
+
+    refused = RemoteVerifier("v", f"http://127.0.0.1:{closed}/verify")
+    unresolvable = RemoteVerifier(
+        "w",
+        "https://idp.internal.example/verify",
+        upstream=Upstream(transport=httpx.MockTransport(no_dns)),
+    )
+    details = []
+    for provider in (refused, unresolvable):
+        with pytest.raises(ProviderUnavailable) as caught:
+            Authenticator([provider]).authenticate(bearer("opaque-value"))
+        assert caught.value.message == "the identity provider cannot be reached right now"
+        details.append(caught.value.detail)
+    assert "connection was refused" in details[0]
+    assert "does not resolve" in details[1]

@@ -39,6 +39,7 @@ __all__ = [
     "Response",
     "Upstream",
     "UpstreamError",
+    "cause_of",
     "check_url",
     "run",
     "run_async",
@@ -310,9 +311,41 @@ def _send(client: httpx.Client, request: Request, settings: HTTPSettings) -> Res
     except (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError) as exc:
         if watchdog.fired:
             raise UpstreamError("the upstream was too slow to answer") from exc
-        raise UpstreamError(f"the upstream is unreachable ({type(exc).__name__})") from exc
+        raise UpstreamError(f"the upstream is unreachable: {cause_of(exc)}") from exc
     finally:
         watchdog.cancel()
+
+
+def cause_of(exc: BaseException) -> str:
+    """What an operator needs to know of a failed exchange, from its exception chain: a
+    certificate error (with OpenSSL's reason), a DNS failure, a refused connection, a
+    timeout. Never shown to clients.
+
+    Args:
+        exc: the exception httpx raised.
+    """
+    import ssl
+
+    chain: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and len(chain) < 8:
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    for link in chain:
+        if isinstance(link, ssl.SSLCertVerificationError):
+            return f"TLS certificate verification failed ({link.verify_message})"
+        if isinstance(link, ssl.SSLError):
+            return f"TLS failed ({link.reason or type(link).__name__})"
+        if isinstance(link, socket.gaierror):
+            return "the host name does not resolve (DNS)"
+        if isinstance(link, ConnectionRefusedError):
+            return "the connection was refused"
+        if isinstance(link, ConnectionResetError):
+            return "the connection was reset"
+    name = type(exc).__name__
+    if "Timeout" in name:
+        return f"timed out ({name})"
+    return name
 
 
 class _Watchdog:
@@ -380,7 +413,7 @@ async def _send_async(
     except asyncio.TimeoutError as exc:
         raise UpstreamError("the upstream was too slow to answer") from exc
     except (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError) as exc:
-        raise UpstreamError(f"the upstream is unreachable ({type(exc).__name__})") from exc
+        raise UpstreamError(f"the upstream is unreachable: {cause_of(exc)}") from exc
 
 
 def run(plan: Plan[T], settings: HTTPSettings) -> T:
