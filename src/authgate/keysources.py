@@ -30,7 +30,17 @@ from typing import TYPE_CHECKING, Final
 from ._cache import Memo
 from ._config import non_negative, positive, size
 from ._flight import SingleFlight
-from ._http import Plan, Request, Response, Upstream, UpstreamError, check_url, run, run_async
+from ._http import (
+    Plan,
+    Request,
+    Response,
+    Upstream,
+    UpstreamError,
+    allowed_http,
+    check_url,
+    run,
+    run_async,
+)
 from ._http import upstream_of as _upstream_of
 from ._log import safe_url, warning
 from .errors import ConfigurationError, KeySourceError
@@ -109,6 +119,7 @@ class RemoteKeySource:
         self._http = (upstream or Upstream()).settings(
             timeout=self.policy.timeout, max_body=self.policy.max_body
         )
+        self._allow_http = allowed_http(upstream)
         self._clock = clock
         self._lock = threading.Lock()
         self._keyset: KeySet | None = None
@@ -296,7 +307,7 @@ class JWKSKeySource(RemoteKeySource):
         transport: httpx.BaseTransport | None = None,
         async_transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        self.url = check_url(url, "the JWKS URL")
+        self.url = check_url(url, "the JWKS URL", allowed_http(upstream))
         super().__init__(
             policy=policy, upstream=_upstream_of(upstream, transport, async_transport), clock=clock
         )
@@ -337,7 +348,7 @@ class OIDCKeySource(RemoteKeySource):
         transport: httpx.BaseTransport | None = None,
         async_transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        self.issuer = check_url(issuer, "the issuer")
+        self.issuer = check_url(issuer, "the issuer", allowed_http(upstream))
         self.discovery_url = issuer.rstrip("/") + "/.well-known/openid-configuration"
         self.jwks_uri: str | None = None
         super().__init__(
@@ -376,6 +387,6 @@ class OIDCKeySource(RemoteKeySource):
         if not isinstance(jwks_uri, str):
             raise UpstreamError("the discovery document has no jwks_uri")
         try:
-            return check_url(jwks_uri, "the discovered jwks_uri")
+            return check_url(jwks_uri, "the discovered jwks_uri", self._allow_http)
         except ConfigurationError as exc:
             raise UpstreamError(exc.message) from exc

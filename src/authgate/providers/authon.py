@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Final
 
 from .._config import header_safe
-from .._http import Plan, Request, Response, Upstream, check_url
+from .._http import Plan, Request, Response, Upstream, allowed_http, check_url
 from .._remote import Claims, RemotePolicy, upstream_error
 from ..apikeys import APIKey, APIKeyRing
 from ..errors import ConfigurationError, Forbidden, InvalidToken
@@ -95,7 +95,9 @@ class AuthonProvider(HybridProvider):
                     "Authon's verify endpoint needs a secret key (sk_live_/sk_test_)"
                 )
         self.secret_key = secret_key
-        self.verify_url = check_url(base_url.rstrip("/") + VERIFY_PATH, "Authon's base_url")
+        self.verify_url = check_url(
+            base_url.rstrip("/") + VERIFY_PATH, "Authon's base_url", allowed_http(upstream)
+        )
         self.subject_claim = subject_claim
         self.banned_claim = banned_claim
         verifier = None

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import quote_plus
 
 from .._config import header_safe, names, non_negative
-from .._http import Plan, Request, Response, Upstream, check_url
+from .._http import Plan, Request, Response, Upstream, allowed_http, check_url
 from .._json import as_number
 from .._log import safe_url
 from .._remote import Claims, RemotePolicy, upstream_error
@@ -151,7 +151,7 @@ class RemoteVerifier(RemoteProvider):
         transport: httpx.BaseTransport | None = None,
         async_transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        self.url = check_url(url, "the verification URL")
+        self.url = check_url(url, "the verification URL", allowed_http(upstream))
         self.method = _method(method)
         self.headers = header_templates(headers)
         self.json = json
@@ -233,7 +233,7 @@ class IntrospectionProvider(RemoteProvider):
         transport: httpx.BaseTransport | None = None,
         async_transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        self.url = check_url(url, "the introspection URL")
+        self.url = check_url(url, "the introspection URL", allowed_http(upstream))
         if not client_id or not client_secret:
             raise ConfigurationError("introspection needs a client_id and client_secret")
         header_safe(client_id, "client_id")

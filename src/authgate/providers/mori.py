@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from .._http import Plan, Request, Response, Upstream, check_url
+from .._http import Plan, Request, Response, Upstream, allowed_http, check_url
 from .._json import as_number
 from .._remote import Claims, RemotePolicy
 from ..apikeys import APIKey, APIKeyRing
@@ -83,7 +83,11 @@ class MoriProvider(HybridProvider):
     ) -> None:
         if not lifetime > 0:
             raise ConfigurationError("lifetime must be > 0 seconds")
-        self.verify_url = check_url(verify_url, "Mori's verify_url") if verify_url else None
+        self.verify_url = (
+            check_url(verify_url, "Mori's verify_url", allowed_http(upstream))
+            if verify_url
+            else None
+        )
         self.verify_method = verify_method.upper()
         self.verify_headers = header_templates(verify_headers)
         self.read_claims = read_claims or (lambda response: json_object_claims(response, name))

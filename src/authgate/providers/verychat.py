@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from .._http import Plan, Request, Response, Upstream, check_url
+from .._http import Plan, Request, Response, Upstream, allowed_http, check_url
 from .._remote import Claims, RemotePolicy, upstream_error
 from ..errors import BadAudience, ConfigurationError, InvalidToken
 from ..extract import Credential
@@ -64,7 +64,9 @@ class VeryChatProvider(HybridProvider):
         if not isinstance(project_id, str) or not project_id:
             raise ConfigurationError("VeryChat needs the projectId whose tokens it accepts")
         self.project_id = project_id
-        self.validate_url = check_url(base_url.rstrip("/") + VALIDATE_PATH, "VeryChat's base_url")
+        self.validate_url = check_url(
+            base_url.rstrip("/") + VALIDATE_PATH, "VeryChat's base_url", allowed_http(upstream)
+        )
         verifier = None
         if secret is not None:
             verifier = JWTVerifier(

@@ -11,6 +11,7 @@ import functools
 import gzip
 import json
 import socket
+import ssl
 import struct
 import threading
 import time
@@ -88,6 +89,8 @@ class FakeServer:
     """Paths where :attr:`fault` applies (empty: every path)."""
 
     def __init__(self) -> None:
+        self.tls: ssl.SSLContext | None = None
+        """A server-side TLS context: set it before :meth:`start` to serve https."""
         self.fault: Fault | None = None
         self.retry_after = "2"
         """The ``Retry-After`` sent with the ``ratelimit`` fault."""
@@ -118,6 +121,8 @@ class FakeServer:
         server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         server.daemon_threads = True
         server.block_on_close = False
+        if self.tls is not None:
+            server.socket = self.tls.wrap_socket(server.socket, server_side=True)
         self._server = server
         self.started()
         self._thread = threading.Thread(
@@ -148,7 +153,8 @@ class FakeServer:
         if self._server is None:
             raise RuntimeError("the server is not started")
         host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        scheme = "https" if self.tls is not None else "http"
+        return f"{scheme}://{host!s}:{port}"
 
     def calls(self, path: str) -> int:
         """How many requests ``path`` received.
