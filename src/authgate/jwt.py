@@ -37,6 +37,7 @@ from .keysources import RemoteKeySource
 
 __all__ = [
     "JWTVerifier",
+    "check_times",
     "diagnose_compact",
     "is_compact_jws",
     "unverified_claims",
@@ -145,6 +146,26 @@ def numeric_date(claims: dict[str, Any], name: str) -> float | None:
     if number is None:
         raise MalformedToken(f"the {name!r} claim must be a finite JSON number within ±2^53")
     return number
+
+
+def check_times(claims: dict[str, Any], now: float, leeway: float) -> None:
+    """The time rules, for a JWT's claims or an endpoint's answer alike: ``exp`` not passed,
+    ``nbf`` and ``iat`` not in the future, each give or take ``leeway``.
+
+    Args:
+        claims: decoded claims (numeric dates must be finite JSON numbers within ±2^53).
+        now: the current time.
+        leeway: seconds of clock skew allowed.
+    """
+    exp = numeric_date(claims, "exp")
+    if exp is not None and now >= exp + leeway:
+        raise ExpiredToken("the token has expired")
+    nbf = numeric_date(claims, "nbf")
+    if nbf is not None and now + leeway < nbf:
+        raise NotYetValid("the token is not valid yet (nbf)")
+    iat = numeric_date(claims, "iat")
+    if iat is not None and now + leeway < iat:
+        raise NotYetValid("the token was issued in the future (iat)")
 
 
 class JWTVerifier:
@@ -391,17 +412,7 @@ class JWTVerifier:
         for name in self.required_claims:
             if claims.get(name) is None:
                 raise MissingClaim(f"the token lacks the required claim {name!r}")
-        now = self._clock()
-        leeway = self.leeway
-        exp = numeric_date(claims, "exp")
-        if exp is not None and now >= exp + leeway:
-            raise ExpiredToken("the token has expired")
-        nbf = numeric_date(claims, "nbf")
-        if nbf is not None and now + leeway < nbf:
-            raise NotYetValid("the token is not valid yet (nbf)")
-        iat = numeric_date(claims, "iat")
-        if iat is not None and now + leeway < iat:
-            raise NotYetValid("the token was issued in the future (iat)")
+        check_times(claims, self._clock(), self.leeway)
         if self.issuer is not None and claims.get("iss") != self.issuer:
             raise BadIssuer("the token issuer is not accepted")
         if "aud" in claims:

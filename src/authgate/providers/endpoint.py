@@ -16,18 +16,10 @@ from urllib.parse import quote_plus
 
 from .._config import header_safe, names, non_negative
 from .._http import Plan, Request, Response, Upstream, allowed_http, check_url
-from .._json import as_number
 from .._log import safe_url
 from .._remote import Claims, RemotePolicy, upstream_error
-from ..errors import (
-    BadAudience,
-    BadIssuer,
-    ConfigurationError,
-    ExpiredToken,
-    InvalidToken,
-    MalformedToken,
-    NotYetValid,
-)
+from ..errors import BadAudience, BadIssuer, ConfigurationError, InvalidToken
+from ..jwt import check_times
 from .base import RemoteProvider
 
 if TYPE_CHECKING:
@@ -319,15 +311,4 @@ class IntrospectionProvider(RemoteProvider):
                 a for a in granted if isinstance(a, str)
             ):
                 raise BadAudience("the token was issued for another audience")
-        now = self._clock()
-        for name in ("exp", "nbf", "iat"):
-            value = body.get(name)
-            if value is not None and as_number(value) is None:
-                raise MalformedToken(f"the introspection answer's {name!r} is not a numeric date")
-        exp, nbf, iat = (as_number(body.get(n)) for n in ("exp", "nbf", "iat"))
-        if exp is not None and now >= exp + self.leeway:
-            raise ExpiredToken("the token has expired")
-        if nbf is not None and now + self.leeway < nbf:
-            raise NotYetValid("the token is not valid yet (nbf)")
-        if iat is not None and now + self.leeway < iat:
-            raise NotYetValid("the token was issued in the future (iat)")
+        check_times(body, self._clock(), self.leeway)  # as for a JWT
