@@ -153,3 +153,35 @@ def test_strict_base64url(text: str, ok: bool) -> None:
     else:
         with pytest.raises(ValueError, match="base64url"):
             b64url_decode(text)
+
+
+def test_a_lone_key_without_kid_serves_any_kid(rs256: SigningKey) -> None:
+    """A key configured on its own without a kid (from_pem, from_secret, from_jwk) verifies a
+    token whatever kid it names, as PyJWT and jose do given one key; in a JWKS document, a key
+    without kid serves only tokens without one."""
+    from cryptography.hazmat.primitives import serialization
+
+    from authgate import JWTVerifier, KeyNotFound
+    from authgate.testing import TokenFactory
+
+    jwk = rs256.public_jwk()
+    jwk.pop("kid")
+    pem = rs256.private.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    factory = TokenFactory(key=rs256)
+    token = factory.mint("u", headers={"kid": "whatever-the-idp-says"})
+    for lone in (KeySet.from_jwk(jwk), KeySet.from_pem(pem)):
+        assert JWTVerifier(lone, algorithms=["RS256"]).verify(token)["sub"] == "u"
+    secret = SigningKey("HS256", kid="k", private=b"s" * 32)
+    hs_token = TokenFactory(key=secret).mint("h")  # its header names kid "k"
+    assert (
+        JWTVerifier(KeySet.from_secret(b"s" * 32), algorithms=["HS256"]).verify(hs_token)["sub"]
+        == "h"
+    )
+    in_a_set = KeySet.from_jwks({"keys": [jwk]})
+    with pytest.raises(KeyNotFound):
+        JWTVerifier(in_a_set, algorithms=["RS256"]).verify(token)
+    named = KeySet.from_pem(pem, kid="other")
+    with pytest.raises(KeyNotFound):
+        JWTVerifier(named, algorithms=["RS256"]).verify(token)

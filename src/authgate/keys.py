@@ -313,12 +313,18 @@ class KeySet:
 
     Args:
         keys: the keys; several may share a ``kid``.
+        lone: the set is one key configured on its own: without a ``kid`` of its own, it is a
+            candidate whatever ``kid`` a token names.
     """
 
-    __slots__ = ("_by_kid", "_candidates", "keys")
+    __slots__ = ("_by_kid", "_candidates", "_lone", "keys")
 
-    def __init__(self, keys: Iterable[Key]) -> None:
+    def __init__(self, keys: Iterable[Key], *, lone: bool = False) -> None:
         self.keys: tuple[Key, ...] = tuple(keys)
+        # a single key configured on its own, without a kid (from_pem, from_secret, from_jwk):
+        # the only trust there is, a candidate whatever kid a token names (as PyJWT and jose
+        # do given one key); inside a JWKS document, kid matching stays exact.
+        self._lone = lone and len(self.keys) == 1 and self.keys[0].kid is None
         by_kid: dict[str, list[Key]] = {}
         for key in self.keys:
             if key.kid is not None:
@@ -339,7 +345,8 @@ class KeySet:
     def candidates(self, kid: str | None, alg: str) -> tuple[SignatureCheck, ...]:
         """The signature checks that may verify a token with this ``kid`` and ``alg``.
 
-        With a ``kid`` only keys whose ``kid`` is exactly equal are candidates; without one,
+        With a ``kid`` only keys whose ``kid`` is exactly equal are candidates (but a lone key
+        configured without a kid serves every kid); without one,
         every key that suits the algorithm is; at most :data:`MAX_CANDIDATES` of them, in the
         set's order (a forged kid-less token costs ten signature checks, not thousands).
 
@@ -350,7 +357,7 @@ class KeySet:
         memo_key = (kid, alg)
         found = self._candidates.get(memo_key)
         if found is None:
-            pool = self.keys if kid is None else self._by_kid.get(kid, ())
+            pool = self.keys if kid is None or self._lone else self._by_kid.get(kid, ())
             suited = [key for key in pool if key.suits(alg)][:MAX_CANDIDATES]
             found = tuple(key.check_for(alg) for key in suited)
             if len(self._candidates) < 1024:  # kid is attacker-chosen: bound the memo.
@@ -376,7 +383,7 @@ class KeySet:
         Args:
             jwk: the key as a mapping.
         """
-        return cls([key_from_jwk(jwk)])
+        return cls([key_from_jwk(jwk)], lone=True)
 
     @classmethod
     def from_pem(
@@ -401,7 +408,7 @@ class KeySet:
                 loaded = serialization.load_pem_public_key(data)
         except (ValueError, UnsupportedAlgorithm) as exc:
             raise ConfigurationError("cannot parse the PEM public key") from exc
-        return cls([Key(loaded, kid=kid, alg=alg)])
+        return cls([Key(loaded, kid=kid, alg=alg)], lone=True)
 
     @classmethod
     def from_secret(
@@ -415,7 +422,7 @@ class KeySet:
             alg: restrict it to one HS algorithm.
         """
         raw = secret.encode() if isinstance(secret, str) else bytes(secret)
-        return cls([Key(raw, kid=kid, alg=alg)])
+        return cls([Key(raw, kid=kid, alg=alg)], lone=True)
 
 
 def _coordinate(jwk: Mapping[str, Any], name: str, size: int | None = None) -> bytes:
