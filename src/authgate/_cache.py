@@ -17,7 +17,7 @@ from typing import Final, Generic, TypeVar
 from .extract import Credential
 from .principal import Principal
 
-__all__ = ["Memo", "TokenCache", "cache_key"]
+__all__ = ["Memo", "TokenCache", "cache_key", "signed_part"]
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -224,6 +224,17 @@ class TokenCache:
             if token in self._data:
                 self._forget(token)
 
+    def discard_token(self, key: bytes) -> None:
+        """Forget a revoked token and every re-signed spelling of it (same signing input).
+
+        Args:
+            key: the token's cache key.
+        """
+        self.discard(key)
+        signed = signed_part(key)
+        if signed is not None:
+            self.discard_group("input", signed)
+
     def discard_group(
         self, kind: str, value: object, predicate: Callable[[Principal], bool] | None = None
     ) -> int:
@@ -267,11 +278,22 @@ class TokenCache:
                     del self._groups[group]
 
 
+def signed_part(key: bytes) -> bytes | None:
+    """The part of a JWT's cache key its signature covers (``Bearer header.payload``), which
+    every re-signed spelling of the token shares; ``None`` for an opaque value.
+
+    Args:
+        key: a cache key.
+    """
+    return key[: key.rfind(b".")] if key.count(b".") == 2 else None
+
+
 def _groups_of(key: bytes, principal: Principal) -> tuple[tuple[str, object], ...]:
     """The revocation targets a cache entry belongs to."""
     groups: list[tuple[str, object]] = [("sub", principal.subject)]
-    if key.count(b".") == 2:
-        groups.append(("input", key[: key.rfind(b".")]))
+    signed = signed_part(key)
+    if signed is not None:
+        groups.append(("input", signed))
     jti = principal.claims.get("jti")
     if isinstance(jti, str):
         groups.append(("jti", jti))

@@ -204,9 +204,7 @@ class Authenticator:
                 if token is not None:
                     key = cache_key(Credential("bearer", token))
                     assert key is not None  # a Bearer value always has one
-                    cache.discard(key)
-                    if token.count(".") == 2:
-                        cache.discard_group("input", key[: key.rfind(b".")])
+                    cache.discard_token(key)
                 for revoked_jti in {jti, token_jti} - {None}:
                     cache.discard_group("jti", revoked_jti)
                 if subject is not None:
