@@ -6,19 +6,12 @@ A CA, a server certificate for 127.0.0.1 and a client certificate are generated 
 
 from __future__ import annotations
 
-import datetime
-import ipaddress
 import logging
 import ssl
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from authgate import (
     ConfigurationError,
@@ -30,96 +23,28 @@ from authgate import (
     Upstream,
 )
 from authgate.testing import LocalIssuer
-
-
-def _name(common: str) -> x509.Name:
-    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common)])
-
-
-def _certificate(
-    subject: str, key: Any, issuer: x509.Name, issuer_key: Any, *, ca: bool, ip: bool
-) -> x509.Certificate:
-    now = datetime.datetime.now(datetime.timezone.utc)
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(_name(subject))
-        .issuer_name(issuer)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
-    )
-    if ip:
-        builder = builder.add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-    return builder.sign(issuer_key, hashes.SHA256())
-
-
-def _write(path: Path, key: Any, certificate: x509.Certificate) -> tuple[Path, Path]:
-    cert_path, key_path = path.with_suffix(".crt"), path.with_suffix(".key")
-    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_path, key_path
+from authgate.testing.pki import PrivateCA
 
 
 @pytest.fixture(scope="session")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+def pki(tmp_path_factory: pytest.TempPathFactory) -> PrivateCA:
     """A private CA, a server certificate for 127.0.0.1 and a client certificate."""
-    folder = tmp_path_factory.mktemp("pki")
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca = _certificate(
-        "authgate test CA", ca_key, _name("authgate test CA"), ca_key, ca=True, ip=False
-    )
-    server_key = ec.generate_private_key(ec.SECP256R1())
-    server = _certificate("127.0.0.1", server_key, ca.subject, ca_key, ca=False, ip=True)
-    client_key = ec.generate_private_key(ec.SECP256R1())
-    client = _certificate("resource-server", client_key, ca.subject, ca_key, ca=False, ip=False)
-    ca_cert, _ = _write(folder / "ca", ca_key, ca)
-    server_cert, server_key_path = _write(folder / "server", server_key, server)
-    client_cert, client_key_path = _write(folder / "client", client_key, client)
-    return {
-        "ca": ca_cert,
-        "server_cert": server_cert,
-        "server_key": server_key_path,
-        "client_cert": client_cert,
-        "client_key": client_key_path,
-    }
-
-
-def server_context(pki: dict[str, Path], *, require_client: bool = False) -> ssl.SSLContext:
-    """The fake IdP's TLS: our server certificate, optionally demanding a client certificate."""
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(pki["server_cert"], pki["server_key"])
-    if require_client:
-        context.verify_mode = ssl.CERT_REQUIRED
-        context.load_verify_locations(pki["ca"])
-    return context
+    return PrivateCA(tmp_path_factory.mktemp("pki"))
 
 
 @pytest.fixture
-def tls_issuer(pki: dict[str, Path]) -> Iterator[LocalIssuer]:
+def tls_issuer(pki: PrivateCA) -> Iterator[LocalIssuer]:
     """A LocalIssuer serving https with the private CA's certificate."""
     issuer = LocalIssuer("ES256")
-    issuer.tls = server_context(pki)
+    issuer.tls = pki.server_context()
     with issuer:
         yield issuer
 
 
-def test_a_private_ca_given_as_a_file_is_trusted(
-    tls_issuer: LocalIssuer, pki: dict[str, Path]
-) -> None:
+def test_a_private_ca_given_as_a_file_is_trusted(tls_issuer: LocalIssuer, pki: PrivateCA) -> None:
     """Upstream(verify=<CA file>): keys fetched over real TLS from 127.0.0.1, and OIDC too."""
     assert tls_issuer.url.startswith("https://")
-    upstream = Upstream(verify=str(pki["ca"]))
+    upstream = Upstream(verify=str(pki.ca_cert))
     for source in (
         JWKSKeySource(tls_issuer.jwks_url, upstream=upstream),
         OIDCKeySource(tls_issuer.url, upstream=upstream),
@@ -129,10 +54,10 @@ def test_a_private_ca_given_as_a_file_is_trusted(
 
 
 def test_a_private_ca_given_as_a_context_is_trusted(
-    tls_issuer: LocalIssuer, pki: dict[str, Path]
+    tls_issuer: LocalIssuer, pki: PrivateCA
 ) -> None:
     """Upstream(verify=ssl.SSLContext) works the same."""
-    context = ssl.create_default_context(cafile=str(pki["ca"]))
+    context = ssl.create_default_context(cafile=str(pki.ca_cert))
     source = JWKSKeySource(tls_issuer.jwks_url, upstream=Upstream(verify=context))
     verifier = JWTVerifier(source, algorithms=["ES256"], issuer=tls_issuer.url)
     assert verifier.verify(tls_issuer.mint("ctx"))["sub"] == "ctx"
@@ -150,14 +75,14 @@ def test_an_untrusted_certificate_names_its_cause_to_operators(tls_issuer: Local
     assert "certificate" not in caught.value.message
 
 
-def test_mutual_tls_with_a_client_certificate(pki: dict[str, Path]) -> None:
+def test_mutual_tls_with_a_client_certificate(pki: PrivateCA) -> None:
     """An IdP demanding a client certificate: Upstream(cert=(cert, key)) gets in; without it,
     the TLS failure is named."""
     issuer = LocalIssuer("ES256")
-    issuer.tls = server_context(pki, require_client=True)
+    issuer.tls = pki.server_context(require_client=True)
     with issuer:
         with_cert = Upstream(
-            verify=str(pki["ca"]), cert=(str(pki["client_cert"]), str(pki["client_key"]))
+            verify=str(pki.ca_cert), cert=(str(pki.client_cert), str(pki.client_key))
         )
         verifier = JWTVerifier(
             JWKSKeySource(issuer.jwks_url, upstream=with_cert),
@@ -166,7 +91,7 @@ def test_mutual_tls_with_a_client_certificate(pki: dict[str, Path]) -> None:
         )
         assert verifier.verify(issuer.mint("mtls"))["sub"] == "mtls"
         without = JWTVerifier(
-            JWKSKeySource(issuer.jwks_url, upstream=Upstream(verify=str(pki["ca"]))),
+            JWKSKeySource(issuer.jwks_url, upstream=Upstream(verify=str(pki.ca_cert))),
             algorithms=["ES256"],
             issuer=issuer.url,
         )

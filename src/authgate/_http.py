@@ -18,7 +18,8 @@ import socket
 import threading
 import time
 import warnings
-from collections.abc import Generator, Mapping
+import weakref
+from collections.abc import AsyncGenerator, Generator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
     import httpx
 
 __all__ = [
+    "Clients",
     "HTTPSettings",
     "Plan",
     "Request",
@@ -42,8 +44,6 @@ __all__ = [
     "allowed_http",
     "cause_of",
     "check_url",
-    "run",
-    "run_async",
     "upstream_of",
 ]
 
@@ -305,6 +305,9 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+_MAX_CONNECTIONS = 20
+"""The most connections one component's client opens to its upstream at once."""
+
 _DEFAULT_HEADERS = {"accept-encoding": "identity", "user-agent": "authgate"}
 
 
@@ -325,6 +328,8 @@ def _client_options(settings: HTTPSettings) -> dict[str, Any]:
         "follow_redirects": False,
         "headers": _DEFAULT_HEADERS,
         "trust_env": settings.trust_env,
+        # a bounded pool: concurrent misses beyond it wait (within the timeout) for a connection
+        "limits": httpx.Limits(max_connections=_MAX_CONNECTIONS, max_keepalive_connections=10),
     }
 
 
@@ -367,7 +372,7 @@ class _Body:
 def _send(client: httpx.Client, request: Request, settings: HTTPSettings) -> Response:
     import httpx
 
-    watchdog = _Watchdog(settings.timeout)
+    _deadline.at = time.monotonic() + settings.timeout
     try:
         with client.stream(
             request.method,
@@ -375,7 +380,6 @@ def _send(client: httpx.Client, request: Request, settings: HTTPSettings) -> Res
             headers=request.headers,
             json=request.json,
             data=request.form,
-            extensions={"trace": watchdog.trace},
         ) as response:
             body = _Body(response, settings)
             if response.is_stream_consumed:  # a transport that handed the body over whole
@@ -383,15 +387,13 @@ def _send(client: httpx.Client, request: Request, settings: HTTPSettings) -> Res
             else:
                 for chunk in response.iter_raw():  # raw: never inflated
                     body.add(chunk)
-            if watchdog.fired:  # the shut-down socket ended the body early: not an answer
-                raise UpstreamError("the upstream was too slow to answer")
             return body.response(response)
+    except httpx.TimeoutException as exc:
+        raise UpstreamError("the upstream was too slow to answer") from exc
     except (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError) as exc:
-        if watchdog.fired:
-            raise UpstreamError("the upstream was too slow to answer") from exc
         raise UpstreamError(f"the upstream is unreachable: {cause_of(exc)}") from exc
     finally:
-        watchdog.cancel()
+        _deadline.at = None
 
 
 def cause_of(exc: BaseException) -> str:
@@ -426,41 +428,105 @@ def cause_of(exc: BaseException) -> str:
     return name
 
 
-class _Watchdog:
-    """The sync exchange's total deadline: httpx's sync timeouts bound each read, so a server
-    sending a header line a second would never trip them. At the deadline the connection's
-    socket is shut down, which wakes the blocked read with an error at once."""
+class _Deadline(threading.local):
+    """The monotonic deadline of the sync exchange running in this thread (``None``: none)."""
 
-    __slots__ = ("_socket", "_timer", "fired")
+    at: float | None = None
 
-    def __init__(self, timeout: float) -> None:
-        self.fired = False
-        self._socket: socket.socket | None = None
-        self._timer = threading.Timer(timeout, self._fire)
-        self._timer.daemon = True
-        self._timer.start()
 
-    def trace(self, event: str, info: dict[str, Any]) -> None:
-        """httpx's trace hook: remember the socket of the connection the exchange opened."""
-        if event == "connection.connect_tcp.complete":
-            stream = info.get("return_value")
-            if stream is not None:
-                self._socket = stream.get_extra_info("socket")
-        if self.fired:
-            self._shut()
+_deadline = _Deadline()
 
-    def _fire(self) -> None:
-        self.fired = True
-        self._shut()
 
-    def _shut(self) -> None:
-        sock = self._socket
-        if sock is not None:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
+def _remaining(timeout: float | None, error: type[Exception]) -> float | None:
+    """``timeout`` shortened to what is left of this thread's exchange; ``error`` once none is.
 
-    def cancel(self) -> None:
-        self._timer.cancel()
+    httpx's sync timeouts bound each read, so a server sending a header line a second would
+    never trip them; every read and write of a pooled connection goes through here instead.
+    """
+    at = _deadline.at
+    if at is None:
+        return timeout
+    left = at - time.monotonic()
+    if left <= 0:
+        raise error("the exchange's total deadline passed")
+    return left if timeout is None else min(timeout, left)
+
+
+def _deadline_backend(inner: Any) -> Any:
+    """``inner`` (an httpcore network backend) with every stream bound by :data:`_deadline`."""
+    import httpcore
+
+    class Stream(httpcore.NetworkStream):
+        __slots__ = ("_inner",)
+
+        def __init__(self, inner: httpcore.NetworkStream) -> None:
+            self._inner = inner
+
+        def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+            return self._inner.read(max_bytes, _remaining(timeout, httpcore.ReadTimeout))
+
+        def write(self, buffer: bytes, timeout: float | None = None) -> None:
+            self._inner.write(buffer, _remaining(timeout, httpcore.WriteTimeout))
+
+        def close(self) -> None:
+            self._inner.close()
+
+        def start_tls(
+            self,
+            ssl_context: ssl.SSLContext,
+            server_hostname: str | None = None,
+            timeout: float | None = None,
+        ) -> httpcore.NetworkStream:
+            bound = _remaining(timeout, httpcore.ConnectTimeout)
+            return Stream(self._inner.start_tls(ssl_context, server_hostname, bound))
+
+        def get_extra_info(self, info: str) -> Any:
+            return self._inner.get_extra_info(info)
+
+    class Backend(httpcore.NetworkBackend):
+        def connect_tcp(
+            self,
+            host: str,
+            port: int,
+            timeout: float | None = None,
+            local_address: str | None = None,
+            socket_options: Any = None,
+        ) -> httpcore.NetworkStream:
+            bound = _remaining(timeout, httpcore.ConnectTimeout)
+            return Stream(inner.connect_tcp(host, port, bound, local_address, socket_options))
+
+        def connect_unix_socket(
+            self, path: str, timeout: float | None = None, socket_options: Any = None
+        ) -> httpcore.NetworkStream:
+            bound = _remaining(timeout, httpcore.ConnectTimeout)
+            return Stream(inner.connect_unix_socket(path, bound, socket_options))
+
+        def sleep(self, seconds: float) -> None:
+            inner.sleep(seconds)
+
+    return Backend()
+
+
+def _bind_deadlines(client: httpx.Client) -> bool:
+    """Put :func:`_deadline_backend` under every connection pool of ``client``.
+
+    httpx builds its pools (the direct one and one per proxy) without a way to name their
+    network backend, so it is set on each pool it built. Returns whether every pool was
+    reached; an injected transport (tests) has none and needs none.
+    """
+    import httpcore
+    import httpx
+
+    reached = True
+    for transport in (client._transport, *client._mounts.values()):
+        if not isinstance(transport, httpx.HTTPTransport):
+            continue
+        pool = getattr(transport, "_pool", None)
+        if isinstance(pool, httpcore.ConnectionPool) and hasattr(pool, "_network_backend"):
+            pool._network_backend = _deadline_backend(pool._network_backend)
+        else:  # pragma: no cover - an httpx whose internals moved: reads stay bounded one by one
+            reached = False
+    return reached
 
 
 async def _send_async(
@@ -494,41 +560,167 @@ async def _send_async(
         raise UpstreamError(f"the upstream is unreachable: {cause_of(exc)}") from exc
 
 
-def run(plan: Plan[T], settings: HTTPSettings) -> T:
-    """Drive ``plan`` to its result with a sync client.
+class Clients:
+    """The pooled HTTP clients of one component (a key source, a remote verifier): one sync
+    client, and one async client per event loop (an ``httpx.AsyncClient`` belongs to the
+    loop it was first used on). Connections are kept alive and reused between calls.
+
+    Each client is made on first use and closed by :meth:`close` / :meth:`aclose` (which
+    ``Authenticator.close()`` and the ASGI lifespan call); after that, the next call opens a
+    new one. Without them nothing leaks either: an async client is closed when its event
+    loop shuts down (``asyncio.run``, uvicorn, anyio), and every client when its component is
+    garbage-collected or the interpreter exits.
 
     Args:
-        plan: the exchange, as a generator of requests.
-        settings: the limits.
+        settings: the limits of every exchange.
     """
-    import httpx
 
-    with httpx.Client(transport=settings.transport, **_client_options(settings)) as client:
+    def __init__(self, settings: HTTPSettings) -> None:
+        self.settings = settings
+        self._lock = threading.Lock()
+        self._sync_box: list[httpx.Client | None] = [None]  # a box the finalizer shares
+        self._loops: weakref.WeakKeyDictionary[Any, _LoopClient] = weakref.WeakKeyDictionary()
+        weakref.finalize(self, _close_all, self._lock, self._sync_box, self._loops)
+
+    # -- sync ---------------------------------------------------------------------------------
+
+    def run(self, plan: Plan[T]) -> T:
+        """Drive ``plan`` to its result on the pooled sync client.
+
+        Args:
+            plan: the exchange, as a generator of requests.
+        """
+        client = self._sync_box[0] or self._open_sync()
         try:
             request = next(plan)
             while True:
-                request = plan.send(_send(client, request, settings))
+                request = plan.send(_send(client, request, self.settings))
         except StopIteration as done:
             result: T = done.value
             return result
 
+    def _open_sync(self) -> httpx.Client:
+        import httpx
 
-async def run_async(plan: Plan[T], settings: HTTPSettings) -> T:
-    """Drive ``plan`` to its result with an async client.
+        with self._lock:
+            client = self._sync_box[0]
+            if client is None:
+                client = httpx.Client(
+                    transport=self.settings.transport, **_client_options(self.settings)
+                )
+                _bind_deadlines(client)
+                self._sync_box[0] = client
+            return client
 
-    Args:
-        plan: the exchange, as a generator of requests.
-        settings: the limits.
-    """
-    import httpx
+    # -- async --------------------------------------------------------------------------------
 
-    async with httpx.AsyncClient(
-        transport=settings.async_transport, **_client_options(settings)
-    ) as client:
+    async def run_async(self, plan: Plan[T]) -> T:
+        """Drive ``plan`` to its result on this event loop's pooled async client.
+
+        Args:
+            plan: the exchange, as a generator of requests.
+        """
+        import asyncio
+
+        loop = asyncio.get_running_loop()
+        held = self._loops.get(loop)
+        client = held.client if held is not None else await self._open_async(loop)
         try:
             request = next(plan)
             while True:
-                request = plan.send(await _send_async(client, request, settings))
+                request = plan.send(await _send_async(client, request, self.settings))
         except StopIteration as done:
             result: T = done.value
             return result
+
+    async def _open_async(self, loop: Any) -> httpx.AsyncClient:
+        import httpx
+
+        held = self._loops.get(loop)
+        if held is None:  # one loop runs one task at a time: no await between get and set
+            client = httpx.AsyncClient(
+                transport=self.settings.async_transport, **_client_options(self.settings)
+            )
+            held = self._loops[loop] = _LoopClient(client, self._loops, loop)
+            await held.keeper.__anext__()  # the loop now finalizes it when it shuts down
+        return held.client
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the sync client, and the async clients of loops that can still run them."""
+        _close_all(self._lock, self._sync_box, self._loops)
+
+    async def aclose(self) -> None:
+        """Close this loop's async client (awaiting it), then everything :meth:`close` does."""
+        import asyncio
+
+        held = self._loops.pop(asyncio.get_running_loop(), None)
+        if held is not None:
+            await held.keeper.aclose()
+        self.close()
+
+
+class _LoopClient:
+    """One loop's async client and its keeper: an async generator whose ``finally`` closes the
+    client. Started on the loop, it is in the loop's set of async generators, which
+    ``loop.shutdown_asyncgens()`` finalizes when the loop ends (as ``asyncio.run`` does)."""
+
+    __slots__ = ("__weakref__", "client", "keeper")
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        loops: weakref.WeakKeyDictionary[Any, _LoopClient],
+        loop: Any,
+    ) -> None:
+        self.client = client
+        self.keeper = _keep(client, loops, weakref.ref(loop))
+
+
+async def _keep(
+    client: httpx.AsyncClient,
+    loops: weakref.WeakKeyDictionary[Any, _LoopClient],
+    loop: weakref.ref[Any],
+) -> AsyncGenerator[None, None]:
+    try:
+        yield
+    finally:
+        alive = loop()
+        if alive is not None:
+            loops.pop(alive, None)
+        await client.aclose()
+
+
+_closing: set[Any] = set()  # close tasks in flight (the loop holds tasks only weakly)
+
+
+def _close_all(
+    lock: threading.Lock,
+    sync: list[httpx.Client | None],
+    loops: weakref.WeakKeyDictionary[Any, _LoopClient],
+) -> None:
+    """Close a :class:`Clients`' clients (also its finalizer: it must not hold the object)."""
+    import asyncio
+
+    with lock:
+        client, sync[0] = sync[0], None
+    if client is not None:
+        client.close()
+    for loop, held in list(loops.items()):
+        if loop.is_closed():
+            continue
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        loops.pop(loop, None)
+        if running is not None and loop is running:  # sync close from async code: soon
+            task = running.create_task(held.keeper.aclose())
+            _closing.add(task)
+            task.add_done_callback(_closing.discard)
+        elif loop.is_running():  # another thread's loop: ask it
+            asyncio.run_coroutine_threadsafe(held.keeper.aclose(), loop)
+        else:  # a stopped loop: run the close on it
+            with contextlib.suppress(RuntimeError):
+                loop.run_until_complete(held.keeper.aclose())

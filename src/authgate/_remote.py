@@ -25,7 +25,7 @@ from cachetools import TLRUCache
 from ._codec import sha256
 from ._config import non_negative, positive, size
 from ._flight import SingleFlight
-from ._http import Plan, Response, Upstream, UpstreamError, run, run_async
+from ._http import Clients, Plan, Response, Upstream, UpstreamError
 from ._json import as_number
 from ._log import upstream_summary, warning
 from .errors import AuthGateError, ConfigurationError, InvalidToken, ProviderUnavailable
@@ -149,17 +149,18 @@ class RemoteClient:
         self._expires_at = expires_at or _exp_claim
         self._clock = clock
         self._secrets = tuple(secret for secret in secrets if secret)
-        self._http = (upstream or Upstream()).settings(
-            timeout=policy.timeout, max_body=policy.max_body
+        self._http = Clients(
+            (upstream or Upstream()).settings(timeout=policy.timeout, max_body=policy.max_body)
         )
         self._results: TLRUCache[bytes, tuple[float, Claims | AuthGateError]] = TLRUCache(
             maxsize=policy.cache_size, ttu=lambda _k, v, _now: v[0], timer=clock
         )
         self._lock = threading.Lock()
         self._flight: SingleFlight[Claims] = SingleFlight(
-            wait=self._http.timeout * 2,
+            wait=self._http.settings.timeout * 2,
             timed_out=lambda: _unavailable(
-                f"{name}: the verification in flight did not finish in time", self._http.timeout
+                f"{name}: the verification in flight did not finish in time",
+                self._http.settings.timeout,
             ),
         )
         self._failures = 0
@@ -196,12 +197,20 @@ class RemoteClient:
         assert claims is not None  # no admission rule: a flight always runs or raises
         return claims
 
+    def close(self) -> None:
+        """Close the pooled connections to the endpoint (the next call opens new ones)."""
+        self._http.close()
+
+    async def aclose(self) -> None:
+        """Like :meth:`close`, awaiting this event loop's connections."""
+        await self._http.aclose()
+
     # -- the two I/O calls --------------------------------------------------------------------
 
     def _exchange_sync(self, key: bytes, token: str) -> Claims:
         self._count_call()
         try:
-            claims = run(self._plan(token), self._http)
+            claims = self._http.run(self._plan(token))
         except (AuthGateError, UpstreamError) as exc:
             raise self._failed(key, exc, token) from None
         return self._accepted(key, claims)
@@ -209,7 +218,7 @@ class RemoteClient:
     async def _exchange_async(self, key: bytes, token: str) -> Claims:
         self._count_call()
         try:
-            claims = await run_async(self._plan(token), self._http)
+            claims = await self._http.run_async(self._plan(token))
         except (AuthGateError, UpstreamError) as exc:
             raise self._failed(key, exc, token) from None
         return self._accepted(key, claims)

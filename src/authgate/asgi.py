@@ -26,6 +26,7 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 POLICY_VIOLATION: Final = 1008
 _GUARDED: Final = frozenset({"http", "websocket"})
+_SHUTDOWN_DONE: Final = frozenset({"lifespan.shutdown.complete", "lifespan.shutdown.failed"})
 
 
 class AuthGateMiddleware(Shell[ASGIApp]):
@@ -37,6 +38,9 @@ class AuthGateMiddleware(Shell[ASGIApp]):
         required: when false, requests without any credential pass through as anonymous
             (a bad credential is still refused).
         exclude_paths: exact paths that skip authentication (e.g. ``/health``).
+
+    At lifespan shutdown it closes the authenticator's pooled connections
+    (:meth:`Authenticator.aclose`) before reporting the app's shutdown to the server.
     """
 
     # ``middleware(scope, receive, send)`` calls the entry point built at construction: the
@@ -50,8 +54,21 @@ class AuthGateMiddleware(Shell[ASGIApp]):
 
     async def _full(self, scope: Scope, receive: Receive, send: Send) -> None:
         """The full path: authenticate (or let a scope we don't guard through), then the app."""
-        if await self._authenticate(scope, send):
+        if scope["type"] == "lifespan":
+            await self.app(scope, receive, self._closing_at_shutdown(send))
+        elif await self._authenticate(scope, send):
             await self.app(scope, receive, send)
+
+    def _closing_at_shutdown(self, send: Send) -> Send:
+        """``send``, closing the authenticator's connections before the app's shutdown is
+        reported to the server (whether the app's own shutdown succeeded or not)."""
+
+        async def lifespan_send(message: Message) -> None:
+            if message.get("type") in _SHUTDOWN_DONE:
+                await self.authenticator.aclose()
+            await send(message)
+
+        return lifespan_send
 
     async def _authenticate(self, scope: Scope, send: Send) -> bool:
         """Attach a principal, or let a scope we don't guard through (true); or answer the

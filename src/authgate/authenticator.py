@@ -90,6 +90,35 @@ class Authenticator:
         """The verified-token cache (``None`` when disabled)."""
         return self._cache
 
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close every provider's pooled connections (to key sets and verify endpoints).
+
+        Safe to call more than once; a later request opens new connections. The ASGI
+        middleware calls :meth:`aclose` at lifespan shutdown; WSGI apps call this at exit
+        (or use the authenticator as a context manager).
+        """
+        for provider in self.providers:
+            provider.close()
+
+    async def aclose(self) -> None:
+        """Like :meth:`close`, awaiting the connections of the running event loop."""
+        for provider in self.providers:
+            await provider.aclose()
+
+    def __enter__(self) -> Authenticator:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    async def __aenter__(self) -> Authenticator:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
     # -- entry points -------------------------------------------------------------------------
 
     def authenticate(self, headers: Headers) -> Principal | None:

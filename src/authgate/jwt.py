@@ -258,6 +258,16 @@ class JWTVerifier:
         assert self._source is not None
         return self._source
 
+    def close(self) -> None:
+        """Close the key source's pooled connections (nothing to do for static keys)."""
+        if self._source is not None:
+            self._source.close()
+
+    async def aclose(self) -> None:
+        """Like :meth:`close`, awaiting this event loop's connections."""
+        if self._source is not None:
+            await self._source.aclose()
+
     # -- the two entry points: identical but for the one I/O call ---------------------------
 
     def verify(self, token: str | bytes) -> dict[str, Any]:

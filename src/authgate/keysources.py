@@ -31,6 +31,7 @@ from ._cache import Memo
 from ._config import non_negative, positive, size
 from ._flight import SingleFlight
 from ._http import (
+    Clients,
     Plan,
     Request,
     Response,
@@ -38,8 +39,6 @@ from ._http import (
     UpstreamError,
     allowed_http,
     check_url,
-    run,
-    run_async,
 )
 from ._http import upstream_of as _upstream_of
 from ._log import safe_url, warning
@@ -116,8 +115,10 @@ class RemoteKeySource:
         if policy is not None and not isinstance(policy, KeyFetchPolicy):
             raise ConfigurationError("policy must be an authgate.KeyFetchPolicy")
         self.policy = policy or KeyFetchPolicy()
-        self._http = (upstream or Upstream()).settings(
-            timeout=self.policy.timeout, max_body=self.policy.max_body
+        self._http = Clients(
+            (upstream or Upstream()).settings(
+                timeout=self.policy.timeout, max_body=self.policy.max_body
+            )
         )
         self._allow_http = allowed_http(upstream)
         self._clock = clock
@@ -128,7 +129,7 @@ class RemoteKeySource:
         self._next_fetch = float("-inf")
         self._absent: Memo[str, bool] = Memo(_MAX_ABSENT_KIDS)
         # one fetch in flight per source; its leader may be a request, a thread or a task
-        self._flight: SingleFlight[None] = SingleFlight(wait=self._http.timeout * 2)
+        self._flight: SingleFlight[None] = SingleFlight(wait=self._http.settings.timeout * 2)
         self._last_error = "no fetch has been made yet"
         self.fetches = 0
         """How many fetches this source has started (for metrics and tests)."""
@@ -183,6 +184,16 @@ class RemoteKeySource:
         error.detail = f"keys at {safe_url(self.location)}: {self._last_error}"
         return error
 
+    # -- connections --------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close this source's pooled connections (the next fetch opens new ones)."""
+        self._http.close()
+
+    async def aclose(self) -> None:
+        """Like :meth:`close`, awaiting this event loop's connections."""
+        await self._http.aclose()
+
     # -- fetching -----------------------------------------------------------------------------
 
     def refresh(self) -> None:
@@ -217,16 +228,14 @@ class RemoteKeySource:
 
     def _fetch_sync(self) -> None:
         try:
-            outcome: tuple[KeySet, float] | UpstreamError = run(self._plan(), self._http)
+            outcome: tuple[KeySet, float] | UpstreamError = self._http.run(self._plan())
         except Exception as exc:
             outcome = _failure(exc)
         self._finish(outcome)
 
     async def _fetch_async(self) -> None:
         try:
-            outcome: tuple[KeySet, float] | UpstreamError = await run_async(
-                self._plan(), self._http
-            )
+            outcome: tuple[KeySet, float] | UpstreamError = await self._http.run_async(self._plan())
         except Exception as exc:
             outcome = _failure(exc)
         except BaseException:  # cancelled with its loop: a failed fetch, then propagate

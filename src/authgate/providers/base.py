@@ -97,6 +97,18 @@ class Provider:
         """
         raise NotImplementedError
 
+    def close(self) -> None:
+        """Release this provider's pooled connections (``Authenticator.close()`` calls it).
+
+        The default has nothing to release; a provider holding clients of its own closes
+        them here. Later calls may open new connections.
+        """
+
+    async def aclose(self) -> None:
+        """Like :meth:`close`, for this event loop's async connections (the ASGI lifespan and
+        ``Authenticator.aclose()`` call it). The default calls :meth:`close`."""
+        self.close()
+
 
 def _checked_name(name: Any) -> str:
     if not isinstance(name, str) or not name:
@@ -145,6 +157,12 @@ class JWTProvider(Provider):
 
     async def verify_async(self, credential: Credential) -> Principal:
         return self.principal(await self.verifier.verify_async(credential.value))
+
+    def close(self) -> None:
+        self.verifier.close()
+
+    async def aclose(self) -> None:
+        await self.verifier.aclose()
 
     def principal(self, claims: dict[str, Any]) -> Principal:
         """Map verified claims to the principal.
@@ -336,6 +354,18 @@ class HybridProvider(Provider):
         if entry is None:
             raise InvalidToken("the API key is not recognised")
         return self.key_principal(credential, entry)
+
+    def close(self) -> None:
+        if self.verifier is not None:
+            self.verifier.close()
+        if self.remote is not None:
+            self.remote.close()
+
+    async def aclose(self) -> None:
+        if self.verifier is not None:
+            await self.verifier.aclose()
+        if self.remote is not None:
+            await self.remote.aclose()
 
     def _local_first(self, credential: Credential) -> bool:
         return self.verifier is not None and credential.is_jwt

@@ -99,6 +99,9 @@ class FakeServer:
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
+        self._connections: set[socket.socket] = set()
+        self.accepted = 0
+        """How many connections the server has accepted (pooled clients reuse theirs)."""
 
     def answer(self, method: str, path: str, headers: Message, body: bytes) -> Answer:
         """Answer one request (subclasses override).
@@ -118,7 +121,7 @@ class FakeServer:
 
     def start(self) -> FakeServer:
         """Bind a free port on 127.0.0.1 and serve in a daemon thread."""
-        server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        server = _Server(("127.0.0.1", 0), _handler_for(self))
         server.daemon_threads = True
         server.block_on_close = False
         if self.tls is not None:
@@ -139,6 +142,11 @@ class FakeServer:
             self._server.server_close()
         if self._thread is not None:
             self._thread.join(timeout=5)
+        with self._lock:
+            connections, self._connections = self._connections, set()
+        for connection in connections:  # kept-alive clients: end them, as a stopped server does
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
         self._server = self._thread = None
 
     def __enter__(self) -> Any:
@@ -156,6 +164,12 @@ class FakeServer:
         scheme = "https" if self.tls is not None else "http"
         return f"{scheme}://{host!s}:{port}"
 
+    @property
+    def open_connections(self) -> int:
+        """How many client connections are open now (a closed client's are not)."""
+        with self._lock:
+            return len(self._connections)
+
     def calls(self, path: str) -> int:
         """How many requests ``path`` received.
 
@@ -170,12 +184,28 @@ class FakeServer:
             self.requests[path] += 1
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 128  # as real servers: concurrent connects are queued, not reset
+
+
 def _handler_for(fake: FakeServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # as real servers: no 40 ms delayed-ACK stall on reuse
 
         def log_message(self, format: str, *args: Any) -> None:
             """Stay quiet."""
+
+        def setup(self) -> None:
+            super().setup()
+            with fake._lock:
+                fake._connections.add(self.connection)
+                fake.accepted += 1
+
+        def finish(self) -> None:
+            with fake._lock:
+                fake._connections.discard(self.connection)
+            super().finish()
 
         def do_GET(self) -> None:
             self._dispatch()
@@ -345,7 +375,7 @@ class LocalIssuer(FakeServer):
 
 
 @contextmanager
-def serve_asgi(app: Any, *, timeout: float = 10.0) -> Iterator[str]:
+def serve_asgi(app: Any, *, timeout: float = 10.0, lifespan: bool = False) -> Iterator[str]:
     """Serve an ASGI app with uvicorn on a free 127.0.0.1 port; yield its base URL.
 
     Needs ``uvicorn`` (in the ``test`` extra). The server stops when the block ends.
@@ -353,6 +383,7 @@ def serve_asgi(app: Any, *, timeout: float = 10.0) -> Iterator[str]:
     Args:
         app: the ASGI app.
         timeout: seconds to wait for the server to start.
+        lifespan: run the ASGI lifespan protocol (startup and shutdown events).
     """
     import uvicorn
 
@@ -361,7 +392,9 @@ def serve_asgi(app: Any, *, timeout: float = 10.0) -> Iterator[str]:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False)
+    config = uvicorn.Config(
+        app, log_level="warning", lifespan="on" if lifespan else "off", access_log=False
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
