@@ -430,3 +430,24 @@ def test_the_cache_byte_bound_holds_within_2x(shape: dict[str, Any]) -> None:
     assert len(cache) == 300
     ratio = cache.size_bytes / held
     assert 0.5 <= ratio <= 2.0, f"estimate {cache.size_bytes} vs held {held}"
+
+
+def test_the_expiring_map_is_bounded_first_in_first_out_and_honours_deadlines() -> None:
+    """The remote results' map: entries read as absent after their deadline; full, the
+    oldest goes first; a rewrite moves a key to the back."""
+    from authgate._cache import Expiring
+
+    now = [1000.0]
+    memo: Expiring[str, int] = Expiring(3, lambda: now[0])
+    for i, key in enumerate("abc"):
+        memo.put(key, i, deadline=1010.0)
+    memo.put("a", 9, deadline=1010.0)  # rewritten: now the newest
+    memo.put("d", 3, deadline=1005.0)  # full: the oldest ("b") goes
+    assert [memo.get(k) for k in "abcd"] == [9, None, 2, 3]
+    assert len(memo) == 3
+    now[0] = 1005.0
+    assert memo.get("d") is None  # its deadline has come
+    assert len(memo) == 2
+    assert memo.get("a") == 9
+    memo.clear()
+    assert len(memo) == 0

@@ -124,3 +124,51 @@ def test_admission_refused_runs_nothing() -> None:
     flight: SingleFlight[str] = SingleFlight(wait=5)
     assert flight.do("k", lambda: "ran", admit=lambda: False) is None
     assert flight.do("k", lambda: "ran", admit=lambda: True) == "ran"
+
+
+def test_an_attached_flight_shares_one_execution_among_tasks() -> None:
+    """detached=False: the leader runs the work itself; 50 tasks on its loop share it."""
+    runs: list[int] = []
+    flight: SingleFlight[str] = SingleFlight(wait=5, detached=False)
+
+    async def work() -> str:
+        runs.append(1)
+        await asyncio.sleep(0.05)
+        return "done"
+
+    async def main() -> list[str | None]:
+        return await asyncio.gather(*(flight.do_async("k", work) for _ in range(50)))
+
+    assert asyncio.run(main()) == ["done"] * 50
+    assert runs == [1]
+
+
+def test_followers_of_a_cancelled_attached_leader_lead_again() -> None:
+    """A leader cancelled mid-work (its client went away) does not cancel its followers:
+    they start the work anew and get its value; the cancellation stays the leader's."""
+    runs: list[int] = []
+    flight: SingleFlight[str] = SingleFlight(wait=5, detached=False)
+
+    async def work() -> str:
+        runs.append(1)
+        await asyncio.sleep(0.05)
+        return "done"
+
+    async def main() -> tuple[bool, list[str | None]]:
+        leader = asyncio.create_task(flight.do_async("k", work))
+        await asyncio.sleep(0.01)  # the leader is inside the work
+        followers = [asyncio.create_task(flight.do_async("k", work)) for _ in range(3)]
+        await asyncio.sleep(0.01)
+        leader.cancel()
+        values = await asyncio.gather(*followers)
+        try:
+            await leader
+        except asyncio.CancelledError:
+            return True, values
+        return False, values
+
+    cancelled, values = asyncio.run(main())
+    assert cancelled
+    assert values == ["done"] * 3
+    assert len(runs) == 2  # the cancelled one, and one new flight for all three followers
+    assert not flight.in_flight("k")

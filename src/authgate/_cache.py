@@ -17,7 +17,7 @@ from typing import Final, Generic, TypeVar
 from .extract import Credential
 from .principal import Principal
 
-__all__ = ["Memo", "TokenCache", "cache_key", "signed_part"]
+__all__ = ["Expiring", "Memo", "TokenCache", "cache_key", "signed_part"]
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -63,19 +63,92 @@ class Memo(Generic[K, V]):
         self._data.clear()
 
 
+class Expiring(Generic[K, V]):
+    """A bounded map whose entries each carry a deadline, past which they read as absent.
+
+    Full, it drops its oldest entry first (insertion order), so a flood of new keys (e.g.
+    distinct junk tokens) cycles through it without ever growing it. Reads are one lock-free
+    ``dict.get`` and one comparison; writes take a lock.
+
+    Args:
+        size: the most entries held.
+        clock: returns the current time, in the deadlines' unit.
+    """
+
+    __slots__ = ("_clock", "_data", "_lock", "size")
+
+    def __init__(self, size: int, clock: Callable[[], float]) -> None:
+        self.size = size
+        self._clock = clock
+        self._data: dict[K, tuple[float, V]] = {}
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def clear(self) -> None:
+        """Forget everything."""
+        with self._lock:
+            self._data.clear()
+
+    def get(self, key: K) -> V | None:
+        """The value for ``key`` while its deadline is ahead, else ``None``.
+
+        Args:
+            key: the key.
+        """
+        entry = self._data.get(key)
+        if entry is None:
+            return None
+        if self._clock() < entry[0]:
+            return entry[1]
+        with self._lock:
+            if self._data.get(key) is entry:
+                del self._data[key]
+        return None
+
+    def put(self, key: K, value: V, deadline: float) -> None:
+        """Hold ``value`` for ``key`` until ``deadline``.
+
+        Args:
+            key: the key.
+            value: the value.
+            deadline: when it stops being read.
+        """
+        data = self._data
+        with self._lock:
+            data.pop(key, None)
+            while len(data) >= self.size:
+                del data[next(iter(data))]
+            data[key] = (deadline, value)
+
+
 _SLOT_OVERHEAD: Final = 480  # the dict slots (entries, sizes, groups), the size int
 
 
 def _deep_size(value: object, depth: int = 0) -> int:
     """The bytes ``value`` holds: itself and, for JSON containers, everything inside."""
-    size = sys.getsizeof(value)
+    getsizeof = sys.getsizeof
+    size = getsizeof(value)
     if depth < 64:  # the strict JSON reader refuses deeper nesting anyway
-        if type(value) is dict:
-            for name, item in value.items():
-                size += sys.getsizeof(name) + _deep_size(item, depth + 1)
-        elif type(value) is list:
-            for item in value:
-                size += _deep_size(item, depth + 1)
+        kind = type(value)
+        if kind is dict:
+            for name, item in value.items():  # type: ignore[attr-defined]
+                size += getsizeof(name)
+                inner = type(item)
+                size += (
+                    _deep_size(item, depth + 1)
+                    if inner is dict or inner is list
+                    else (getsizeof(item))
+                )
+        elif kind is list:
+            for item in value:  # type: ignore[attr-defined]
+                inner = type(item)
+                size += (
+                    _deep_size(item, depth + 1)
+                    if inner is dict or inner is list
+                    else (getsizeof(item))
+                )
     return size
 
 

@@ -32,10 +32,11 @@ T = TypeVar("T")
 
 
 class _Call(Generic[T]):
-    __slots__ = ("done", "error", "loop", "started", "task", "value")
+    __slots__ = ("done", "error", "loop", "started", "task", "value", "waiter")
 
     def __init__(self) -> None:
         self.done = threading.Event()
+        self.waiter: asyncio.Future[None] | None = None
         self.value: T | None = None
         self.error: BaseException | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -51,11 +52,22 @@ class SingleFlight(Generic[T]):
             this is abandoned to the next caller.
         timed_out: builds the error a follower raises when its wait runs out; ``None``: the
             follower returns ``None`` instead (the caller re-reads shared state).
+        detached: async work runs in a task of its own, so a cancelled leader never cancels
+            it (key fetches: a cancelled fetch would start a cooldown for everyone). When
+            false the leader runs the work itself, saving a task per flight, and followers
+            on its loop whose leader was cancelled start a flight of their own.
     """
 
-    def __init__(self, wait: float, timed_out: Callable[[], BaseException] | None = None) -> None:
+    def __init__(
+        self,
+        wait: float,
+        timed_out: Callable[[], BaseException] | None = None,
+        *,
+        detached: bool = True,
+    ) -> None:
         self.wait = wait
         self._timed_out = timed_out
+        self._detached = detached
         self._lock = threading.Lock()
         self._calls: dict[Hashable, _Call[T]] = {}
         self._background: set[asyncio.Task[Any]] = set()
@@ -113,10 +125,19 @@ class SingleFlight(Generic[T]):
         loop = asyncio.get_running_loop()
         if leader:
             call.loop = loop
+            if not self._detached:
+                call.waiter = loop.create_future()
+                return await self._lead_async(key, call, fn)
             call.task = loop.create_task(self._lead_async(key, call, fn))
         task = call.task
         if task is not None and call.loop is loop:
             return await asyncio.shield(task)  # a cancelled caller does not cancel the work
+        waiter = call.waiter
+        if waiter is not None and call.loop is loop:
+            await asyncio.shield(waiter)  # set when the leader settles, whatever its outcome
+            if isinstance(call.error, asyncio.CancelledError):  # the leader's, not ours
+                return await self.do_async(key, fn, admit=admit)
+            return self._outcome(call)
         if not await asyncio.to_thread(call.done.wait, self._remaining(call)):
             return self._expired(key, call)
         return self._outcome(call)
@@ -208,6 +229,9 @@ class SingleFlight(Generic[T]):
             if self._calls.get(key) is call:  # a newer flight may have replaced an abandoned one
                 del self._calls[key]
         call.done.set()
+        waiter = call.waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)  # on the leader's loop: the leader settles there
 
     def _expired(self, key: Hashable, call: _Call[T]) -> T | None:
         with self._lock:

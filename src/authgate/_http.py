@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import socket
+import sys
 import threading
 import time
 import warnings
@@ -374,13 +375,15 @@ def _send(client: httpx.Client, request: Request, settings: HTTPSettings) -> Res
 
     _deadline.at = time.monotonic() + settings.timeout
     try:
-        with client.stream(
+        outgoing = client.build_request(
             request.method,
             request.url,
             headers=request.headers,
             json=request.json,
             data=request.form,
-        ) as response:
+        )
+        response = client.send(outgoing, stream=True)
+        try:
             body = _Body(response, settings)
             if response.is_stream_consumed:  # a transport that handed the body over whole
                 body.add(response.content)
@@ -388,6 +391,8 @@ def _send(client: httpx.Client, request: Request, settings: HTTPSettings) -> Res
                 for chunk in response.iter_raw():  # raw: never inflated
                     body.add(chunk)
             return body.response(response)
+        finally:
+            response.close()
     except httpx.TimeoutException as exc:
         raise UpstreamError("the upstream was too slow to answer") from exc
     except (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError) as exc:
@@ -553,6 +558,9 @@ async def _send_async(
             return body.response(response)
 
     try:
+        if sys.version_info >= (3, 11):  # a deadline on this task: no task of its own
+            async with asyncio.timeout(settings.timeout):
+                return await exchange()
         return await asyncio.wait_for(exchange(), settings.timeout)
     except asyncio.TimeoutError as exc:
         raise UpstreamError("the upstream was too slow to answer") from exc

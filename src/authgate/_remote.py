@@ -20,8 +20,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Final
 
-from cachetools import TLRUCache
-
+from ._cache import Expiring
 from ._codec import sha256
 from ._config import non_negative, positive, size
 from ._flight import SingleFlight
@@ -152,11 +151,10 @@ class RemoteClient:
         self._http = Clients(
             (upstream or Upstream()).settings(timeout=policy.timeout, max_body=policy.max_body)
         )
-        self._results: TLRUCache[bytes, tuple[float, Claims | AuthGateError]] = TLRUCache(
-            maxsize=policy.cache_size, ttu=lambda _k, v, _now: v[0], timer=clock
-        )
+        self._results: Expiring[bytes, Claims | AuthGateError] = Expiring(policy.cache_size, clock)
         self._lock = threading.Lock()
         self._flight: SingleFlight[Claims] = SingleFlight(
+            detached=False,  # one verification per token: its waiters can lead again
             wait=self._http.settings.timeout * 2,
             timed_out=lambda: _unavailable(
                 f"{name}: the verification in flight did not finish in time",
@@ -227,10 +225,8 @@ class RemoteClient:
 
     def _before(self, key: bytes) -> Claims | None:
         now = self._clock()
-        with self._lock:
-            entry = self._results.get(key)
-        if entry is not None:
-            outcome = entry[1]
+        outcome = self._results.get(key)
+        if outcome is not None:
             if isinstance(outcome, AuthGateError):
                 raise type(outcome)(outcome.message)
             return outcome
@@ -257,7 +253,7 @@ class RemoteClient:
             deadline = min(deadline, expires)
         with self._lock:
             self._failures = 0
-            self._results[key] = (deadline, claims)
+        self._results.put(key, claims, deadline)
         return claims
 
     def _failed(self, key: bytes, exc: AuthGateError | UpstreamError, token: str) -> AuthGateError:
@@ -265,7 +261,7 @@ class RemoteClient:
         with self._lock:
             if isinstance(exc, AuthGateError):  # a definitive answer: the upstream is healthy
                 self._failures = 0
-                self._results[key] = (now + self.policy.failure_ttl, exc)
+                self._results.put(key, exc, now + self.policy.failure_ttl)
                 return exc
             self._failures += 1
             retry_after = self.policy.breaker_cooldown
