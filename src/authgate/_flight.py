@@ -32,16 +32,27 @@ T = TypeVar("T")
 
 
 class _Call(Generic[T]):
-    __slots__ = ("done", "error", "loop", "started", "task", "value", "waiter")
+    __slots__ = ("error", "gate", "loop", "settled", "started", "task", "value", "waiter")
 
     def __init__(self) -> None:
-        self.done = threading.Event()
+        # held from birth until the flight settles: followers wait by acquiring it (a bare
+        # lock, cheaper to make than an Event, which every flight would pay for)
+        self.gate = threading.Lock()
+        self.gate.acquire()
+        self.settled = False
         self.waiter: asyncio.Future[None] | None = None
         self.value: T | None = None
         self.error: BaseException | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
         self.task: asyncio.Task[T] | None = None
         self.started = time.monotonic()
+
+    def wait(self, timeout: float) -> bool:
+        """Wait until the flight settles, at most ``timeout`` seconds; whether it did."""
+        if self.gate.acquire(timeout=timeout):
+            self.gate.release()  # for the next follower
+            return True
+        return self.settled
 
 
 class SingleFlight(Generic[T]):
@@ -99,7 +110,7 @@ class SingleFlight(Generic[T]):
             return None
         if leader:
             return self._lead(key, call, fn)
-        if not call.done.wait(self._remaining(call)):
+        if not call.wait(self._remaining(call)):
             return self._expired(key, call)
         return self._outcome(call)
 
@@ -138,7 +149,7 @@ class SingleFlight(Generic[T]):
             if isinstance(call.error, asyncio.CancelledError):  # the leader's, not ours
                 return await self.do_async(key, fn, admit=admit)
             return self._outcome(call)
-        if not await asyncio.to_thread(call.done.wait, self._remaining(call)):
+        if not await asyncio.to_thread(call.wait, self._remaining(call)):
             return self._expired(key, call)
         return self._outcome(call)
 
@@ -189,7 +200,7 @@ class SingleFlight(Generic[T]):
 
     def _abandoned(self, call: _Call[T]) -> bool:
         loop = call.loop
-        if loop is not None and loop.is_closed() and not call.done.is_set():
+        if loop is not None and loop.is_closed() and not call.settled:
             return True  # its loop is gone: the task will never finish
         return time.monotonic() - call.started > self.wait
 
@@ -228,7 +239,8 @@ class SingleFlight(Generic[T]):
         with self._lock:
             if self._calls.get(key) is call:  # a newer flight may have replaced an abandoned one
                 del self._calls[key]
-        call.done.set()
+        call.settled = True
+        call.gate.release()
         waiter = call.waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)  # on the leader's loop: the leader settles there
@@ -245,7 +257,7 @@ class SingleFlight(Generic[T]):
     def _outcome(call: _Call[T]) -> T:
         if call.error is not None:
             raise call.error
-        return cast("T", call.value)  # set by the leader before done was set
+        return cast("T", call.value)  # set by the leader before it settled
 
     def _forget_background(self, task: asyncio.Task[Any]) -> None:
         self._background.discard(task)

@@ -126,6 +126,15 @@ def _str_or_none(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
+def _first_str(claims: Mapping[str, Any], names: Iterable[str]) -> str | None:
+    """The first of ``names`` whose claim is a non-empty string."""
+    for name in names:
+        value = claims.get(name)
+        if isinstance(value, str) and value:
+            return value
+    return None
+
+
 def principal_from_claims(
     claims: Mapping[str, Any],
     *,
@@ -158,9 +167,9 @@ def principal_from_claims(
         provider=provider,
         credential=credential,
         issuer=_str_or_none(claims.get("iss")),
-        tenant=next((t for c in tenant_claims if (t := _str_or_none(claims.get(c)))), None),
+        tenant=_first_str(claims, tenant_claims),
         email=_str_or_none(claims.get("email")),
-        name=next((n for c in name_claims if (n := _str_or_none(claims.get(c)))), None),
+        name=_first_str(claims, name_claims),
         scopes=scopes_from_claims(claims),
         expires_at=as_number(exp),
         verified_by=verified_by,
