@@ -59,6 +59,11 @@ async def orders(request: Request) -> JSONResponse:
     return JSONResponse({"scopes": sorted(request.auth.scopes)})
 
 
+@requires("authenticated")
+async def me(request: Request) -> JSONResponse:
+    return JSONResponse({"user": request.user.display_name})
+
+
 async def health(request: Request) -> PlainTextResponse:
     return PlainTextResponse("ok")
 
@@ -75,6 +80,7 @@ def starlette_app() -> Starlette:
         routes=[
             Route("/whoami", whoami),
             Route("/orders", orders),
+            Route("/me", me),
             Route("/health", health),
             WebSocketRoute("/ws", socket),
         ]

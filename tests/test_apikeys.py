@@ -108,7 +108,7 @@ def test_x_api_key_and_prefixed_bearer(auth: Authenticator) -> None:
             "keys",
         )
         assert principal.claims["environment"] == "live"
-        assert principal.scopes == {"invoices:read"}
+        assert principal.scopes == {"invoices:read", "authenticated"}
 
 
 def test_unknown_key_is_401_and_keys_are_never_cached(auth: Authenticator) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
@@ -49,7 +50,7 @@ def test_valid_token_reaches_the_app_with_a_principal(
     assert first.json() == {
         "subject": "alice",
         "provider": "test",
-        "scopes": ["orders:read"],
+        "scopes": ["authenticated", "orders:read"],
         "verified_by": "local",
     }
     assert second.json()["verified_by"] == "cache"
@@ -59,7 +60,7 @@ def test_starlette_requires_decorator(client: TestClient, tokens: TokenFactory) 
     """@requires works unchanged on request.auth.scopes: 200 with the scope, 403 without."""
     allowed = client.get("/orders", headers=bearer(tokens.mint(scope="orders:read other")))
     assert allowed.status_code == 200
-    assert allowed.json() == {"scopes": ["orders:read", "other"]}
+    assert allowed.json() == {"scopes": ["authenticated", "orders:read", "other"]}
     assert client.get("/orders", headers=bearer(tokens.mint(scope="other"))).status_code == 403
 
 
@@ -317,3 +318,18 @@ def test_shell_configuration_errors(options: dict[str, Any], auth: Authenticator
     for shell in shells:
         with pytest.raises(ConfigurationError):
             shell(starlette_app(), authenticator, **kwargs)
+
+
+def test_starlette_requires_authenticated_over_uvicorn(
+    auth: Authenticator, tokens: TokenFactory
+) -> None:
+    """@requires("authenticated"), Starlette's own idiom: 200 for any valid token (no scope
+    needed), 403 for an anonymous caller let through with required=False."""
+    from authgate.testing import serve_asgi
+
+    app = AuthGateMiddleware(starlette_app(), auth, required=False)
+    with serve_asgi(app) as base, httpx.Client(base_url=base) as web:
+        answer = web.get("/me", headers=bearer(tokens.mint("alice")))
+        assert answer.status_code == 200
+        assert answer.json() == {"user": "alice"}
+        assert web.get("/me").status_code == 403

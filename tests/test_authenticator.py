@@ -160,7 +160,7 @@ def test_principal_mapping(auth: Authenticator, acme: TokenFactory) -> None:
     assert (principal.issuer, principal.tenant, principal.email, principal.name) == (
         "https://acme.test", "t-9", "u1@acme.test", "U One",
     )  # fmt: skip
-    assert principal.scopes == {"read", "write", "admin"}
+    assert principal.scopes == {"read", "write", "admin", "authenticated"}
     assert principal.expires_at == NOW + 900
     assert principal.verified_by == "local"
     assert principal.is_authenticated
@@ -200,10 +200,11 @@ def test_principal_starlette_attributes_follow_its_fields() -> None:
 def test_scopes_from_claims(
     claims: dict[str, Any], scopes: set[str], auth: Authenticator, acme: TokenFactory
 ) -> None:
-    """scope (space-separated), scp (string or list) and permissions all feed scopes."""
+    """scope (space-separated), scp (string or list) and permissions all feed scopes; every
+    principal also holds "authenticated" (Starlette's convention)."""
     principal = auth.authenticate(bearer(acme.mint(**claims)))
     assert principal is not None
-    assert principal.scopes == scopes
+    assert principal.scopes == scopes | {"authenticated"}
 
 
 def test_anonymous_is_falsy_and_unauthenticated() -> None:

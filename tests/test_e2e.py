@@ -27,7 +27,7 @@ def test_uvicorn_app_against_a_local_issuer() -> None:
         with serve_asgi(app) as base_url, httpx.Client(base_url=base_url) as client:
             ok = client.get("/orders", headers={"authorization": f"Bearer {tokens[0]}"})
             assert ok.status_code == 200
-            assert ok.json() == {"scopes": ["orders:read"]}
+            assert ok.json() == {"scopes": ["authenticated", "orders:read"]}
             refused = client.get("/whoami")
             assert refused.status_code == 401
             assert refused.headers["www-authenticate"] == 'Bearer realm="api"'

@@ -63,7 +63,7 @@ def test_active_token_maps_to_a_principal(idp: FakeIntrospection, clock: Clock) 
         "opaque",
         "remote",
     )
-    assert principal.scopes == {"orders:read", "orders:write"}
+    assert principal.scopes == {"orders:read", "orders:write", "authenticated"}
     assert principal.claims["client_id"] == "app"
     assert principal.expires_at == idp.tokens[token]["exp"]
 

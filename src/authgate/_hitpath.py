@@ -73,7 +73,7 @@ def asgi_entry(
     shell: _HasApp,
     full: ASGIEntry,
     cache: TokenCache | None,
-    exclude: Callable[[str], bool] | None,
+    exclude: Callable[[Any], bool] | None,
     realm: str,
 ) -> ASGIEntry:
     """The ASGI shell's entry point: the hit path, falling back to ``full``.
@@ -95,9 +95,7 @@ def asgi_entry(
 
     async def entry(scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
         # literals, not names: constants are the cheapest loads in the loop below
-        if scope["type"] not in {"http", "websocket"} or (
-            exclude is not None and exclude(scope["path"])
-        ):
+        if scope["type"] not in {"http", "websocket"} or (exclude is not None and exclude(scope)):
             return await full(scope, receive, send)
         value: Any = unset  # not None: a None value must still count as a header
         # A plain loop: measured cheaper than dict(headers) or map(itemgetter(0), headers).
@@ -128,7 +126,7 @@ def wsgi_entry(
     shell: _HasApp,
     full: WSGIEntry,
     cache: TokenCache | None,
-    exclude: Callable[[str], bool] | None,
+    exclude: Callable[[Any], bool] | None,
 ) -> WSGIEntry:
     """The WSGI shell's entry point: the hit path, falling back to ``full``.
 
@@ -150,7 +148,7 @@ def wsgi_entry(
             type(value) is not str
             or not value.isascii()
             or "HTTP_X_API_KEY" in environ
-            or (exclude is not None and exclude(environ.get("PATH_INFO", "")))
+            or (exclude is not None and exclude(environ))
         ):
             return full(environ, start_response)
         cached = get(value.encode())

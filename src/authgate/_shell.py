@@ -11,9 +11,10 @@ request enters the closure directly, with no method frame in between.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from typing import Generic, TypeVar
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Generic, TypeVar
 
+from ._paths import PathRules
 from .authenticator import Authenticator
 from .errors import ConfigurationError, MissingCredential
 from .principal import ANONYMOUS, Anonymous, Principal
@@ -31,7 +32,8 @@ class Shell(Generic[AppT]):
         authenticator: the configured :class:`Authenticator`.
         required: when false, requests without any credential pass through as anonymous
             (a bad credential is still refused).
-        exclude_paths: exact paths that skip authentication (e.g. ``/health``).
+        exclude_paths: paths that skip authentication: exact (``/health``), or a prefix and
+            everything below it (``/docs/*``); see :mod:`authgate._paths`.
     """
 
     def __init__(
@@ -44,18 +46,16 @@ class Shell(Generic[AppT]):
     ) -> None:
         if not isinstance(authenticator, Authenticator):
             raise ConfigurationError("the middleware needs an authgate.Authenticator")
-        if isinstance(exclude_paths, str | bytes):
-            raise ConfigurationError("exclude_paths must be a list of paths, not one string")
         if not isinstance(required, bool):
             raise ConfigurationError("required must be True or False")
-        paths = frozenset(exclude_paths)
-        if not all(isinstance(path, str) and path.startswith("/") for path in paths):
-            raise ConfigurationError("each of exclude_paths must be a path starting with '/'")
+        rules = PathRules(exclude_paths)
         self.app = app
         self.authenticator = authenticator
         self.required = required
-        self.exclude_paths = paths
-        self._excluded: Callable[[str], bool] | None = paths.__contains__ if paths else None
+        self.exclude_paths = rules.entries
+        self._excluded: Callable[[Mapping[str, Any]], bool] | None = (
+            self._predicate(rules) if rules else None
+        )
         self._cookie = authenticator.cookie_name
         self._build_entry()
 
@@ -63,8 +63,12 @@ class Shell(Generic[AppT]):
         """Build, once, the entry point the shell's ``__call__`` is (a subclass hook)."""
         raise NotImplementedError
 
-    def _is_excluded(self, path: str) -> bool:
-        return self._excluded is not None and self._excluded(path)
+    def _predicate(self, rules: PathRules) -> Callable[[Mapping[str, Any]], bool]:
+        """The exclusion test over this protocol's request (a scope, an environ)."""
+        raise NotImplementedError
+
+    def _is_excluded(self, request: Mapping[str, Any]) -> bool:
+        return self._excluded is not None and self._excluded(request)
 
     def _settle(self, principal: Principal | None) -> Principal | Anonymous:
         """The full path's tail: the credential's principal, else anonymous or 401."""

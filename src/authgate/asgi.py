@@ -6,11 +6,12 @@ Sets ``scope["user"]`` and ``scope["auth"]`` (so Starlette's ``request.user``,
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from operator import attrgetter
 from typing import Any, Final
 
 from ._hitpath import ASGIEntry, asgi_entry, attach
+from ._paths import PathRules
 from ._responses import rejection
 from ._shell import Shell
 from .errors import AuthGateError
@@ -37,7 +38,8 @@ class AuthGateMiddleware(Shell[ASGIApp]):
         authenticator: the configured :class:`Authenticator`.
         required: when false, requests without any credential pass through as anonymous
             (a bad credential is still refused).
-        exclude_paths: exact paths that skip authentication (e.g. ``/health``).
+        exclude_paths: paths that skip authentication: exact (``/health``), or a prefix and
+            everything below it (``/docs/*``), within the app (below its ``root_path``).
 
     At lifespan shutdown it closes the authenticator's pooled connections
     (:meth:`Authenticator.aclose`) before reporting the app's shutdown to the server.
@@ -51,6 +53,9 @@ class AuthGateMiddleware(Shell[ASGIApp]):
         self._entry: ASGIEntry = asgi_entry(
             self, self._full, self.authenticator.cache, self._excluded, self.authenticator.realm
         )
+
+    def _predicate(self, rules: PathRules) -> Callable[[Mapping[str, Any]], bool]:
+        return rules.asgi()
 
     async def _full(self, scope: Scope, receive: Receive, send: Send) -> None:
         """The full path: authenticate (or let a scope we don't guard through), then the app."""
@@ -74,7 +79,7 @@ class AuthGateMiddleware(Shell[ASGIApp]):
         """Attach a principal, or let a scope we don't guard through (true); or answer the
         rejection (false)."""
         kind = scope["type"]
-        if kind not in _GUARDED or self._is_excluded(scope["path"]):
+        if kind not in _GUARDED or self._is_excluded(scope):
             return True
         try:
             credential = credential_from_asgi(scope["headers"], self._cookie)

@@ -12,6 +12,10 @@ from .errors import MissingClaim
 
 __all__ = ["ANONYMOUS", "Anonymous", "Principal", "scopes_from_claims"]
 
+AUTHENTICATED = "authenticated"
+"""The scope every authenticated principal holds (Starlette's ``@requires`` convention)."""
+_AUTHENTICATED = frozenset({AUTHENTICATED})
+
 CredentialKind = Literal["jwt", "api_key", "opaque"]
 VerifiedBy = Literal["local", "remote", "cache"]
 
@@ -28,7 +32,8 @@ class Principal:
         tenant: the tenant or project id, when known.
         email: the user's email, when known.
         name: a display name, when known.
-        scopes: what the credential may do.
+        scopes: what the credential may do; always holds ``"authenticated"`` too (as
+            Starlette's ``AuthCredentials`` do), so ``@requires("authenticated")`` works.
         expires_at: when the credential expires (seconds since the epoch), when known.
         verified_by: ``local``, ``remote`` or ``cache``.
         claims: the raw claims or user object, read-only.
@@ -56,6 +61,8 @@ class Principal:
     def __post_init__(self) -> None:
         if not isinstance(self.claims, MappingProxyType):
             object.__setattr__(self, "claims", MappingProxyType(dict(self.claims)))
+        if AUTHENTICATED not in self.scopes:  # Starlette's convention, for @requires
+            object.__setattr__(self, "scopes", frozenset(self.scopes) | _AUTHENTICATED)
         object.__setattr__(self, "identity", self.subject)
         object.__setattr__(self, "display_name", self.name or self.email or self.subject)
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from operator import attrgetter
 from typing import Any
 
 from ._hitpath import ENVIRON_KEY, WSGIEntry, wsgi_entry
+from ._paths import PathRules
 from ._responses import PHRASES, rejection
 from ._shell import Shell
 from .errors import AuthGateError
@@ -26,7 +27,8 @@ class AuthGateWSGIMiddleware(Shell[WSGIApp]):
         authenticator: the configured :class:`Authenticator`.
         required: when false, requests without any credential pass through as anonymous
             (a bad credential is still refused).
-        exclude_paths: exact ``PATH_INFO`` values that skip authentication.
+        exclude_paths: ``PATH_INFO`` values that skip authentication: exact (``/health``), or
+            a prefix and everything below it (``/docs/*``).
     """
 
     # ``middleware(environ, start_response)`` calls the entry point built at construction: the
@@ -38,9 +40,12 @@ class AuthGateWSGIMiddleware(Shell[WSGIApp]):
             self, self._full, self.authenticator.cache, self._excluded
         )
 
+    def _predicate(self, rules: PathRules) -> Callable[[Mapping[str, Any]], bool]:
+        return rules.wsgi()
+
     def _full(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         """The full path: authenticate (or let an excluded path through), then the app."""
-        if not self._is_excluded(environ.get("PATH_INFO", "")):
+        if not self._is_excluded(environ):
             try:
                 credential = credential_from_environ(environ, self._cookie)
                 environ[ENVIRON_KEY] = self._settle(
