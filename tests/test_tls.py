@@ -128,3 +128,34 @@ def test_tls_mistakes_fail_at_construction(options: dict[str, Any], message: str
     """Bad TLS settings are ConfigurationErrors when the Upstream is built."""
     with pytest.raises(ConfigurationError, match=message):
         Upstream(**options)
+
+
+def test_tls_connections_are_pooled_and_closed(pki: PrivateCA) -> None:
+    """Ten introspection misses over TLS with the private CA: one handshake, one connection,
+    closed by Authenticator.close()."""
+    import time
+
+    from authgate import Authenticator, IntrospectionProvider
+    from authgate.testing import FakeIntrospection
+
+    idp = FakeIntrospection()
+    idp.tls = pki.server_context()
+    with idp:
+        provider = IntrospectionProvider(
+            "idp",
+            idp.introspection_url,
+            client_id=idp.client_id,
+            client_secret=idp.client_secret,
+            upstream=Upstream(verify=str(pki.ca_cert)),
+        )
+        auth = Authenticator([provider])
+        for i in range(10):
+            principal = auth.authenticate({"authorization": f"Bearer {idp.issue(f'u{i}')}"})
+            assert principal is not None
+            assert principal.subject == f"u{i}"
+        assert idp.accepted == 1
+        auth.close()
+        deadline = time.monotonic() + 2
+        while idp.open_connections and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert idp.open_connections == 0
