@@ -14,7 +14,7 @@ from starlette.websockets import WebSocket
 
 from authgate import InvalidToken, Principal, Provider
 from authgate.extract import Credential
-from authgate.fastapi import authorize, require_scopes
+from authgate.fastapi import authorize, require_roles, require_scopes
 
 
 class CachedKeys(Provider):
@@ -87,6 +87,9 @@ def starlette_app() -> Starlette:
     )
 
 
+ADMIN = require_roles("admin")
+
+
 def fastapi_app() -> FastAPI:
     """A FastAPI app using authgate.fastapi's Security and Depends helpers."""
     app = FastAPI()
@@ -100,5 +103,9 @@ def fastapi_app() -> FastAPI:
     @app.get("/invoices", dependencies=[Depends(require_scopes("invoices:read"))])
     def list_invoices() -> dict[str, Any]:
         return {"ok": True}
+
+    @app.get("/admin")
+    def admin(user: Principal = Depends(ADMIN)) -> dict[str, Any]:
+        return {"roles": sorted(user.roles)}
 
     return app

@@ -49,7 +49,7 @@ from .extract import Credential
 from .jwt import JWTVerifier
 from .keys import Key, KeySet
 from .keysources import JWKSKeySource, KeyFetchPolicy, OIDCKeySource, RemoteKeySource
-from .principal import ANONYMOUS, Anonymous, Principal
+from .principal import ANONYMOUS, Anonymous, Principal, Roles
 from .providers import (
     APIKeyProvider,
     AuthonProvider,
@@ -107,6 +107,7 @@ __all__ = [
     "RemotePolicy",
     "RemoteVerifier",
     "RevokedToken",
+    "Roles",
     "ServiceUnavailable",
     "TokenTooLarge",
     "UnsupportedHeader",

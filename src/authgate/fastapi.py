@@ -25,10 +25,10 @@ from fastapi.security import SecurityScopes
 
 from ._hitpath import REALM_KEY
 from ._responses import rejection
-from .errors import AuthGateError, InsufficientScope
+from .errors import AuthGateError, Forbidden, InsufficientScope
 from .principal import Principal
 
-__all__ = ["authorize", "current_principal", "require_scopes"]
+__all__ = ["authorize", "current_principal", "require_roles", "require_scopes"]
 
 
 def _realm(request: Request) -> str:
@@ -84,5 +84,23 @@ def require_scopes(*scopes: str) -> Callable[[Request], Principal]:
 
     def dependency(request: Request) -> Principal:
         return _check(request, scopes)
+
+    return dependency
+
+
+def require_roles(*roles: str) -> Callable[[Request], Principal]:
+    """A ``Depends`` dependency requiring every one of ``roles`` (``Principal.roles``, filled
+    from the provider's ``role_claims=``); 403 without them.
+
+    Args:
+        roles: the required role names.
+    """
+
+    def dependency(request: Request) -> Principal:
+        principal = current_principal(request)
+        missing = principal.missing_roles(*roles)
+        if missing:
+            raise _refuse(Forbidden(f"missing role: {' '.join(missing)}"), request)
+        return principal
 
     return dependency

@@ -10,7 +10,16 @@ from typing import Any, ClassVar, Literal
 from ._json import as_number
 from .errors import MissingClaim
 
-__all__ = ["ANONYMOUS", "Anonymous", "Principal", "scopes_from_claims"]
+__all__ = [
+    "ANONYMOUS",
+    "Anonymous",
+    "Principal",
+    "RolePath",
+    "Roles",
+    "role_paths",
+    "roles_from_claims",
+    "scopes_from_claims",
+]
 
 AUTHENTICATED = "authenticated"
 """The scope every authenticated principal holds (Starlette's ``@requires`` convention)."""
@@ -34,6 +43,7 @@ class Principal:
         name: a display name, when known.
         scopes: what the credential may do; always holds ``"authenticated"`` too (as
             Starlette's ``AuthCredentials`` do), so ``@requires("authenticated")`` works.
+        roles: the roles the provider's ``role_claims`` found (empty by default).
         expires_at: when the credential expires (seconds since the epoch), when known.
         verified_by: ``local``, ``remote`` or ``cache``.
         claims: the raw claims or user object, read-only.
@@ -47,6 +57,7 @@ class Principal:
     email: str | None = None
     name: str | None = None
     scopes: frozenset[str] = frozenset()
+    roles: frozenset[str] = frozenset()
     expires_at: float | None = None
     verified_by: VerifiedBy = "local"
     claims: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
@@ -81,6 +92,14 @@ class Principal:
             required: scope names.
         """
         return tuple(scope for scope in required if scope not in self.scopes)
+
+    def missing_roles(self, *required: str) -> tuple[str, ...]:
+        """Which of ``required`` roles are not held, in their order (empty: all are).
+
+        Args:
+            required: role names.
+        """
+        return tuple(role for role in required if role not in self.roles)
 
     def cached(self) -> Principal:
         """The same principal, marked as served from the verified-token cache."""
@@ -129,6 +148,92 @@ def scopes_from_claims(claims: Mapping[str, Any]) -> frozenset[str]:
     return frozenset(found)
 
 
+RolePath = str | tuple[str, ...]
+"""Where roles sit in the claims: a claim name, a dotted path (``"realm_access.roles"``), or a
+tuple of names for a path whose names hold dots (``("resource_access", "my.app", "roles")``)."""
+
+
+class Roles:
+    """Presets for a provider's ``role_claims=``: where common identity providers put roles."""
+
+    ENTRA_ID: tuple[RolePath, ...] = ("roles",)
+    """Microsoft Entra ID: app roles in ``roles``."""
+    AUTH0: tuple[RolePath, ...] = ("permissions",)
+    """Auth0 with RBAC: ``permissions`` (add a namespaced roles claim of your own if any)."""
+    COGNITO: tuple[RolePath, ...] = ("cognito:groups",)
+    """Amazon Cognito: the user's groups."""
+
+    @staticmethod
+    def keycloak(client_id: str | None = None) -> tuple[RolePath, ...]:
+        """Keycloak: realm roles (``realm_access.roles``), and a client's roles
+        (``resource_access.<client_id>.roles``) when ``client_id`` is given.
+
+        Args:
+            client_id: the client whose roles count too.
+        """
+        paths: tuple[RolePath, ...] = (("realm_access", "roles"),)
+        if client_id is not None:
+            paths += (("resource_access", client_id, "roles"),)
+        return paths
+
+
+def role_paths(value: Any) -> tuple[RolePath, ...]:
+    """``role_claims=``, validated: claim names, dotted paths or tuples of names.
+
+    Args:
+        value: what the provider was given.
+    """
+    from .errors import ConfigurationError
+
+    if isinstance(value, str | bytes) or not isinstance(value, Iterable):
+        raise ConfigurationError("role_claims must be a list of claim paths, not one string")
+    paths = tuple(value)
+    for path in paths:
+        parts = path if isinstance(path, tuple) else (path,)
+        if not parts or not all(isinstance(part, str) and part for part in parts):
+            raise ConfigurationError(
+                "each of role_claims must be a claim name, a dotted path or a tuple of names"
+            )
+    return paths
+
+
+def roles_from_claims(claims: Mapping[str, Any], paths: tuple[RolePath, ...]) -> frozenset[str]:
+    """The roles at ``paths``: each a list of strings (or one string) in the claims.
+
+    A string path is first a claim name (``"cognito:groups"``, a URL-named claim), then a
+    dotted path. Missing paths and values of other types contribute nothing.
+
+    Args:
+        claims: the verified claims.
+        paths: where to look.
+    """
+    found: set[str] = set()
+    for path in paths:
+        if isinstance(path, str):
+            value = claims.get(path, _MISSING)
+            if value is _MISSING and "." in path:
+                value = _walk(claims, tuple(path.split(".")))
+        else:
+            value = _walk(claims, path)
+        if isinstance(value, str) and value:
+            found.add(value)
+        elif isinstance(value, list):
+            found.update(item for item in value if isinstance(item, str) and item)
+    return frozenset(found)
+
+
+_MISSING: Any = object()
+
+
+def _walk(claims: Mapping[str, Any], parts: tuple[str, ...]) -> Any:
+    value: Any = claims
+    for part in parts:
+        if not isinstance(value, Mapping):
+            return None
+        value = value.get(part)
+    return value
+
+
 def _str_or_none(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
@@ -151,6 +256,7 @@ def principal_from_claims(
     subject_claim: str = "sub",
     tenant_claims: Iterable[str] = ("tenant", "tid", "org_id", "projectId"),
     name_claims: Iterable[str] = ("name", "displayName", "preferred_username"),
+    role_claims: tuple[RolePath, ...] = (),
 ) -> Principal:
     """Map verified JWT-style claims to a :class:`Principal`.
 
@@ -162,6 +268,7 @@ def principal_from_claims(
         subject_claim: the claim holding the subject.
         tenant_claims: claims tried in order for the tenant.
         name_claims: claims tried in order for the display name.
+        role_claims: where the roles are (see :func:`roles_from_claims`).
     """
     subject = claims.get(subject_claim)
     if isinstance(subject, int) and not isinstance(subject, bool):
@@ -178,6 +285,7 @@ def principal_from_claims(
         email=_str_or_none(claims.get("email")),
         name=_first_str(claims, name_claims),
         scopes=scopes_from_claims(claims),
+        roles=roles_from_claims(claims, role_claims) if role_claims else frozenset(),
         expires_at=as_number(exp),
         verified_by=verified_by,
         # verified claims are a fresh dict nobody else holds: wrap it, no copy.

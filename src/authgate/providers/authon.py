@@ -21,7 +21,7 @@ from ..extract import Credential
 from ..jwt import JWTVerifier, unverified_exp
 from ..keys import KeySet
 from ..keysources import RemoteKeySource
-from ..principal import Principal, principal_from_claims
+from ..principal import Principal, RolePath, principal_from_claims
 from .base import HybridProvider, credential_kind
 
 if TYPE_CHECKING:
@@ -60,6 +60,7 @@ class AuthonProvider(HybridProvider):
         subject_claim: the JWT claim holding the user id.
         banned_claim: the JWT claim that marks a banned user.
         name: the provider's name.
+        role_claims: where the roles are in the claims (see :class:`authgate.Roles`).
         policy: the remote call policy.
         upstream: how to reach the endpoint (timeouts, transports).
         clock: returns the current time.
@@ -82,6 +83,7 @@ class AuthonProvider(HybridProvider):
         subject_claim: str = "sub",
         banned_claim: str = "isBanned",
         name: str = "authon",
+        role_claims: Iterable[RolePath] = (),
         policy: RemotePolicy | None = None,
         upstream: Upstream | None = None,
         clock: Callable[[], float] = time.time,
@@ -114,6 +116,7 @@ class AuthonProvider(HybridProvider):
             verifier=verifier,
             remote=secret_key is not None,
             ring=api_keys,
+            role_claims=role_claims,
             policy=policy,
             upstream=upstream,
             clock=clock,
@@ -202,6 +205,7 @@ class AuthonProvider(HybridProvider):
             subject_claim=self.subject_claim,
             tenant_claims=("projectId",),
             name_claims=("displayName", "name"),
+            role_claims=self.role_claims,
         )
 
     def remote_principal(self, credential: Credential, claims: Claims) -> Principal:
@@ -214,6 +218,7 @@ class AuthonProvider(HybridProvider):
             verified_by="remote",
             tenant_claims=("projectId",),
             name_claims=("displayName",),
+            role_claims=self.role_claims,
         )
 
     def key_principal(self, credential: Credential, entry: APIKey) -> Principal:

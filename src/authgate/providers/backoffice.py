@@ -16,6 +16,7 @@ from ..errors import ConfigurationError
 from ..jwt import JWTVerifier
 from ..keys import KeySet
 from ..keysources import RemoteKeySource
+from ..principal import RolePath
 from .base import JWTProvider
 
 __all__ = ["BackOfficeProvider"]
@@ -31,6 +32,7 @@ class BackOfficeProvider(JWTProvider):
         leeway: seconds of clock skew.
         name: the provider's name.
         clock: returns the current time.
+        role_claims: where the roles are in the claims (see :class:`authgate.Roles`).
     """
 
     def __init__(
@@ -42,6 +44,7 @@ class BackOfficeProvider(JWTProvider):
         leeway: float = 30.0,
         name: str = "backoffice",
         clock: Callable[[], float] = time.time,
+        role_claims: Iterable[RolePath] = (),
     ) -> None:
         if not isinstance(issuer, str) or not issuer:
             raise ConfigurationError("Back Office tokens carry an iss: configure it")
@@ -53,4 +56,4 @@ class BackOfficeProvider(JWTProvider):
             required_claims=("sub", "iat", "exp", "iss"),
             clock=clock,
         )
-        super().__init__(name, verifier)
+        super().__init__(name, verifier, role_claims=role_claims)

@@ -21,7 +21,14 @@ from ..apikeys import APIKey, APIKeyRing
 from ..errors import ConfigurationError, InvalidToken, KeyNotFound, KeySourceError
 from ..extract import Credential
 from ..jwt import JWTVerifier
-from ..principal import CredentialKind, Principal, VerifiedBy, principal_from_claims
+from ..principal import (
+    CredentialKind,
+    Principal,
+    RolePath,
+    VerifiedBy,
+    principal_from_claims,
+    role_paths,
+)
 
 if TYPE_CHECKING:
     import httpx
@@ -55,6 +62,7 @@ class Provider:
     """
 
     name: str = "provider"
+    role_claims: tuple[RolePath, ...] = ()
     issuer: str | None = None
     algorithms: frozenset[str] = frozenset()
     accepts_jwt: bool = True
@@ -126,6 +134,8 @@ class JWTProvider(Provider):
         tenant_claims: claims tried in order for the tenant.
         claims_hook: an optional hook that checks or enriches verified claims before mapping;
             it may raise an ``AuthGateError`` (e.g. ``Forbidden``).
+        role_claims: where the roles are in the claims: names, dotted paths or tuples of
+            names (presets: :class:`authgate.Roles`); they fill ``Principal.roles``.
     """
 
     def __init__(
@@ -136,6 +146,7 @@ class JWTProvider(Provider):
         subject_claim: str = "sub",
         tenant_claims: Iterable[str] = ("tenant", "tid", "org_id", "projectId"),
         claims_hook: Callable[[dict[str, Any]], Mapping[str, Any]] | None = None,
+        role_claims: Iterable[RolePath] = (),
     ) -> None:
         self.name = _checked_name(name)
         if not isinstance(verifier, JWTVerifier):
@@ -148,6 +159,7 @@ class JWTProvider(Provider):
         self.subject_claim = subject_claim
         self.tenant_claims = names(tenant_claims, "tenant_claims")
         self.claims_hook = claims_hook
+        self.role_claims = role_paths(role_claims)
 
     def __repr__(self) -> str:
         return f"JWTProvider({self.name!r}, issuer={self.issuer!r})"
@@ -176,6 +188,7 @@ class JWTProvider(Provider):
             provider=self.name,
             subject_claim=self.subject_claim,
             tenant_claims=self.tenant_claims,
+            role_claims=self.role_claims,
         )
 
 
@@ -205,6 +218,7 @@ class HybridProvider(Provider):
         verifier: local JWT verification, when keys are configured.
         remote: whether an endpoint is configured (subclasses implement :meth:`_plan`).
         ring: API keys, when configured.
+        role_claims: where the roles are in the claims (see :class:`authgate.Roles`).
         policy: the remote call policy.
         upstream: how to reach the endpoint (timeouts, transports).
         clock: returns the current time.
@@ -221,6 +235,7 @@ class HybridProvider(Provider):
         verifier: JWTVerifier | None,
         remote: bool,
         ring: APIKeyRing | None = None,
+        role_claims: Iterable[RolePath] = (),
         policy: RemotePolicy | None = None,
         upstream: Upstream | None = None,
         clock: Callable[[], float] = time.time,
@@ -228,6 +243,7 @@ class HybridProvider(Provider):
         async_transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.name = _checked_name(name)
+        self.role_claims = role_paths(role_claims)
         upstream = upstream_of(upstream, transport, async_transport)
         if verifier is None and not remote and ring is None:
             raise ConfigurationError(f"{name}: configure keys, a verification endpoint, or both")
@@ -306,6 +322,7 @@ class HybridProvider(Provider):
             credential=kind,
             verified_by=verified_by,
             subject_claim=self.subject_claim,
+            role_claims=self.role_claims,
         )
 
     def cache_ttl_for(self, principal: Principal) -> float | None:
@@ -383,6 +400,7 @@ class RemoteProvider(HybridProvider):
         name: the provider's name.
         issuer: route JWTs with this ``iss`` here.
         subject_claim: the claim holding the subject.
+        role_claims: where the roles are in the claims (see :class:`authgate.Roles`).
         policy: the remote call policy.
         upstream: how to reach the endpoint (timeouts, transports).
         clock: returns the current time.
@@ -398,6 +416,7 @@ class RemoteProvider(HybridProvider):
         *,
         issuer: str | None = None,
         subject_claim: str = "sub",
+        role_claims: Iterable[RolePath] = (),
         policy: RemotePolicy | None = None,
         upstream: Upstream | None = None,
         clock: Callable[[], float] = time.time,
@@ -412,6 +431,7 @@ class RemoteProvider(HybridProvider):
             name,
             verifier=None,
             remote=True,
+            role_claims=role_claims,
             policy=policy,
             upstream=upstream_of(upstream, transport, async_transport),
             clock=clock,

@@ -20,6 +20,7 @@ from .._log import safe_url
 from .._remote import Claims, RemotePolicy, upstream_error
 from ..errors import BadAudience, BadIssuer, ConfigurationError, InvalidToken
 from ..jwt import check_times
+from ..principal import RolePath
 from .base import RemoteProvider
 
 if TYPE_CHECKING:
@@ -118,6 +119,7 @@ class RemoteVerifier(RemoteProvider):
             :class:`~authgate._http.UpstreamError` (outage); default: 200 JSON object.
         issuer: route JWTs with this ``iss`` here.
         subject_claim: the claim holding the subject.
+        role_claims: where the roles are in the claims (see :class:`authgate.Roles`).
         policy: the remote call policy.
         upstream: how to reach the endpoint (timeouts, transports).
         clock: returns the current time.
@@ -137,6 +139,7 @@ class RemoteVerifier(RemoteProvider):
         claims: Callable[[Response], Claims] | None = None,
         issuer: str | None = None,
         subject_claim: str = "sub",
+        role_claims: Iterable[RolePath] = (),
         policy: RemotePolicy | None = None,
         upstream: Upstream | None = None,
         clock: Callable[[], float] = time.time,
@@ -153,6 +156,7 @@ class RemoteVerifier(RemoteProvider):
             name,
             issuer=issuer,
             subject_claim=subject_claim,
+            role_claims=role_claims,
             policy=policy,
             upstream=upstream,
             clock=clock,
@@ -219,6 +223,7 @@ class IntrospectionProvider(RemoteProvider):
         auth_method: str = "client_secret_basic",
         token_type_hint: str | None = "access_token",  # noqa: S107 (a hint name, not a secret)
         leeway: float = 30.0,
+        role_claims: Iterable[RolePath] = (),
         policy: RemotePolicy | None = None,
         upstream: Upstream | None = None,
         clock: Callable[[], float] = time.time,
@@ -253,6 +258,7 @@ class IntrospectionProvider(RemoteProvider):
         super().__init__(
             name,
             issuer=issuer,
+            role_claims=role_claims,
             policy=policy,
             upstream=upstream,
             clock=clock,

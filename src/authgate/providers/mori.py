@@ -23,7 +23,7 @@ from ..extract import Credential
 from ..jwt import JWTVerifier
 from ..keys import KeySet
 from ..keysources import RemoteKeySource
-from ..principal import CredentialKind, Principal, VerifiedBy, principal_from_claims
+from ..principal import CredentialKind, Principal, RolePath, VerifiedBy, principal_from_claims
 from .base import HybridProvider, credential_kind
 from .endpoint import fill_template, header_templates, json_object_claims, template_secrets
 
@@ -52,6 +52,7 @@ class MoriProvider(HybridProvider):
         lifetime: a token without ``exp`` expires this long after ``iat``.
         leeway: seconds of clock skew.
         name: the provider's name.
+        role_claims: where the roles are in the claims (see :class:`authgate.Roles`).
         policy: the remote call policy.
         upstream: how to reach the endpoint (timeouts, transports).
         clock: returns the current time.
@@ -75,6 +76,7 @@ class MoriProvider(HybridProvider):
         lifetime: float = 7200.0,
         leeway: float = 30.0,
         name: str = "mori",
+        role_claims: Iterable[RolePath] = (),
         policy: RemotePolicy | None = None,
         upstream: Upstream | None = None,
         clock: Callable[[], float] = time.time,
@@ -111,6 +113,7 @@ class MoriProvider(HybridProvider):
             verifier=verifier,
             remote=verify_url is not None,
             ring=api_keys,
+            role_claims=role_claims,
             policy=policy,
             upstream=upstream,
             clock=clock,
@@ -158,6 +161,7 @@ class MoriProvider(HybridProvider):
             credential=kind,
             verified_by=verified_by,
             subject_claim=self.subject_claim,
+            role_claims=self.role_claims,
         )
 
     def local_principal(self, claims: dict[str, Any]) -> Principal:

@@ -9,7 +9,7 @@ secret. Without it, every token goes to the validate endpoint with the Bearer he
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from .._http import Plan, Request, Response, Upstream, allowed_http, check_url
@@ -18,7 +18,7 @@ from ..errors import BadAudience, ConfigurationError, InvalidToken
 from ..extract import Credential
 from ..jwt import JWTVerifier
 from ..keys import KeySet
-from ..principal import CredentialKind, Principal, VerifiedBy, principal_from_claims
+from ..principal import CredentialKind, Principal, RolePath, VerifiedBy, principal_from_claims
 from .base import HybridProvider, credential_kind
 
 if TYPE_CHECKING:
@@ -38,6 +38,7 @@ class VeryChatProvider(HybridProvider):
         base_url: VeryChat's API.
         name: the provider's name.
         leeway: seconds of clock skew for local verification.
+        role_claims: where the roles are in the claims (see :class:`authgate.Roles`).
         policy: the remote call policy.
         upstream: how to reach the endpoint (timeouts, transports).
         clock: returns the current time.
@@ -55,6 +56,7 @@ class VeryChatProvider(HybridProvider):
         base_url: str = "https://gapi.veryapi.io",
         name: str = "verychat",
         leeway: float = 30.0,
+        role_claims: Iterable[RolePath] = (),
         policy: RemotePolicy | None = None,
         upstream: Upstream | None = None,
         clock: Callable[[], float] = time.time,
@@ -80,6 +82,7 @@ class VeryChatProvider(HybridProvider):
             name,
             verifier=verifier,
             remote=secret is None,
+            role_claims=role_claims,
             policy=policy,
             upstream=upstream,
             clock=clock,

@@ -257,6 +257,7 @@ class FakeIntrospection(FakeServer):
         client_id: str = "app",
         active: bool = True,
         audience: str | None = None,
+        **extra: Any,
     ) -> str:
         """An opaque access token the endpoint knows.
 
@@ -267,6 +268,7 @@ class FakeIntrospection(FakeServer):
             client_id: the client it was issued to.
             active: whether it is active.
             audience: its ``aud`` (default: the endpoint's audience).
+            extra: more members of its introspection answer (e.g. ``realm_access``).
         """
         token = "at_" + secrets.token_urlsafe(24)
         now = int(time.time())
@@ -282,6 +284,7 @@ class FakeIntrospection(FakeServer):
         }
         if subject is not None:
             record["sub"] = subject
+        record.update(extra)
         self.tokens[token] = record
         return token
 
