@@ -7,8 +7,7 @@ from typing import Any
 
 import httpx
 import pytest
-from starlette.testclient import TestClient
-from starlette.websockets import WebSocketDisconnect
+from starlette.testclient import TestClient, WebSocketDenialResponse
 
 from authgate import Authenticator, JWKSKeySource, JWTProvider, JWTVerifier
 from authgate.asgi import AuthGateMiddleware
@@ -148,15 +147,52 @@ def test_websocket_with_valid_token(client: TestClient, tokens: TokenFactory) ->
         assert ws.receive_json()["subject"] == "ws-user"
 
 
-@pytest.mark.parametrize("headers", [{}, {"authorization": "Bearer a.b.c"}], ids=["none", "bad"])
-def test_websocket_rejected_before_accept(headers: dict[str, str], client: TestClient) -> None:
-    """A handshake without a valid credential is closed before accept with code 1008."""
+@pytest.mark.parametrize(
+    ("headers", "challenge"),
+    [({}, 'Bearer realm="orders-api"'), ({"authorization": "Bearer a.b.c"}, "invalid_token")],
+    ids=["none", "bad"],
+)
+def test_websocket_refused_with_an_http_answer(
+    headers: dict[str, str], challenge: str, client: TestClient
+) -> None:
+    """Starlette's TestClient offers the websocket.http.response extension: a refused
+    handshake gets the HTTP answer, as a plain request would."""
     with (
-        pytest.raises(WebSocketDisconnect) as caught,
+        pytest.raises(WebSocketDenialResponse) as caught,
         client.websocket_connect("/ws", headers=headers),
     ):
         pass
-    assert caught.value.code == 1008
+    assert caught.value.status_code == 401
+    assert challenge in caught.value.headers["www-authenticate"]
+    assert caught.value.json()["statusCode"] == 401
+
+
+def test_websocket_closed_before_accept_without_the_extension(auth: Authenticator) -> None:
+    """A server that does not offer the extension: the handshake is closed before accept
+    with code 1008 (servers answer that with a bare 403)."""
+    import asyncio
+
+    sent: list[dict[str, object]] = []
+
+    async def never(scope: object, receive: object, send: object) -> None:
+        raise AssertionError("the app must not run")
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    async def receive() -> dict[str, object]:
+        return {"type": "websocket.connect"}
+
+    scope = {"type": "websocket", "path": "/ws", "headers": [], "extensions": {}}
+    asyncio.run(AuthGateMiddleware(never, auth)(scope, receive, send))
+    assert sent == [
+        {
+            "type": "websocket.close",
+            "code": 1008,
+            "reason": "authentication required: send 'Authorization: Bearer <token>' or "
+            "'x-api-key'",
+        }
+    ]
 
 
 def test_key_source_outage_is_503_with_retry_after() -> None:

@@ -26,6 +26,7 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 POLICY_VIOLATION: Final = 1008
+_DENIAL: Final = "websocket.http.response"  # the ASGI extension for answering a handshake
 _GUARDED: Final = frozenset({"http", "websocket"})
 _SHUTDOWN_DONE: Final = frozenset({"lifespan.shutdown.complete", "lifespan.shutdown.failed"})
 
@@ -89,22 +90,28 @@ class AuthGateMiddleware(Shell[ASGIApp]):
                 else await self.authenticator.verify_credential_async(credential)
             )
         except AuthGateError as exc:
-            await self._reject(exc, kind, send)
+            await self._reject(exc, scope, send)
             return False
         attach(scope, principal, self.authenticator.realm)
         return True
 
-    async def _reject(self, exc: AuthGateError, kind: str, send: Send) -> None:
-        if kind == "websocket":
-            # Closing before accept makes the server refuse the handshake (ASGI spec).
-            await send({"type": "websocket.close", "code": POLICY_VIOLATION, "reason": exc.message})
-            return
+    async def _reject(self, exc: AuthGateError, scope: Scope, send: Send) -> None:
+        prefix = "http."
+        if scope["type"] == "websocket":
+            if _DENIAL not in (scope.get("extensions") or {}):
+                # Closing before accept makes the server refuse the handshake (ASGI spec): a
+                # bare 403 to the client, the only answer servers without the extension give.
+                await send(
+                    {"type": "websocket.close", "code": POLICY_VIOLATION, "reason": exc.message}
+                )
+                return
+            prefix = "websocket.http."  # the denial response: a real HTTP answer
         status, headers, body = rejection(exc, self.authenticator.realm)
         await send(
             {
-                "type": "http.response.start",
+                "type": prefix + "response.start",
                 "status": status,
                 "headers": [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers],
             }
         )
-        await send({"type": "http.response.body", "body": body})
+        await send({"type": prefix + "response.body", "body": body})
