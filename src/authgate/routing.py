@@ -3,8 +3,9 @@
 - A value that a provider's API-key ring claims (``x-api-key``, or a Bearer value with a
   known key prefix) goes to that provider.
 - A JWT goes to the provider whose ``issuer`` equals the token's *unverified* ``iss``
-  (exact match), else to the first provider without an issuer that allows its ``alg``; an
-  unknown issuer is refused here, before any network call.
+  (exact match), else to the first whose ``issuer_template`` accepts it (one issuer per
+  tenant), else to the first provider without an issuer that allows its ``alg``; an unknown
+  issuer is refused here, before any network call.
 - Any other Bearer value goes to the first provider that takes opaque tokens.
 
 The peek decides routing only, never trust: the chosen provider verifies everything again.
@@ -35,6 +36,7 @@ class Router:
         self.max_credential_bytes = max_credential_bytes
         self._by_issuer = {p.issuer: p for p in reversed(self.providers) if p.issuer is not None}
         self._jwt_providers = tuple(p for p in self.providers if p.accepts_jwt)
+        self._templated = tuple(p for p in self._jwt_providers if p.issuer_template is not None)
         self._key_providers = tuple(p for p in self.providers if p.accepts_api_keys)
         self._opaque = next((p for p in self.providers if p.accepts_opaque), None)
         self._only_jwt = self._jwt_providers[0] if len(self._jwt_providers) == 1 else None
@@ -66,8 +68,15 @@ class Router:
             by_issuer = self._by_issuer.get(issuer)
             if by_issuer is not None:
                 return by_issuer
+            for provider in self._templated:
+                if provider.accepts_issuer(issuer):
+                    return provider
         for provider in self._jwt_providers:
-            if provider.issuer is None and alg in provider.algorithms:
+            if (
+                provider.issuer is None
+                and provider.issuer_template is None
+                and alg in provider.algorithms
+            ):
                 return provider
         if issuer is not None:
             raise BadIssuer("the token's issuer is not configured")

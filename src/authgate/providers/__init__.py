@@ -28,6 +28,7 @@ from .backoffice import BackOfficeProvider
 from .base import HybridProvider, JWTProvider, Provider, RemoteProvider
 from .endpoint import IntrospectionProvider, RemoteVerifier
 from .mori import MoriProvider
+from .tenants import MultiTenantProvider
 from .verychat import VeryChatProvider
 
 __all__ = [
@@ -40,6 +41,7 @@ __all__ = [
     "IntrospectionProvider",
     "JWTProvider",
     "MoriProvider",
+    "MultiTenantProvider",
     "Plan",
     "Principal",
     "Provider",

@@ -45,6 +45,8 @@ class Provider:
     - ``name``: unique among the configured providers; shown on every principal.
     - ``issuer``: the exact ``iss`` of your JWTs, or ``None``. A JWT whose unverified ``iss``
       equals it is routed here; two providers may not share one.
+    - ``issuer_template``: for a family of issuers (one per tenant), set it and override
+      :meth:`accepts_issuer`; JWTs whose ``iss`` it accepts are routed here.
     - ``algorithms``: the JWS algorithms you verify (routes issuer-less JWTs by ``alg``).
     - ``accepts_jwt``: JWTs may be routed here.
     - ``accepts_opaque``: non-JWT Bearer values may be routed here (an endpoint vouches).
@@ -64,6 +66,7 @@ class Provider:
     name: str = "provider"
     role_claims: tuple[RolePath, ...] = ()
     issuer: str | None = None
+    issuer_template: str | None = None
     algorithms: frozenset[str] = frozenset()
     accepts_jwt: bool = True
     accepts_opaque: bool = False
@@ -80,6 +83,15 @@ class Provider:
                 recognisable prefix should be claimed then).
         """
         return from_header
+
+    def accepts_issuer(self, issuer: str) -> bool:
+        """Whether a JWT with this unverified ``iss`` is routed here (asked only when
+        ``issuer_template`` is set, and only for issuers no provider names exactly).
+
+        Args:
+            issuer: the token's unverified ``iss``.
+        """
+        return False
 
     def cache_ttl_for(self, principal: Principal) -> float | None:
         """The longest the Authenticator may cache ``principal`` (``None``: until its exp).

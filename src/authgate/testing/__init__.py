@@ -6,13 +6,23 @@
   go down or misbehave, and counts its requests.
 - :class:`FakeAuthon`, :class:`FakeVeryChat`, :class:`FakeIntrospection`: the providers'
   verification endpoints, speaking exactly their documented shapes.
+- :class:`FakeTenants`: a multi-tenant issuer (one issuer, key and JWKS per tenant).
 - :func:`serve_asgi`: uvicorn on a free loopback port.
+- :class:`authgate.testing.pki.PrivateCA`: a CA and certificates for TLS tests.
 
 For tests and demos only: keys are generated in memory and never persisted.
 """
 
 from .fakes import FakeAuthon, FakeIntrospection, FakeVeryChat
-from .servers import Answer, FakeServer, Fault, LocalIssuer, json_answer, serve_asgi
+from .servers import (
+    Answer,
+    FakeServer,
+    FakeTenants,
+    Fault,
+    LocalIssuer,
+    json_answer,
+    serve_asgi,
+)
 from .tokens import SigningKey, TokenFactory, b64url
 
 __all__ = [
@@ -20,6 +30,7 @@ __all__ = [
     "FakeAuthon",
     "FakeIntrospection",
     "FakeServer",
+    "FakeTenants",
     "FakeVeryChat",
     "Fault",
     "LocalIssuer",

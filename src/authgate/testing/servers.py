@@ -16,7 +16,7 @@ import struct
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -371,6 +371,67 @@ class LocalIssuer(FakeServer):
             return json_answer(200, {"issuer": self.url, "jwks_uri": self.jwks_url})
         if path == self.JWKS_PATH:
             return json_answer(200, self.jwks(), {"cache-control": self.cache_control})
+        return super().answer(method, path, headers, body)
+
+
+class FakeTenants(FakeServer):
+    """A multi-tenant identity provider: each tenant its own issuer (``{url}/{tenant}/v2.0``,
+    as Entra ID), with its own signing key, discovery document and JWKS.
+
+    Args:
+        tenants: the tenants it serves.
+        alg: the algorithm of every tenant's key.
+    """
+
+    def __init__(self, tenants: Iterable[str], *, alg: str = "RS256") -> None:
+        super().__init__()
+        self.factories = {tenant: TokenFactory(alg) for tenant in tenants}
+
+    def started(self) -> None:
+        for tenant, factory in self.factories.items():
+            factory.issuer = self.issuer(tenant)
+
+    @property
+    def issuer_template(self) -> str:
+        """The issuer template (``{url}/{tenant}/v2.0``)."""
+        return self.url + "/{tenant}/v2.0"
+
+    def issuer(self, tenant: str) -> str:
+        """One tenant's issuer.
+
+        Args:
+            tenant: the tenant.
+        """
+        return f"{self.url}/{tenant}/v2.0"
+
+    def mint(self, tenant: str, subject: str = "user-1", **claims: Any) -> str:
+        """A token of ``tenant`` (its issuer, its key).
+
+        Args:
+            tenant: the tenant.
+            subject: the ``sub`` claim.
+            claims: claims to add or override.
+        """
+        return self.factories[tenant].mint(subject, **claims)
+
+    def requests_for(self, tenant: str) -> int:
+        """How many discovery and JWKS requests ``tenant`` received.
+
+        Args:
+            tenant: the tenant.
+        """
+        base = f"/{tenant}/v2.0"
+        return self.calls(base + LocalIssuer.DISCOVERY_PATH) + self.calls(base + "/keys")
+
+    def answer(self, method: str, path: str, headers: Message, body: bytes) -> Answer:
+        parts = path.split("/", 3)  # "", tenant, "v2.0", rest
+        if len(parts) == 4 and parts[2] == "v2.0" and parts[1] in self.factories:
+            tenant, rest = parts[1], "/" + parts[3]
+            if rest == LocalIssuer.DISCOVERY_PATH:
+                issuer = self.issuer(tenant)
+                return json_answer(200, {"issuer": issuer, "jwks_uri": issuer + "/keys"})
+            if rest == "/keys":
+                return json_answer(200, self.factories[tenant].jwks())
         return super().answer(method, path, headers, body)
 
 

@@ -1,0 +1,255 @@
+"""Multi-tenant issuers: one provider for every tenant of an issuer template.
+
+``https://login.microsoftonline.com/{tenant}/v2.0`` (Entra ID), ``https://sso.example.com/
+realms/{tenant}`` (Keycloak realms): each tenant is its own issuer with its own keys. A
+:class:`MultiTenantProvider` routes every JWT whose ``iss`` fits the template, refuses a
+tenant outside ``tenants=`` before any network call, and gives each allowed issuer its own
+verifier and key source (OIDC discovery at that issuer) on first use, bounded in number and
+dropped when idle.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Final
+
+from .._config import positive, size
+from .._http import Upstream, allowed_http, check_url
+from ..errors import BadIssuer, ConfigurationError, MalformedToken
+from ..extract import Credential
+from ..jwt import JWTVerifier, unverified_claims
+from ..keysources import KeyFetchPolicy, OIDCKeySource, RemoteKeySource
+from ..principal import Principal, RolePath, principal_from_claims, role_paths
+from .base import Provider, _checked_name
+
+__all__ = ["MultiTenantProvider"]
+
+PLACEHOLDER: Final = "{tenant}"
+_TENANT: Final = r"([A-Za-z0-9][A-Za-z0-9._-]{0,127})"
+"""What a tenant may look like in an issuer: an id or a realm name, never a path."""
+
+
+class MultiTenantProvider(Provider):
+    """JWTs from every allowed tenant of an issuer template, each verified with that
+    issuer's own keys.
+
+    Args:
+        name: the provider's name.
+        issuer_template: the issuer with one ``{tenant}`` placeholder, e.g.
+            ``"https://login.microsoftonline.com/{tenant}/v2.0"``.
+        tenants: the allowed tenants (a collection), or a callable deciding for each tenant
+            (called on cache misses only; keep it fast). A refused tenant costs no network
+            call.
+        algorithms: the allowlist.
+        audience: the expected ``aud`` (string or strings), when set.
+        leeway: seconds of clock skew.
+        required_claims: claims every token must carry.
+        subject_claim: the claim holding the subject.
+        role_claims: where the roles are in the claims (see :class:`authgate.Roles`).
+        keys: builds the key source of one issuer (default: OIDC discovery at the issuer).
+        max_issuers: the most issuers with a live verifier; beyond it the least recently
+            used one is dropped (its keys are fetched again if it returns).
+        idle_timeout: seconds after which an unused issuer's verifier is dropped.
+        policy: the key fetch policy of every issuer's key source.
+        upstream: how to reach the issuers.
+        clock: returns the current time.
+    """
+
+    accepts_jwt = True
+
+    def __init__(
+        self,
+        name: str,
+        issuer_template: str,
+        *,
+        tenants: Iterable[str] | Callable[[str], bool],
+        algorithms: Iterable[str] = ("RS256",),
+        audience: str | Iterable[str] | None = None,
+        leeway: float = 30.0,
+        required_claims: Iterable[str] = ("exp",),
+        subject_claim: str = "sub",
+        role_claims: Iterable[RolePath] = (),
+        keys: Callable[[str], RemoteKeySource] | None = None,
+        max_issuers: int = 100,
+        idle_timeout: float = 3600.0,
+        policy: KeyFetchPolicy | None = None,
+        upstream: Upstream | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.name = _checked_name(name)
+        self.issuer_template = _template(issuer_template, upstream)
+        prefix, suffix = issuer_template.split(PLACEHOLDER)
+        self._pattern = re.compile(re.escape(prefix) + _TENANT + re.escape(suffix))
+        self._allowed = _allowlist(tenants)
+        if isinstance(algorithms, str):
+            raise ConfigurationError("algorithms must be a list of names, not one string")
+        self.algorithms = frozenset(algorithms)
+        self.subject_claim = subject_claim
+        self.role_claims = role_paths(role_claims)
+        self.max_issuers = size(max_issuers, "max_issuers", minimum=1)
+        self.idle_timeout = positive(idle_timeout, "idle_timeout")
+        self._clock = clock
+        if keys is not None and not callable(keys):
+            raise ConfigurationError("keys must build a key source from an issuer URL")
+
+        def default_keys(issuer: str) -> RemoteKeySource:
+            return OIDCKeySource(issuer, policy=policy, upstream=upstream, clock=clock)
+
+        self._keys = keys or default_keys
+        self._settings: dict[str, Any] = {
+            "algorithms": tuple(self.algorithms),
+            "audience": audience,
+            "leeway": leeway,
+            "required_claims": tuple(required_claims),
+            "clock": clock,
+        }
+        # every setting is checked now, on a throwaway verifier, not at a tenant's first token
+        self._verifier_for(prefix + "configuration-check" + suffix, source=_NoKeys())
+        self._lock = threading.Lock()
+        self._verifiers: dict[str, tuple[JWTVerifier, float]] = {}  # issuer -> (it, last used)
+        self.issuers_built = 0
+        """How many issuer verifiers were built (for metrics and tests)."""
+
+    def __repr__(self) -> str:
+        return f"MultiTenantProvider({self.name!r}, {self.issuer_template!r})"
+
+    # -- routing ------------------------------------------------------------------------------
+
+    def tenant_of(self, issuer: str) -> str | None:
+        """The tenant an issuer names, when it fits the template (allowed or not).
+
+        Args:
+            issuer: a token's ``iss``.
+        """
+        found = self._pattern.fullmatch(issuer)
+        return found.group(1) if found else None
+
+    def accepts_issuer(self, issuer: str) -> bool:
+        """Whether JWTs with this ``iss`` are routed here (it fits the template).
+
+        Args:
+            issuer: a token's unverified ``iss``.
+        """
+        return self.tenant_of(issuer) is not None
+
+    # -- verification -------------------------------------------------------------------------
+
+    def verify(self, credential: Credential) -> Principal:
+        issuer, tenant = self._issuer(credential.value)
+        return self._principal(self._verifier(issuer).verify(credential.value), tenant)
+
+    async def verify_async(self, credential: Credential) -> Principal:
+        issuer, tenant = self._issuer(credential.value)
+        claims = await self._verifier(issuer).verify_async(credential.value)
+        return self._principal(claims, tenant)
+
+    def close(self) -> None:
+        with self._lock:
+            verifiers = [verifier for verifier, _ in self._verifiers.values()]
+        for verifier in verifiers:
+            verifier.close()
+
+    async def aclose(self) -> None:
+        with self._lock:
+            verifiers = [verifier for verifier, _ in self._verifiers.values()]
+        for verifier in verifiers:
+            await verifier.aclose()
+
+    @property
+    def issuers(self) -> tuple[str, ...]:
+        """The issuers with a live verifier now, least recently used first."""
+        with self._lock:
+            return tuple(sorted(self._verifiers, key=lambda i: self._verifiers[i][1]))
+
+    def _issuer(self, token: str) -> tuple[str, str]:
+        """The token's issuer and tenant, refused unless the tenant is allowed (no I/O)."""
+        claims = unverified_claims(token)
+        if claims is None:
+            raise MalformedToken("the token payload is not base64url JSON")
+        issuer = claims.get("iss")
+        tenant = self.tenant_of(issuer) if isinstance(issuer, str) else None
+        if tenant is None or not self._allowed(tenant):
+            raise BadIssuer("the token's issuer is not accepted")
+        assert isinstance(issuer, str)
+        return issuer, tenant
+
+    def _verifier(self, issuer: str) -> JWTVerifier:
+        now = self._clock()
+        with self._lock:
+            held = self._verifiers.get(issuer)
+            if held is not None:
+                self._verifiers[issuer] = (held[0], now)
+                return held[0]
+            dropped = self._make_room(now)
+            verifier = self._verifier_for(issuer)
+            self._verifiers[issuer] = (verifier, now)
+            self.issuers_built += 1
+        for old in dropped:  # their connections, outside the lock
+            old.close()
+        return verifier
+
+    def _make_room(self, now: float) -> list[JWTVerifier]:
+        """Drop idle verifiers, then the least recently used ones beyond the bound."""
+        dropped = []
+        for issuer, (verifier, used) in list(self._verifiers.items()):
+            if now - used > self.idle_timeout:
+                del self._verifiers[issuer]
+                dropped.append(verifier)
+        while len(self._verifiers) >= self.max_issuers:
+            oldest = min(self._verifiers, key=lambda i: self._verifiers[i][1])
+            dropped.append(self._verifiers.pop(oldest)[0])
+        return dropped
+
+    def _verifier_for(self, issuer: str, source: RemoteKeySource | None = None) -> JWTVerifier:
+        return JWTVerifier(source or self._keys(issuer), issuer=issuer, **self._settings)
+
+    def _principal(self, claims: dict[str, Any], tenant: str) -> Principal:
+        principal = principal_from_claims(
+            claims,
+            provider=self.name,
+            subject_claim=self.subject_claim,
+            role_claims=self.role_claims,
+        )
+        if principal.tenant is None:  # no tenant claim: the issuer's tenant
+            principal = dataclasses.replace(principal, tenant=tenant)
+        return principal
+
+
+class _NoKeys(RemoteKeySource):
+    """A key source that is never asked for keys (validates settings at construction)."""
+
+    @property
+    def location(self) -> str:
+        return "nowhere"
+
+
+def _template(template: Any, upstream: Upstream | None) -> str:
+    if not isinstance(template, str) or template.count(PLACEHOLDER) != 1:
+        raise ConfigurationError(
+            "issuer_template must hold exactly one '{tenant}' placeholder, e.g. "
+            "'https://login.microsoftonline.com/{tenant}/v2.0'"
+        )
+    check_url(template.replace(PLACEHOLDER, "tenant"), "issuer_template", allowed_http(upstream))
+    if "{" in template.replace(PLACEHOLDER, "") or "}" in template.replace(PLACEHOLDER, ""):
+        raise ConfigurationError("issuer_template holds a placeholder other than '{tenant}'")
+    return template
+
+
+def _allowlist(tenants: Any) -> Callable[[str], bool]:
+    if callable(tenants):
+        decide: Callable[[str], Any] = tenants
+
+        def ask(tenant: str) -> bool:
+            return decide(tenant) is True
+
+        return ask
+    if isinstance(tenants, str | bytes) or not isinstance(tenants, Iterable | Mapping):
+        raise ConfigurationError("tenants must be a list of tenant ids or a callable")
+    allowed = frozenset(tenants)
+    if not allowed or not all(isinstance(t, str) and t for t in allowed):
+        raise ConfigurationError("tenants must name at least one non-empty tenant id")
+    return allowed.__contains__

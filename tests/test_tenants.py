@@ -1,0 +1,174 @@
+"""Multi-tenant issuers: one MultiTenantProvider for every allowed tenant of an issuer
+template, against FakeTenants (one issuer, key and JWKS per tenant) on 127.0.0.1."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from authgate import (
+    Authenticator,
+    BadIssuer,
+    ConfigurationError,
+    InvalidToken,
+    JWTProvider,
+    JWTVerifier,
+    MultiTenantProvider,
+    Roles,
+)
+from authgate.asgi import AuthGateMiddleware
+from authgate.testing import FakeTenants, LocalIssuer, serve_asgi
+
+from .apps import starlette_app
+from .conftest import Clock
+
+
+@pytest.fixture
+def idp() -> Iterator[FakeTenants]:
+    with FakeTenants(["contoso", "fabrikam", "outsider"]) as server:
+        yield server
+
+
+def provider(idp: FakeTenants, **options: Any) -> MultiTenantProvider:
+    options.setdefault("tenants", ["contoso", "fabrikam"])
+    return MultiTenantProvider("entra", idp.issuer_template, **options)
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"authorization": f"Bearer {token}"}
+
+
+def test_each_allowed_tenant_is_verified_with_its_own_keys(idp: FakeTenants) -> None:
+    multi = provider(idp)
+    auth = Authenticator([multi])
+    for tenant in ("contoso", "fabrikam", "contoso"):
+        principal = auth.authenticate(bearer(idp.mint(tenant, f"user@{tenant}")))
+        assert principal is not None
+        assert (principal.subject, principal.tenant, principal.issuer) == (
+            f"user@{tenant}",
+            tenant,
+            idp.issuer(tenant),
+        )
+    assert multi.issuers_built == 2
+    assert idp.requests_for("contoso") == 2  # discovery and JWKS, once
+    assert idp.requests_for("fabrikam") == 2
+
+
+def test_a_tenant_outside_the_allowlist_costs_no_network_call(idp: FakeTenants) -> None:
+    auth = Authenticator([provider(idp)])
+    with pytest.raises(BadIssuer):
+        auth.authenticate(bearer(idp.mint("outsider")))
+    assert idp.requests_for("outsider") == 0
+    assert idp.accepted == 0
+
+
+def test_a_token_claiming_another_tenants_issuer_is_refused(idp: FakeTenants) -> None:
+    """Signed by contoso's key but naming fabrikam as issuer: fabrikam's keys decide."""
+    auth = Authenticator([provider(idp)])
+    forged = idp.factories["contoso"].mint("mallory", iss=idp.issuer("fabrikam"))
+    with pytest.raises(InvalidToken):
+        auth.authenticate(bearer(forged))
+
+
+def test_a_callable_decides_which_tenants(idp: FakeTenants) -> None:
+    asked: list[str] = []
+
+    def allowed(tenant: str) -> bool:
+        asked.append(tenant)
+        return tenant != "outsider"
+
+    auth = Authenticator([provider(idp, tenants=allowed)])
+    assert auth.authenticate(bearer(idp.mint("fabrikam"))) is not None
+    with pytest.raises(BadIssuer):
+        auth.authenticate(bearer(idp.mint("outsider")))
+    assert asked == ["fabrikam", "outsider"]
+
+
+def test_issuers_are_bounded_and_dropped_when_idle(idp: FakeTenants) -> None:
+    clock = Clock()
+    multi = provider(
+        idp,
+        tenants=["contoso", "fabrikam", "outsider"],
+        max_issuers=2,
+        idle_timeout=600,
+        clock=clock,  # tokens live an hour: still valid 601 s on
+    )
+    auth = Authenticator([multi], cache_max_entries=0)
+    for tenant in ("contoso", "fabrikam", "outsider"):
+        assert auth.authenticate(bearer(idp.mint(tenant))) is not None
+    assert list(multi.issuers) == [idp.issuer("fabrikam"), idp.issuer("outsider")]  # LRU out
+    assert auth.authenticate(bearer(idp.mint("contoso"))) is not None  # fetched again
+    assert idp.requests_for("contoso") == 4
+    assert multi.issuers_built == 4
+    clock.now += 601
+    assert auth.authenticate(bearer(idp.mint("fabrikam"))) is not None
+    assert list(multi.issuers) == [idp.issuer("fabrikam")]  # the idle ones went
+
+
+def test_exact_issuers_and_templates_route_side_by_side(idp: FakeTenants) -> None:
+    """An exact issuer wins; a template takes its tenants; a foreign issuer is bad_issuer."""
+    with LocalIssuer("ES256") as single:
+        exact = JWTProvider(
+            "single",
+            JWTVerifier(single.factory.keyset(), algorithms=["ES256"], issuer=single.url),
+        )
+        auth = Authenticator([exact, provider(idp)])
+        local = auth.authenticate(bearer(single.mint("solo")))
+        tenant = auth.authenticate(bearer(idp.mint("contoso", "multi")))
+        assert local is not None
+        assert local.provider == "single"
+        assert tenant is not None
+        assert tenant.provider == "entra"
+        with pytest.raises(BadIssuer):
+            auth.authenticate(bearer(idp.factories["contoso"].mint(iss="https://evil.test/x")))
+
+
+def test_roles_and_the_tenant_claim(idp: FakeTenants) -> None:
+    """A tid claim wins over the issuer's tenant; role_claims apply per token."""
+    auth = Authenticator([provider(idp, role_claims=Roles.ENTRA_ID)])
+    principal = auth.authenticate(bearer(idp.mint("contoso", tid="contoso-id", roles=["Admin"])))
+    assert principal is not None
+    assert principal.tenant == "contoso-id"
+    assert principal.roles == {"Admin"}
+
+
+def test_over_uvicorn(idp: FakeTenants) -> None:
+    auth = Authenticator([provider(idp)])
+    with (
+        serve_asgi(AuthGateMiddleware(starlette_app(), auth)) as base,
+        httpx.Client(base_url=base) as web,
+    ):
+        ok = web.get("/whoami", headers=bearer(idp.mint("fabrikam", "ada")))
+        assert ok.status_code == 200
+        assert ok.json()["subject"] == "ada"
+        refused = web.get("/whoami", headers=bearer(idp.mint("outsider")))
+        assert refused.status_code == 401
+        assert refused.json()["message"] == "the token's issuer is not accepted"
+    auth.close()
+
+
+@pytest.mark.parametrize(
+    ("template", "tenants", "message"),
+    [
+        ("https://login.example.com/v2.0", ["a"], "exactly one '{tenant}'"),
+        ("https://login.example.com/{tenant}/{tenant}", ["a"], "exactly one '{tenant}'"),
+        ("https://login.example.com/{tenant}/{realm}", ["a"], "other than '{tenant}'"),
+        ("http://login.example.com/{tenant}", ["a"], "must use https"),
+        ("https://login.example.com/{tenant}", "a", "a list of tenant ids"),
+        ("https://login.example.com/{tenant}", [], "at least one"),
+    ],
+)
+def test_mistakes_fail_at_construction(template: str, tenants: Any, message: str) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        MultiTenantProvider("entra", template, tenants=tenants)
+    assert message in str(caught.value)
+
+
+def test_tenants_that_are_not_ids_never_fit(idp: FakeTenants) -> None:
+    multi = provider(idp)
+    for odd in ("a/b", "", "../x", "a?b", "x" * 200):
+        assert multi.tenant_of(idp.url + f"/{odd}/v2.0") is None
+    assert multi.tenant_of(idp.issuer("contoso")) == "contoso"
