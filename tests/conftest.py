@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
+import logging
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pytest
 
@@ -92,3 +94,99 @@ def make_verifier(factory: TokenFactory) -> Callable[..., JWTVerifier]:
         return JWTVerifier(keys, **options)  # type: ignore[arg-type]
 
     return make
+
+
+# -- every log record of the whole suite, scanned for credential material ----------------------
+#
+# Every token the testing kit mints or its fakes issue, every API key added to a ring and every
+# HMAC secret loaded is remembered; every record an ``authgate`` logger emits during the run
+# (its message and its ``authgate_*`` fields) is kept. At the end, no record may hold any of
+# them: a JWT's signature segment, an opaque token, a key or a secret (found by 16-character
+# prefix, then confirmed). A leak fails the run.
+
+_SECRETS: dict[str, set[str]] = {}
+_RECORDS: list[str] = []
+_PREFIX = 16
+
+
+def _remember(value: object) -> None:
+    if isinstance(value, bytes):
+        try:
+            value = value.decode("ascii")
+        except UnicodeDecodeError:
+            return
+    if not isinstance(value, str):
+        return
+    secret = value.rsplit(".", 1)[-1] if value.count(".") == 2 else value  # a JWT: its signature
+    if len(secret) >= _PREFIX:
+        _SECRETS.setdefault(secret[:_PREFIX], set()).add(secret)
+
+
+class _Keeper(logging.Handler):
+    def emit(self, record: logging.LogRecord) -> None:
+        if not record.name.startswith("authgate"):
+            return
+        fields = [str(v) for k, v in vars(record).items() if k.startswith("authgate_")]
+        _RECORDS.append(" ".join([record.getMessage(), *fields]))
+
+
+def _leaks() -> list[str]:
+    found = []
+    for text in _RECORDS:
+        for i in range(len(text) - _PREFIX + 1):
+            candidates = _SECRETS.get(text[i : i + _PREFIX])
+            if candidates and any(text.startswith(s, i) for s in candidates):
+                found.append(text[:300])
+                break
+    return found
+
+
+def _wrap(owner: Any, name: str, argument: int | None) -> None:
+    original = getattr(owner, name)
+
+    @functools.wraps(original)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        result = original(*args, **kwargs)
+        _remember(
+            result if argument is None else (args[argument] if len(args) > argument else None)
+        )
+        return result
+
+    setattr(owner, name, wrapper)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    from authgate import APIKeyRing, KeySet
+    from authgate.testing import FakeAuthon, FakeIntrospection, FakeVeryChat
+
+    _wrap(TokenFactory, "mint", None)
+    _wrap(FakeIntrospection, "issue", None)
+    _wrap(FakeAuthon, "sign_in", None)
+    _wrap(FakeVeryChat, "get_tokens", None)
+    _wrap(APIKeyRing, "add", 1)
+    original_from_secret = KeySet.from_secret.__func__  # type: ignore[attr-defined]
+
+    def from_secret(cls: type[KeySet], secret: str | bytes, **kwargs: Any) -> KeySet:
+        _remember(secret)
+        result: KeySet = original_from_secret(cls, secret, **kwargs)
+        return result
+
+    KeySet.from_secret = classmethod(from_secret)  # type: ignore[assignment,method-assign,arg-type]
+    keeper = _Keeper(logging.DEBUG)
+    logging.getLogger("authgate").addHandler(keeper)
+    logging.getLogger("authgate").setLevel(logging.DEBUG)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    leaks = _leaks()
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    summary = (
+        f"credential scan: {len(_RECORDS)} authgate log records, "
+        f"{sum(map(len, _SECRETS.values()))} secrets remembered, {len(leaks)} leaks"
+    )
+    if reporter is not None:
+        reporter.write_line(summary)
+        for leak in leaks[:20]:
+            reporter.write_line(f"  LEAK: {leak}")
+    if leaks:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

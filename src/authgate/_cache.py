@@ -9,15 +9,41 @@ lock); entries here live minutes at most, so recency buys little over insertion 
 
 from __future__ import annotations
 
+import itertools
 import sys
 import threading
 from collections.abc import Callable, Hashable
-from typing import Final, Generic, TypeVar
+from typing import Final, Generic, NamedTuple, TypeVar
 
 from .extract import Credential
 from .principal import Principal
 
-__all__ = ["Expiring", "Memo", "TokenCache", "cache_key", "signed_part"]
+__all__ = ["Expiring", "Memo", "Stats", "TokenCache", "cache_key", "count_of", "signed_part"]
+
+
+class Stats(NamedTuple):
+    """Counters of an :class:`~authgate.Authenticator`, read when metrics are scraped.
+
+    Args:
+        hits: requests answered from the verified-token cache.
+        misses: credentials verified past the cache (accepted or refused).
+        cached: entries in the cache now.
+    """
+
+    hits: int
+    misses: int
+    cached: int
+
+
+def count_of(counter: itertools.count[int]) -> int:
+    """How many times ``next`` was called on a fresh ``itertools.count()`` (its repr is
+    ``count(N)``): reading it costs the scraper, never the counted path.
+
+    Args:
+        counter: the counter.
+    """
+    return int(repr(counter)[6:-1])
+
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -216,6 +242,8 @@ class TokenCache:
         self._member_of: dict[bytes, tuple[tuple[str, object], ...]] = {}
         self._bytes = 0
         self._lock = threading.Lock()
+        self.hits = itertools.count()
+        """Counts hits (the hit path ticks it: one C call); read it with :func:`count_of`."""
 
     def __len__(self) -> int:
         return len(self._data)
@@ -248,6 +276,7 @@ class TokenCache:
         if entry is None:
             return None
         if self._clock() < entry[0]:
+            next(self.hits)
             return entry[1]
         self.discard(token)
         return None

@@ -91,6 +91,7 @@ def asgi_entry(
         return full
     get = cache.entries.get
     clock = cache.clock
+    tick = cache.hits.__next__  # counting a hit: one C call, read at scrape time
     unset = _UNSET
 
     async def entry(scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
@@ -109,6 +110,7 @@ def asgi_entry(
         cached = get(value)
         if cached is None or not clock() < cached[0]:
             return await full(scope, receive, send)
+        tick()
         principal = cached[1]
         scope["user"] = scope["auth"] = principal
         scope["authgate.realm"] = realm
@@ -140,6 +142,7 @@ def wsgi_entry(
         return full
     get = cache.entries.get
     clock = cache.clock
+    tick = cache.hits.__next__
 
     def entry(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         # Servers join a repeated header's values with commas, which no cache key contains.
@@ -154,6 +157,7 @@ def wsgi_entry(
         cached = get(value.encode())
         if cached is None or not clock() < cached[0]:
             return full(environ, start_response)
+        tick()
         environ[ENVIRON_KEY] = cached[1]
         result: Iterable[bytes] = shell.app(environ, start_response)
         return result

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from typing import Any, Final
 from urllib.parse import urlsplit, urlunsplit
 
-__all__ = ["safe_url", "upstream_summary", "warning"]
+__all__ = ["info", "safe_url", "upstream_summary", "warning"]
 
 MAX_SUMMARY: Final = 200
 """The most characters of an upstream's own error text that reach a log record."""
@@ -32,6 +32,19 @@ def warning(name: str, message: str, *args: Any) -> None:
     import logging
 
     logging.getLogger(name).warning(message, *args)
+
+
+def info(name: str, message: str, *args: Any) -> None:
+    """Log ``message % args`` at INFO on the ``name`` logger (see :func:`warning`).
+
+    Args:
+        name: the logger.
+        message: a %-format string; never put a credential in it or its arguments.
+        args: its arguments.
+    """
+    import logging
+
+    logging.getLogger(name).info(message, *args)
 
 
 def safe_url(url: str) -> str:

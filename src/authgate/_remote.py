@@ -26,8 +26,9 @@ from ._config import non_negative, positive, size
 from ._flight import SingleFlight
 from ._http import Clients, Plan, Response, Upstream, UpstreamError
 from ._json import as_number
-from ._log import upstream_summary, warning
+from ._log import info, upstream_summary, warning
 from .errors import AuthGateError, ConfigurationError, InvalidToken, ProviderUnavailable
+from .events import BreakerChange, Event, RemoteCall
 
 __all__ = ["RemoteClient", "RemotePolicy", "retry_after_of", "upstream_error"]
 
@@ -164,6 +165,7 @@ class RemoteClient:
         self._failures = 0
         self._open_until = 0.0
         self._blocked_until = 0.0
+        self._emit: Callable[[Event], None] | None = None
         self.upstream_calls = 0
         """How many upstream calls were made (for metrics and tests)."""
 
@@ -195,6 +197,19 @@ class RemoteClient:
         assert claims is not None  # no admission rule: a flight always runs or raises
         return claims
 
+    def observe(self, emit: Callable[[Event], None]) -> None:
+        """Report each call and breaker change to ``emit``.
+
+        Args:
+            emit: the authenticator's event dispatcher.
+        """
+        self._emit = emit
+
+    @property
+    def breaker_open(self) -> bool:
+        """Whether the breaker is open now (calls are refused with 503 without trying)."""
+        return self._failures >= self.policy.breaker_threshold and self._clock() < self._open_until
+
     def close(self) -> None:
         """Close the pooled connections to the endpoint (the next call opens new ones)."""
         self._http.close()
@@ -206,20 +221,20 @@ class RemoteClient:
     # -- the two I/O calls --------------------------------------------------------------------
 
     def _exchange_sync(self, key: bytes, token: str) -> Claims:
-        self._count_call()
+        started = self._count_call()
         try:
             claims = self._http.run(self._plan(token))
         except (AuthGateError, UpstreamError) as exc:
-            raise self._failed(key, exc, token) from None
-        return self._accepted(key, claims)
+            raise self._failed(key, exc, token, started) from None
+        return self._accepted(key, claims, started)
 
     async def _exchange_async(self, key: bytes, token: str) -> Claims:
-        self._count_call()
+        started = self._count_call()
         try:
             claims = await self._http.run_async(self._plan(token))
         except (AuthGateError, UpstreamError) as exc:
-            raise self._failed(key, exc, token) from None
-        return self._accepted(key, claims)
+            raise self._failed(key, exc, token, started) from None
+        return self._accepted(key, claims, started)
 
     # -- the shared, pure bookkeeping ---------------------------------------------------------
 
@@ -238,36 +253,61 @@ class RemoteClient:
             )
         return None
 
-    def _count_call(self) -> None:
+    def _count_call(self) -> float:
         with self._lock:
             self.upstream_calls += 1
+        return time.monotonic()
 
-    def _accepted(self, key: bytes, claims: Claims) -> Claims:
+    def _report(self, *events: Event) -> None:
+        if self._emit is not None:
+            for event in events:
+                self._emit(event)
+
+    def _accepted(self, key: bytes, claims: Claims, started: float) -> Claims:
         now = self._clock()
         deadline = now + self.policy.success_ttl
         expires = self._expires_at(claims)
         if expires is not None:
             if expires <= now:
                 exc = InvalidToken(f"{self.name} vouches for a token that has expired")
-                raise self._failed(key, exc, "")
+                raise self._failed(key, exc, "", started)
             deadline = min(deadline, expires)
-        with self._lock:
-            self._failures = 0
+        recovered = self._healthy()
         self._results.put(key, claims, deadline)
+        call = RemoteCall(self.name, "accepted", 200, time.monotonic() - started)
+        self._report(call, *recovered)
         return claims
 
-    def _failed(self, key: bytes, exc: AuthGateError | UpstreamError, token: str) -> AuthGateError:
-        now = self._clock()
+    def _healthy(self) -> tuple[BreakerChange, ...]:
+        """Reset the failure count; the breaker's closing, if it was open (logged once)."""
         with self._lock:
-            if isinstance(exc, AuthGateError):  # a definitive answer: the upstream is healthy
-                self._failures = 0
-                self._results.put(key, exc, now + self.policy.failure_ttl)
-                return exc
+            was_open = self._failures >= self.policy.breaker_threshold
+            self._failures = 0
+            self._blocked_until = 0.0
+        if not was_open:
+            return ()
+        info(LOGGER, "%s answers again: the breaker is closed", self.name)
+        return (BreakerChange(self.name, "closed"),)
+
+    def _failed(
+        self, key: bytes, exc: AuthGateError | UpstreamError, token: str, started: float
+    ) -> AuthGateError:
+        now = self._clock()
+        seconds = time.monotonic() - started
+        if isinstance(exc, AuthGateError):  # a definitive answer: the upstream is healthy
+            recovered = self._healthy()
+            self._results.put(key, exc, now + self.policy.failure_ttl)
+            self._report(RemoteCall(self.name, "rejected", None, seconds), *recovered)
+            return exc
+        with self._lock:
             self._failures += 1
             retry_after = self.policy.breaker_cooldown
+            newly_limited = False
             if exc.status == 429:
                 retry_after = exc.retry_after if exc.retry_after is not None else 5.0
+                newly_limited = now >= self._blocked_until
                 self._blocked_until = now + retry_after
+            opened = self._failures == self.policy.breaker_threshold
             if self._failures >= self.policy.breaker_threshold:
                 self._open_until = now + self.policy.breaker_cooldown
                 retry_after = max(retry_after, self.policy.breaker_cooldown)
@@ -275,6 +315,14 @@ class RemoteClient:
         # the client gets our stable, generic message.
         said = upstream_summary(exc.detail, secrets=self._secrets, credential=token)
         warning(LOGGER, "%s verification failed: %s %s", self.name, exc.message, said)
+        if newly_limited:
+            warning(LOGGER, "%s is rate-limiting us: no calls for %.0f s", self.name, retry_after)
+        events: list[Event] = [RemoteCall(self.name, "failed", exc.status, seconds)]
+        if opened:
+            warning(LOGGER, "%s failed %d times in a row: the breaker is open for %.0f s",
+                    self.name, self._failures, self.policy.breaker_cooldown)  # fmt: skip
+            events.append(BreakerChange(self.name, "open"))
+        self._report(*events)
         return _unavailable(f"{self.name}: {exc.message}", retry_after)
 
 

@@ -82,6 +82,7 @@ class AuthGateMiddleware(Shell[ASGIApp]):
         kind = scope["type"]
         if kind not in _GUARDED or self._is_excluded(scope):
             return True
+        credential = None
         try:
             credential = credential_from_asgi(scope["headers"], self._cookie)
             principal = self._settle(
@@ -90,6 +91,7 @@ class AuthGateMiddleware(Shell[ASGIApp]):
                 else await self.authenticator.verify_credential_async(credential)
             )
         except AuthGateError as exc:
+            self.authenticator.refused(exc, credential, path=scope.get("path"))
             await self._reject(exc, scope, send)
             return False
         attach(scope, principal, self.authenticator.realm)

@@ -6,15 +6,18 @@ shared by the sync and async entry points, which differ in one ``await``.
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from ._cache import TokenCache, cache_key
+from ._cache import Stats, TokenCache, cache_key, count_of
 from ._config import non_negative, positive, size
+from ._decisions import Refusals
 from ._json import as_number
-from .errors import ConfigurationError, MalformedToken, RevokedToken
+from .errors import AuthGateError, ConfigurationError, MalformedToken, RevokedToken
+from .events import Decision, Event
 from .extract import MAX_TOKEN_BYTES, Credential, credential_from_headers
 from .jwt import unverified_claims
 from .principal import Principal
@@ -41,6 +44,10 @@ class Authenticator:
         max_token_lifetime: the longest any accepted token lives; bounds how long a
             revocation whose token expiry is unknown is remembered.
         max_credential_bytes: longer credentials are refused before routing or parsing.
+        refusal_log_level: the level of the one record each refusal gets on
+            ``authgate.decisions`` (a ``logging`` level or its name; INFO by default).
+        on_event: called with each :mod:`authgate.events` event (metrics); more listeners
+            can be added with :meth:`add_listener`.
     """
 
     def __init__(
@@ -55,6 +62,8 @@ class Authenticator:
         realm: str = "api",
         max_token_lifetime: float = 86400.0,
         max_credential_bytes: int = MAX_TOKEN_BYTES,
+        refusal_log_level: int | str = "INFO",
+        on_event: Callable[[Event], None] | None = None,
     ) -> None:
         self.providers = _providers(providers)
         self.max_credential_bytes = size(max_credential_bytes, "max_credential_bytes", minimum=1)
@@ -84,6 +93,67 @@ class Authenticator:
         self.denylist = Denylist(clock=clock, max_token_lifetime=lifetime)
         self._revocations = 0
         self._revocation_lock = threading.Lock()
+        self.refusals = Refusals(refusal_log_level)
+        """The refusal log (its ``level``, ``burst`` and ``window`` may be changed)."""
+        self._listeners: list[Callable[[Event], None]] = []
+        self._misses = itertools.count()
+        if on_event is not None:
+            self.add_listener(on_event)
+        for provider in self.providers:
+            provider.observe(self._dispatch)
+
+    # -- observability ------------------------------------------------------------------------
+
+    def add_listener(self, listener: Callable[[Event], None]) -> None:
+        """Call ``listener`` with every :mod:`authgate.events` event from now on.
+
+        Args:
+            listener: a quick callable that does not raise (one that raises is logged once,
+                then ignored).
+        """
+        if not callable(listener):
+            raise ConfigurationError("on_event listeners must be callable")
+        self._listeners.append(listener)
+
+    def _dispatch(self, event: Event) -> None:
+        for listener in self._listeners:
+            try:
+                listener(event)
+            except Exception as exc:  # a metrics hook must never break authentication
+                self._listeners.remove(listener)
+                from ._log import warning
+
+                warning(
+                    "authgate.events",
+                    "an event listener raised %s and was removed",
+                    type(exc).__name__,
+                )
+
+    @property
+    def stats(self) -> Stats:
+        """Counters read when metrics are scraped: cache hits and misses, cache size."""
+        cache = self._cache
+        return Stats(
+            hits=count_of(cache.hits) if cache is not None else 0,
+            misses=count_of(self._misses),
+            cached=len(cache) if cache is not None else 0,
+        )
+
+    def refused(
+        self, exc: AuthGateError, credential: Credential | None, *, path: str | None = None
+    ) -> None:
+        """Report a refusal: one record on ``authgate.decisions`` and a ``Decision`` event.
+        The middleware calls it for every refusal it answers.
+
+        Args:
+            exc: the refusal.
+            credential: the credential refused, when there was one.
+            path: the request path, when known.
+        """
+        self.refusals.refused(exc, credential, path=path)
+        if self._listeners:
+            provider = exc.context.get("provider")
+            self._dispatch(Decision("refused", exc.reason, provider, exc.status))
 
     @property
     def cache(self) -> TokenCache | None:
@@ -130,8 +200,13 @@ class Authenticator:
         Args:
             headers: the request headers, as a mapping or (name, value) pairs.
         """
-        credential = credential_from_headers(headers, self.cookie_name)
-        return None if credential is None else self.verify_credential(credential)
+        credential = None
+        try:
+            credential = credential_from_headers(headers, self.cookie_name)
+            return None if credential is None else self.verify_credential(credential)
+        except AuthGateError as exc:
+            self.refused(exc, credential)
+            raise
 
     async def authenticate_async(self, headers: Headers) -> Principal | None:
         """Like :meth:`authenticate`, without blocking the event loop.
@@ -139,8 +214,15 @@ class Authenticator:
         Args:
             headers: the request headers, as a mapping or (name, value) pairs.
         """
-        credential = credential_from_headers(headers, self.cookie_name)
-        return None if credential is None else await self.verify_credential_async(credential)
+        credential = None
+        try:
+            credential = credential_from_headers(headers, self.cookie_name)
+            if credential is None:
+                return None
+            return await self.verify_credential_async(credential)
+        except AuthGateError as exc:
+            self.refused(exc, credential)
+            raise
 
     def verify_credential(self, credential: Credential) -> Principal:
         """The principal for an extracted credential: from the cache, else from its provider.
@@ -150,10 +232,19 @@ class Authenticator:
         """
         principal = self.cached(credential)
         if principal is None:
+            next(self._misses)
             generation = self._revocations
-            provider = self._router.route(credential)
-            principal = provider.verify(credential)
-            self._admit(credential, principal, provider, generation)
+            provider = None
+            try:
+                provider = self._router.route(credential)
+                principal = provider.verify(credential)
+                self._admit(credential, principal, provider, generation)
+            except AuthGateError as exc:
+                if provider is not None:
+                    exc.context.setdefault("provider", provider.name)
+                raise
+            if self._listeners:
+                self._dispatch(Decision("accepted", "ok", provider.name))
         return principal
 
     async def verify_credential_async(self, credential: Credential) -> Principal:
@@ -164,10 +255,19 @@ class Authenticator:
         """
         principal = self.cached(credential)
         if principal is None:
+            next(self._misses)
             generation = self._revocations
-            provider = self._router.route(credential)
-            principal = await provider.verify_async(credential)
-            self._admit(credential, principal, provider, generation)
+            provider = None
+            try:
+                provider = self._router.route(credential)
+                principal = await provider.verify_async(credential)
+                self._admit(credential, principal, provider, generation)
+            except AuthGateError as exc:
+                if provider is not None:
+                    exc.context.setdefault("provider", provider.name)
+                raise
+            if self._listeners:
+                self._dispatch(Decision("accepted", "ok", provider.name))
         return principal
 
     # -- the shared, pure parts ---------------------------------------------------------------

@@ -32,6 +32,10 @@ ladder. No message ever contains a token, a key or a credential header.
 
 from __future__ import annotations
 
+from typing import Any, TypeVar
+
+E = TypeVar("E", bound="AuthGateError")
+
 __all__ = [
     "AlgorithmNotAllowed",
     "AuthGateError",
@@ -74,7 +78,19 @@ class AuthGateError(Exception):
         self.message = message or self.default_message
         self.detail = ""
         """What the operator needs beyond the client's message (never shown to clients)."""
+        self.context: dict[str, Any] = {}
+        """What was expected and what was found (``expected_iss``, ``skew``, ``provider``...),
+        for the refusal's log record; never shown to clients, never a credential."""
         super().__init__(self.message)
+
+    def with_context(self: E, **context: Any) -> E:
+        """This error, with ``context`` added for its log record.
+
+        Args:
+            context: fields such as ``expected_iss`` or ``skew``.
+        """
+        self.context.update(context)
+        return self
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(reason={self.reason!r}, message={self.message!r})"

@@ -46,6 +46,7 @@ from fastapi.security import (
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
+from ._decisions import Refusals
 from ._hitpath import REALM_KEY
 from ._responses import PHRASES, rejection
 from .authenticator import Authenticator
@@ -104,6 +105,15 @@ class AuthGateHTTPException(HTTPException):
         super().__init__(status_code=status, detail=json.loads(body), headers=challenge)
 
 
+_refusals = Refusals()  # the dependencies' refusals: INFO on authgate.decisions
+
+
+def _refuse(error: AuthGateError | None, request: Request) -> AuthGateHTTPException:
+    """The refusal to raise, logged once like the middleware's."""
+    _refusals.refused(error or MissingCredential(), None, path=request.url.path)
+    return AuthGateHTTPException(error, _realm(request))
+
+
 def _realm(request: Request) -> str:
     """The realm of the authenticator that guards this app (``api`` when none is found)."""
     realm = request.scope.get(REALM_KEY)
@@ -121,7 +131,7 @@ def current_principal(
     """
     user = request.scope.get("user")
     if not isinstance(user, Principal):
-        raise AuthGateHTTPException(None, _realm(request))
+        raise _refuse(None, request)
     return user
 
 
@@ -131,7 +141,7 @@ def _check(request: Request, scopes: Iterable[str]) -> Principal:
     missing = principal.missing_scopes(*required)
     if missing:
         refused = InsufficientScope(f"missing scope: {' '.join(missing)}", scopes=required)
-        raise AuthGateHTTPException(refused, _realm(request))
+        raise _refuse(refused, request)
     return principal
 
 
@@ -184,7 +194,7 @@ def require_roles(*roles: str) -> Callable[..., Principal]:
         missing = principal.missing_roles(*roles)
         if missing:
             refused = Forbidden(f"missing role: {' '.join(missing)}")
-            raise AuthGateHTTPException(refused, _realm(request))
+            raise _refuse(refused, request)
         return principal
 
     return dependency

@@ -31,6 +31,7 @@ from .errors import (
     NotYetValid,
     UnsupportedHeader,
 )
+from .events import Event
 from .extract import MAX_TOKEN_BYTES, refuse_oversized
 from .keys import ALGORITHMS, MAX_KID_BYTES, SAME_ALGORITHM, KeySet, SignatureCheck
 from .keysources import RemoteKeySource
@@ -159,13 +160,13 @@ def check_times(claims: dict[str, Any], now: float, leeway: float) -> None:
     """
     exp = numeric_date(claims, "exp")
     if exp is not None and now >= exp + leeway:
-        raise ExpiredToken("the token has expired")
+        raise ExpiredToken("the token has expired").with_context(skew=now - exp)
     nbf = numeric_date(claims, "nbf")
     if nbf is not None and now + leeway < nbf:
-        raise NotYetValid("the token is not valid yet (nbf)")
+        raise NotYetValid("the token is not valid yet (nbf)").with_context(skew=now - nbf)
     iat = numeric_date(claims, "iat")
     if iat is not None and now + leeway < iat:
-        raise NotYetValid("the token was issued in the future (iat)")
+        raise NotYetValid("the token was issued in the future (iat)").with_context(skew=now - iat)
 
 
 class JWTVerifier:
@@ -258,6 +259,15 @@ class JWTVerifier:
         assert self._source is not None
         return self._source
 
+    def observe(self, emit: Callable[[Event], None]) -> None:
+        """Report the key source's fetches to ``emit`` (nothing to report for static keys).
+
+        Args:
+            emit: the authenticator's event dispatcher.
+        """
+        if self._source is not None:
+            self._source.observe(emit)
+
     def close(self) -> None:
         """Close the key source's pooled connections (nothing to do for static keys)."""
         if self._source is not None:
@@ -336,7 +346,9 @@ class JWTVerifier:
         signature = _a2b(s.encode().translate(TO_STD) + b"==")
         if self.issuer is not None and claims.get("iss") != self.issuer:
             # before any key lookup: one reason for a foreign issuer, whatever keys are cached
-            raise BadIssuer("the token issuer is not accepted")
+            raise BadIssuer("the token issuer is not accepted").with_context(
+                expected_iss=self.issuer
+            )
         return header, token[: len(h) + len(p) + 1].encode(), signature, claims
 
     def _parse_header(self, segment: str) -> _Header:
@@ -357,7 +369,9 @@ class JWTVerifier:
             raise MalformedToken("the header has no 'alg' string")
         if alg not in self.algorithms:
             # covers 'none' in any spelling: it can never be in the allowlist.
-            raise AlgorithmNotAllowed("the token's algorithm is not allowed")
+            raise AlgorithmNotAllowed("the token's algorithm is not allowed").with_context(
+                expected_alg=" ".join(sorted(self.algorithms))
+            )
         # a member we read is present with the right type, or absent: never null for absent
         kid = fields.get("kid")
         if "kid" in fields and (
@@ -406,8 +420,9 @@ class JWTVerifier:
     def _check_worth_fetching(self, claims: dict[str, Any]) -> None:
         """Refuse, before any network call, a token that cannot pass whatever the keys are."""
         exp = numeric_date(claims, "exp")
-        if exp is not None and self._clock() >= exp + self.leeway:
-            raise ExpiredToken("the token has expired")
+        now = self._clock()
+        if exp is not None and now >= exp + self.leeway:
+            raise ExpiredToken("the token has expired").with_context(skew=now - exp)
 
     @staticmethod
     def _verify_signature(
@@ -424,11 +439,15 @@ class JWTVerifier:
                 raise MissingClaim(f"the token lacks the required claim {name!r}")
         check_times(claims, self._clock(), self.leeway)
         if self.issuer is not None and claims.get("iss") != self.issuer:
-            raise BadIssuer("the token issuer is not accepted")
+            raise BadIssuer("the token issuer is not accepted").with_context(
+                expected_iss=self.issuer
+            )
         if "aud" in claims:
             self._check_audience(claims["aud"])
         elif self.audience is not None:
-            raise BadAudience("the token has no audience")
+            raise BadAudience("the token has no audience").with_context(
+                expected_aud=" ".join(sorted(self.audience))
+            )
 
     def _check_audience(self, aud: Any) -> None:
         if self.audience is None:
@@ -441,7 +460,9 @@ class JWTVerifier:
                 return
         else:
             raise MalformedToken("the 'aud' claim must be a string or an array of strings")
-        raise BadAudience("the token audience is not accepted")
+        raise BadAudience("the token audience is not accepted").with_context(
+            expected_aud=" ".join(sorted(self.audience))
+        )
 
 
 def _normalise_typ(typ: str) -> str:

@@ -41,8 +41,9 @@ from ._http import (
     check_url,
 )
 from ._http import upstream_of as _upstream_of
-from ._log import safe_url, warning
+from ._log import info, safe_url, warning
 from .errors import ConfigurationError, KeySourceError
+from .events import Event, KeyFetch
 from .keys import KeySet, parse_jwks
 
 if TYPE_CHECKING:
@@ -131,6 +132,11 @@ class RemoteKeySource:
         # one fetch in flight per source; its leader may be a request, a thread or a task
         self._flight: SingleFlight[None] = SingleFlight(wait=self._http.settings.timeout * 2)
         self._last_error = "no fetch has been made yet"
+        self._emit: Callable[[Event], None] | None = None
+        self._why = "cold"
+        self._started = time.monotonic()
+        self._skipped = 0
+        self._stale = False
         self.fetches = 0
         """How many fetches this source has started (for metrics and tests)."""
 
@@ -205,14 +211,33 @@ class RemoteKeySource:
         await self._flight.do_async(_FETCH, self._fetch_async, admit=self._admit)
 
     def _refresh_in_background(self) -> None:
-        self._flight.start(_FETCH, self._fetch_sync, self._fetch_async, admit=self._admit)
+        self._flight.start(
+            _FETCH, self._fetch_sync, self._fetch_async, admit=lambda: self._admit(ahead=True)
+        )
 
-    def _admit(self) -> bool:
+    def observe(self, emit: Callable[[Event], None]) -> None:
+        """Report each fetch as a :class:`~authgate.events.KeyFetch` to ``emit``.
+
+        Args:
+            emit: the authenticator's event dispatcher.
+        """
+        self._emit = emit
+
+    def _admit(self, *, ahead: bool = False) -> bool:
         """Whether a new fetch may start now (asked under the flight's lock): the cooldown."""
         with self._lock:
             now = self._clock()
             if now < self._next_fetch:
                 return False
+            if ahead:
+                self._why = "refresh_ahead"
+            elif self._keyset is None:
+                self._why = "cold"
+            elif now > self._usable_until:
+                self._why = "expired"
+            else:
+                self._why = "unknown_kid"  # the set is usable: a token named a key it lacks
+            self._started = time.monotonic()
             self._next_fetch = now + self.policy.cooldown
             self._postpone_refresh(now)
             self.fetches += 1
@@ -244,14 +269,21 @@ class RemoteKeySource:
         self._finish(outcome)
 
     def _finish(self, outcome: tuple[KeySet, float] | UpstreamError) -> None:
+        where = safe_url(self.location)
         with self._lock:
             now = self._clock()
+            why, seconds = self._why, time.monotonic() - self._started
             if isinstance(outcome, UpstreamError):
                 self._last_error = outcome.message
                 self._postpone_refresh(now)
-                warning(
-                    LOGGER, "key fetch from %s failed: %s", safe_url(self.location), outcome.message
-                )
+                event = KeyFetch(where, why, "failed", seconds, error=outcome.message)
+                stale = self._keyset is not None and now <= self._usable_until
+                if stale and not self._stale:  # once, when we start serving old keys
+                    left = self._usable_until - now
+                    warning(LOGGER, "serving the keys last fetched from %s for up to %.0f s "
+                            "more while fetches fail", where, left)  # fmt: skip
+                self._stale = stale
+                warning(LOGGER, "key fetch from %s (%s) failed: %s", where, why, outcome.message)
             else:
                 keyset, fresh_for = outcome
                 self._keyset = keyset
@@ -259,6 +291,16 @@ class RemoteKeySource:
                 self._refresh_at = now + fresh_for - min(60.0, fresh_for / 5)
                 self._usable_until = now + fresh_for + self.policy.max_stale
                 self._last_error = ""
+                if self._stale:
+                    info(LOGGER, "keys from %s are fresh again", where)
+                self._stale = False
+                kids = ", ".join(sorted(keyset.kids())[:10]) or "no kid"
+                info(LOGGER, "keys fetched from %s (%s) in %.0f ms: %d usable (%s), %d skipped, "
+                     "fresh for %.0f s", where, why, seconds * 1000, len(keyset), kids,
+                     self._skipped, fresh_for)  # fmt: skip
+                event = KeyFetch(where, why, "ok", seconds, len(keyset), self._skipped)
+        if self._emit is not None:
+            self._emit(event)
 
     def _keyset_from(self, response: Response) -> tuple[KeySet, float]:
         if response.status != 200:
@@ -278,6 +320,7 @@ class RemoteKeySource:
                 safe_url(self.location),
                 summary,
             )
+        self._skipped = len(skipped)
         if skipped and not keys:
             raise UpstreamError("the JWKS holds no usable key")
         return KeySet(keys), self.policy.freshness(response)

@@ -46,12 +46,17 @@ class AuthGateWSGIMiddleware(Shell[WSGIApp]):
     def _full(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         """The full path: authenticate (or let an excluded path through), then the app."""
         if not self._is_excluded(environ):
+            credential = None
             try:
                 credential = credential_from_environ(environ, self._cookie)
                 environ[ENVIRON_KEY] = self._settle(
                     None if credential is None else self.authenticator.verify_credential(credential)
                 )
             except AuthGateError as exc:
+                path = environ.get("PATH_INFO")
+                self.authenticator.refused(
+                    exc, credential, path=path if isinstance(path, str) else None
+                )
                 status, headers, body = rejection(exc, self.authenticator.realm)
                 start_response(f"{status} {PHRASES.get(status, 'Error')}", headers)
                 return [body]

@@ -19,6 +19,7 @@ from .._json import as_number
 from .._remote import Claims, RemoteClient, RemotePolicy
 from ..apikeys import APIKey, APIKeyRing
 from ..errors import ConfigurationError, InvalidToken, KeyNotFound, KeySourceError
+from ..events import Event
 from ..extract import Credential
 from ..jwt import JWTVerifier
 from ..principal import (
@@ -117,6 +118,15 @@ class Provider:
         """
         raise NotImplementedError
 
+    def observe(self, emit: Callable[[Event], None]) -> None:
+        """Report key fetches, remote calls and breaker changes to ``emit`` (the
+        authenticator calls it once, with its event dispatcher). The default reports nothing;
+        a provider with components of its own passes ``emit`` on to them.
+
+        Args:
+            emit: the authenticator's event dispatcher.
+        """
+
     def close(self) -> None:
         """Release this provider's pooled connections (``Authenticator.close()`` calls it).
 
@@ -181,6 +191,9 @@ class JWTProvider(Provider):
 
     async def verify_async(self, credential: Credential) -> Principal:
         return self.principal(await self.verifier.verify_async(credential.value))
+
+    def observe(self, emit: Callable[[Event], None]) -> None:
+        self.verifier.observe(emit)
 
     def close(self) -> None:
         self.verifier.close()
@@ -383,6 +396,12 @@ class HybridProvider(Provider):
         if entry is None:
             raise InvalidToken("the API key is not recognised")
         return self.key_principal(credential, entry)
+
+    def observe(self, emit: Callable[[Event], None]) -> None:
+        if self.verifier is not None:
+            self.verifier.observe(emit)
+        if self.remote is not None:
+            self.remote.observe(emit)
 
     def close(self) -> None:
         if self.verifier is not None:

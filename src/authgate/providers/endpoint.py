@@ -309,12 +309,16 @@ class IntrospectionProvider(RemoteProvider):
     def _check_answer(self, body: Claims) -> None:
         """The answer's issuer, audience and times, checked as a JWT's would be."""
         if self.issuer is not None and body.get("iss") != self.issuer:
-            raise BadIssuer("the token was issued by another issuer")
+            raise BadIssuer("the token was issued by another issuer").with_context(
+                expected_iss=self.issuer, iss=body.get("iss")
+            )
         if self.audience is not None:
             aud = body.get("aud")
             granted = [aud] if isinstance(aud, str) else aud
             if not isinstance(granted, list) or self.audience.isdisjoint(
                 a for a in granted if isinstance(a, str)
             ):
-                raise BadAudience("the token was issued for another audience")
+                raise BadAudience("the token was issued for another audience").with_context(
+                    expected_aud=" ".join(sorted(self.audience)), aud=aud
+                )
         check_times(body, self._clock(), self.leeway)  # as for a JWT

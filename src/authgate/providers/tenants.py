@@ -20,6 +20,7 @@ from typing import Any, Final
 from .._config import positive, size
 from .._http import Upstream, allowed_http, check_url
 from ..errors import BadIssuer, ConfigurationError, MalformedToken
+from ..events import Event
 from ..extract import Credential
 from ..jwt import JWTVerifier, unverified_claims
 from ..keysources import KeyFetchPolicy, OIDCKeySource, RemoteKeySource
@@ -111,6 +112,7 @@ class MultiTenantProvider(Provider):
         self._verifier_for(prefix + "configuration-check" + suffix, source=_NoKeys())
         self._lock = threading.Lock()
         self._verifiers: dict[str, tuple[JWTVerifier, float]] = {}  # issuer -> (it, last used)
+        self._emit: Callable[[Event], None] | None = None
         self.issuers_built = 0
         """How many issuer verifiers were built (for metrics and tests)."""
 
@@ -147,6 +149,13 @@ class MultiTenantProvider(Provider):
         claims = await self._verifier(issuer).verify_async(credential.value)
         return self._principal(claims, tenant)
 
+    def observe(self, emit: Callable[[Event], None]) -> None:
+        with self._lock:
+            self._emit = emit
+            verifiers = [verifier for verifier, _ in self._verifiers.values()]
+        for verifier in verifiers:
+            verifier.observe(emit)
+
     def close(self) -> None:
         with self._lock:
             verifiers = [verifier for verifier, _ in self._verifiers.values()]
@@ -173,7 +182,9 @@ class MultiTenantProvider(Provider):
         issuer = claims.get("iss")
         tenant = self.tenant_of(issuer) if isinstance(issuer, str) else None
         if tenant is None or not self._allowed(tenant):
-            raise BadIssuer("the token's issuer is not accepted")
+            raise BadIssuer("the token's issuer is not accepted").with_context(
+                expected_iss=self.issuer_template
+            )
         assert isinstance(issuer, str)
         return issuer, tenant
 
@@ -186,6 +197,8 @@ class MultiTenantProvider(Provider):
                 return held[0]
             dropped = self._make_room(now)
             verifier = self._verifier_for(issuer)
+            if self._emit is not None:
+                verifier.observe(self._emit)
             self._verifiers[issuer] = (verifier, now)
             self.issuers_built += 1
         for old in dropped:  # their connections, outside the lock
