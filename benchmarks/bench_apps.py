@@ -109,7 +109,14 @@ def build_apps(jwk: dict[str, Any], token: str = "") -> dict[str, Any]:
     alg = jwk.get("alg", "RS256")
     verifier = JWTVerifier(KeySet.from_jwk(jwk), algorithms=[alg], issuer=ISSUER)
     auth = Authenticator([JWTProvider("bench", verifier)], cache_max_entries=100_000)
+    observed = Authenticator([JWTProvider("bench", verifier)], cache_max_entries=100_000)
+    from prometheus_client import CollectorRegistry
+
+    from authgate.prometheus import instrument
+
+    instrument(observed, CollectorRegistry())
     return {
+        "prometheus": AuthGateMiddleware(starlette_app(), observed),
         "bare": starlette_app(),
         "authgate": AuthGateMiddleware(starlette_app(), auth),
         "starlette": starlette_app(

@@ -23,6 +23,7 @@ CONTENDERS = {
     "noop": "  reference: empty pass-through",
     "minimal": "  reference: header + dict lookup, in Python",
     "authgate": "authgate, cache hit",
+    "prometheus": "authgate, cache hit, Prometheus attached",
 }
 
 
