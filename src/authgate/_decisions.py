@@ -25,7 +25,7 @@ from .extract import Credential
 if TYPE_CHECKING:
     import logging
 
-__all__ = ["LOGGER", "Refusals", "fingerprint"]
+__all__ = ["LOGGER", "Refusals", "explain", "fingerprint", "record_fields"]
 
 LOGGER: Final = "authgate.decisions"
 _MAX_FIELD: Final = 120
@@ -107,7 +107,7 @@ class Refusals:
             logger.log(self.level, "%s", line, extra={"authgate_reason": "suppressed"})
         if not allowed:
             return
-        fields = self._fields(exc, credential, path, provider)
+        fields = record_fields(exc, credential, path=path, provider=provider)
         logger.log(self.level, "%s", _message(exc, fields), extra=fields)
 
     def _admit(self, reason: str) -> tuple[list[str], bool]:
@@ -129,44 +129,63 @@ class Refusals:
             state[2] += 1
             return summaries, False
 
-    def _fields(
-        self,
-        exc: AuthGateError,
-        credential: Credential | None,
-        path: str | None,
-        provider: str | None,
-    ) -> dict[str, Any]:
-        context = exc.context
-        fields: dict[str, Any] = {
-            "authgate_reason": exc.reason,
-            "authgate_status": exc.status,
-            "authgate_provider": provider or context.get("provider"),
-            "authgate_path": _safe(path),
-            "authgate_fingerprint": fingerprint(credential.value) if credential else None,
-            "authgate_alg": None,
-            "authgate_kid": None,
-            "authgate_iss": None,
-            "authgate_aud": None,
-            "authgate_expected_iss": _safe(context.get("expected_iss")),
-            "authgate_expected_aud": _safe(context.get("expected_aud")),
-            "authgate_skew": context.get("skew"),
-        }
-        if credential is not None and credential.is_jwt:
-            from .jwt import unverified_claims, unverified_header
 
-            try:
-                header = unverified_header(credential.value.split(".", 1)[0])
-            except AuthGateError:
-                header = {}
-            claims = unverified_claims(credential.value) or {}
-            fields["authgate_alg"] = _safe(header.get("alg"))
-            fields["authgate_kid"] = _safe(header.get("kid"))
-            fields["authgate_iss"] = _safe(claims.get("iss"))
-            fields["authgate_aud"] = _safe(claims.get("aud"))
-        for name in ("iss", "aud"):  # what an endpoint answered about an opaque token
-            if fields["authgate_" + name] is None:
-                fields["authgate_" + name] = _safe(context.get(name))
-        return fields
+def explain(exc: AuthGateError, credential: Credential | None) -> str:
+    """The line a refusal's log record carries (the CLI prints it too).
+
+    Args:
+        exc: the refusal.
+        credential: the credential refused, when there was one.
+    """
+    return _message(exc, record_fields(exc, credential))
+
+
+def record_fields(
+    exc: AuthGateError,
+    credential: Credential | None,
+    *,
+    path: str | None = None,
+    provider: str | None = None,
+) -> dict[str, Any]:
+    """The ``authgate_*`` fields of a refusal's log record.
+
+    Args:
+        exc: the refusal.
+        credential: the credential refused, when there was one.
+        path: the request path, when known.
+        provider: the provider that refused, when known (else from ``exc.context``).
+    """
+    context = exc.context
+    fields: dict[str, Any] = {
+        "authgate_reason": exc.reason,
+        "authgate_status": exc.status,
+        "authgate_provider": provider or context.get("provider"),
+        "authgate_path": _safe(path),
+        "authgate_fingerprint": fingerprint(credential.value) if credential else None,
+        "authgate_alg": None,
+        "authgate_kid": None,
+        "authgate_iss": None,
+        "authgate_aud": None,
+        "authgate_expected_iss": _safe(context.get("expected_iss")),
+        "authgate_expected_aud": _safe(context.get("expected_aud")),
+        "authgate_skew": context.get("skew"),
+    }
+    if credential is not None and credential.is_jwt:
+        from .jwt import unverified_claims, unverified_header
+
+        try:
+            header = unverified_header(credential.value.split(".", 1)[0])
+        except AuthGateError:
+            header = {}
+        claims = unverified_claims(credential.value) or {}
+        fields["authgate_alg"] = _safe(header.get("alg"))
+        fields["authgate_kid"] = _safe(header.get("kid"))
+        fields["authgate_iss"] = _safe(claims.get("iss"))
+        fields["authgate_aud"] = _safe(claims.get("aud"))
+    for name in ("iss", "aud"):  # what an endpoint answered about an opaque token
+        if fields["authgate_" + name] is None:
+            fields["authgate_" + name] = _safe(context.get(name))
+    return fields
 
 
 def _message(exc: AuthGateError, fields: dict[str, Any]) -> str:
@@ -179,7 +198,11 @@ def _message(exc: AuthGateError, fields: dict[str, Any]) -> str:
             + (f", expected {expected!r}" if expected else " matches no configured issuer")
         )
     elif exc.reason == "bad_audience":
-        parts.append(f"aud {fields['authgate_aud']!r}, expected {fields['authgate_expected_aud']}")
+        expected = fields["authgate_expected_aud"]
+        parts.append(
+            f"aud {fields['authgate_aud']!r}, "
+            + (f"expected {expected}" if expected else "and no audience is configured")
+        )
     elif isinstance(exc, ExpiredToken | NotYetValid) and fields["authgate_skew"] is not None:
         parts.append(_skew(exc, float(fields["authgate_skew"])))
     elif exc.reason in ("alg_not_allowed", "key_not_found") and fields["authgate_alg"]:
