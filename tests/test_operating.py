@@ -154,6 +154,10 @@ def test_a_refusal_flood_is_rate_limited_per_reason(caplog: pytest.LogCaptureFix
     messages = [r.getMessage() for r in decisions(caplog)]
     assert messages[3] == "authgate: 97 more 'expired' refusals suppressed in the last 10 s"
     assert messages[4].startswith("refused 401 expired")
+    for i in range(5):  # the window holds 3: two more logged, three suppressed, then flushed
+        refusals.refused(ExpiredToken(), Credential("bearer", f"again-{i}"))
+    refusals.flush()
+    assert decisions(caplog)[-1].getMessage() == "authgate: 3 more 'expired' refusals suppressed"
 
 
 def test_events_for_decisions(tokens: TokenFactory) -> None:

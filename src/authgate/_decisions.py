@@ -110,6 +110,20 @@ class Refusals:
         fields = record_fields(exc, credential, path=path, provider=provider)
         logger.log(self.level, "%s", _message(exc, fields), extra=fields)
 
+    def flush(self) -> None:
+        """Log the pending "N more suppressed" lines now (``Authenticator.close()`` does)."""
+        with self._lock:
+            pending = [(r, int(s[2])) for r, s in self._windows.items() if s[2]]
+            self._windows.clear()
+        for reason, dropped in pending:
+            self._logger.log(
+                self.level,
+                "authgate: %d more '%s' refusals suppressed",
+                dropped,
+                reason,
+                extra={"authgate_reason": "suppressed"},
+            )
+
     def _admit(self, reason: str) -> tuple[list[str], bool]:
         now = self._clock()
         summaries = []

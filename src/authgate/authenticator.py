@@ -171,11 +171,13 @@ class Authenticator:
         """
         for provider in self.providers:
             provider.close()
+        self.refusals.flush()
 
     async def aclose(self) -> None:
         """Like :meth:`close`, awaiting the connections of the running event loop."""
         for provider in self.providers:
             await provider.aclose()
+        self.refusals.flush()
 
     def __enter__(self) -> Authenticator:
         return self
