@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 BUILD_INPUTS := pyproject.toml
 STAMP := $(VENV)/.installed-$(shell cat $(BUILD_INPUTS) | cksum | cut -d' ' -f1)
 
-.PHONY: test demo bench lint clean dist fuzz
+.PHONY: test demo bench lint clean dist fuzz services
 
 $(STAMP): $(BUILD_INPUTS)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -14,7 +14,14 @@ $(STAMP): $(BUILD_INPUTS)
 	@$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	@rm -f $(VENV)/.installed-* && touch $@
 
-test: $(STAMP) lint
+# the real services the tests start on free 127.0.0.1 ports, from Debian's packages
+services:
+	@command -v redis-server >/dev/null || { \
+	  apt-get install -y -qq redis-server >/dev/null 2>&1 || \
+	  { apt-get update -qq && apt-get install -y -qq redis-server; }; }
+	@command -v redis-server >/dev/null || { echo "redis-server could not be installed" >&2; exit 1; }
+
+test: $(STAMP) lint services
 	$(PY) -m pytest -q --cov --cov-fail-under=93
 
 lint: $(STAMP)

@@ -9,6 +9,7 @@ lock); entries here live minutes at most, so recency buys little over insertion 
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import sys
 import threading
@@ -18,7 +19,16 @@ from typing import Final, Generic, NamedTuple, TypeVar
 from .extract import Credential
 from .principal import Principal
 
-__all__ = ["Expiring", "Memo", "Stats", "TokenCache", "cache_key", "count_of", "signed_part"]
+__all__ = [
+    "Expiring",
+    "Memo",
+    "Stats",
+    "TokenCache",
+    "cache_key",
+    "count_of",
+    "input_digest",
+    "signed_part",
+]
 
 
 class Stats(NamedTuple):
@@ -333,20 +343,18 @@ class TokenCache:
             key: the token's cache key.
         """
         self.discard(key)
-        signed = signed_part(key)
-        if signed is not None:
-            self.discard_group("input", signed)
+        self.discard_group("input", input_digest(key))
 
     def discard_group(
         self, kind: str, value: object, predicate: Callable[[Principal], bool] | None = None
     ) -> int:
         """Forget the entries a revocation reaches: every token with this signing input
-        (``"input"``, the cache key without its signature), ``"jti"`` or ``"sub"`` (subject),
+        (``"input"``: its digest, as the denylist keeps it), ``"jti"`` or ``"sub"`` (subject),
         optionally only those whose principal ``predicate`` accepts; return how many.
 
         Args:
             kind: ``"input"``, ``"jti"`` or ``"sub"``.
-            value: the signing input (as a cache key prefix), jti or subject.
+            value: the signing input's digest (:func:`input_digest`), jti or subject.
             predicate: further narrows the entries forgotten (e.g. issued before a cut-off).
         """
         with self._lock:
@@ -390,12 +398,21 @@ def signed_part(key: bytes) -> bytes | None:
     return key[: key.rfind(b".")] if key.count(b".") == 2 else None
 
 
+def input_digest(key: bytes) -> bytes:
+    """The digest of what a cached token's signature covers (``header.payload``; an opaque
+    token: all of it): the denylist's key for it, which a revocation from another process
+    carries instead of the token.
+
+    Args:
+        key: a cache key (``b"Bearer <token>"``).
+    """
+    signed = signed_part(key)
+    return hashlib.sha256((key if signed is None else signed)[7:]).digest()
+
+
 def _groups_of(key: bytes, principal: Principal) -> tuple[tuple[str, object], ...]:
     """The revocation targets a cache entry belongs to."""
-    groups: list[tuple[str, object]] = [("sub", principal.subject)]
-    signed = signed_part(key)
-    if signed is not None:
-        groups.append(("input", signed))
+    groups: list[tuple[str, object]] = [("sub", principal.subject), ("input", input_digest(key))]
     jti = principal.claims.get("jti")
     if isinstance(jti, str):
         groups.append(("jti", jti))

@@ -16,13 +16,19 @@ from ._cache import Stats, TokenCache, cache_key, count_of
 from ._config import non_negative, positive, size
 from ._decisions import Refusals
 from ._json import as_number
-from .errors import AuthGateError, ConfigurationError, MalformedToken, RevokedToken
+from .errors import (
+    AuthGateError,
+    ConfigurationError,
+    MalformedToken,
+    ProviderUnavailable,
+    RevokedToken,
+)
 from .events import Decision, Event
 from .extract import MAX_TOKEN_BYTES, Credential, credential_from_headers
 from .jwt import unverified_claims
 from .principal import Principal
 from .providers.base import Provider
-from .revocation import Denylist
+from .revocation import Denylist, token_digest
 from .routing import Router
 
 __all__ = ["Authenticator"]
@@ -48,6 +54,8 @@ class Authenticator:
             ``authgate.decisions`` (a ``logging`` level or its name; INFO by default).
         on_event: called with each :mod:`authgate.events` event (metrics); more listeners
             can be added with :meth:`add_listener`.
+        store: a shared store (:class:`authgate.redis.RedisStore`): revocations reach every
+            worker of the fleet.
     """
 
     def __init__(
@@ -64,6 +72,7 @@ class Authenticator:
         max_credential_bytes: int = MAX_TOKEN_BYTES,
         refusal_log_level: int | str = "INFO",
         on_event: Callable[[Event], None] | None = None,
+        store: Any = None,
     ) -> None:
         self.providers = _providers(providers)
         self.max_credential_bytes = size(max_credential_bytes, "max_credential_bytes", minimum=1)
@@ -101,6 +110,12 @@ class Authenticator:
             self.add_listener(on_event)
         for provider in self.providers:
             provider.observe(self._dispatch)
+        self.store = store
+        if store is not None:
+            for method in ("attach", "publish", "ensure_started", "close"):
+                if not callable(getattr(store, method, None)):
+                    raise ConfigurationError("store must be an authgate.redis.RedisStore")
+            store.attach(self._apply_revocation, self._purge_cache)
 
     # -- observability ------------------------------------------------------------------------
 
@@ -172,12 +187,16 @@ class Authenticator:
         for provider in self.providers:
             provider.close()
         self.refusals.flush()
+        if self.store is not None:
+            self.store.close()
 
     async def aclose(self) -> None:
         """Like :meth:`close`, awaiting the connections of the running event loop."""
         for provider in self.providers:
             await provider.aclose()
         self.refusals.flush()
+        if self.store is not None:
+            self.store.close()
 
     def __enter__(self) -> Authenticator:
         return self
@@ -235,6 +254,8 @@ class Authenticator:
         principal = self.cached(credential)
         if principal is None:
             next(self._misses)
+            if self.store is not None:
+                self.store.ensure_started()
             generation = self._revocations
             provider = None
             try:
@@ -258,6 +279,11 @@ class Authenticator:
         principal = self.cached(credential)
         if principal is None:
             next(self._misses)
+            store = self.store
+            if store is not None and not store.started:
+                import asyncio
+
+                await asyncio.to_thread(store.ensure_started)  # once, off the event loop
             generation = self._revocations
             provider = None
             try:
@@ -297,11 +323,13 @@ class Authenticator:
         issued_before: float | None = None,
         issuer: str | None = None,
         expires_at: float | None = None,
-    ) -> None:
+    ) -> bool:
         """Deny a signed-out token, every token with a ``jti``, or a subject's older tokens.
 
         Denied credentials are purged from the cache at once and refused (401 ``revoked``) by
-        every later verification, until they would have expired anyway.
+        every later verification, until they would have expired anyway. With a ``store``, the
+        revocation is also written and published to every worker; returns whether it reached
+        the store (without one, or while it is down: ``False``; it is written on reconnect).
 
         Args:
             token: the exact token (its ``exp`` and ``jti`` are read from it, unverified).
@@ -340,12 +368,92 @@ class Authenticator:
                     cache.discard_group("jti", revoked_jti)
                 if subject is not None:
                     cache.discard_group("sub", subject, self.denylist.matches)
+        if self.store is None:
+            return False
+        records: list[dict[str, Any]] = []
+        if token is not None:
+            until = self.denylist.until(token_exp)
+            records.append({"kind": "token", "digest": token_digest(token).hex(), "until": until})
+        for revoked_jti, exp in ((token_jti, token_exp), (jti, expires_at)):
+            if revoked_jti is not None:
+                until = self.denylist.until(exp)
+                records.append({"kind": "jti", "jti": revoked_jti, "until": until})
+        if subject is not None:
+            cutoff = self._clock() if issued_before is None else issued_before
+            records.append(
+                {
+                    "kind": "subject",
+                    "subject": subject,
+                    "issued_before": cutoff,
+                    "issuer": issuer,
+                    "until": cutoff + self.denylist.max_token_lifetime,
+                }
+            )
+        reached = [self.store.publish(record) for record in records]  # every one, then all()
+        return all(reached)
+
+    async def revoke_async(
+        self,
+        token: str | None = None,
+        *,
+        jti: str | None = None,
+        subject: str | None = None,
+        issued_before: float | None = None,
+        issuer: str | None = None,
+        expires_at: float | None = None,
+    ) -> bool:
+        """Like :meth:`revoke`, without blocking the event loop on the store."""
+        import asyncio
+        import functools
+
+        call = functools.partial(
+            self.revoke,
+            token,
+            jti=jti,
+            subject=subject,
+            issued_before=issued_before,
+            issuer=issuer,
+            expires_at=expires_at,
+        )
+        return await asyncio.to_thread(call)
+
+    def _apply_revocation(self, record: dict[str, Any]) -> None:
+        """A revocation from another worker (through the store): the denylist and the cache."""
+        kind, until = record["kind"], float(record["until"])
+        cache = self._cache
+        with self._revocation_lock:
+            self._revocations += 1
+            if kind == "token":
+                digest = bytes.fromhex(record["digest"])
+                self.denylist.revoke_digest(digest, until)
+                if cache is not None:
+                    cache.discard_group("input", digest)
+            elif kind == "jti":
+                jti = str(record["jti"])
+                self.denylist.revoke_jti(jti, until)
+                if cache is not None:
+                    cache.discard_group("jti", jti)
+            elif kind == "subject":
+                subject, issuer = str(record["subject"]), record.get("issuer")
+                cutoff = float(record["issued_before"])
+                self.denylist.revoke_subject(subject, cutoff, issuer)
+                if cache is not None:
+                    cache.discard_group("sub", subject, self.denylist.matches)
+
+    def _purge_cache(self) -> None:
+        """After the store reloaded (or went down with ``on_unavailable="refuse"``)."""
+        if self._cache is not None:
+            self._cache.clear()
 
     def _admit(
         self, credential: Credential, principal: Principal, provider: Provider, generation: int
     ) -> None:
         if self.denylist.is_revoked(credential.value, principal):
             raise RevokedToken("the token has been revoked")
+        if self._unconfirmed(provider):
+            error = ProviderUnavailable(retry_after=self.store.retry)
+            error.detail = "the shared store is down: revocations cannot be confirmed"
+            raise error
         with self._revocation_lock:
             # a revocation landing while we verified may not have seen this principal: recheck.
             if generation != self._revocations and self.denylist.is_revoked(
@@ -353,6 +461,17 @@ class Authenticator:
             ):
                 raise RevokedToken("the token has been revoked")
             self._remember(credential, principal, provider)
+
+    def _unconfirmed(self, provider: Provider) -> bool:
+        """Whether ``provider``'s tokens are refused now: revocable, the store's subscription
+        down, and ``on_unavailable="refuse"``."""
+        store = self.store
+        return (
+            store is not None
+            and provider.revocable
+            and store.on_unavailable == "refuse"
+            and not store.subscribed
+        )
 
     def _remember(self, credential: Credential, principal: Principal, provider: Provider) -> None:
         key = cache_key(credential)

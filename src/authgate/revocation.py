@@ -19,7 +19,7 @@ from ._codec import sha256
 from ._json import is_number
 from .principal import Principal
 
-__all__ = ["Denylist", "signing_input"]
+__all__ = ["Denylist", "signing_input", "token_digest"]
 
 
 class Denylist:
@@ -52,6 +52,18 @@ class Denylist:
         until = self._until(expires_at)
         with self._lock:
             self._tokens[_digest(token)] = until
+            self._prune()
+
+    def revoke_digest(self, digest: bytes, until: float) -> None:
+        """Deny the tokens whose signing input has this digest (a revocation from another
+        process: it carries the digest, never the token).
+
+        Args:
+            digest: :func:`token_digest` of the revoked token.
+            until: when the entry may be forgotten.
+        """
+        with self._lock:
+            self._tokens[digest] = min(until, self._clock() + self.max_token_lifetime)
             self._prune()
 
     def revoke_jti(self, jti: str, expires_at: float | None) -> None:
@@ -111,6 +123,14 @@ class Denylist:
         """
         return self.is_revoked("", principal)
 
+    def until(self, expires_at: float | None) -> float:
+        """When an entry for a token expiring at ``expires_at`` may be forgotten.
+
+        Args:
+            expires_at: the token's expiry (unknown: ``max_token_lifetime`` from now).
+        """
+        return self._until(expires_at)
+
     def _until(self, expires_at: float | None) -> float:
         now = self._clock()
         if expires_at is None:
@@ -138,8 +158,16 @@ def signing_input(token: str) -> str:
     return token
 
 
-def _digest(token: str) -> bytes:
+def token_digest(token: str) -> bytes:
+    """The denylist's key for a token: the SHA-256 of its signing input.
+
+    Args:
+        token: a credential value.
+    """
     return sha256(signing_input(token))
+
+
+_digest = token_digest
 
 
 def _issued_before(principal: Principal, cutoff: float) -> bool:

@@ -57,3 +57,4 @@ class BackOfficeProvider(JWTProvider):
             clock=clock,
         )
         super().__init__(name, verifier, role_claims=role_claims)
+        self.revocable = True  # Back Office documents sign-out as the way a token dies

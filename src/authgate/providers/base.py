@@ -65,6 +65,9 @@ class Provider:
     """
 
     name: str = "provider"
+    revocable: bool = False
+    """Tokens are revoked by sign-out (``Authenticator.revoke``): with a shared store and
+    ``on_unavailable="refuse"``, they are refused while revocations cannot be confirmed."""
     role_claims: tuple[RolePath, ...] = ()
     issuer: str | None = None
     issuer_template: str | None = None

@@ -1,0 +1,274 @@
+"""A shared store for a fleet of workers, on Redis (or Valkey): the ``authgate[redis]`` extra.
+
+::
+
+    from authgate.redis import RedisStore
+    store = RedisStore("redis://127.0.0.1:6379/0", prefix="authgate:", timeout=0.05)
+    auth = Authenticator([...], store=store)
+    auth.revoke(token)   # every worker refuses it at once
+
+What it shares today: **revocations**. Each one is written as a key that expires when every
+token it can match has expired (never earlier), and published on one channel. Each process
+keeps one subscription (a daemon thread), applies each revocation to its denylist and purges
+its cache; a cache hit never touches Redis. A process loads the whole denylist before its
+first verification completes, and after any reconnection it reloads it and purges its whole
+cache before trusting it again. While Redis is down, ``revoke`` applies locally at once and
+keeps the revocation (bounded) to write and publish on reconnect.
+
+What is stored: digests of tokens' signing inputs (never a token), ``jti`` values, subjects
+with their cut-off and issuer. Nothing in Redis helps anyone present a credential.
+
+Redis is an accelerator, never a single point of failure: every call is bounded by
+``timeout``; failures are logged once per transition. While the subscription is down, a
+process cannot learn new revocations: ``on_unavailable="serve"`` (the default) keeps serving on
+what it knows; ``"refuse"`` answers 503 for the tokens of providers marked ``revocable``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Any, Final, Literal
+
+from ._log import info, warning
+from .errors import ConfigurationError
+
+__all__ = ["RedisStore", "Revocation"]
+
+LOGGER: Final = "authgate.store"
+_LOAD_WAIT: Final = 5.0
+Revocation = dict[str, Any]
+"""One revocation as stored and published: ``{"kind": "token", "digest": hex, "until": t}``,
+``{"kind": "jti", "jti": ..., "until": t}`` or ``{"kind": "subject", "subject": ...,
+"issued_before": t, "issuer": ...|None, "until": t}``."""
+
+
+class RedisStore:
+    """Revocations shared by every worker of a fleet through Redis.
+
+    Args:
+        url: the Redis URL (``redis://``, ``rediss://``, ``unix://``).
+        prefix: the prefix of every key and of the channel.
+        timeout: seconds bounding every Redis call.
+        on_unavailable: ``"serve"`` (keep serving on what is known) or ``"refuse"`` (503 for
+            the tokens of ``revocable`` providers) while the subscription is down.
+        max_pending: the most revocations kept while Redis is down, to write on reconnect.
+        retry: seconds between reconnection attempts (Redis back: trusted again within it).
+    """
+
+    def __init__(
+        self,
+        url: str = "redis://127.0.0.1:6379/0",
+        *,
+        prefix: str = "authgate:",
+        timeout: float = 0.05,
+        on_unavailable: Literal["serve", "refuse"] = "serve",
+        max_pending: int = 10_000,
+        retry: float = 1.0,
+    ) -> None:
+        if on_unavailable not in ("serve", "refuse"):
+            raise ConfigurationError("on_unavailable must be 'serve' or 'refuse'")
+        if not isinstance(timeout, int | float) or not timeout > 0:
+            raise ConfigurationError("timeout must be a number of seconds > 0")
+        self.url = url
+        self.prefix = prefix
+        self.timeout = float(timeout)
+        self.on_unavailable = on_unavailable
+        self.retry = retry
+        self.channel = prefix + "revocations"
+        self._pending: deque[Revocation] = deque(maxlen=max_pending)
+        self._lock = threading.Lock()
+        self._client: Any = None
+        self._apply: Callable[[Revocation], None] | None = None
+        self._reloaded: Callable[[], None] | None = None
+        self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
+        self._loaded = threading.Event()
+        self._subscribed = False
+        self._down_logged = False
+
+    # -- wiring (the Authenticator calls these) ------------------------------------------------
+
+    def attach(self, apply: Callable[[Revocation], None], reloaded: Callable[[], None]) -> None:
+        """Deliver revocations to ``apply``; call ``reloaded`` after each full reload.
+
+        Args:
+            apply: applies one revocation locally (denylist and cache).
+            reloaded: purges the local cache (it may hold what a missed revocation denies).
+        """
+        self._apply, self._reloaded = apply, reloaded
+
+    @property
+    def started(self) -> bool:
+        """Whether the subscriber has been started (the first verification starts it)."""
+        return self._thread is not None
+
+    @property
+    def subscribed(self) -> bool:
+        """Whether this process is listening to revocations now."""
+        return self._subscribed
+
+    def ensure_started(self) -> None:
+        """Connect lazily: the first call loads the denylist (waiting at most a few store
+        timeouts) and starts the subscriber thread; later calls cost one flag check."""
+        if self._thread is not None:
+            return
+        with self._lock:
+            if self._thread is not None:
+                return
+            self._thread = threading.Thread(target=self._listen, name="authgate-store", daemon=True)
+            self._thread.start()
+        # a dead or silent Redis fails the loader within a store timeout or two; only a live
+        # one with a very large denylist can hold the first verification this long
+        self._loaded.wait(_LOAD_WAIT)
+
+    # -- writes ---------------------------------------------------------------------------------
+
+    def publish(self, revocation: Revocation) -> bool:
+        """Store and publish one revocation; whether it reached Redis (else it is kept and
+        written on reconnect).
+
+        Args:
+            revocation: the revocation.
+        """
+        self.ensure_started()
+        try:
+            self._write(self._connection(), revocation)
+        except Exception as exc:
+            self._pending.append(revocation)
+            self._went_down(exc)
+            return False
+        return True
+
+    def _write(self, client: Any, revocation: Revocation) -> None:
+        ttl = max(1, int(revocation["until"] - time.time()) + 60)  # never shorter than its life
+        body = json.dumps(revocation, sort_keys=True)
+        pipe = client.pipeline(transaction=False)
+        pipe.set(self._key(revocation), body, ex=ttl)
+        pipe.publish(self.channel, body)
+        pipe.execute()
+
+    def _key(self, revocation: Revocation) -> str:
+        import hashlib
+
+        kind = revocation["kind"]
+        name = {"token": "digest", "jti": "jti", "subject": "subject"}[kind]
+        ident = f"{revocation.get('issuer') or ''}|{revocation[name]}"
+        return f"{self.prefix}rv:{kind}:{hashlib.sha256(ident.encode()).hexdigest()}"
+
+    # -- the subscriber -------------------------------------------------------------------------
+
+    def _connection(self) -> Any:
+        client = self._client
+        if client is None:
+            import redis
+
+            client = self._client = redis.Redis.from_url(
+                self.url,
+                socket_timeout=self.timeout,
+                socket_connect_timeout=self.timeout,
+                health_check_interval=0,
+                decode_responses=True,
+            )
+        return client
+
+    def _listen(self) -> None:
+        while not self._stopping.is_set():
+            pubsub = None
+            try:
+                client = self._connection()
+                pubsub = client.pubsub(ignore_subscribe_messages=True)
+                pubsub.subscribe(self.channel)  # subscribed before loading: nothing slips by
+                self._flush_pending(client)
+                self._reload(client)
+                self._came_back()
+                while not self._stopping.is_set():
+                    message = pubsub.get_message(timeout=0.5)
+                    if message is not None and message.get("type") == "message":
+                        self._deliver(message.get("data"))
+                    elif message is None:
+                        pubsub.ping()  # a dead connection shows up within one timeout
+            except Exception as exc:
+                self._went_down(exc)
+                self._loaded.set()  # never keep the first request waiting on a dead store
+                self._stopping.wait(self.retry)
+            finally:
+                if pubsub is not None:
+                    with contextlib.suppress(Exception):  # closing a broken connection
+                        pubsub.close()
+
+    def _reload(self, client: Any) -> None:
+        found: list[str] = []
+        batch: list[str] = []
+        for key in client.scan_iter(match=f"{self.prefix}rv:*", count=1000):
+            batch.append(key)
+            if len(batch) >= 1000:
+                found.extend(body for body in client.mget(batch) if body is not None)
+                batch = []
+        if batch:
+            found.extend(body for body in client.mget(batch) if body is not None)
+        for body in found:
+            self._deliver(body)
+        if self._reloaded is not None:
+            self._reloaded()
+        self._loaded.set()
+
+    def _flush_pending(self, client: Any) -> None:
+        while self._pending:
+            revocation = self._pending[0]
+            self._write(client, revocation)
+            self._pending.popleft()
+
+    def _deliver(self, body: Any) -> None:
+        try:
+            revocation = json.loads(body)
+        except (TypeError, ValueError):
+            return  # not ours: anything may publish on a channel
+        if isinstance(revocation, dict) and self._apply is not None:
+            try:
+                self._apply(revocation)
+            except Exception as exc:  # a malformed record must not stop the subscription
+                warning(LOGGER, "ignored a revocation record that does not parse (%s)",
+                        type(exc).__name__)  # fmt: skip
+
+    def _went_down(self, exc: Exception) -> None:
+        was_subscribed, self._subscribed = self._subscribed, False
+        if was_subscribed and self.on_unavailable == "refuse" and self._reloaded is not None:
+            self._reloaded()  # cached revocable tokens must take the full path, and its 503
+        if not self._down_logged:
+            self._down_logged = True
+            warning(LOGGER, "the store at %s is unavailable (%s): revocations from other "
+                    "workers wait until it returns; %s", _where(self.url), type(exc).__name__,
+                    "serving on what is known" if self.on_unavailable == "serve"
+                    else "refusing revocable tokens")  # fmt: skip
+
+    def _came_back(self) -> None:
+        was_down = self._down_logged
+        self._subscribed = True
+        self._down_logged = False
+        if was_down:
+            info(
+                LOGGER, "the store at %s is back: denylist reloaded, cache purged", _where(self.url)
+            )
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Stop the subscription and close the connections."""
+        self._stopping.set()
+        thread = self._thread
+        if thread is not None:
+            thread.join(2)
+        client, self._client = self._client, None
+        if client is not None:
+            client.close()
+
+
+def _where(url: str) -> str:
+    from ._log import safe_url
+
+    return safe_url(url)

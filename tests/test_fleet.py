@@ -1,0 +1,364 @@
+"""The fleet, for real: a redis-server on a free 127.0.0.1 port and several uvicorn worker
+processes sharing it (tests/fleet_app.py). Redis comes from Debian's redis-server package,
+which `make test` installs when missing; without it these tests fail, never skip."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from authgate import (
+    Authenticator,
+    BackOfficeProvider,
+    ConfigurationError,
+    KeySet,
+    RevokedToken,
+)
+from authgate.redis import RedisStore
+from authgate.testing import SigningKey, TokenFactory
+
+from .fleet_app import ISSUER, SECRET
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wait_for_port(port: int, process: subprocess.Popen[bytes], what: str) -> None:
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{what} did not start") from None
+            time.sleep(0.05)
+
+
+class Redis:
+    """A redis-server process on a free port (optionally persisting to ``folder``)."""
+
+    def __init__(self, folder: Path, *, appendonly: bool = False) -> None:
+        server = shutil.which("redis-server")
+        assert server is not None, "redis-server is missing: `make test` installs it"
+        self.server = server
+        self.port = free_port()
+        self.folder = folder
+        self.appendonly = appendonly
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> Redis:
+        args = [self.server, "--port", str(self.port), "--bind", "127.0.0.1", "--save", ""]
+        args += ["--dir", str(self.folder), "--appendonly", "yes" if self.appendonly else "no"]
+        self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for_port(self.port, self.process, "redis-server")
+        return self
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.process is not None:
+            self.process.send_signal(sig)
+            self.process.wait(10)
+            self.process = None
+
+
+class Worker:
+    """One uvicorn process serving tests/fleet_app.py."""
+
+    def __init__(self, redis_url: str, **env: str) -> None:
+        self.port = free_port()
+        environment = {**os.environ, "AUTHGATE_REDIS_URL": redis_url, **env}
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "tests.fleet_app:app", "--port", str(self.port),
+             "--log-level", "warning"],
+            cwd=ROOT, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        wait_for_port(self.port, self.process, "a worker")
+        self.base = f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(10)
+
+
+@pytest.fixture
+def redis(tmp_path: Path) -> Iterator[Redis]:
+    server = Redis(tmp_path).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def tokens() -> TokenFactory:
+    return TokenFactory(key=SigningKey("HS256", private=SECRET), issuer=ISSUER)
+
+
+def mint(tokens: TokenFactory, subject: str) -> str:
+    return tokens.mint(subject, iat=int(time.time()) - 5)
+
+
+def status(worker: Worker, token: str) -> tuple[int, str]:
+    answer = httpx.get(worker.base + "/whoami", headers={"authorization": f"Bearer {token}"})
+    return answer.status_code, answer.json().get("message", "")
+
+
+def test_a_signout_on_one_worker_is_refused_by_all(redis: Redis, tokens: TokenFactory) -> None:
+    workers = [Worker(redis.url), Worker(redis.url)]
+    try:
+        token = mint(tokens, "ada")
+        assert [status(w, token)[0] for w in workers] == [200, 200]  # cached on both
+        started = time.monotonic()
+        reached = httpx.post(workers[0].base + "/signout", content=token).json()
+        assert reached == {"reached_store": True}
+        while status(workers[1], token)[0] != 401:
+            assert time.monotonic() - started < 5
+            time.sleep(0.002)
+        propagation = time.monotonic() - started
+        answers = [status(workers[i % 2], token) for i in range(50)]
+        assert answers == [(401, "the token has been revoked")] * 50
+        assert propagation < 1.0
+        other = mint(tokens, "bob")
+        assert [status(w, other)[0] for w in workers] == [200, 200]
+    finally:
+        for worker in workers:
+            worker.stop()
+
+
+def test_a_worker_started_later_refuses_old_revocations_on_its_first_request(
+    redis: Redis, tokens: TokenFactory
+) -> None:
+    first = Worker(redis.url)
+    token = mint(tokens, "ada")
+    try:
+        assert httpx.post(first.base + "/signout", content=token).json()["reached_store"]
+    finally:
+        first.stop()
+    later = Worker(redis.url)
+    try:
+        assert status(later, token) == (401, "the token has been revoked")
+    finally:
+        later.stop()
+
+
+def test_redis_down_no_request_fails_and_revocations_catch_up(
+    redis: Redis, tokens: TokenFactory
+) -> None:
+    """Redis killed mid-run: valid tokens keep 200 on every worker, no 5xx; a sign-out made
+    meanwhile applies on its worker at once (not reaching the store) and reaches the other
+    worker once Redis is back."""
+    workers = [Worker(redis.url), Worker(redis.url)]
+    try:
+        valid, signed_out = mint(tokens, "ada"), mint(tokens, "bob")
+        assert [status(w, signed_out)[0] for w in workers] == [200, 200]
+        redis.stop(signal.SIGKILL)
+        for i in range(40):
+            assert status(workers[i % 2], valid)[0] == 200
+        answer = httpx.post(workers[0].base + "/signout", content=signed_out).json()
+        assert answer == {"reached_store": False}
+        assert status(workers[0], signed_out)[0] == 401
+        assert status(workers[1], signed_out)[0] == 200  # it cannot know yet
+        redis.start()  # same port, empty: the pending revocation is written on reconnect
+        deadline = time.monotonic() + 5
+        while status(workers[1], signed_out)[0] != 401:
+            assert time.monotonic() < deadline, "not refused within 5 s of Redis returning"
+            time.sleep(0.05)
+        assert [status(w, valid)[0] for w in workers] == [200, 200]
+    finally:
+        for worker in workers:
+            worker.stop()
+
+
+def test_revocations_survive_a_restart_with_appendonly(
+    tmp_path: Path, tokens: TokenFactory
+) -> None:
+    redis = Redis(tmp_path, appendonly=True).start()
+    token = mint(tokens, "ada")
+    worker = Worker(redis.url)
+    try:
+        assert httpx.post(worker.base + "/signout", content=token).json()["reached_store"]
+    finally:
+        worker.stop()
+    redis.stop()  # SIGTERM: Redis flushes its append-only file
+    redis.start()
+    later = Worker(redis.url)
+    try:
+        assert status(later, token) == (401, "the token has been revoked")
+    finally:
+        later.stop()
+        redis.stop()
+
+
+@pytest.mark.parametrize(("mode", "expected"), [("serve", 200), ("refuse", 503)])
+def test_on_unavailable_for_revocable_tokens(tmp_path: Path, tokens: TokenFactory, mode: str,
+                                             expected: int) -> None:  # fmt: skip
+    """With Redis down, "serve" answers on what it knows; "refuse" gives Back Office's
+    (revocable) tokens 503 until revocations can be confirmed again."""
+    redis = Redis(tmp_path).start()
+    worker = Worker(redis.url, AUTHGATE_ON_UNAVAILABLE=mode)
+    try:
+        token = mint(tokens, "ada")
+        assert status(worker, token)[0] == 200
+        redis.stop(signal.SIGKILL)
+        time.sleep(0.5)  # the subscription notices
+        assert status(worker, token)[0] == expected
+        assert status(worker, mint(tokens, "new"))[0] == expected
+        redis.start()
+        deadline = time.monotonic() + 5
+        while status(worker, token)[0] != 200:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+    finally:
+        worker.stop()
+        redis.stop()
+
+
+def test_a_silent_redis_slows_only_the_store_paths(tokens: TokenFactory) -> None:
+    """A Redis that accepts connections and never answers: the first request waits about one
+    store timeout (the denylist load gives up), later ones not at all; a sign-out returns
+    within the timeout, not reaching the store."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(64)
+    url = f"redis://127.0.0.1:{listener.getsockname()[1]}/0"
+    worker = Worker(url, AUTHGATE_STORE_TIMEOUT="0.1")
+    try:
+        token = mint(tokens, "ada")
+        started = time.monotonic()
+        assert status(worker, token)[0] == 200
+        first = time.monotonic() - started
+        timings = []
+        for i in range(20):
+            started = time.monotonic()
+            assert status(worker, mint(tokens, f"user-{i}"))[0] == 200
+            timings.append(time.monotonic() - started)
+        started = time.monotonic()
+        answer = httpx.post(worker.base + "/signout", content=token).json()
+        signout = time.monotonic() - started
+        assert answer == {"reached_store": False}
+        assert first < 1.0
+        assert max(timings) < 0.1  # no store on the path of a local verification
+        assert signout < 0.5
+    finally:
+        worker.stop()
+        listener.close()
+
+
+# -- the same store in-process: two authenticators stand for two workers ---------------------
+
+
+def pair(redis_url: str, **options: Any) -> list[Authenticator]:
+    made = []
+    for _ in range(2):
+        store = RedisStore(redis_url, retry=0.1, **options)
+        provider = BackOfficeProvider(ISSUER, KeySet.from_secret(SECRET), algorithms=["HS256"])
+        made.append(Authenticator([provider], store=store))
+    return made
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"authorization": f"Bearer {token}"}
+
+
+def eventually_refused(auth: Authenticator, token: str) -> None:
+    deadline = time.monotonic() + 5
+    while True:
+        try:
+            auth.authenticate(bearer(token))
+        except RevokedToken:
+            return
+        assert time.monotonic() < deadline, "the revocation did not arrive"
+        time.sleep(0.01)
+
+
+def test_revocations_by_token_jti_and_subject_reach_the_other_authenticator(
+    redis: Redis, tokens: TokenFactory
+) -> None:
+    a, b = pair(redis.url)
+    try:
+        by_token, by_jti = mint(tokens, "ada"), tokens.mint("bob", jti="j-1")
+        by_subject, fresh = mint(tokens, "carol"), None
+        for token in (by_token, by_jti, by_subject):
+            assert b.authenticate(bearer(token)) is not None  # cached on b
+        assert a.revoke(by_token) is True
+        assert a.revoke(jti="j-1", expires_at=time.time() + 600) is True
+        assert a.revoke(subject="carol", issuer=ISSUER) is True
+        for token in (by_token, by_jti, by_subject):
+            eventually_refused(b, token)
+        fresh = tokens.mint("carol", iat=int(time.time()) + 1)  # issued after the sign-out
+        time.sleep(1.1)
+        assert b.authenticate(bearer(fresh)) is not None
+    finally:
+        a.close()
+        b.close()
+
+
+def test_a_revocation_made_while_redis_is_down_is_written_on_reconnect(
+    redis: Redis, tokens: TokenFactory
+) -> None:
+    a, b = pair(redis.url)
+    try:
+        token = mint(tokens, "ada")
+        assert b.authenticate(bearer(token)) is not None
+        assert a.authenticate(bearer(mint(tokens, "x"))) is not None  # a's store is started
+        redis.stop(signal.SIGKILL)
+        assert a.revoke(token) is False  # kept, applied locally
+        with pytest.raises(RevokedToken):
+            a.authenticate(bearer(token))
+        redis.start()
+        eventually_refused(b, token)
+    finally:
+        a.close()
+        b.close()
+
+
+def test_records_that_are_not_ours_are_ignored(redis: Redis, tokens: TokenFactory) -> None:
+    import redis as redis_py
+
+    a, b = pair(redis.url)
+    try:
+        token = mint(tokens, "ada")
+        assert b.authenticate(bearer(token)) is not None
+        client = redis_py.Redis.from_url(redis.url)
+        for junk in (
+            b"not json",
+            b"[1, 2]",
+            b'{"kind": "token"}',
+            b'{"kind": "jti", "until": "x"}',
+        ):
+            client.publish("authgate:revocations", junk)
+        client.close()
+        assert a.revoke(token) is True  # the subscription survived the junk
+        eventually_refused(b, token)
+    finally:
+        a.close()
+        b.close()
+
+
+def test_store_settings_fail_at_construction() -> None:
+    with pytest.raises(ConfigurationError, match="on_unavailable"):
+        RedisStore(on_unavailable="maybe")  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError, match="timeout"):
+        RedisStore(timeout=0)
+    provider = BackOfficeProvider(ISSUER, KeySet.from_secret(SECRET), algorithms=["HS256"])
+    with pytest.raises(ConfigurationError, match="RedisStore"):
+        Authenticator([provider], store=object())
