@@ -83,13 +83,13 @@ class Redis:
 
 
 class Worker:
-    """One uvicorn process serving tests/fleet_app.py."""
+    """One uvicorn process serving tests/fleet_app.py (or ``app``)."""
 
-    def __init__(self, redis_url: str, **env: str) -> None:
+    def __init__(self, redis_url: str, app: str = "tests.fleet_app:app", **env: str) -> None:
         self.port = free_port()
         environment = {**os.environ, "AUTHGATE_REDIS_URL": redis_url, **env}
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "tests.fleet_app:app", "--port", str(self.port),
+            [sys.executable, "-m", "uvicorn", app, "--port", str(self.port),
              "--log-level", "warning"],
             cwd=ROOT, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
@@ -362,3 +362,137 @@ def test_store_settings_fail_at_construction() -> None:
     provider = BackOfficeProvider(ISSUER, KeySet.from_secret(SECRET), algorithms=["HS256"])
     with pytest.raises(ConfigurationError, match="RedisStore"):
         Authenticator([provider], store=object())
+
+
+# -- remote results and key sets, shared -------------------------------------------------------
+
+
+def remote_workers(redis: Redis, idp: Any, issuer: Any, count: int) -> list[Worker]:
+    env = {
+        "AUTHGATE_INTROSPECTION_URL": idp.introspection_url,
+        "AUTHGATE_CLIENT_ID": idp.client_id,
+        "AUTHGATE_CLIENT_SECRET": idp.client_secret,
+        "AUTHGATE_JWKS_URL": issuer.jwks_url,
+        "AUTHGATE_ISSUER": issuer.url,
+    }
+    return [Worker(redis.url, "tests.fleet_remote_app:app", **env) for _ in range(count)]
+
+
+def test_a_new_opaque_token_on_every_worker_at_once_is_one_upstream_call(redis: Redis) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from authgate.testing import FakeIntrospection, LocalIssuer
+
+    with FakeIntrospection() as idp, LocalIssuer("ES256") as issuer:
+        workers = remote_workers(redis, idp, issuer, 3)
+        try:
+            for round_ in range(3):
+                token = idp.issue(f"user-{round_}")
+                before = idp.calls(idp.PATH)
+                targets = [workers[i % 3] for i in range(12)]
+                with ThreadPoolExecutor(max_workers=12) as pool:
+                    codes = list(pool.map(lambda w, t=token: status(w, t)[0], targets))
+                assert codes == [200] * 12
+                assert idp.calls(idp.PATH) - before == 1
+        finally:
+            for worker in workers:
+                worker.stop()
+
+
+def test_an_unknown_kid_flood_across_workers_fetches_the_keys_once(redis: Redis) -> None:
+    """1,000 tokens naming unknown kids, spread over the workers: with the fleet's cooldown
+    (30 s) the JWKS is fetched once for the cold start and never for the flood."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from authgate.testing import FakeIntrospection, LocalIssuer
+
+    with FakeIntrospection() as idp, LocalIssuer("ES256") as issuer:
+        workers = remote_workers(redis, idp, issuer, 2)
+        try:
+            valid = issuer.mint("ada")
+            assert [status(w, valid)[0] for w in workers] == [200, 200]
+            assert issuer.jwks_requests == 1  # the second worker took the first one's keys
+            strangers = [
+                TokenFactory(key=SigningKey("ES256", kid=f"unknown-{i}"), issuer=issuer.url)
+                for i in range(10)
+            ]
+            flood = [strangers[i % 10].mint(f"u{i}") for i in range(1000)]
+            with ThreadPoolExecutor(max_workers=8) as pool:
+                codes = list(pool.map(lambda i: status(workers[i % 2], flood[i])[0], range(1000)))
+            assert codes == [401] * 1000
+            assert issuer.jwks_requests == 1
+        finally:
+            for worker in workers:
+                worker.stop()
+
+
+def remote_pair(redis: Redis, idp: Any, issuer: Any, timeout: float = 3.0) -> list[Authenticator]:
+    from authgate import (
+        IntrospectionProvider,
+        JWKSKeySource,
+        JWTProvider,
+        JWTVerifier,
+        RemotePolicy,
+    )
+
+    made = []
+    for _ in range(2):
+        providers = [
+            IntrospectionProvider(
+                "idp",
+                idp.introspection_url,
+                client_id=idp.client_id,
+                client_secret=idp.client_secret,
+                policy=RemotePolicy(timeout=timeout),
+            ),
+            JWTProvider(
+                "local",
+                JWTVerifier(
+                    JWKSKeySource(issuer.jwks_url), algorithms=["ES256"], issuer=issuer.url
+                ),
+            ),
+        ]
+        made.append(Authenticator(providers, store=RedisStore(redis.url, retry=0.1)))
+    return made
+
+
+def test_shared_results_and_keys_in_process(redis: Redis) -> None:
+    """Two authenticators on one store, sync and async: the second takes the first's remote
+    result and key set instead of calling out; a holder that is too slow is not waited for
+    past the timeout."""
+    import asyncio
+
+    import redis as redis_py
+
+    from authgate import KeyNotFound
+    from authgate.testing import FakeIntrospection, LocalIssuer
+
+    with FakeIntrospection() as idp, LocalIssuer("ES256") as issuer:
+        a, b = remote_pair(redis, idp, issuer, timeout=0.3)
+        try:
+            token, jwt = idp.issue("ada"), issuer.mint("bob")
+            assert a.authenticate(bearer(token)) is not None
+            assert a.authenticate(bearer(jwt)) is not None
+            principal = asyncio.run(b.authenticate_async(bearer(token)))
+            assert principal is not None
+            assert principal.subject == "ada"
+            assert asyncio.run(b.authenticate_async(bearer(jwt))) is not None
+            assert (idp.calls(idp.PATH), issuer.jwks_requests) == (1, 1)
+            stranger = TokenFactory(key=SigningKey("ES256", kid="nobody"), issuer=issuer.url)
+            with pytest.raises(KeyNotFound):
+                b.authenticate(bearer(stranger.mint("x")))
+            assert issuer.jwks_requests == 1  # the fleet's cooldown: a took the lock
+            # a holder that never finishes: after the timeout b calls upstream itself
+            held = idp.issue("carol")
+            client = redis_py.Redis.from_url(redis.url)
+            from authgate._codec import sha256
+
+            client.set(f"authgate:lock:rr:idp:{sha256(held).hex()}", "1", px=5000)
+            client.close()
+            started = time.monotonic()
+            assert b.authenticate(bearer(held)) is not None
+            assert 0.25 < time.monotonic() - started < 2.0
+            assert idp.calls(idp.PATH) == 2
+        finally:
+            a.close()
+            b.close()

@@ -166,6 +166,7 @@ class RemoteClient:
         self._open_until = 0.0
         self._blocked_until = 0.0
         self._emit: Callable[[Event], None] | None = None
+        self._store: Any = None
         self.upstream_calls = 0
         """How many upstream calls were made (for metrics and tests)."""
 
@@ -221,20 +222,76 @@ class RemoteClient:
     # -- the two I/O calls --------------------------------------------------------------------
 
     def _exchange_sync(self, key: bytes, token: str) -> Claims:
+        shared = self._from_fleet(key)
+        if shared is not None:
+            return shared
         started = self._count_call()
         try:
             claims = self._http.run(self._plan(token))
         except (AuthGateError, UpstreamError) as exc:
             raise self._failed(key, exc, token, started) from None
-        return self._accepted(key, claims, started)
+        claims, deadline = self._accepted(key, claims, started)
+        self._share(key, claims, deadline)
+        return claims
 
     async def _exchange_async(self, key: bytes, token: str) -> Claims:
+        import asyncio
+
+        if self._store is not None:
+            shared = await asyncio.to_thread(self._from_fleet, key)
+            if shared is not None:
+                return shared
         started = self._count_call()
         try:
             claims = await self._http.run_async(self._plan(token))
         except (AuthGateError, UpstreamError) as exc:
             raise self._failed(key, exc, token, started) from None
-        return self._accepted(key, claims, started)
+        claims, deadline = self._accepted(key, claims, started)
+        if self._store is not None:
+            await asyncio.to_thread(self._share, key, claims, deadline)
+        return claims
+
+    # -- the fleet: one upstream call per new token, whatever the number of workers ----------
+
+    def use_store(self, store: Any) -> None:
+        """Share accepted results with the other workers through ``store``.
+
+        Args:
+            store: an :class:`authgate.redis.RedisStore`.
+        """
+        self._store = store
+
+    def _from_fleet(self, key: bytes) -> Claims | None:
+        """A result another worker stored, or ``None`` when this worker should call: the
+        first worker takes a short lock and calls; the others wait for its result (at most
+        one timeout: a slow holder does not hold them)."""
+        store = self._store
+        if store is None:
+            return None
+        name = f"rr:{self.name}:{key.hex()}"
+        found = store.get_json(name)
+        if found is None:
+            if store.try_lock(name, self.policy.timeout * 2):
+                return None
+            give_up = time.monotonic() + self.policy.timeout
+            while found is None and time.monotonic() < give_up:
+                time.sleep(0.005)
+                found = store.get_json(name)
+        if not isinstance(found, dict) or not isinstance(found.get("claims"), dict):
+            return None
+        until = as_number(found.get("until"))
+        if until is None or until <= self._clock():
+            return None
+        claims: Claims = found["claims"]
+        self._results.put(key, claims, until)
+        return claims
+
+    def _share(self, key: bytes, claims: Claims, deadline: float) -> None:
+        store = self._store
+        ttl = deadline - self._clock()
+        if store is not None and ttl > 0:
+            record = {"claims": claims, "until": deadline}
+            store.set_json(f"rr:{self.name}:{key.hex()}", record, ttl)
 
     # -- the shared, pure bookkeeping ---------------------------------------------------------
 
@@ -263,7 +320,7 @@ class RemoteClient:
             for event in events:
                 self._emit(event)
 
-    def _accepted(self, key: bytes, claims: Claims, started: float) -> Claims:
+    def _accepted(self, key: bytes, claims: Claims, started: float) -> tuple[Claims, float]:
         now = self._clock()
         deadline = now + self.policy.success_ttl
         expires = self._expires_at(claims)
@@ -276,7 +333,7 @@ class RemoteClient:
         self._results.put(key, claims, deadline)
         call = RemoteCall(self.name, "accepted", 200, time.monotonic() - started)
         self._report(call, *recovered)
-        return claims
+        return claims, deadline
 
     def _healthy(self) -> tuple[BreakerChange, ...]:
         """Reset the failure count; the breaker's closing, if it was open (logged once)."""

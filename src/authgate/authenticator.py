@@ -116,6 +116,8 @@ class Authenticator:
                 if not callable(getattr(store, method, None)):
                     raise ConfigurationError("store must be an authgate.redis.RedisStore")
             store.attach(self._apply_revocation, self._purge_cache)
+            for provider in self.providers:
+                provider.use_store(store)
 
     # -- observability ------------------------------------------------------------------------
 

@@ -268,6 +268,15 @@ class JWTVerifier:
         if self._source is not None:
             self._source.observe(emit)
 
+    def use_store(self, store: Any) -> None:
+        """Share the key source's fetched sets through ``store`` (static keys: nothing).
+
+        Args:
+            store: an :class:`authgate.redis.RedisStore`.
+        """
+        if self._source is not None:
+            self._source.use_store(store)
+
     def close(self) -> None:
         """Close the key source's pooled connections (nothing to do for static keys)."""
         if self._source is not None:

@@ -25,9 +25,10 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from ._cache import Memo
+from ._codec import sha256
 from ._config import non_negative, positive, size
 from ._flight import SingleFlight
 from ._http import (
@@ -41,6 +42,7 @@ from ._http import (
     check_url,
 )
 from ._http import upstream_of as _upstream_of
+from ._json import as_number
 from ._log import info, safe_url, warning
 from .errors import ConfigurationError, KeySourceError
 from .events import Event, KeyFetch
@@ -137,6 +139,10 @@ class RemoteKeySource:
         self._started = time.monotonic()
         self._skipped = 0
         self._stale = False
+        self._store: Any = None
+        self._via_fleet = False
+        self._fetched_at = 0.0  # when our set was fetched (ours or another worker's)
+        self._document: tuple[bytes, str] = (b"", "")
         self.fetches = 0
         """How many fetches this source has started (for metrics and tests)."""
 
@@ -253,14 +259,22 @@ class RemoteKeySource:
 
     def _fetch_sync(self) -> None:
         try:
-            outcome: tuple[KeySet, float] | UpstreamError = self._http.run(self._plan())
+            outcome: tuple[KeySet, float] | UpstreamError | None = self._from_fleet()
+            if outcome is None:
+                outcome = self._http.run(self._plan())
         except Exception as exc:
             outcome = _failure(exc)
         self._finish(outcome)
 
     async def _fetch_async(self) -> None:
+        import asyncio
+
         try:
-            outcome: tuple[KeySet, float] | UpstreamError = await self._http.run_async(self._plan())
+            outcome: tuple[KeySet, float] | UpstreamError | None = None
+            if self._store is not None:
+                outcome = await asyncio.to_thread(self._from_fleet)
+            if outcome is None:
+                outcome = await self._http.run_async(self._plan())
         except Exception as exc:
             outcome = _failure(exc)
         except BaseException:  # cancelled with its loop: a failed fetch, then propagate
@@ -268,11 +282,60 @@ class RemoteKeySource:
             raise
         self._finish(outcome)
 
+    # -- the fleet: at most one fetch per cooldown per source, whatever the workers ------------
+
+    def use_store(self, store: Any) -> None:
+        """Share fetched key sets with the other workers through ``store``.
+
+        Args:
+            store: an :class:`authgate.redis.RedisStore`.
+        """
+        self._store = store
+
+    def _from_fleet(self) -> tuple[KeySet, float] | UpstreamError | None:
+        """A key set another worker fetched more recently than ours, or ``None`` when this
+        worker should fetch (it took the fleet's lock for this source, one per cooldown); an
+        ``UpstreamError`` when another worker holds the lock and this one keeps its keys."""
+        store = self._store
+        if store is None:
+            return None
+        self._via_fleet = False
+        name = "keys:" + sha256(self.location).hex()
+        found = self._newer(store.get_json(name))
+        if found is None and not store.try_lock(name, max(self.policy.cooldown, 1.0)):
+            give_up = time.monotonic() + min(self._http.settings.timeout, 2.0)
+            while found is None and time.monotonic() < give_up:
+                time.sleep(0.01)
+                found = self._newer(store.get_json(name))
+            if found is None and self._keyset is not None:
+                return _FleetCooldown("another worker fetched these keys within the cooldown")
+        if found is None:
+            return None
+        headers = {"cache-control": str(found.get("cache_control", ""))}
+        import httpx
+
+        keyset = self._keyset_from(
+            Response(200, httpx.Headers(headers), str(found["body"]).encode())
+        )
+        self._via_fleet = True
+        return keyset
+
+    def _newer(self, document: Any) -> dict[str, Any] | None:
+        if not isinstance(document, dict) or not isinstance(document.get("body"), str):
+            return None
+        fetched_at = as_number(document.get("fetched_at"))
+        if fetched_at is None or fetched_at <= self._fetched_at:
+            return None
+        return document
+
     def _finish(self, outcome: tuple[KeySet, float] | UpstreamError) -> None:
         where = safe_url(self.location)
         with self._lock:
             now = self._clock()
             why, seconds = self._why, time.monotonic() - self._started
+            if isinstance(outcome, _FleetCooldown):  # not a failure: the fleet's cooldown
+                self._postpone_refresh(now)
+                return
             if isinstance(outcome, UpstreamError):
                 self._last_error = outcome.message
                 self._postpone_refresh(now)
@@ -294,6 +357,10 @@ class RemoteKeySource:
                 if self._stale:
                     info(LOGGER, "keys from %s are fresh again", where)
                 self._stale = False
+                if not self._via_fleet:
+                    self._fetched_at = self._clock()
+                    self._publish(fresh_for)
+                where += " (shared by another worker)" if self._via_fleet else ""
                 kids = ", ".join(sorted(keyset.kids())[:10]) or "no kid"
                 info(LOGGER, "keys fetched from %s (%s) in %.0f ms: %d usable (%s), %d skipped, "
                      "fresh for %.0f s", where, why, seconds * 1000, len(keyset), kids,
@@ -301,6 +368,20 @@ class RemoteKeySource:
                 event = KeyFetch(where, why, "ok", seconds, len(keyset), self._skipped)
         if self._emit is not None:
             self._emit(event)
+
+    def _publish(self, fresh_for: float) -> None:
+        """Store the key set just fetched for the other workers (public keys only)."""
+        store = self._store
+        body, cache_control = self._document
+        if store is None or not body:
+            return
+        document = {
+            "body": body.decode("utf-8", "replace"),
+            "cache_control": cache_control,
+            "fetched_at": self._fetched_at,
+        }
+        name = "keys:" + sha256(self.location).hex()
+        store.set_json(name, document, fresh_for + self.policy.max_stale)
 
     def _keyset_from(self, response: Response) -> tuple[KeySet, float]:
         if response.status != 200:
@@ -321,6 +402,7 @@ class RemoteKeySource:
                 summary,
             )
         self._skipped = len(skipped)
+        self._document = (response.body, response.headers.get("cache-control", ""))
         if skipped and not keys:
             raise UpstreamError("the JWKS holds no usable key")
         return KeySet(keys), self.policy.freshness(response)
@@ -328,6 +410,10 @@ class RemoteKeySource:
 
 _JWKS_ACCEPT = {"accept": "application/jwk-set+json, application/json"}
 _FETCH: Final = "fetch"
+
+
+class _FleetCooldown(UpstreamError):
+    """Another worker fetched this source within the cooldown: keep the keys we have."""
 
 
 def _failure(exc: Exception) -> UpstreamError:

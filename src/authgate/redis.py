@@ -90,6 +90,7 @@ class RedisStore:
         self._loaded = threading.Event()
         self._subscribed = False
         self._down_logged = False
+        self._calls_failing = False
 
     # -- wiring (the Authenticator calls these) ------------------------------------------------
 
@@ -159,6 +160,77 @@ class RedisStore:
         name = {"token": "digest", "jti": "jti", "subject": "subject"}[kind]
         ident = f"{revocation.get('issuer') or ''}|{revocation[name]}"
         return f"{self.prefix}rv:{kind}:{hashlib.sha256(ident.encode()).hexdigest()}"
+
+    # -- shared values: remote results and key sets (bounded calls that never raise) -----------
+
+    def get_json(self, name: str) -> Any:
+        """The JSON value stored under ``name`` (below the prefix), or ``None`` when absent,
+        unreadable, or Redis cannot answer within the timeout.
+
+        Args:
+            name: the key, below the prefix.
+        """
+        try:
+            body = self._connection().get(self.prefix + name)
+        except Exception as exc:
+            self._call_failed(exc)
+            return None
+        self._call_worked()
+        if body is None:
+            return None
+        try:
+            return json.loads(body)
+        except ValueError:
+            return None
+
+    def set_json(self, name: str, value: Any, ttl: float) -> bool:
+        """Store ``value`` under ``name`` for ``ttl`` seconds; whether Redis took it.
+
+        Args:
+            name: the key, below the prefix.
+            value: a JSON value (never a credential).
+            ttl: seconds it lives (at least 1 ms).
+        """
+        try:
+            self._connection().set(
+                self.prefix + name, json.dumps(value), px=max(1, int(ttl * 1000))
+            )
+        except Exception as exc:
+            self._call_failed(exc)
+            return False
+        self._call_worked()
+        return True
+
+    def try_lock(self, name: str, ttl: float) -> bool:
+        """Take the fleet-wide lock ``name`` for ``ttl`` seconds unless another worker holds
+        it. When Redis cannot answer, ``True``: each worker then acts on its own, as without
+        a store (liveness over deduplication).
+
+        Args:
+            name: the lock, below the prefix.
+            ttl: seconds before it lapses by itself.
+        """
+        try:
+            taken = self._connection().set(
+                self.prefix + "lock:" + name, "1", nx=True, px=max(1, int(ttl * 1000))
+            )
+        except Exception as exc:
+            self._call_failed(exc)
+            return True
+        self._call_worked()
+        return bool(taken)
+
+    def _call_failed(self, exc: Exception) -> None:
+        if not self._calls_failing:
+            self._calls_failing = True
+            where, error = _where(self.url), type(exc).__name__
+            warning(LOGGER, "the store at %s does not answer (%s): each worker verifies and "
+                    "fetches on its own until it does", where, error)  # fmt: skip
+
+    def _call_worked(self) -> None:
+        if self._calls_failing:
+            self._calls_failing = False
+            info(LOGGER, "the store at %s answers again", _where(self.url))
 
     # -- the subscriber -------------------------------------------------------------------------
 

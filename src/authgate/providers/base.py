@@ -130,6 +130,14 @@ class Provider:
             emit: the authenticator's event dispatcher.
         """
 
+    def use_store(self, store: Any) -> None:
+        """Share remote results and key sets with the other workers through ``store`` (the
+        authenticator calls it once when it has one). The default shares nothing.
+
+        Args:
+            store: an :class:`authgate.redis.RedisStore`.
+        """
+
     def close(self) -> None:
         """Release this provider's pooled connections (``Authenticator.close()`` calls it).
 
@@ -197,6 +205,9 @@ class JWTProvider(Provider):
 
     def observe(self, emit: Callable[[Event], None]) -> None:
         self.verifier.observe(emit)
+
+    def use_store(self, store: Any) -> None:
+        self.verifier.use_store(store)
 
     def close(self) -> None:
         self.verifier.close()
@@ -405,6 +416,12 @@ class HybridProvider(Provider):
             self.verifier.observe(emit)
         if self.remote is not None:
             self.remote.observe(emit)
+
+    def use_store(self, store: Any) -> None:
+        if self.verifier is not None:
+            self.verifier.use_store(store)
+        if self.remote is not None:
+            self.remote.use_store(store)
 
     def close(self) -> None:
         if self.verifier is not None:

@@ -113,6 +113,7 @@ class MultiTenantProvider(Provider):
         self._lock = threading.Lock()
         self._verifiers: dict[str, tuple[JWTVerifier, float]] = {}  # issuer -> (it, last used)
         self._emit: Callable[[Event], None] | None = None
+        self._store: Any = None
         self.issuers_built = 0
         """How many issuer verifiers were built (for metrics and tests)."""
 
@@ -155,6 +156,13 @@ class MultiTenantProvider(Provider):
             verifiers = [verifier for verifier, _ in self._verifiers.values()]
         for verifier in verifiers:
             verifier.observe(emit)
+
+    def use_store(self, store: Any) -> None:
+        with self._lock:
+            self._store = store
+            verifiers = [verifier for verifier, _ in self._verifiers.values()]
+        for verifier in verifiers:
+            verifier.use_store(store)
 
     def close(self) -> None:
         with self._lock:
@@ -199,6 +207,8 @@ class MultiTenantProvider(Provider):
             verifier = self._verifier_for(issuer)
             if self._emit is not None:
                 verifier.observe(self._emit)
+            if self._store is not None:
+                verifier.use_store(self._store)
             self._verifiers[issuer] = (verifier, now)
             self.issuers_built += 1
         for old in dropped:  # their connections, outside the lock

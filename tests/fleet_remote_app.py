@@ -1,0 +1,44 @@
+"""A worker that calls out: introspection for opaque tokens, a JWKS for JWTs, both from
+servers the test runs (their URLs and credentials from the environment), sharing through a
+RedisStore. Started as its own uvicorn process by tests/test_fleet.py."""
+
+from __future__ import annotations
+
+import os
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from authgate import Authenticator, IntrospectionProvider, JWKSKeySource, JWTProvider, JWTVerifier
+from authgate.asgi import AuthGateMiddleware
+from authgate.redis import RedisStore
+
+env = os.environ.get
+
+
+async def whoami(request: Request) -> JSONResponse:
+    return JSONResponse({"user": request.user.identity})
+
+
+providers = [
+    IntrospectionProvider(
+        "idp",
+        env("AUTHGATE_INTROSPECTION_URL", "http://127.0.0.1:9/introspect"),
+        client_id=env("AUTHGATE_CLIENT_ID", "resource-server"),
+        client_secret=env("AUTHGATE_CLIENT_SECRET", "unset"),
+    ),
+    JWTProvider(
+        "local",
+        JWTVerifier(
+            JWKSKeySource(env("AUTHGATE_JWKS_URL", "http://127.0.0.1:9/keys")),
+            algorithms=["ES256"],
+            issuer=env("AUTHGATE_ISSUER", "http://127.0.0.1:9"),
+        ),
+    ),
+]
+store = RedisStore(env("AUTHGATE_REDIS_URL", "redis://127.0.0.1:6379/0"), retry=0.2)
+app = AuthGateMiddleware(
+    Starlette(routes=[Route("/whoami", whoami)]), Authenticator(providers, store=store)
+)
