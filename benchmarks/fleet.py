@@ -1,9 +1,13 @@
-"""The fleet: how fast a sign-out reaches every worker, over a real Redis on 127.0.0.1.
+"""The fleet, over a real Redis on 127.0.0.1, in one run:
 
-Starts a redis-server and N uvicorn workers (tests/fleet_app.py: Back Office tokens, a
-RedisStore), signs a cached token out through one worker and measures, for each other worker,
-the time from the sign-out call returning to that worker's first refusal (polling it as fast
-as it answers). Repeated, for 2 and 4 workers; p50 and p99 reported.
+1. Revocation propagation: N uvicorn workers (tests/fleet_app.py: Back Office tokens, a
+   RedisStore); a cached token is signed out through one worker, and for each other worker the
+   time from the sign-out call returning to its first refusal is measured (polling as fast as
+   it answers). 2 and 4 workers; p50 and p99.
+2. The cache-hit cost with a store configured against without (in-process ASGI, interleaved
+   rounds, medians): the store is not on the hit path.
+3. Upstream calls for one new opaque token sent to 4 workers at once, and JWKS fetches for
+   1,000 unknown-kid tokens spread over 4 workers (tests/fleet_remote_app.py).
 
 Run: ``python benchmarks/fleet.py [--rounds N]`` (needs redis-server; ``make test`` installs it).
 """
@@ -98,6 +102,121 @@ def propagation(workers: int, rounds: int, redis_url: str) -> list[float]:
     return samples
 
 
+def hit_cost(redis_url: str, rounds: int = 9, number: int = 20_000) -> tuple[float, float]:
+    """Median µs per cache hit, in-process, without and with a store."""
+    import asyncio
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from starlette.applications import Starlette
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+
+    from authgate import Authenticator, BackOfficeProvider, KeySet
+    from authgate.asgi import AuthGateMiddleware
+    from authgate.redis import RedisStore
+    from middleware import per_request_us
+
+    async def ok(request: object) -> PlainTextResponse:
+        return PlainTextResponse("ok")
+
+    authenticators: list[Authenticator] = []
+
+    def app(store: RedisStore | None) -> object:
+        provider = BackOfficeProvider(ISSUER, KeySet.from_secret(SECRET), algorithms=["HS256"])
+        auth = Authenticator([provider], store=store)
+        authenticators.append(auth)
+        return AuthGateMiddleware(Starlette(routes=[Route("/whoami", ok)]), auth)
+
+    factory = TokenFactory(key=SigningKey("HS256", private=SECRET), issuer=ISSUER)
+    tokens = [factory.mint("ada", iat=int(time.time()) - 5)]
+    plain, shared = app(None), app(RedisStore(redis_url))
+
+    async def run() -> tuple[float, float]:
+        await per_request_us(plain, tokens, 100)
+        await per_request_us(shared, tokens, 100)  # the first miss starts the store
+        without, with_store = [], []
+        for _ in range(rounds):
+            without.append(await per_request_us(plain, tokens, number))
+            with_store.append(await per_request_us(shared, tokens, number))
+        return statistics.median(without), statistics.median(with_store)
+
+    try:
+        return asyncio.run(run())
+    finally:
+        for auth in authenticators:
+            auth.close()
+
+
+def fan_out(redis_url: str, workers: int = 4) -> tuple[int, int]:
+    """(upstream calls for one new opaque token on every worker at once, JWKS fetches for
+    1,000 unknown-kid tokens spread over the workers after a warm-up)."""
+    import os
+    from concurrent.futures import ThreadPoolExecutor
+
+    from authgate.testing import FakeIntrospection, LocalIssuer
+
+    with FakeIntrospection() as idp, LocalIssuer("ES256") as issuer:
+        env = {
+            **os.environ,
+            "AUTHGATE_REDIS_URL": redis_url,
+            "AUTHGATE_INTROSPECTION_URL": idp.introspection_url,
+            "AUTHGATE_CLIENT_ID": idp.client_id,
+            "AUTHGATE_CLIENT_SECRET": idp.client_secret,
+            "AUTHGATE_JWKS_URL": issuer.jwks_url,
+            "AUTHGATE_ISSUER": issuer.url,
+        }
+        ports = [free_port() for _ in range(workers)]
+        processes = [
+            subprocess.Popen(  # noqa: S603
+                [
+                    sys.executable,
+                    "-m",
+                    "uvicorn",
+                    "tests.fleet_remote_app:app",
+                    "--port",
+                    str(port),
+                    "--log-level",
+                    "warning",
+                ],
+                cwd=ROOT,
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            for port in ports
+        ]
+        try:
+            for port in ports:
+                wait(port)
+            bases = [f"http://127.0.0.1:{port}/whoami" for port in ports]
+
+            def get(i: int, token: str) -> int:
+                headers = {"authorization": f"Bearer {token}"}
+                return httpx.get(bases[i % workers], headers=headers).status_code
+
+            for i in range(workers):  # warm: each worker's keys (one fetch fleet-wide)
+                assert get(i, issuer.mint("warm")) == 200
+            opaque = idp.issue("ada")
+            with ThreadPoolExecutor(max_workers=4 * workers) as pool:
+                codes = list(pool.map(lambda i: get(i, opaque), range(4 * workers)))
+            assert codes == [200] * (4 * workers), codes
+            calls = idp.calls(idp.PATH)
+            before = issuer.jwks_requests
+            strangers = [
+                TokenFactory(key=SigningKey("ES256", kid=f"unknown-{i}"), issuer=issuer.url)
+                for i in range(10)
+            ]
+            flood = [strangers[i % 10].mint(f"u{i}") for i in range(1000)]
+            with ThreadPoolExecutor(max_workers=16) as pool:
+                refused = list(pool.map(lambda i: get(i, flood[i]), range(1000)))
+            assert refused == [401] * 1000
+            return calls, issuer.jwks_requests - before
+        finally:
+            for process in processes:
+                process.terminate()
+                process.wait(10)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=100)
@@ -120,6 +239,15 @@ def main() -> None:
                 p50 = statistics.median(times) * 1000
                 p99 = times[min(len(times) - 1, int(len(times) * 0.99))] * 1000
                 print(f"{workers:<10}{p50:>10.2f}{p99:>10.2f}{times[-1] * 1000:>10.2f}")
+            url = f"redis://127.0.0.1:{port}/0"
+            without, with_store = hit_cost(url)
+            print(f"\ncache hit, in-process: {without:.3f} µs without a store, {with_store:.3f} µs "
+                  f"with one ({with_store / without:.3f}x)")  # fmt: skip
+            calls, fetches = fan_out(url)
+            print(f"one new opaque token on 4 workers at once: {calls} upstream call(s)")
+            print(
+                f"1,000 unknown-kid tokens over 4 workers: {fetches} JWKS fetch(es) (cooldown 30 s)"
+            )
         finally:
             redis.terminate()
             redis.wait(10)
