@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 BUILD_INPUTS := pyproject.toml
 STAMP := $(VENV)/.installed-$(shell cat $(BUILD_INPUTS) | cksum | cut -d' ' -f1)
 
-.PHONY: test demo bench lint clean dist fuzz services
+.PHONY: test demo demo-fleet bench lint clean dist fuzz services
 
 $(STAMP): $(BUILD_INPUTS)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,10 @@ lint: $(STAMP)
 
 demo: $(STAMP)
 	$(PY) examples/demo.py
+
+# two workers sharing revocations through a real Redis: a sign-out seen by both, an outage
+demo-fleet: $(STAMP) services
+	$(PY) examples/fleet.py
 
 bench: $(STAMP)
 	$(PY) benchmarks/verify.py
