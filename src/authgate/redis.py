@@ -91,6 +91,7 @@ class RedisStore:
         self._subscribed = False
         self._down_logged = False
         self._calls_failing = False
+        self._skip_until = 0.0
 
     # -- wiring (the Authenticator calls these) ------------------------------------------------
 
@@ -170,6 +171,8 @@ class RedisStore:
         Args:
             name: the key, below the prefix.
         """
+        if self._skipping():
+            return None
         try:
             body = self._connection().get(self.prefix + name)
         except Exception as exc:
@@ -191,6 +194,8 @@ class RedisStore:
             value: a JSON value (never a credential).
             ttl: seconds it lives (at least 1 ms).
         """
+        if self._skipping():
+            return False
         try:
             self._connection().set(
                 self.prefix + name, json.dumps(value), px=max(1, int(ttl * 1000))
@@ -210,6 +215,8 @@ class RedisStore:
             name: the lock, below the prefix.
             ttl: seconds before it lapses by itself.
         """
+        if self._skipping():
+            return True
         try:
             taken = self._connection().set(
                 self.prefix + "lock:" + name, "1", nx=True, px=max(1, int(ttl * 1000))
@@ -220,7 +227,13 @@ class RedisStore:
         self._call_worked()
         return bool(taken)
 
+    def _skipping(self) -> bool:
+        """After a failed call, skip the store for ``retry`` seconds: a dead or silent Redis
+        costs a request at most one timeout per interval, not one per call."""
+        return self._calls_failing and time.monotonic() < self._skip_until
+
     def _call_failed(self, exc: Exception) -> None:
+        self._skip_until = time.monotonic() + self.retry
         if not self._calls_failing:
             self._calls_failing = True
             where, error = _where(self.url), type(exc).__name__
