@@ -38,7 +38,11 @@ providers = [
         ),
     ),
 ]
-store = RedisStore(env("AUTHGATE_REDIS_URL", "redis://127.0.0.1:6379/0"), retry=0.2)
+store = RedisStore(
+    env("AUTHGATE_REDIS_URL", "redis://127.0.0.1:6379/0"),
+    timeout=float(env("AUTHGATE_STORE_TIMEOUT", "0.05")),
+    retry=0.2,
+)
 app = AuthGateMiddleware(
     Starlette(routes=[Route("/whoami", whoami)]), Authenticator(providers, store=store)
 )

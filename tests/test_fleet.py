@@ -374,6 +374,9 @@ def remote_workers(redis: Redis, idp: Any, issuer: Any, count: int) -> list[Work
         "AUTHGATE_CLIENT_SECRET": idp.client_secret,
         "AUTHGATE_JWKS_URL": issuer.jwks_url,
         "AUTHGATE_ISSUER": issuer.url,
+        # generous: on a loaded machine a 50 ms store call may time out, and then each worker
+        # rightly acts on its own (liveness over deduplication), which these counts would see
+        "AUTHGATE_STORE_TIMEOUT": "1.0",
     }
     return [Worker(redis.url, "tests.fleet_remote_app:app", **env) for _ in range(count)]
 
@@ -525,3 +528,28 @@ def test_a_silent_redis_costs_remote_verification_one_timeout_per_interval() -> 
         finally:
             auth.close()
             listener.close()
+
+
+def test_async_revocations_use_the_asyncio_client(redis: Redis, tokens: TokenFactory) -> None:
+    """revoke_async writes through redis-py's asyncio client on the running loop (closed by
+    aclose); the other authenticator refuses the token; with Redis gone it reports False."""
+    import asyncio
+
+    a, b = pair(redis.url)
+    token, later = mint(tokens, "ada"), mint(tokens, "bob")
+
+    async def main() -> tuple[bool, bool]:
+        assert await a.authenticate_async(bearer(token)) is not None
+        assert b.authenticate(bearer(token)) is not None  # b's subscription is up
+        reached = await a.revoke_async(token)
+        eventually_refused(b, token)
+        redis.stop(signal.SIGKILL)
+        kept = await a.revoke_async(later)
+        await a.aclose()
+        return reached, kept
+
+    try:
+        assert asyncio.run(main()) == (True, False)
+    finally:
+        a.close()
+        b.close()

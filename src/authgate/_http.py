@@ -20,7 +20,7 @@ import threading
 import time
 import warnings
 import weakref
-from collections.abc import AsyncGenerator, Generator, Mapping
+from collections.abc import AsyncGenerator, Callable, Generator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
@@ -644,14 +644,13 @@ class Clients:
     async def _open_async(self, loop: Any) -> httpx.AsyncClient:
         import httpx
 
-        held = self._loops.get(loop)
-        if held is None:  # one loop runs one task at a time: no await between get and set
-            client = httpx.AsyncClient(
+        def make() -> httpx.AsyncClient:
+            return httpx.AsyncClient(
                 transport=self.settings.async_transport, **_client_options(self.settings)
             )
-            held = self._loops[loop] = _LoopClient(client, self._loops, loop)
-            await held.keeper.__anext__()  # the loop now finalizes it when it shuts down
-        return held.client
+
+        client: httpx.AsyncClient = await loop_client(self._loops, make)
+        return client
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -672,13 +671,14 @@ class Clients:
 class _LoopClient:
     """One loop's async client and its keeper: an async generator whose ``finally`` closes the
     client. Started on the loop, it is in the loop's set of async generators, which
-    ``loop.shutdown_asyncgens()`` finalizes when the loop ends (as ``asyncio.run`` does)."""
+    ``loop.shutdown_asyncgens()`` finalizes when the loop ends (as ``asyncio.run`` does).
+    Any client with an ``aclose()`` (httpx's, redis-py's) is kept this way."""
 
     __slots__ = ("__weakref__", "client", "keeper")
 
     def __init__(
         self,
-        client: httpx.AsyncClient,
+        client: Any,
         loops: weakref.WeakKeyDictionary[Any, _LoopClient],
         loop: Any,
     ) -> None:
@@ -686,8 +686,28 @@ class _LoopClient:
         self.keeper = _keep(client, loops, weakref.ref(loop))
 
 
+async def loop_client(
+    loops: weakref.WeakKeyDictionary[Any, _LoopClient], make: Callable[[], Any]
+) -> Any:
+    """The running loop's client in ``loops``, made by ``make`` on first use and closed when
+    the loop shuts down (or by :func:`close_loop_clients`).
+
+    Args:
+        loops: the clients by loop.
+        make: builds a client (with an ``aclose()`` coroutine method).
+    """
+    import asyncio
+
+    loop = asyncio.get_running_loop()
+    held = loops.get(loop)
+    if held is None:  # one loop runs one task at a time: no await between get and set
+        held = loops[loop] = _LoopClient(make(), loops, loop)
+        await held.keeper.__anext__()
+    return held.client
+
+
 async def _keep(
-    client: httpx.AsyncClient,
+    client: Any,
     loops: weakref.WeakKeyDictionary[Any, _LoopClient],
     loop: weakref.ref[Any],
 ) -> AsyncGenerator[None, None]:
@@ -709,12 +729,22 @@ def _close_all(
     loops: weakref.WeakKeyDictionary[Any, _LoopClient],
 ) -> None:
     """Close a :class:`Clients`' clients (also its finalizer: it must not hold the object)."""
-    import asyncio
 
     with lock:
         client, sync[0] = sync[0], None
     if client is not None:
         client.close()
+    close_loop_clients(loops)
+
+
+def close_loop_clients(loops: weakref.WeakKeyDictionary[Any, _LoopClient]) -> None:
+    """Close the clients of every loop that can still run its close (see :func:`loop_client`).
+
+    Args:
+        loops: the clients by loop.
+    """
+    import asyncio
+
     for loop, held in list(loops.items()):
         if loop.is_closed():
             continue

@@ -235,10 +235,9 @@ class RemoteClient:
         return claims
 
     async def _exchange_async(self, key: bytes, token: str) -> Claims:
-        import asyncio
 
         if self._store is not None:
-            shared = await asyncio.to_thread(self._from_fleet, key)
+            shared = await self._from_fleet_async(key)
             if shared is not None:
                 return shared
         started = self._count_call()
@@ -248,7 +247,10 @@ class RemoteClient:
             raise self._failed(key, exc, token, started) from None
         claims, deadline = self._accepted(key, claims, started)
         if self._store is not None:
-            await asyncio.to_thread(self._share, key, claims, deadline)
+            ttl = deadline - self._clock()
+            if ttl > 0:
+                record = {"claims": claims, "until": deadline}
+                await self._store.set_json_async(self._fleet_name(key), record, ttl)
         return claims
 
     # -- the fleet: one upstream call per new token, whatever the number of workers ----------
@@ -261,6 +263,9 @@ class RemoteClient:
         """
         self._store = store
 
+    def _fleet_name(self, key: bytes) -> str:
+        return f"rr:{self.name}:{key.hex()}"
+
     def _from_fleet(self, key: bytes) -> Claims | None:
         """A result another worker stored, or ``None`` when this worker should call: the
         first worker takes a short lock and calls; the others wait for its result (at most
@@ -268,7 +273,7 @@ class RemoteClient:
         store = self._store
         if store is None:
             return None
-        name = f"rr:{self.name}:{key.hex()}"
+        name = self._fleet_name(key)
         found = store.get_json(name)
         if found is None:
             if store.try_lock(name, self.policy.timeout * 2):
@@ -277,6 +282,26 @@ class RemoteClient:
             while found is None and time.monotonic() < give_up:
                 time.sleep(0.005)
                 found = store.get_json(name)
+        return self._taken(key, found)
+
+    async def _from_fleet_async(self, key: bytes) -> Claims | None:
+        """Like :meth:`_from_fleet`, on the store's asyncio client."""
+        import asyncio
+
+        store = self._store
+        name = self._fleet_name(key)
+        found = await store.get_json_async(name)
+        if found is None:
+            if await store.try_lock_async(name, self.policy.timeout * 2):
+                return None
+            give_up = time.monotonic() + self.policy.timeout
+            while found is None and time.monotonic() < give_up:
+                await asyncio.sleep(0.005)
+                found = await store.get_json_async(name)
+        return self._taken(key, found)
+
+    def _taken(self, key: bytes, found: Any) -> Claims | None:
+        """A stored result, checked and cached here; ``None`` when unusable."""
         if not isinstance(found, dict) or not isinstance(found.get("claims"), dict):
             return None
         until = as_number(found.get("until"))
@@ -291,7 +316,7 @@ class RemoteClient:
         ttl = deadline - self._clock()
         if store is not None and ttl > 0:
             record = {"claims": claims, "until": deadline}
-            store.set_json(f"rr:{self.name}:{key.hex()}", record, ttl)
+            store.set_json(self._fleet_name(key), record, ttl)
 
     # -- the shared, pure bookkeeping ---------------------------------------------------------
 

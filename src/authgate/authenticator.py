@@ -112,7 +112,7 @@ class Authenticator:
             provider.observe(self._dispatch)
         self.store = store
         if store is not None:
-            for method in ("attach", "publish", "ensure_started", "close"):
+            for method in ("attach", "publish", "publish_async", "ensure_started", "aclose"):
                 if not callable(getattr(store, method, None)):
                     raise ConfigurationError("store must be an authgate.redis.RedisStore")
             store.attach(self._apply_revocation, self._purge_cache)
@@ -198,7 +198,7 @@ class Authenticator:
             await provider.aclose()
         self.refusals.flush()
         if self.store is not None:
-            self.store.close()
+            await self.store.aclose()
 
     def __enter__(self) -> Authenticator:
         return self
@@ -341,6 +341,55 @@ class Authenticator:
             issuer: restrict the subject revocation to this issuer.
             expires_at: when the ``jti``'s tokens expire, when known.
         """
+        records = self._revoke_locally(
+            token,
+            jti=jti,
+            subject=subject,
+            issued_before=issued_before,
+            issuer=issuer,
+            expires_at=expires_at,
+        )
+        if self.store is None:
+            return False
+        reached = [self.store.publish(record) for record in records]  # every one, then all()
+        return all(reached)
+
+    async def revoke_async(
+        self,
+        token: str | None = None,
+        *,
+        jti: str | None = None,
+        subject: str | None = None,
+        issued_before: float | None = None,
+        issuer: str | None = None,
+        expires_at: float | None = None,
+    ) -> bool:
+        """Like :meth:`revoke`, without blocking the event loop: the store is written through
+        redis-py's asyncio client."""
+        records = self._revoke_locally(
+            token,
+            jti=jti,
+            subject=subject,
+            issued_before=issued_before,
+            issuer=issuer,
+            expires_at=expires_at,
+        )
+        if self.store is None:
+            return False
+        reached = [await self.store.publish_async(record) for record in records]
+        return all(reached)
+
+    def _revoke_locally(
+        self,
+        token: str | None = None,
+        *,
+        jti: str | None = None,
+        subject: str | None = None,
+        issued_before: float | None = None,
+        issuer: str | None = None,
+        expires_at: float | None = None,
+    ) -> list[dict[str, Any]]:
+        """Apply a revocation here at once; the records to share through the store."""
         if token is None and jti is None and subject is None:
             raise ConfigurationError("revoke() needs a token, a jti, or a subject")
         token_jti, token_exp = _revocable(token) if token is not None else (None, None)
@@ -370,9 +419,9 @@ class Authenticator:
                     cache.discard_group("jti", revoked_jti)
                 if subject is not None:
                     cache.discard_group("sub", subject, self.denylist.matches)
-        if self.store is None:
-            return False
         records: list[dict[str, Any]] = []
+        if self.store is None:
+            return records
         if token is not None:
             until = self.denylist.until(token_exp)
             records.append({"kind": "token", "digest": token_digest(token).hex(), "until": until})
@@ -391,33 +440,7 @@ class Authenticator:
                     "until": cutoff + self.denylist.max_token_lifetime,
                 }
             )
-        reached = [self.store.publish(record) for record in records]  # every one, then all()
-        return all(reached)
-
-    async def revoke_async(
-        self,
-        token: str | None = None,
-        *,
-        jti: str | None = None,
-        subject: str | None = None,
-        issued_before: float | None = None,
-        issuer: str | None = None,
-        expires_at: float | None = None,
-    ) -> bool:
-        """Like :meth:`revoke`, without blocking the event loop on the store."""
-        import asyncio
-        import functools
-
-        call = functools.partial(
-            self.revoke,
-            token,
-            jti=jti,
-            subject=subject,
-            issued_before=issued_before,
-            issuer=issuer,
-            expires_at=expires_at,
-        )
-        return await asyncio.to_thread(call)
+        return records
 
     def _apply_revocation(self, record: dict[str, Any]) -> None:
         """A revocation from another worker (through the store): the denylist and the cache."""

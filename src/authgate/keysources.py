@@ -264,15 +264,18 @@ class RemoteKeySource:
                 outcome = self._http.run(self._plan())
         except Exception as exc:
             outcome = _failure(exc)
-        self._finish(outcome)
+        fresh_for = self._finish(outcome)
+        store = self._store
+        if store is not None and fresh_for is not None:
+            document, ttl = self._shared_document(), fresh_for + self.policy.max_stale
+            store.set_json(self._fleet_name(), document, ttl)
 
     async def _fetch_async(self) -> None:
-        import asyncio
 
         try:
             outcome: tuple[KeySet, float] | UpstreamError | None = None
             if self._store is not None:
-                outcome = await asyncio.to_thread(self._from_fleet)
+                outcome = await self._from_fleet_async()
             if outcome is None:
                 outcome = await self._http.run_async(self._plan())
         except Exception as exc:
@@ -280,7 +283,11 @@ class RemoteKeySource:
         except BaseException:  # cancelled with its loop: a failed fetch, then propagate
             self._finish(UpstreamError("the fetch was cancelled"))
             raise
-        self._finish(outcome)
+        fresh_for = self._finish(outcome)
+        store = self._store
+        if store is not None and fresh_for is not None:
+            document, ttl = self._shared_document(), fresh_for + self.policy.max_stale
+            await store.set_json_async(self._fleet_name(), document, ttl)
 
     # -- the fleet: at most one fetch per cooldown per source, whatever the workers ------------
 
@@ -300,16 +307,44 @@ class RemoteKeySource:
         if store is None:
             return None
         self._via_fleet = False
-        name = "keys:" + sha256(self.location).hex()
+        name = self._fleet_name()
         found = self._newer(store.get_json(name))
-        if found is None and not store.try_lock(name, max(self.policy.cooldown, 1.0)):
+        locked_out = found is None and not store.try_lock(name, max(self.policy.cooldown, 1.0))
+        if locked_out:
             give_up = time.monotonic() + min(self._http.settings.timeout, 2.0)
             while found is None and time.monotonic() < give_up:
                 time.sleep(0.01)
                 found = self._newer(store.get_json(name))
-            if found is None and self._keyset is not None:
-                return _FleetCooldown("another worker fetched these keys within the cooldown")
+        return self._taken(found, locked_out)
+
+    async def _from_fleet_async(self) -> tuple[KeySet, float] | UpstreamError | None:
+        """Like :meth:`_from_fleet`, on the store's asyncio client."""
+        import asyncio
+
+        store = self._store
+        self._via_fleet = False
+        name = self._fleet_name()
+        found = self._newer(await store.get_json_async(name))
+        cooldown = max(self.policy.cooldown, 1.0)
+        locked_out = found is None and not await store.try_lock_async(name, cooldown)
+        if locked_out:
+            give_up = time.monotonic() + min(self._http.settings.timeout, 2.0)
+            while found is None and time.monotonic() < give_up:
+                await asyncio.sleep(0.01)
+                found = self._newer(await store.get_json_async(name))
+        return self._taken(found, locked_out)
+
+    def _fleet_name(self) -> str:
+        return "keys:" + sha256(self.location).hex()
+
+    def _taken(
+        self, found: dict[str, Any] | None, locked_out: bool
+    ) -> tuple[KeySet, float] | UpstreamError | None:
+        """The set another worker stored; a cooldown when it holds the lock and we have keys;
+        ``None``: fetch."""
         if found is None:
+            if locked_out and self._keyset is not None:
+                return _FleetCooldown("another worker fetched these keys within the cooldown")
             return None
         headers = {"cache-control": str(found.get("cache_control", ""))}
         import httpx
@@ -328,14 +363,16 @@ class RemoteKeySource:
             return None
         return document
 
-    def _finish(self, outcome: tuple[KeySet, float] | UpstreamError) -> None:
+    def _finish(self, outcome: tuple[KeySet, float] | UpstreamError) -> float | None:
+        """Take a fetch's outcome; the freshness to share it with, when it is ours to share."""
         where = safe_url(self.location)
+        publish: float | None = None
         with self._lock:
             now = self._clock()
             why, seconds = self._why, time.monotonic() - self._started
             if isinstance(outcome, _FleetCooldown):  # not a failure: the fleet's cooldown
                 self._postpone_refresh(now)
-                return
+                return None
             if isinstance(outcome, UpstreamError):
                 self._last_error = outcome.message
                 self._postpone_refresh(now)
@@ -359,7 +396,7 @@ class RemoteKeySource:
                 self._stale = False
                 if not self._via_fleet:
                     self._fetched_at = self._clock()
-                    self._publish(fresh_for)
+                    publish = fresh_for
                 where += " (shared by another worker)" if self._via_fleet else ""
                 kids = ", ".join(sorted(keyset.kids())[:10]) or "no kid"
                 info(LOGGER, "keys fetched from %s (%s) in %.0f ms: %d usable (%s), %d skipped, "
@@ -368,20 +405,16 @@ class RemoteKeySource:
                 event = KeyFetch(where, why, "ok", seconds, len(keyset), self._skipped)
         if self._emit is not None:
             self._emit(event)
+        return publish
 
-    def _publish(self, fresh_for: float) -> None:
-        """Store the key set just fetched for the other workers (public keys only)."""
-        store = self._store
+    def _shared_document(self) -> dict[str, Any]:
+        """The key set just fetched, as stored for the other workers (public keys only)."""
         body, cache_control = self._document
-        if store is None or not body:
-            return
-        document = {
+        return {
             "body": body.decode("utf-8", "replace"),
             "cache_control": cache_control,
             "fetched_at": self._fetched_at,
         }
-        name = "keys:" + sha256(self.location).hex()
-        store.set_json(name, document, fresh_for + self.policy.max_stale)
 
     def _keyset_from(self, response: Response) -> tuple[KeySet, float]:
         if response.status != 200:

@@ -30,10 +30,12 @@ import contextlib
 import json
 import threading
 import time
+import weakref
 from collections import deque
 from collections.abc import Callable
 from typing import Any, Final, Literal
 
+from ._http import close_loop_clients, loop_client
 from ._log import info, warning
 from .errors import ConfigurationError
 
@@ -92,6 +94,7 @@ class RedisStore:
         self._down_logged = False
         self._calls_failing = False
         self._skip_until = 0.0
+        self._loops: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
 
     # -- wiring (the Authenticator calls these) ------------------------------------------------
 
@@ -227,6 +230,113 @@ class RedisStore:
         self._call_worked()
         return bool(taken)
 
+    # -- the same from async code: redis-py's asyncio client, one per event loop --------------
+
+    async def get_json_async(self, name: str) -> Any:
+        """Like :meth:`get_json`, on this event loop's asyncio client.
+
+        Args:
+            name: the key, below the prefix.
+        """
+        if self._skipping():
+            return None
+        try:
+            client = await self._aconnection()
+            body = await client.get(self.prefix + name)
+        except Exception as exc:
+            self._call_failed(exc)
+            return None
+        self._call_worked()
+        try:
+            return None if body is None else json.loads(body)
+        except ValueError:
+            return None
+
+    async def set_json_async(self, name: str, value: Any, ttl: float) -> bool:
+        """Like :meth:`set_json`, on this event loop's asyncio client.
+
+        Args:
+            name: the key, below the prefix.
+            value: a JSON value (never a credential).
+            ttl: seconds it lives.
+        """
+        if self._skipping():
+            return False
+        try:
+            client = await self._aconnection()
+            await client.set(self.prefix + name, json.dumps(value), px=max(1, int(ttl * 1000)))
+        except Exception as exc:
+            self._call_failed(exc)
+            return False
+        self._call_worked()
+        return True
+
+    async def try_lock_async(self, name: str, ttl: float) -> bool:
+        """Like :meth:`try_lock`, on this event loop's asyncio client.
+
+        Args:
+            name: the lock, below the prefix.
+            ttl: seconds before it lapses by itself.
+        """
+        if self._skipping():
+            return True
+        try:
+            client = await self._aconnection()
+            taken = await client.set(
+                self.prefix + "lock:" + name, "1", nx=True, px=max(1, int(ttl * 1000))
+            )
+        except Exception as exc:
+            self._call_failed(exc)
+            return True
+        self._call_worked()
+        return bool(taken)
+
+    async def publish_async(self, revocation: Revocation) -> bool:
+        """Like :meth:`publish`, on this event loop's asyncio client.
+
+        Args:
+            revocation: the revocation.
+        """
+        if not self.started:
+            import asyncio
+
+            await asyncio.to_thread(self.ensure_started)  # once: the subscriber is a thread
+        try:
+            client = await self._aconnection()
+            ttl = max(1, int(revocation["until"] - time.time()) + 60)
+            body = json.dumps(revocation, sort_keys=True)
+            async with client.pipeline(transaction=False) as pipe:
+                pipe.set(self._key(revocation), body, ex=ttl)
+                pipe.publish(self.channel, body)
+                await pipe.execute()
+        except Exception as exc:
+            self._pending.append(revocation)
+            self._went_down(exc)
+            return False
+        return True
+
+    async def _aconnection(self) -> Any:
+        def make() -> Any:
+            import redis.asyncio
+
+            return redis.asyncio.Redis.from_url(
+                self.url,
+                socket_timeout=self.timeout,
+                socket_connect_timeout=self.timeout,
+                decode_responses=True,
+            )
+
+        return await loop_client(self._loops, make)
+
+    async def aclose(self) -> None:
+        """Close this loop's asyncio client (awaiting it), then everything :meth:`close` does."""
+        import asyncio
+
+        held = self._loops.pop(asyncio.get_running_loop(), None)
+        if held is not None:
+            await held.keeper.aclose()
+        self.close()
+
     def _skipping(self) -> bool:
         """After a failed call, skip the store for ``retry`` seconds: a dead or silent Redis
         costs a request at most one timeout per interval, not one per call."""
@@ -351,6 +461,7 @@ class RedisStore:
         client, self._client = self._client, None
         if client is not None:
             client.close()
+        close_loop_clients(self._loops)
 
 
 def _where(url: str) -> str:
