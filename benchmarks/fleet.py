@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -31,25 +30,7 @@ sys.path.insert(0, str(ROOT))
 
 from tests.fleet_app import ISSUER, SECRET  # noqa: E402
 
-from authgate.testing import SigningKey, TokenFactory  # noqa: E402
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def wait(port: int) -> None:
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"nothing listens on {port}")
+from authgate.testing import SigningKey, TokenFactory, free_port, wait_for_port  # noqa: E402
 
 
 def propagation(workers: int, rounds: int, redis_url: str) -> list[float]:
@@ -80,7 +61,7 @@ def propagation(workers: int, rounds: int, redis_url: str) -> list[float]:
     samples: list[float] = []
     try:
         for port in ports:
-            wait(port)
+            wait_for_port(port)
         clients = [httpx.Client(base_url=f"http://127.0.0.1:{port}") for port in ports]
         for i in range(rounds):
             token = factory.mint(f"user-{i}", iat=int(time.time()) - 5)
@@ -187,7 +168,7 @@ def fan_out(redis_url: str, workers: int = 4) -> tuple[int, int]:
         ]
         try:
             for port in ports:
-                wait(port)
+                wait_for_port(port)
             bases = [f"http://127.0.0.1:{port}/whoami" for port in ports]
 
             def get(i: int, token: str) -> int:
@@ -231,7 +212,7 @@ def main() -> None:
             stdout=subprocess.DEVNULL,
         )
         try:
-            wait(port)
+            wait_for_port(port)
             print(f"revocation propagation over Redis on 127.0.0.1, {args.rounds} sign-outs\n")
             print(f"{'workers':<10}{'p50 ms':>10}{'p99 ms':>10}{'max ms':>10}")
             for workers in (2, 4):

@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -27,25 +26,7 @@ sys.path.insert(0, str(HERE))
 
 from fleet_worker import ISSUER, SECRET  # noqa: E402
 
-from authgate.testing import SigningKey, TokenFactory  # noqa: E402
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def wait(port: int) -> None:
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise SystemExit(f"nothing listens on port {port}")
+from authgate.testing import SigningKey, TokenFactory, free_port, wait_for_port  # noqa: E402
 
 
 def start_redis(port: int, folder: str) -> subprocess.Popen[bytes]:
@@ -56,7 +37,7 @@ def start_redis(port: int, folder: str) -> subprocess.Popen[bytes]:
         [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir", folder],
         stdout=subprocess.DEVNULL,
     )
-    wait(port)
+    wait_for_port(port)
     return process
 
 
@@ -97,7 +78,7 @@ def main() -> int:
         ]
         try:
             for port in ports:
-                wait(port)
+                wait_for_port(port)
             a, b = (httpx.Client(base_url=f"http://127.0.0.1:{port}") for port in ports)
             tokens = TokenFactory(key=SigningKey("HS256", private=SECRET), issuer=ISSUER)
 

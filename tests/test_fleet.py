@@ -26,30 +26,11 @@ from authgate import (
     RevokedToken,
 )
 from authgate.redis import RedisStore
-from authgate.testing import SigningKey, TokenFactory
+from authgate.testing import SigningKey, TokenFactory, free_port, wait_for_port
 
 from .fleet_app import ISSUER, SECRET
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def wait_for_port(port: int, process: subprocess.Popen[bytes], what: str) -> None:
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"{what} did not start") from None
-            time.sleep(0.05)
 
 
 class Redis:
@@ -72,7 +53,7 @@ class Redis:
         args = [self.server, "--port", str(self.port), "--bind", "127.0.0.1", "--save", ""]
         args += ["--dir", str(self.folder), "--appendonly", "yes" if self.appendonly else "no"]
         self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_for_port(self.port, self.process, "redis-server")
+        wait_for_port(self.port, process=self.process)
         return self
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
@@ -93,7 +74,7 @@ class Worker:
              "--log-level", "warning"],
             cwd=ROOT, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
-        wait_for_port(self.port, self.process, "a worker")
+        wait_for_port(self.port, process=self.process)
         self.base = f"http://127.0.0.1:{self.port}"
 
     def stop(self) -> None:

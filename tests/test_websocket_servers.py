@@ -17,18 +17,11 @@ import pytest
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
-from authgate.testing import SigningKey, TokenFactory
+from authgate.testing import SigningKey, TokenFactory, free_port
 
 from .ws_app import ISSUER, SECRET
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def command(server: str, port: int) -> list[str]:

@@ -20,8 +20,10 @@ from .servers import (
     FakeTenants,
     Fault,
     LocalIssuer,
+    free_port,
     json_answer,
     serve_asgi,
+    wait_for_port,
 )
 from .tokens import SigningKey, TokenFactory, b64url
 
@@ -37,6 +39,8 @@ __all__ = [
     "SigningKey",
     "TokenFactory",
     "b64url",
+    "free_port",
     "json_answer",
     "serve_asgi",
+    "wait_for_port",
 ]

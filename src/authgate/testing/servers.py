@@ -435,6 +435,34 @@ class FakeTenants(FakeServer):
         return super().answer(method, path, headers, body)
 
 
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now (for a server a test starts as its own process)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wait_for_port(port: int, *, timeout: float = 20.0, process: Any = None) -> None:
+    """Wait until something listens on ``127.0.0.1:port``; raise ``RuntimeError`` after
+    ``timeout`` seconds, or as soon as ``process`` (a ``subprocess.Popen``) has exited.
+
+    Args:
+        port: the port.
+        timeout: seconds to wait at most.
+        process: the server's process, when the test started one.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            if (process is not None and process.poll() is not None) or time.monotonic() > deadline:
+                raise RuntimeError(f"nothing listens on 127.0.0.1:{port}") from None
+            time.sleep(0.05)
+
+
 @contextmanager
 def serve_asgi(app: Any, *, timeout: float = 10.0, lifespan: bool = False) -> Iterator[str]:
     """Serve an ASGI app with uvicorn on a free 127.0.0.1 port; yield its base URL.
