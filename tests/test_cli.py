@@ -222,3 +222,30 @@ def test_jwks_lists_each_key_and_why_it_is_not_usable(issuer: LocalIssuer) -> No
         assert [k["usable"] for k in document["keys"]] == [True, False]
     finally:
         issuer.extra_keys = []
+
+
+def test_more_inputs_and_failures(issuer: LocalIssuer, tmp_path: Path) -> None:
+    """A 'Bearer ' prefix on stdin is dropped; an oversized token is reported; an empty
+    input, an unreadable PEM or secret file are usage errors; a JWKS URL answering something
+    else, or an error, exits 3."""
+    token = issuer.mint("ada")
+    code, out, _ = authgate("inspect", "-", stdin=f"Bearer {token}\n")
+    assert code == 0
+    assert '"sub": "ada"' in out
+    big = issuer.mint("ada", filler="x" * 20000)
+    code, out, _ = authgate("inspect", big, "--json")
+    assert code == 0
+    assert any(p.startswith("too large: ") for p in json.loads(out)["problems"])
+    assert authgate("inspect", "-", stdin="  \n")[0] == 2
+    base = ["--issuer", issuer.url, "--alg", "ES256"]
+    assert authgate("verify", token, *base, "--pem", str(tmp_path / "missing.pem"))[0] == 2
+    assert authgate("verify", token, *base, "--secret-file", str(tmp_path / "nope"))[0] == 2
+    code, _, err = authgate("jwks", issuer.url + "/.well-known/openid-configuration")
+    assert code == 3
+    assert "not a JWKS" in err
+    code, _, err = authgate("jwks", issuer.url + "/missing")
+    assert code == 3
+    assert "HTTP 404" in err
+    code, out, _ = authgate("verify", "not.a.jwt", *base, "--jwks", issuer.jwks_url, "--json")
+    assert code == 1
+    assert json.loads(out)["reason"] == "malformed"

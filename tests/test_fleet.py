@@ -534,3 +534,43 @@ def test_async_revocations_use_the_asyncio_client(redis: Redis, tokens: TokenFac
     finally:
         a.close()
         b.close()
+
+
+def test_the_store_primitives(redis: Redis) -> None:
+    """get/set JSON, the fleet lock, junk values, sync and async; after a failed call the
+    store is skipped (answers without waiting) for the retry interval."""
+    import asyncio
+
+    import redis as redis_py
+
+    store = RedisStore(redis.url, timeout=0.2, retry=30)
+    try:
+        assert store.set_json("x", {"a": 1}, 5)
+        assert store.get_json("x") == {"a": 1}
+        assert store.get_json("absent") is None
+        redis_py.Redis.from_url(redis.url).set("authgate:junk", "{not json")
+        assert store.get_json("junk") is None
+        assert store.try_lock("l", 5) is True
+        assert store.try_lock("l", 5) is False
+
+        async def main() -> tuple[Any, ...]:
+            results = (
+                await store.set_json_async("y", [1], 5),
+                await store.get_json_async("y"),
+                await store.get_json_async("junk"),
+                await store.try_lock_async("m", 5),
+                await store.try_lock_async("m", 5),
+            )
+            await store.aclose()
+            return results
+
+        assert asyncio.run(main()) == (True, [1], None, True, False)
+        redis.stop(signal.SIGKILL)
+        assert store.get_json("x") is None  # fails, then skipped for 30 s
+        started = time.monotonic()
+        assert store.get_json("x") is None
+        assert store.set_json("x", 1, 5) is False
+        assert store.try_lock("n", 5) is True  # liveness: act alone
+        assert time.monotonic() - started < 0.05
+    finally:
+        store.close()
