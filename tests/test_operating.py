@@ -142,6 +142,14 @@ def test_the_refusal_level_is_configurable(
     assert record.levelno == logging.DEBUG
 
 
+@pytest.mark.parametrize("level", ["LOUD", True, None, 2.5])
+def test_an_unknown_refusal_level_fails_at_construction(tokens: TokenFactory, level: Any) -> None:
+    from authgate import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match="refusal_log_level must be a logging level"):
+        auth_for(tokens, refusal_log_level=level)
+
+
 def test_a_refusal_flood_is_rate_limited_per_reason(caplog: pytest.LogCaptureFixture) -> None:
     now = [0.0]
     refusals = Refusals(burst=3, window=10.0, clock=lambda: now[0])

@@ -167,6 +167,22 @@ def test_mistakes_fail_at_construction(template: str, tenants: Any, message: str
     assert message in str(caught.value)
 
 
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"max_issuers": 0}, "max_issuers"),
+        ({"idle_timeout": -1}, "idle_timeout"),
+        ({"algorithms": "RS256"}, "not one string"),
+        ({"keys": "https://keys"}, "keys must build a key source"),
+        ({"role_claims": "roles"}, "role_claims"),
+    ],
+)
+def test_bad_settings_fail_at_construction(options: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        MultiTenantProvider("entra", "https://login.example.com/{tenant}", tenants=["a"], **options)
+    assert message in str(caught.value)
+
+
 def test_tenants_that_are_not_ids_never_fit(idp: FakeTenants) -> None:
     multi = provider(idp)
     for odd in ("a/b", "", "../x", "a?b", "x" * 200):

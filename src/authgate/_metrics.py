@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from typing import Final
+from typing import Any, Final
 
 from .authenticator import Authenticator
 from .events import BreakerChange, Decision, Event, KeyFetch, RemoteCall
@@ -36,6 +36,12 @@ class Histogram:
             self.buckets[-1] += 1
         self.count += 1
         self.sum += seconds
+
+    def copy(self) -> Histogram:
+        """An independent copy."""
+        copy = Histogram()
+        copy.buckets, copy.count, copy.sum = list(self.buckets), self.count, self.sum
+        return copy
 
     def cumulative(self) -> list[tuple[str, int]]:
         """(``le`` bound, cumulative count) pairs, ending with ``+Inf``."""
@@ -76,6 +82,17 @@ class Tally:
                 self.call_seconds.setdefault(event.provider, Histogram()).observe(event.seconds)
             elif isinstance(event, BreakerChange):
                 pass  # the state is read from the providers when scraped
+
+    def snapshot(self) -> dict[str, Any]:
+        """A consistent copy of every count, taken under the tally's lock (for a scrape)."""
+        with self._lock:
+            return {
+                "decisions": dict(self.decisions),
+                "key_fetches": dict(self.key_fetches),
+                "remote_calls": dict(self.remote_calls),
+                "fetch_seconds": {k: v.copy() for k, v in self.fetch_seconds.items()},
+                "call_seconds": {k: v.copy() for k, v in self.call_seconds.items()},
+            }
 
     def breakers(self) -> dict[str, bool]:
         """Each remote-capable provider's breaker: open or not, now."""

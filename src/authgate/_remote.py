@@ -246,11 +246,9 @@ class RemoteClient:
         except (AuthGateError, UpstreamError) as exc:
             raise self._failed(key, exc, token, started) from None
         claims, deadline = self._accepted(key, claims, started)
-        if self._store is not None:
-            ttl = deadline - self._clock()
-            if ttl > 0:
-                record = {"claims": claims, "until": deadline}
-                await self._store.set_json_async(self._fleet_name(key), record, ttl)
+        sharing = self._shared(key, claims, deadline)
+        if sharing is not None:
+            await self._store.set_json_async(*sharing)
         return claims
 
     # -- the fleet: one upstream call per new token, whatever the number of workers ----------
@@ -312,11 +310,19 @@ class RemoteClient:
         return claims
 
     def _share(self, key: bytes, claims: Claims, deadline: float) -> None:
-        store = self._store
+        shared = self._shared(key, claims, deadline)
+        if shared is not None:
+            self._store.set_json(*shared)
+
+    def _shared(
+        self, key: bytes, claims: Claims, deadline: float
+    ) -> tuple[str, dict[str, Any], float] | None:
+        """What to store for the fleet (name, record, ttl), or ``None``: no store, or a
+        result already past its deadline."""
         ttl = deadline - self._clock()
-        if store is not None and ttl > 0:
-            record = {"claims": claims, "until": deadline}
-            store.set_json(self._fleet_name(key), record, ttl)
+        if self._store is None or ttl <= 0:
+            return None
+        return self._fleet_name(key), {"claims": claims, "until": deadline}, ttl
 
     # -- the shared, pure bookkeeping ---------------------------------------------------------
 

@@ -52,8 +52,7 @@ def instrument(
 
     def counts(which: str, labels: tuple[str, ...]) -> Any:
         def read() -> list[Observation]:
-            with tally._lock:
-                items = list(getattr(tally, which).items())
+            items = list(tally.snapshot()[which].items())
             return [Observation(n, dict(zip(labels, key, strict=True))) for key, n in items]
 
         return read

@@ -64,12 +64,13 @@ class AuthGateCollector(Collector):
         )
         yield GaugeMetricFamily(f"{ns}_cache_entries", "Entries in the cache", stats.cached)
         tally = self.tally
-        with tally._lock:
-            decisions = dict(tally.decisions)
-            fetches = dict(tally.key_fetches)
-            calls = dict(tally.remote_calls)
-            fetch_seconds = {k: _copy(v) for k, v in tally.fetch_seconds.items()}
-            call_seconds = {k: _copy(v) for k, v in tally.call_seconds.items()}
+        counts = tally.snapshot()
+        decisions, fetches, calls = (
+            counts["decisions"],
+            counts["key_fetches"],
+            counts["remote_calls"],
+        )
+        fetch_seconds, call_seconds = counts["fetch_seconds"], counts["call_seconds"]
         yield _counter(
             f"{ns}_decisions",
             "Verifications past the cache, by outcome",
@@ -95,12 +96,6 @@ class AuthGateCollector(Collector):
         for provider, is_open in tally.breakers().items():
             breaker.add_metric([provider], 1.0 if is_open else 0.0)
         yield breaker
-
-
-def _copy(histogram: Histogram) -> Histogram:
-    copy = Histogram()
-    copy.buckets, copy.count, copy.sum = list(histogram.buckets), histogram.count, histogram.sum
-    return copy
 
 
 def _counter(
