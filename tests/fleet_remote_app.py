@@ -11,7 +11,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from authgate import Authenticator, IntrospectionProvider, JWKSKeySource, JWTProvider, JWTVerifier
+from authgate import (
+    Authenticator,
+    IntrospectionProvider,
+    JWKSKeySource,
+    JWTProvider,
+    JWTVerifier,
+    KeyFetchPolicy,
+)
 from authgate.asgi import AuthGateMiddleware
 from authgate.redis import RedisStore
 
@@ -32,7 +39,10 @@ providers = [
     JWTProvider(
         "local",
         JWTVerifier(
-            JWKSKeySource(env("AUTHGATE_JWKS_URL", "http://127.0.0.1:9/keys")),
+            JWKSKeySource(
+                env("AUTHGATE_JWKS_URL", "http://127.0.0.1:9/keys"),
+                policy=KeyFetchPolicy(cooldown=float(env("AUTHGATE_JWKS_COOLDOWN", "30"))),
+            ),
             algorithms=["ES256"],
             issuer=env("AUTHGATE_ISSUER", "http://127.0.0.1:9"),
         ),

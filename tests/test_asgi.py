@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+import inspect
+import sys
+from collections.abc import Awaitable, Iterator
 from typing import Any
 
 import httpx
@@ -227,6 +230,57 @@ def test_lifespan_and_other_scopes_pass_through(auth: Authenticator) -> None:
     with TestClient(AuthGateMiddleware(app, auth)):
         pass
     assert events == ["lifespan.startup", "lifespan.shutdown"]
+
+
+@pytest.mark.parametrize("cache_max_entries", [10_000, 0], ids=["hit-path", "no-cache"])
+def test_every_server_takes_the_middleware_for_asgi3(
+    cache_max_entries: int, tokens: TokenFactory
+) -> None:
+    """The entry point is a plain function returning the app's awaitable (no coroutine of its
+    own); each server's own check still finds an ASGI 3 app: uvicorn's interface detection
+    (asyncio.iscoroutinefunction), hypercorn's (inspect.iscoroutinefunction, with no marker
+    before 3.12), Starlette's is_async_callable; and its signature is ASGI's."""
+    from hypercorn.utils import is_asgi
+    from starlette._utils import is_async_callable
+    from uvicorn.config import Config
+
+    verifier = JWTVerifier(tokens.keyset(), algorithms=["RS256"], issuer=ISSUER)
+    auth = Authenticator([JWTProvider("test", verifier)], cache_max_entries=cache_max_entries)
+    middleware = AuthGateMiddleware(starlette_app(), auth)
+    config = Config(middleware, lifespan="off")
+    config.load()
+    assert config.interface == "asgi3"
+    assert is_asgi(middleware)
+    assert is_async_callable(middleware)
+    assert inspect.iscoroutinefunction(middleware)
+    assert list(inspect.signature(middleware).parameters) == ["scope", "receive", "send"]
+    if sys.version_info >= (3, 12):
+        assert inspect.iscoroutinefunction(middleware.__call__)
+    assert AuthGateMiddleware.__name__ == "AuthGateMiddleware"
+
+
+def test_a_hit_returns_the_apps_own_awaitable(auth: Authenticator, tokens: TokenFactory) -> None:
+    """On a hit the middleware hands the request on without a coroutine of its own: calling it
+    returns exactly what the app returned, the principal already attached."""
+    token = tokens.mint("user-1")
+    auth.authenticate({"authorization": f"Bearer {token}"})  # cached
+    handed: list[str] = []
+
+    async def served() -> None:
+        return None
+
+    awaitable = served()
+
+    def app(scope: Any, receive: Any, send: Any) -> Awaitable[None]:
+        handed.append(scope["user"].subject)
+        return awaitable
+
+    middleware = AuthGateMiddleware(app, auth)
+    value = bearer(token)["authorization"].encode()
+    scope = {"type": "http", "path": "/", "headers": [(b"authorization", value)]}
+    assert middleware(scope, None, None) is awaitable
+    assert handed == ["user-1"]
+    asyncio.run(awaitable)
 
 
 # -- FastAPI ---------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from authgate import APIKeyProvider, APIKeyRing, Authenticator, JWTProvider, JWTVerifier
+from authgate._hitpath import realm_of
 from authgate.asgi import AuthGateMiddleware
 from authgate.testing import SigningKey, TokenFactory
 from authgate.wsgi import ENVIRON_KEY, AuthGateWSGIMiddleware
@@ -74,6 +75,7 @@ def authenticator(clock: Clock) -> Authenticator:
         [JWTProvider("jwt", verifier), APIKeyProvider("keys", ring)],
         clock=clock,
         cookie_name="session",
+        realm="hit-realm",
     )
     for token in (CACHED, EXPIRED_IN_CACHE):
         auth.authenticate({"authorization": f"Bearer {token}"})
@@ -115,7 +117,12 @@ def scope_strategy() -> st.SearchStrategy[dict[str, Any]]:
             "type": st.sampled_from(["http", "http", "http", "websocket", "lifespan"]),
             "path": st.sampled_from(["/whoami", "/health", "/health/", "/"]),
             "headers": st.lists(header_item(), max_size=5),
-        }
+        },
+        optional={  # uvicorn's copy of the lifespan state: empty, or holding the app's keys
+            "state": st.builds(
+                dict, st.dictionaries(st.sampled_from(["db", "principal"]), st.just(1))
+            )
+        },
     )
 
 
@@ -139,7 +146,8 @@ def asgi_outcome(app: AuthGateMiddleware, scope: dict[str, Any], loop: Any) -> t
     sent: list[Any] = []
 
     async def inner(scope: Any, receive: Any, send: Any) -> None:
-        seen.append(scope.get("user"))
+        state = scope.get("state", {})
+        seen.append((scope.get("user"), scope.get("auth"), state.get("principal"), realm_of(scope)))
 
     async def receive() -> dict[str, Any]:
         return {"type": "http.request"}
@@ -153,8 +161,8 @@ def asgi_outcome(app: AuthGateMiddleware, scope: dict[str, Any], loop: Any) -> t
     except Exception as exc:
         return raised(exc)
     if seen:
-        user = seen[0]
-        return ("app", who(user))
+        user, auth, principal, realm = seen[0]
+        return ("app", who(user), who(auth), who(principal), realm)
     return ("rejected", *(m.get("status", m.get("code")) for m in sent), sent[-1].get("body"))
 
 
@@ -179,8 +187,8 @@ def wsgi_outcome(app: AuthGateWSGIMiddleware, environ: dict[str, Any]) -> tuple[
 
 
 def who(user: Any) -> Any:
-    """A principal as comparable data (anonymous and absent as themselves)."""
-    if not user:
+    """A principal as comparable data (anonymous, absent and anything else as themselves)."""
+    if not user or not hasattr(user, "identity"):
         return user
     return (user.identity, user.provider, dict(user.claims))
 
@@ -252,6 +260,9 @@ def test_the_properties_reach_the_hit_path(loop: Any) -> None:
     scope: dict[str, Any] = {"type": "http", "path": "/", "headers": headers}
     assert asgi_outcome(asgi, scope, loop)[0] == "app"
     assert scope["user"].subject == "cached"
+    assert scope["auth"] is scope["user"] is scope["state"]["principal"]
+    assert realm_of(scope) == "hit-realm"
+    assert "authgate.realm" not in scope  # in the state: a scope key more can resize the scope
     assert full_calls == []
     expired = [(b"authorization", f"Bearer {EXPIRED_IN_CACHE}".encode())]
     assert asgi_outcome(asgi, {"type": "http", "path": "/", "headers": expired}, loop)[0] == (

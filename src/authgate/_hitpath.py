@@ -1,6 +1,6 @@
 """The cache-hit path: from a request to a cached principal with no parsing at all.
 
-One rule, for ASGI scopes and WSGI environs alike: the request carries exactly one
+One rule, for ASGI HTTP scopes and WSGI environs alike: the request carries exactly one
 ``Authorization`` value, no ``x-api-key``, and that raw value is a key of the verified-token
 cache (keys are the canonical ``Bearer <token>`` line, see :func:`authgate._cache.cache_key`,
 so a hit *is* a Bearer value of RFC 6750 syntax) whose deadline the cache's clock has not
@@ -13,12 +13,26 @@ returns the shell's whole entry point, a closure over the cache's bound ``get``,
 the shell, so a hit costs one loop over the header pairs, one dict lookup and one clock read,
 and no call besides the app's. The shells expose the closure as their ``__call__`` (see
 :class:`authgate._shell.Shell`), so not even a method frame sits in between.
+
+The ASGI entry is a plain function that returns the awaitable of whatever it hands the request
+to (the app, or the full path), as Django's and asgiref's sync-to-async adapters do: a request
+costs no coroutine of its own and its awaits pass through no frame of ours. It is marked as a
+coroutine function (:func:`mark_async`), so servers that ask before serving it take it for the
+ASGI 3 application it is.
+
+What a hit writes is chosen by cost too: ``scope["user"]`` and ``scope["auth"]`` (Starlette's
+names) and the request's ``state``. The realm goes into the state (:data:`REALM_KEY`), not the
+scope: the scope already holds the server's keys and the framework's, and one key more than its
+table holds makes the interpreter grow the table on every request (measured: a third of the hit
+path's cost on a Starlette app under uvicorn).
 """
 
 from __future__ import annotations
 
+import inspect
+import sys
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
-from typing import Any, Final, Protocol
+from typing import Any, Final, Protocol, TypeVar
 
 from ._cache import TokenCache
 from .principal import Anonymous, Principal
@@ -30,13 +44,16 @@ __all__ = [
     "WSGIEntry",
     "asgi_entry",
     "attach",
+    "mark_async",
+    "realm_of",
     "wsgi_entry",
 ]
 
 ENVIRON_KEY: Final = "authgate.principal"
 """Where the WSGI shell puts the principal."""
 REALM_KEY: Final = "authgate.realm"
-"""Where the ASGI shell names the realm of the authenticator that let the request in."""
+"""Where, in ``scope["state"]``, the ASGI shell names the realm of the authenticator that let
+the request in (read by :mod:`authgate.fastapi` for its challenges)."""
 
 ASGIEntry = Callable[[Any, Any, Any], Awaitable[None]]
 """An ASGI application: ``await entry(scope, receive, send)``."""
@@ -50,10 +67,30 @@ class _HasApp(Protocol):
 
 _UNSET: Final = object()
 
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def mark_async(function: F) -> F:
+    """Mark a plain function that returns an awaitable as a coroutine function, for the servers
+    and frameworks that ask (``inspect.iscoroutinefunction`` from 3.12, with
+    :func:`inspect.markcoroutinefunction`; ``asyncio.iscoroutinefunction`` before, with the
+    marker asgiref and Django set). Before 3.12 ``inspect`` knows no marker: the shell's
+    instances answer it themselves (see :class:`authgate.asgi.AuthGateMiddleware`).
+
+    Args:
+        function: the function.
+    """
+    if sys.version_info >= (3, 12):
+        return inspect.markcoroutinefunction(function)
+    from asyncio import coroutines  # here: the WSGI shell imports this module too
+
+    function._is_coroutine = coroutines._is_coroutine  # type: ignore[attr-defined]
+    return function
+
 
 def attach(scope: MutableMapping[str, Any], principal: Principal | Anonymous, realm: str) -> None:
     """Set ``scope["user"]``, ``scope["auth"]``, ``scope["state"]["principal"]`` and
-    ``scope["authgate.realm"]`` (read by :mod:`authgate.fastapi` for its challenges).
+    ``scope["state"]["authgate.realm"]`` (see :func:`realm_of`).
 
     Args:
         scope: the ASGI scope.
@@ -61,12 +98,23 @@ def attach(scope: MutableMapping[str, Any], principal: Principal | Anonymous, re
         realm: the authenticator's challenge realm.
     """
     scope["user"] = scope["auth"] = principal
-    scope[REALM_KEY] = realm
     state = scope.get("state")
     if state is None:
-        scope["state"] = {"principal": principal}
+        scope["state"] = {"principal": principal, REALM_KEY: realm}
     else:
         state["principal"] = principal
+        state[REALM_KEY] = realm
+
+
+def realm_of(scope: MutableMapping[str, Any]) -> str | None:
+    """The realm :func:`attach` recorded for this request, or ``None`` when no shell did.
+
+    Args:
+        scope: the ASGI scope.
+    """
+    state = scope.get("state")
+    realm = state.get(REALM_KEY) if isinstance(state, dict) else None
+    return realm if isinstance(realm, str) else None
 
 
 def asgi_entry(
@@ -91,37 +139,39 @@ def asgi_entry(
         return full
     get = cache.entries.get
     clock = cache.clock
-    tick = cache.hits.__next__  # counting a hit: one C call, read at scrape time
+    hits = cache.hits  # counted by next(hits): one builtin call, read at scrape time
     unset = _UNSET
 
-    async def entry(scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
-        # literals, not names: constants are the cheapest loads in the loop below
-        if scope["type"] not in {"http", "websocket"} or (exclude is not None and exclude(scope)):
-            return await full(scope, receive, send)
+    def entry(scope: MutableMapping[str, Any], receive: Any, send: Any) -> Awaitable[None]:
+        # Literals, not names: constants are the cheapest loads. Only HTTP: a WebSocket
+        # handshake (once a connection) takes the full path, which answers it the same.
+        if scope["type"] != "http" or (exclude is not None and exclude(scope)):
+            return full(scope, receive, send)
         value: Any = unset  # not None: a None value must still count as a header
         # A plain loop: measured cheaper than dict(headers) or map(itemgetter(0), headers).
         for name, found in scope["headers"]:
             if name == b"authorization":
                 if value is not unset:
-                    return await full(scope, receive, send)
+                    return full(scope, receive, send)
                 value = found
             elif name == b"x-api-key":
-                return await full(scope, receive, send)
+                return full(scope, receive, send)
         cached = get(value)
         if cached is None or not clock() < cached[0]:
-            return await full(scope, receive, send)
-        tick()
+            return full(scope, receive, send)
+        next(hits)
         principal = cached[1]
-        scope["user"] = scope["auth"] = principal
-        scope["authgate.realm"] = realm
+        scope["user"] = scope["auth"] = principal  # attach(), written out: no call
         state = scope.get("state")
         if state is None:
-            scope["state"] = {"principal": principal}
+            scope["state"] = {"principal": principal, "authgate.realm": realm}
         else:
             state["principal"] = principal
-        await shell.app(scope, receive, send)
+            state["authgate.realm"] = realm
+        result: Awaitable[None] = shell.app(scope, receive, send)
+        return result
 
-    return entry
+    return mark_async(entry)
 
 
 def wsgi_entry(
@@ -142,7 +192,7 @@ def wsgi_entry(
         return full
     get = cache.entries.get
     clock = cache.clock
-    tick = cache.hits.__next__
+    hits = cache.hits
 
     def entry(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         # Servers join a repeated header's values with commas, which no cache key contains.
@@ -157,7 +207,7 @@ def wsgi_entry(
         cached = get(value.encode())
         if cached is None or not clock() < cached[0]:
             return full(environ, start_response)
-        tick()
+        next(hits)
         environ[ENVIRON_KEY] = cached[1]
         result: Iterable[bytes] = shell.app(environ, start_response)
         return result

@@ -31,6 +31,11 @@ _GUARDED: Final = frozenset({"http", "websocket"})
 _SHUTDOWN_DONE: Final = frozenset({"lifespan.shutdown.complete", "lifespan.shutdown.failed"})
 
 
+async def _asgi_application(scope: Scope, receive: Receive, send: Send) -> None:
+    """The signature an :class:`AuthGateMiddleware` shows ``inspect`` before Python 3.12."""
+    raise NotImplementedError  # never called: only its code object is read
+
+
 class AuthGateMiddleware(Shell[ASGIApp]):
     """Authenticate every HTTP request and WebSocket handshake before the app sees it.
 
@@ -49,6 +54,17 @@ class AuthGateMiddleware(Shell[ASGIApp]):
     # ``middleware(scope, receive, send)`` calls the entry point built at construction: the
     # hit path (see _hitpath), which falls back to _full. A property: no frame in between.
     __call__: property = property(attrgetter("_entry"))
+
+    # Servers ask whether an app is ASGI 3 before serving it. The entry is a plain function
+    # marked as a coroutine function (_hitpath.mark_async), which asyncio.iscoroutinefunction
+    # (uvicorn, Starlette, Django) reads; before 3.12 inspect.iscoroutinefunction (hypercorn)
+    # reads no marker, and inspect.signature on 3.12 stops at the property. Both take a
+    # "function-like" object (as Cython's functions are) by these attributes: an instance
+    # answers for itself with an async (scope, receive, send) code object.
+    __code__ = _asgi_application.__code__
+    __defaults__ = None
+    __kwdefaults__ = None
+    __name__ = "AuthGateMiddleware"
 
     def _build_entry(self) -> None:
         self._entry: ASGIEntry = asgi_entry(

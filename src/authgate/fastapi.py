@@ -47,7 +47,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from ._decisions import Refusals
-from ._hitpath import REALM_KEY
+from ._hitpath import realm_of
 from ._responses import PHRASES, rejection
 from .authenticator import Authenticator
 from .errors import AuthGateError, Forbidden, InsufficientScope, MissingCredential
@@ -116,8 +116,7 @@ def _refuse(error: AuthGateError | None, request: Request) -> AuthGateHTTPExcept
 
 def _realm(request: Request) -> str:
     """The realm of the authenticator that guards this app (``api`` when none is found)."""
-    realm = request.scope.get(REALM_KEY)
-    return realm if isinstance(realm, str) else "api"
+    return realm_of(request.scope) or "api"
 
 
 def current_principal(
