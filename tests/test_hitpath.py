@@ -274,6 +274,23 @@ def test_the_properties_reach_the_hit_path(loop: Any) -> None:
     assert environ[ENVIRON_KEY].subject == "cached"
 
 
+@pytest.mark.parametrize(
+    "scope",
+    [
+        {},
+        {"state": None},
+        {"state": "not a dict"},
+        {"state": {}},
+        {"state": {"authgate.realm": 7}},
+        {"authgate.realm": "a scope key is not where the shell puts it"},
+    ],
+)
+def test_realm_of_a_scope_no_shell_attached_to_is_none(scope: dict[str, Any]) -> None:
+    """Only a realm the shell recorded in the state counts; anything else reads as none (and
+    authgate.fastapi falls back to "api")."""
+    assert realm_of(scope) is None
+
+
 def test_no_cache_means_no_hit_path() -> None:
     """With the cache off, both shells' entry points are their full paths."""
     verifier = JWTVerifier(KEY.keyset(), algorithms=["HS256"], issuer="https://issuer.test")

@@ -23,8 +23,8 @@ ASGI 3 application it is.
 What a hit writes is chosen by cost too: ``scope["user"]`` and ``scope["auth"]`` (Starlette's
 names) and the request's ``state``. The realm goes into the state (:data:`REALM_KEY`), not the
 scope: the scope already holds the server's keys and the framework's, and one key more than its
-table holds makes the interpreter grow the table on every request (measured: a third of the hit
-path's cost on a Starlette app under uvicorn).
+table holds makes the interpreter grow the table on every request (measured: about 1,100
+instructions, a tenth of the hit path's cost, on a Starlette app in-process and under uvicorn).
 """
 
 from __future__ import annotations
