@@ -172,7 +172,7 @@ def test_principal_mapping(auth: Authenticator, acme: TokenFactory) -> None:
 
 
 def test_principal_starlette_attributes_follow_its_fields() -> None:
-    """identity and display_name are plain attributes, kept right by replace() and cached()."""
+    """identity and display_name follow the fields, through replace(), and cannot be set."""
     import dataclasses
 
     bare = Principal(subject="u1", provider="p")
@@ -181,9 +181,9 @@ def test_principal_starlette_attributes_follow_its_fields() -> None:
     assert mailed.display_name == "u1@acme.test"
     named = dataclasses.replace(mailed, subject="u2", name="U Two")
     assert (named.identity, named.display_name) == ("u2", "U Two")
-    assert (named.cached().identity, named.cached().display_name) == ("u2", "U Two")
-    with pytest.raises(dataclasses.FrozenInstanceError):
+    with pytest.raises((AttributeError, TypeError)):  # a property (TypeError: CPython 3.10/11)
         named.identity = "someone else"  # type: ignore[misc]
+    assert named.identity == "u2"
     assert "identity" not in repr(named)
 
 
@@ -218,14 +218,14 @@ def test_anonymous_is_falsy_and_unauthenticated() -> None:
 
 
 def test_second_request_is_a_cache_hit(auth: Authenticator, acme: TokenFactory) -> None:
-    """The same token again is served from the cache, marked verified_by='cache'."""
+    """The same token again is served from the cache: the same principal, counted as a hit."""
     token = acme.mint()
     first = auth.authenticate(bearer(token))
     second = auth.authenticate(bearer(token))
     assert first is not None
     assert second is not None
-    assert (first.verified_by, second.verified_by) == ("local", "cache")
-    assert second.subject == first.subject
+    assert second is first
+    assert (auth.stats.hits, auth.stats.misses) == (1, 1)
 
 
 def test_cache_entry_never_outlives_exp(
@@ -234,9 +234,10 @@ def test_cache_entry_never_outlives_exp(
     """A hit re-checks exp with the same clock; past exp the cache answers nothing."""
     token = acme.mint(exp=int(NOW) + 60)
     credential = Credential("bearer", token)
-    assert auth.authenticate(bearer(token)).verified_by == "local"  # type: ignore[union-attr]
+    auth.authenticate(bearer(token))
     clock.now = NOW + 59.9
-    assert auth.authenticate(bearer(token)).verified_by == "cache"  # type: ignore[union-attr]
+    auth.authenticate(bearer(token))
+    assert auth.stats.hits == 1
     clock.now = NOW + 60
     assert auth.cached(credential) is None
     # inside the leeway the verifier still accepts it, but it is not cached past exp again
@@ -393,19 +394,32 @@ def test_oversized_credentials_are_refused_before_routing(auth: Authenticator) -
         assert caught.value.reason == "too_large"
 
 
+TYPICAL = {
+    "iat": 1_796_402_992,
+    "jti": "0123456789abcdef",
+    "iss": "https://login.example.com",
+    "scope": "openid profile email orders:read",
+    "email": "jane.doe@example.com",
+}
+
+
 @pytest.mark.parametrize(
-    "shape",
+    ("shape", "bound"),
     [
-        pytest.param({f"r{i}": [i] for i in range(200)}, id="many-small-lists"),
-        pytest.param({f"m{i}": {"a": {"b": i}} for i in range(100)}, id="nested-small-objects"),
-        pytest.param({"roles": [f"role-{i}" for i in range(300)]}, id="long-string-list"),
-        pytest.param({"scope": " ".join(f"s{i}" for i in range(200))}, id="many-scopes"),
-        pytest.param({}, id="plain"),
+        pytest.param(TYPICAL, 0.10, id="typical"),
+        pytest.param({}, 0.10, id="plain"),
+        pytest.param({"roles": [f"role-{i}" for i in range(300)]}, 0.10, id="long-string-list"),
+        pytest.param({"scope": " ".join(f"s{i}" for i in range(200))}, 0.10, id="many-scopes"),
+        pytest.param({f"r{i}": [i] for i in range(200)}, 0.25, id="many-small-lists"),
+        pytest.param({f"m{i}": {"a": {"b": i}} for i in range(100)}, 0.25, id="nested-objects"),
     ],
 )
-def test_the_cache_byte_bound_holds_within_2x(shape: dict[str, Any]) -> None:
-    """The cache's byte estimate is within 2x of what its entries really hold (tracemalloc),
-    whatever the claims look like (it was 6x low for claims of many small containers)."""
+def test_the_cache_byte_estimate_matches_what_entries_hold(
+    shape: dict[str, Any], bound: float
+) -> None:
+    """The cache's byte estimate is within 10 % of what its entries really hold (tracemalloc)
+    for claims as tokens carry them, and within 25 % for many tiny containers (whose one-letter
+    names and small ints CPython shares)."""
     import base64
     import json
     import tracemalloc
@@ -421,6 +435,8 @@ def test_the_cache_byte_bound_holds_within_2x(shape: dict[str, Any]) -> None:
         before = tracemalloc.get_traced_memory()[0]
         for i in range(300):
             claims = json.loads(text)  # as the verifier would decode them
+            if "jti" in claims:
+                claims["jti"] = f"{i:016x}"
             principal = principal_from_claims(claims, provider="p")
             key = b"Bearer eyJhbGciOiJIUzI1NiJ9." + encoded + b".sig%05d" % i
             cache.put(key, principal, valid_until=2_000.0)
@@ -430,7 +446,10 @@ def test_the_cache_byte_bound_holds_within_2x(shape: dict[str, Any]) -> None:
         tracemalloc.stop()
     assert len(cache) == 300
     ratio = cache.size_bytes / held
-    assert 0.5 <= ratio <= 2.0, f"estimate {cache.size_bytes} vs held {held}"
+    assert 1 - bound <= ratio <= 1 + bound, f"estimate {cache.size_bytes} vs held {held}"
+    while len(cache):  # what goes is what came: the estimate returns to zero
+        cache.discard(next(iter(cache.entries.values()))[2])
+    assert cache.size_bytes == 0
 
 
 def test_the_expiring_map_is_bounded_first_in_first_out_and_honours_deadlines() -> None:

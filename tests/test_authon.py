@@ -58,7 +58,8 @@ def test_remote_verification_maps_the_user(authon: FakeAuthon) -> None:
     assert principal.verified_by == "remote"
     assert principal.claims["emailVerified"] is True
     assert principal.claims["publicMetadata"] == {"plan": "pro"}
-    assert auth.authenticate(bearer(token)).verified_by == "cache"  # type: ignore[union-attr]
+    assert auth.authenticate(bearer(token)) == principal
+    assert auth.stats.hits == 1
     assert authon.calls(FakeAuthon.VERIFY_PATH) == 1
 
 
@@ -131,8 +132,9 @@ def test_definitive_local_failures_never_call_out(damage: str, authon: FakeAutho
     else:
         head, payload, sig = authon.sign_in("usr_abc123").split(".")
         token = f"{head}.{payload}.{sig[:-4]}AAAA"
-    with pytest.raises(InvalidToken):
+    with pytest.raises(InvalidToken) as caught:
         auth.authenticate(bearer(token))
+    assert caught.value.reason == ("expired" if damage == "expired" else "bad_signature")
     assert authon.calls(FakeAuthon.VERIFY_PATH) == 0
 
 

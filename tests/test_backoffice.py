@@ -68,8 +68,9 @@ def test_valid_token(auth: Authenticator, backoffice: TokenFactory) -> None:
 @pytest.mark.parametrize("missing", ["iat", "sub", "iss"])
 def test_required_claims(missing: str, auth: Authenticator, backoffice: TokenFactory) -> None:
     """Each of sub, iat, iss is required."""
-    with pytest.raises(InvalidToken):
+    with pytest.raises(InvalidToken) as caught:
         auth.authenticate(bearer(backoffice.mint("1", **{missing: None})))
+    assert caught.value.reason == ("bad_issuer" if missing == "iss" else "missing_claim")
 
 
 def test_the_documents_example_token_is_malformed_not_a_crash(
@@ -101,12 +102,46 @@ def test_revoked_token_is_refused_even_when_cached(
     """Sign-out: revoke(token) purges the cache; the next request is 401 revoked."""
     token = backoffice.mint("1")
     auth.authenticate(bearer(token))
-    assert auth.authenticate(bearer(token)).verified_by == "cache"  # type: ignore[union-attr]
+    auth.authenticate(bearer(token))
+    assert auth.stats.hits == 1
     auth.revoke(token)
     with pytest.raises(InvalidToken) as caught:
         auth.authenticate(bearer(token))
     assert caught.value.reason == "revoked"
     assert auth.authenticate(bearer(backoffice.mint("1"))) is not None  # a new sign-in works
+
+
+@pytest.mark.parametrize("target", ["token", "jti", "subject"])
+def test_a_sign_out_landing_between_verification_and_admission_is_not_cached(
+    target: str, auth: Authenticator, backoffice: TokenFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A revocation that lands after the verification's denylist check and before the cache
+    admits the token is seen by the re-check under the lock: the request is refused and the
+    token never reaches the cache (without the re-check it would be served from it)."""
+    token = backoffice.mint("1", jti="session-7")
+    denylist = type(auth.denylist)
+    checked = denylist.is_revoked
+    landed: list[bool] = []
+
+    def racing(self: Any, value: str, principal: Any) -> bool:
+        revoked = checked(self, value, principal)
+        if not landed:  # the sign-out lands right after the first check
+            landed.append(True)
+            revoke = {"token": {"token": token}, "jti": {"jti": "session-7"}}
+            auth.revoke(**revoke.get(target, {"subject": "1", "issued_before": 2e9}))
+        return revoked
+
+    monkeypatch.setattr(denylist, "is_revoked", racing)
+    with pytest.raises(InvalidToken) as caught:
+        auth.authenticate(bearer(token))
+    assert caught.value.reason == "revoked"
+    assert auth.cache is not None
+    assert len(auth.cache) == 0
+    monkeypatch.undo()
+    with pytest.raises(InvalidToken) as again:
+        auth.authenticate(bearer(token))
+    assert again.value.reason == "revoked"
+    assert auth.stats.hits == 0
 
 
 def test_revoke_by_jti(auth: Authenticator, backoffice: TokenFactory) -> None:

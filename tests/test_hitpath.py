@@ -223,7 +223,7 @@ def test_asgi_hit_path_answers_as_the_full_path(
     auth = AUTH_BY_CLOCK
     fast = AuthGateMiddleware(never, auth, required=required, exclude_paths=exclude)  # type: ignore[arg-type]
     slow = AuthGateMiddleware(never, auth, required=required, exclude_paths=exclude)  # type: ignore[arg-type]
-    slow._entry = slow._full  # the full path alone
+    slow._lookup = None  # the full path alone
     expected = asgi_outcome(slow, copy.deepcopy(scope), loop)
     assert asgi_outcome(fast, copy.deepcopy(scope), loop) == expected
 
@@ -238,7 +238,7 @@ def test_wsgi_hit_path_answers_as_the_full_path(
     auth = AUTH_BY_CLOCK
     fast = AuthGateWSGIMiddleware(never, auth, exclude_paths=exclude)  # type: ignore[arg-type]
     slow = AuthGateWSGIMiddleware(never, auth, exclude_paths=exclude)  # type: ignore[arg-type]
-    slow._entry = slow._full  # the full path alone
+    slow._lookup = None  # the full path alone
     assert wsgi_outcome(fast, dict(environ)) == wsgi_outcome(slow, dict(environ))
 
 
@@ -250,12 +250,11 @@ def test_the_properties_reach_the_hit_path(loop: Any) -> None:
     wsgi = AuthGateWSGIMiddleware(never, auth)  # type: ignore[arg-type]
     full_calls: list[str] = []
 
-    async def counted(scope: Any, receive: Any, send: Any) -> None:
+    async def counted(scope: Any, send: Any) -> bool:
         full_calls.append("asgi")
-        await AuthGateMiddleware._full(asgi, scope, receive, send)
+        return await AuthGateMiddleware._authenticate(asgi, scope, send)
 
-    asgi._full = counted  # type: ignore[method-assign]
-    asgi._build_entry()
+    asgi._authenticate = counted  # type: ignore[method-assign]
     headers = [(b"host", b"x"), (b"authorization", f"Bearer {CACHED}".encode())]
     scope: dict[str, Any] = {"type": "http", "path": "/", "headers": headers}
     assert asgi_outcome(asgi, scope, loop)[0] == "app"
@@ -292,13 +291,13 @@ def test_realm_of_a_scope_no_shell_attached_to_is_none(scope: dict[str, Any]) ->
 
 
 def test_no_cache_means_no_hit_path() -> None:
-    """With the cache off, both shells' entry points are their full paths."""
+    """With the cache off, both shells take their full paths only."""
     verifier = JWTVerifier(KEY.keyset(), algorithms=["HS256"], issuer="https://issuer.test")
     auth = Authenticator([JWTProvider("jwt", verifier)], cache_max_entries=0)
     asgi = AuthGateMiddleware(never, auth)  # type: ignore[arg-type]
     wsgi = AuthGateWSGIMiddleware(never, auth)  # type: ignore[arg-type]
-    assert asgi._entry == asgi._full
-    assert wsgi._entry == wsgi._full
+    assert asgi._lookup is None
+    assert wsgi._lookup is None
 
 
 AUTH_BY_CLOCK = authenticator(Clock())

@@ -121,8 +121,9 @@ def test_a_thousand_junk_tokens_never_open_the_breaker(idp: FakeIntrospection) -
     provider = provider_for(idp, policy=RemotePolicy(cache_size=100))
     auth = Authenticator([provider])
     for junk in JUNK:
-        with pytest.raises(InvalidToken):
+        with pytest.raises(InvalidToken) as caught:
             auth.authenticate(bearer(junk))
+        assert caught.value.reason == "invalid_token"
     principal = auth.authenticate(bearer(idp.issue("valid")))
     assert principal is not None
     assert principal.subject == "valid"
@@ -166,8 +167,9 @@ def test_the_vendors_junk_rejections_never_open_the_breaker(vendor: str) -> None
             good = "good-token"
         auth = Authenticator([provider])
         for junk in JUNK[:300] + JUNK[-300:]:
-            with pytest.raises(InvalidToken):
+            with pytest.raises(InvalidToken) as caught:
                 auth.authenticate(bearer(junk))
+            assert caught.value.reason == "invalid_token"
         assert auth.authenticate(bearer(good)) is not None
         assert provider.remote is not None
         assert provider.remote._failures == 0

@@ -185,8 +185,9 @@ def test_kids_confirmed_absent_are_remembered(issuer: LocalIssuer, clock: Clock)
     clock.now += 31
     ghost = token_with_kid(issuer, "ghost")
     for _ in range(2):
-        with pytest.raises(InvalidToken):
+        with pytest.raises(InvalidToken) as caught:
             verifier.verify(ghost)
+        assert caught.value.reason == "key_not_found"
         clock.now += 31
     assert issuer.jwks_requests == 2
 
@@ -438,8 +439,9 @@ def test_oidc_discovers_again_after_a_transport_error_on_the_jwks(clock: Clock) 
         source.jwks_uri = dead  # ... after we discovered them there
         idp.rotate()
         clock.now += 31
-        with pytest.raises(InvalidToken):  # unknown kid, and the pinned location refuses
+        with pytest.raises(InvalidToken) as caught:  # unknown kid; the pinned location refuses
             verifier.verify(idp.mint("b"))
+        assert caught.value.reason == "key_not_found"
         idp.jwks_at = None  # discovery now names the working JWKS again
         clock.now += 31
         assert verifier.verify(idp.mint("c"))["sub"] == "c"

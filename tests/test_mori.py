@@ -110,8 +110,9 @@ def test_operator_endpoint_for_opaque_tokens(endpoint: OperatorEndpoint) -> None
     )
     assert principal.expires_at == now + 7200
     assert principal.claims["planType"] == "pro"
-    with pytest.raises(InvalidToken):
+    with pytest.raises(InvalidToken) as caught:
         auth.authenticate(bearer("unknown-session"))
+    assert caught.value.reason == "invalid_token"
 
 
 def test_user_api_key(tokens: TokenFactory) -> None:

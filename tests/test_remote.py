@@ -119,20 +119,23 @@ def test_results_are_cached_30_s_and_never_past_exp(idp: FakeIntrospection, cloc
     auth.authenticate(bearer(short))
     assert idp.calls(idp.PATH) == calls
     clock.now = exp
-    with pytest.raises(InvalidToken):
+    with pytest.raises(InvalidToken) as caught:
         auth.authenticate(bearer(short))  # the cached acceptance ended at exp
+    assert caught.value.reason == "invalid_token"
 
 
 def test_rejections_are_cached_5_s(idp: FakeIntrospection, clock: Clock) -> None:
     """A rejected token asked again within 5 s makes no upstream call."""
     provider = make(idp, clock)
     for _ in range(10):
-        with pytest.raises(InvalidToken):
+        with pytest.raises(InvalidToken) as caught:
             provider.client.verify("at_bad")
+        assert caught.value.reason == "invalid_token"
     assert provider.client.upstream_calls == 1
     clock.now += 5
-    with pytest.raises(InvalidToken):
+    with pytest.raises(InvalidToken) as again:
         provider.client.verify("at_bad")
+    assert again.value.reason == "invalid_token"
     assert provider.client.upstream_calls == 2
 
 

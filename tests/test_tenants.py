@@ -69,8 +69,9 @@ def test_a_token_claiming_another_tenants_issuer_is_refused(idp: FakeTenants) ->
     """Signed by contoso's key but naming fabrikam as issuer: fabrikam's keys decide."""
     auth = Authenticator([provider(idp)])
     forged = idp.factories["contoso"].mint("mallory", iss=idp.issuer("fabrikam"))
-    with pytest.raises(InvalidToken):
+    with pytest.raises(InvalidToken) as caught:
         auth.authenticate(bearer(forged))
+    assert caught.value.reason == "key_not_found"
 
 
 def test_a_callable_decides_which_tenants(idp: FakeTenants) -> None:

@@ -10,22 +10,23 @@ lock); entries here live minutes at most, so recency buys little over insertion 
 from __future__ import annotations
 
 import hashlib
-import itertools
 import sys
 import threading
-from collections.abc import Callable, Hashable
-from typing import Final, Generic, NamedTuple, TypeVar
+from collections.abc import Callable, Hashable, Iterable
+from types import MappingProxyType
+from typing import Any, Final, Generic, NamedTuple, TypeVar
 
 from .extract import Credential
-from .principal import Principal
+from .principal import Principal, shared_scopes
 
 __all__ = [
+    "TAIL",
     "Expiring",
     "Memo",
     "Stats",
     "TokenCache",
     "cache_key",
-    "count_of",
+    "entry_size",
     "input_digest",
     "signed_part",
 ]
@@ -43,16 +44,6 @@ class Stats(NamedTuple):
     hits: int
     misses: int
     cached: int
-
-
-def count_of(counter: itertools.count[int]) -> int:
-    """How many times ``next`` was called on a fresh ``itertools.count()`` (its repr is
-    ``count(N)``): reading it costs the scraper, never the counted path.
-
-    Args:
-        counter: the counter.
-    """
-    return int(repr(counter)[6:-1])
 
 
 K = TypeVar("K", bound=Hashable)
@@ -159,38 +150,48 @@ class Expiring(Generic[K, V]):
             data[key] = (deadline, value)
 
 
-_SLOT_OVERHEAD: Final = 480  # the dict slots (entries, sizes, groups), the size int
+TAIL: Final = 16
+"""How many trailing bytes of a credential key the cache is indexed by (see :class:`TokenCache`)."""
+
+Entry = tuple[float, Principal, bytes, "bytes | None"]
+"""A cache entry: ``(valid_until, principal, key, input_digest)`` (the digest only for a token
+without a ``jti``, see :func:`_targets`). Its size is not kept (an int each): it is computed
+again when the entry goes."""
+
+# What every entry holds besides its key, claims, scopes and roles, fitted to tracemalloc on
+# CPython 3.11 (tests/test_authenticator.py holds it to 10 %): the entry tuple, its tail key,
+# its deadline, the principal and its MappingProxy and expiry, the index's slots.
+_ENTRY_OVERHEAD: Final = 370
+_STR: Final = 49  # a compact ASCII str's header (a member name's too)
+_NUMBER: Final = 28  # an int past the small ones CPython shares; a float is 24
 
 
-def _deep_size(value: object, depth: int = 0) -> int:
-    """The bytes ``value`` holds: itself and, for JSON containers, everything inside."""
-    getsizeof = sys.getsizeof
-    size = getsizeof(value)
-    if depth < 64:  # the strict JSON reader refuses deeper nesting anyway
-        kind = type(value)
-        if kind is dict:
-            for name, item in value.items():  # type: ignore[attr-defined]
-                size += getsizeof(name)
-                inner = type(item)
-                size += (
-                    _deep_size(item, depth + 1)
-                    if inner is dict or inner is list
-                    else (getsizeof(item))
-                )
-        elif kind is list:
-            for item in value:  # type: ignore[attr-defined]
-                inner = type(item)
-                size += (
-                    _deep_size(item, depth + 1)
-                    if inner is dict or inner is list
-                    else (getsizeof(item))
-                )
+def _json_size(value: dict[str, Any] | list[Any], depth: int = 0) -> int:
+    """The bytes a decoded JSON container holds, estimated from lengths (no per-item call for
+    strings and numbers): within a few percent of tracemalloc for ASCII claims."""
+    size = sys.getsizeof(value)
+    if depth >= 64:  # the strict JSON reader refuses deeper nesting anyway
+        return size
+    if type(value) is dict:
+        items: Iterable[Any] = value.values()
+        size += _STR * len(value) + sum(map(len, value))
+    else:
+        items = value
+    for item in items:
+        kind = type(item)
+        if kind is str:
+            size += _STR + len(item)
+        elif kind is dict or kind is list:
+            size += _json_size(item, depth + 1)
+        elif kind is float or (kind is int and not -5 <= item <= 256):  # small ints are shared
+            size += _NUMBER
     return size
 
 
 def entry_size(key: bytes, principal: Principal) -> int:
-    """What one cache entry holds in memory, within a small factor: the key, the entry tuple,
-    the principal and its claims (every container and value in them), its scopes.
+    """What one cache entry holds in memory (within about 10 % of tracemalloc): the key, the
+    principal and its claims (every container and value in them), its scopes and roles, and
+    the entry's share of the cache's index.
 
     Args:
         key: the cache key.
@@ -198,10 +199,13 @@ def entry_size(key: bytes, principal: Principal) -> int:
             the request that verified them is over).
     """
     claims = principal.claims
-    inner = getattr(claims, "copy", None)  # a MappingProxyType: measure what it wraps
-    size = sys.getsizeof(key) + 72 + sys.getsizeof(principal) + _SLOT_OVERHEAD
-    size += _deep_size(inner() if callable(inner) else dict(claims)) + sys.getsizeof(claims)
-    size += sys.getsizeof(principal.scopes) + sum(sys.getsizeof(s) for s in principal.scopes)
+    inner = claims.copy() if isinstance(claims, MappingProxyType) else dict(claims)
+    size = _ENTRY_OVERHEAD + sys.getsizeof(key) + _json_size(inner)
+    if not shared_scopes(principal):
+        size += sys.getsizeof(principal.scopes) + (_STR + 8) * len(principal.scopes)
+    roles = principal.roles
+    if roles:
+        size += sys.getsizeof(roles) + (_STR + 8) * len(roles)
     return size
 
 
@@ -209,8 +213,8 @@ def cache_key(credential: Credential) -> bytes | None:
     """The verified-token cache key of ``credential``, or ``None`` when it is never cached.
 
     Only Bearer values are cached, under ``b"Bearer <token>"``: exactly what a client's
-    ``Authorization`` header carries, so the hit path (:mod:`authgate._hitpath`) looks a raw
-    header value up without slicing or decoding it, and every key is a Bearer value. API keys
+    ``Authorization`` header carries, so the hit path (:mod:`authgate._hitpath`) compares a raw
+    header value without slicing or decoding it, and every key is a Bearer value. API keys
     are never cached (that would keep raw keys in memory).
 
     Args:
@@ -224,6 +228,12 @@ def cache_key(credential: Credential) -> bytes | None:
 
 class TokenCache:
     """Verified principals by whole credential, bounded in entries and bytes, never past ``exp``.
+
+    Entries are indexed by the last :data:`TAIL` bytes of their key (a JWT's signature, an
+    opaque token's random tail) and hold the whole key, which a lookup compares: a hit costs
+    the same whatever the token's length (hashing a whole 1 KB token costs about 4,000
+    instructions, a comparison a few dozen), and equality of the whole credential is still
+    what admits a request. Two cached credentials sharing a tail take turns in one slot.
 
     Args:
         max_entries: the most tokens held.
@@ -244,16 +254,18 @@ class TokenCache:
         self.max_bytes = max_bytes
         self.max_ttl = max_ttl
         self._clock = clock
-        self._data: dict[bytes, tuple[float, Principal]] = {}
-        self._sizes: dict[bytes, int] = {}
-        # revocation targets -> the keys they reach, so a revocation purges in O(matches):
-        # ("input", signing input), ("jti", jti), ("sub", subject)
-        self._groups: dict[tuple[str, object], set[bytes]] = {}
-        self._member_of: dict[bytes, tuple[tuple[str, object], ...]] = {}
+        self._data: dict[bytes, Entry] = {}
+        # revocation targets -> the tails they reach, so a revocation purges in O(matches):
+        # a tail alone (the usual case: no set per entry), or a set of several.
+        self._index: dict[str, dict[object, bytes | set[bytes]]] = {
+            "sub": {},
+            "input": {},
+            "jti": {},
+        }
         self._bytes = 0
         self._lock = threading.Lock()
-        self.hits = itertools.count()
-        """Counts hits (the hit path ticks it: one C call); read it with :func:`count_of`."""
+        self.hits = 0
+        """Requests answered from the cache (the shells' hit paths count them too)."""
 
     def __len__(self) -> int:
         return len(self._data)
@@ -264,10 +276,11 @@ class TokenCache:
         return self._bytes
 
     @property
-    def entries(self) -> dict[bytes, tuple[float, Principal]]:
-        """The live mapping ``token -> (valid_until, principal)``, for lock-free hot-path reads.
+    def entries(self) -> dict[bytes, Entry]:
+        """The live mapping ``key[-TAIL:] -> entry``, for lock-free hot-path reads.
 
-        Read it with ``.get`` and compare ``valid_until`` with the clock; never write to it.
+        Read it with ``.get``, then compare the entry's key (``entry[2]``) with the whole
+        credential and its ``valid_until`` (``entry[0]``) with the clock; never write to it.
         """
         return self._data
 
@@ -276,29 +289,29 @@ class TokenCache:
         """The clock entries are compared against."""
         return self._clock
 
-    def get(self, token: bytes) -> Principal | None:
-        """The cached principal for ``token`` if it is still valid now.
+    def get(self, key: bytes) -> Principal | None:
+        """The cached principal for ``key`` if it is still valid now.
 
         Args:
-            token: the whole credential, as its cache key (``b"Bearer <token>"``).
+            key: the whole credential, as its cache key (``b"Bearer <token>"``).
         """
-        entry = self._data.get(token)
-        if entry is None:
+        entry = self._data.get(key[-TAIL:])
+        if entry is None or entry[2] != key:
             return None
         if self._clock() < entry[0]:
-            next(self.hits)
+            self.hits += 1
             return entry[1]
-        self.discard(token)
+        self.discard(key)
         return None
 
-    def put(self, token: bytes, principal: Principal, valid_until: float | None) -> None:
-        """Remember ``principal`` for ``token`` until ``valid_until`` (capped by ``max_ttl``).
+    def put(self, key: bytes, principal: Principal, valid_until: float | None) -> None:
+        """Remember ``principal`` for ``key`` until ``valid_until`` (capped by ``max_ttl``).
 
         Nothing is stored when the deadline has already passed.
 
         Args:
-            token: the whole credential, as its cache key (``b"Bearer <token>"``).
-            principal: the verified principal (stored marked ``verified_by="cache"``).
+            key: the whole credential, as its cache key (``b"Bearer <token>"``).
+            principal: the verified principal (stored as it is: it is frozen).
             valid_until: the credential's expiry, or ``None`` when it has none.
         """
         now = self._clock()
@@ -307,34 +320,40 @@ class TokenCache:
             deadline = valid_until
         if deadline <= now:
             return
-        size = entry_size(token, principal)
+        size = entry_size(key, principal)
         if size > self.max_bytes:
             return
-        cached = principal.cached()
+        digest = None if isinstance(principal.claims.get("jti"), str) else input_digest(key)
+        tail = key[-TAIL:]
+        data = self._data
         with self._lock:
-            if token in self._data:
-                self._forget(token)
-            while self._data and (
-                len(self._data) >= self.max_entries or self._bytes + size > self.max_bytes
-            ):
-                self._forget(next(iter(self._data)))
-            self._data[token] = (deadline, cached)
-            self._sizes[token] = size
+            if tail in data:
+                self._forget(tail)
+            while data and (len(data) >= self.max_entries or self._bytes + size > self.max_bytes):
+                self._forget(next(iter(data)))
+            data[tail] = (deadline, principal, key, digest)
             self._bytes += size
-            groups = _groups_of(token, cached)
-            self._member_of[token] = groups
-            for group in groups:
-                self._groups.setdefault(group, set()).add(token)
+            for kind, value in _targets(principal, digest):
+                index = self._index[kind]
+                held = index.get(value)
+                if held is None:
+                    index[value] = tail
+                elif type(held) is set:
+                    held.add(tail)
+                else:
+                    index[value] = {held, tail}  # type: ignore[arg-type]
 
-    def discard(self, token: bytes) -> None:
-        """Forget ``token`` if present.
+    def discard(self, key: bytes) -> None:
+        """Forget ``key`` if present.
 
         Args:
-            token: the whole credential, as its cache key (``b"Bearer <token>"``).
+            key: the whole credential, as its cache key (``b"Bearer <token>"``).
         """
+        tail = key[-TAIL:]
         with self._lock:
-            if token in self._data:
-                self._forget(token)
+            entry = self._data.get(tail)
+            if entry is not None and entry[2] == key:
+                self._forget(tail)
 
     def discard_token(self, key: bytes) -> None:
         """Forget a revoked token and every re-signed spelling of it (same signing input).
@@ -358,34 +377,46 @@ class TokenCache:
             predicate: further narrows the entries forgotten (e.g. issued before a cut-off).
         """
         with self._lock:
-            members = self._groups.get((kind, value))
-            if not members:
+            held = self._index[kind].get(value)
+            if held is None:
                 return 0
-            doomed = [
-                token for token in members if predicate is None or predicate(self._data[token][1])
-            ]
-            for token in doomed:
-                self._forget(token)
+            tails = list(held) if isinstance(held, set) else [held]
+            doomed = [tail for tail in tails if predicate is None or predicate(self._data[tail][1])]
+            for tail in doomed:
+                self._forget(tail)
         return len(doomed)
 
     def clear(self) -> None:
         """Forget everything."""
         with self._lock:
             self._data.clear()
-            self._sizes.clear()
-            self._groups.clear()
-            self._member_of.clear()
+            for index in self._index.values():
+                index.clear()
             self._bytes = 0
 
-    def _forget(self, token: bytes) -> None:
-        del self._data[token]
-        self._bytes -= self._sizes.pop(token)
-        for group in self._member_of.pop(token, ()):
-            members = self._groups.get(group)
-            if members is not None:
-                members.discard(token)
-                if not members:
-                    del self._groups[group]
+    def _forget(self, tail: bytes) -> None:
+        entry = self._data.pop(tail)
+        self._bytes -= entry_size(entry[2], entry[1])
+        for kind, value in _targets(entry[1], entry[3]):
+            index = self._index[kind]
+            held = index.get(value)
+            if held == tail:
+                del index[value]
+            elif type(held) is set:
+                held.discard(tail)
+                if len(held) == 1:
+                    index[value] = held.pop()
+
+
+def _targets(principal: Principal, digest: bytes | None) -> list[tuple[str, object]]:
+    """The revocation targets a cache entry belongs to: its subject, and its ``jti`` or, for a
+    token without one, its signing input's digest. A token with a ``jti`` needs no digest: every
+    revocation of it (here or from another worker) also revokes its ``jti``, which reaches its
+    re-signed spellings too (they carry the same ``jti``)."""
+    jti = principal.claims.get("jti")
+    if isinstance(jti, str):
+        return [("sub", principal.subject), ("jti", jti)]
+    return [("sub", principal.subject), ("input", digest)]
 
 
 def signed_part(key: bytes) -> bytes | None:
@@ -408,12 +439,3 @@ def input_digest(key: bytes) -> bytes:
     """
     signed = signed_part(key)
     return hashlib.sha256((key if signed is None else signed)[7:]).digest()
-
-
-def _groups_of(key: bytes, principal: Principal) -> tuple[tuple[str, object], ...]:
-    """The revocation targets a cache entry belongs to."""
-    groups: list[tuple[str, object]] = [("sub", principal.subject), ("input", input_digest(key))]
-    jti = principal.claims.get("jti")
-    if isinstance(jti, str):
-        groups.append(("jti", jti))
-    return tuple(groups)

@@ -4,9 +4,8 @@ A shell is a thin protocol adapter. Everything it decides is decided here or in
 :mod:`authgate._hitpath`, once for both: which paths are excluded, the cache-hit path, and
 what a request without a credential gets (anonymous with ``required=False``, else 401).
 
-Each shell's ``__call__`` is a property returning the entry point built at construction (the
-hit path's closure): Python calls what the property returns with the call's arguments, so a
-request enters the closure directly, with no method frame in between.
+Each shell's ``__call__`` is a plain method (an ``async def`` for ASGI) that asks the hit
+path's lookup, built once at construction, and takes the full path when it answers ``None``.
 """
 
 from __future__ import annotations
@@ -14,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Generic, TypeVar
 
+from ._cache import TokenCache
+from ._hitpath import Lookup
 from ._paths import PathRules
 from .authenticator import Authenticator
 from .errors import ConfigurationError, MissingCredential
@@ -57,10 +58,16 @@ class Shell(Generic[AppT]):
             self._predicate(rules) if rules else None
         )
         self._cookie = authenticator.cookie_name
-        self._build_entry()
+        self._realm = authenticator.realm
+        cache = authenticator.cache
+        self._lookup: Lookup | None = (
+            None if cache is None else self._hit_test(cache, self._excluded)
+        )
 
-    def _build_entry(self) -> None:
-        """Build, once, the entry point the shell's ``__call__`` is (a subclass hook)."""
+    def _hit_test(
+        self, cache: TokenCache, exclude: Callable[[Mapping[str, Any]], bool] | None
+    ) -> Lookup:
+        """This protocol's cache-hit lookup (see :mod:`authgate._hitpath`)."""
         raise NotImplementedError
 
     def _predicate(self, rules: PathRules) -> Callable[[Mapping[str, Any]], bool]:

@@ -7,10 +7,10 @@ Sets ``scope["user"]`` and ``scope["auth"]`` (so Starlette's ``request.user``,
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
-from operator import attrgetter
 from typing import Any, Final
 
-from ._hitpath import ASGIEntry, asgi_entry, attach
+from ._cache import TokenCache
+from ._hitpath import Lookup, asgi_lookup, attach
 from ._paths import PathRules
 from ._responses import rejection
 from ._shell import Shell
@@ -31,11 +31,6 @@ _GUARDED: Final = frozenset({"http", "websocket"})
 _SHUTDOWN_DONE: Final = frozenset({"lifespan.shutdown.complete", "lifespan.shutdown.failed"})
 
 
-async def _asgi_application(scope: Scope, receive: Receive, send: Send) -> None:
-    """The signature an :class:`AuthGateMiddleware` shows ``inspect`` before Python 3.12."""
-    raise NotImplementedError  # never called: only its code object is read
-
-
 class AuthGateMiddleware(Shell[ASGIApp]):
     """Authenticate every HTTP request and WebSocket handshake before the app sees it.
 
@@ -51,35 +46,26 @@ class AuthGateMiddleware(Shell[ASGIApp]):
     (:meth:`Authenticator.aclose`) before reporting the app's shutdown to the server.
     """
 
-    # ``middleware(scope, receive, send)`` calls the entry point built at construction: the
-    # hit path (see _hitpath), which falls back to _full. A property: no frame in between.
-    __call__: property = property(attrgetter("_entry"))
-
-    # Servers ask whether an app is ASGI 3 before serving it. The entry is a plain function
-    # marked as a coroutine function (_hitpath.mark_async), which asyncio.iscoroutinefunction
-    # (uvicorn, Starlette, Django) reads; before 3.12 inspect.iscoroutinefunction (hypercorn)
-    # reads no marker, and inspect.signature on 3.12 stops at the property. Both take a
-    # "function-like" object (as Cython's functions are) by these attributes: an instance
-    # answers for itself with an async (scope, receive, send) code object.
-    __code__ = _asgi_application.__code__
-    __defaults__ = None
-    __kwdefaults__ = None
-    __name__ = "AuthGateMiddleware"
-
-    def _build_entry(self) -> None:
-        self._entry: ASGIEntry = asgi_entry(
-            self, self._full, self.authenticator.cache, self._excluded, self.authenticator.realm
-        )
-
-    def _predicate(self, rules: PathRules) -> Callable[[Mapping[str, Any]], bool]:
-        return rules.asgi()
-
-    async def _full(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """The full path: authenticate (or let a scope we don't guard through), then the app."""
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        lookup = self._lookup
+        if lookup is not None and scope["type"] == "http":
+            principal = lookup(scope)  # the hit path: a cached token, nothing parsed
+            if principal is not None:
+                attach(scope, principal, self._realm)
+                await self.app(scope, receive, send)
+                return
         if scope["type"] == "lifespan":
             await self.app(scope, receive, self._closing_at_shutdown(send))
         elif await self._authenticate(scope, send):
             await self.app(scope, receive, send)
+
+    def _hit_test(
+        self, cache: TokenCache, exclude: Callable[[Mapping[str, Any]], bool] | None
+    ) -> Lookup:
+        return asgi_lookup(cache, exclude)
+
+    def _predicate(self, rules: PathRules) -> Callable[[Mapping[str, Any]], bool]:
+        return rules.asgi()
 
     def _closing_at_shutdown(self, send: Send) -> Send:
         """``send``, closing the authenticator's connections before the app's shutdown is
@@ -110,7 +96,7 @@ class AuthGateMiddleware(Shell[ASGIApp]):
             self.authenticator.refused(exc, credential, path=scope.get("path"))
             await self._reject(exc, scope, send)
             return False
-        attach(scope, principal, self.authenticator.realm)
+        attach(scope, principal, self._realm)
         return True
 
     async def _reject(self, exc: AuthGateError, scope: Scope, send: Send) -> None:

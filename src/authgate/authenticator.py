@@ -6,13 +6,12 @@ shared by the sync and async entry points, which differ in one ``await``.
 
 from __future__ import annotations
 
-import itertools
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from ._cache import Stats, TokenCache, cache_key, count_of
+from ._cache import Stats, TokenCache, cache_key
 from ._config import non_negative, positive, size
 from ._decisions import Refusals
 from ._json import as_number
@@ -105,7 +104,7 @@ class Authenticator:
         self.refusals = Refusals(refusal_log_level)
         """The refusal log (its ``level``, ``burst`` and ``window`` may be changed)."""
         self._listeners: list[Callable[[Event], None]] = []
-        self._misses = itertools.count()
+        self._misses = 0
         if on_event is not None:
             self.add_listener(on_event)
         for provider in self.providers:
@@ -151,8 +150,8 @@ class Authenticator:
         """Counters read when metrics are scraped: cache hits and misses, cache size."""
         cache = self._cache
         return Stats(
-            hits=count_of(cache.hits) if cache is not None else 0,
-            misses=count_of(self._misses),
+            hits=cache.hits if cache is not None else 0,
+            misses=self._misses,
             cached=len(cache) if cache is not None else 0,
         )
 
@@ -255,7 +254,7 @@ class Authenticator:
         """
         principal = self.cached(credential)
         if principal is None:
-            next(self._misses)
+            self._misses += 1
             if self.store is not None:
                 self.store.ensure_started()
             generation = self._revocations
@@ -280,7 +279,7 @@ class Authenticator:
         """
         principal = self.cached(credential)
         if principal is None:
-            next(self._misses)
+            self._misses += 1
             store = self.store
             if store is not None and not store.started:
                 import asyncio

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, ClassVar, Literal
 
@@ -26,7 +26,7 @@ AUTHENTICATED = "authenticated"
 _AUTHENTICATED = frozenset({AUTHENTICATED})
 
 CredentialKind = Literal["jwt", "api_key", "opaque"]
-VerifiedBy = Literal["local", "remote", "cache"]
+VerifiedBy = Literal["local", "remote"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -45,7 +45,8 @@ class Principal:
             Starlette's ``AuthCredentials`` do), so ``@requires("authenticated")`` works.
         roles: the roles the provider's ``role_claims`` found (empty by default).
         expires_at: when the credential expires (seconds since the epoch), when known.
-        verified_by: ``local``, ``remote`` or ``cache``.
+        verified_by: ``local`` or ``remote``: how the credential was verified, on this request
+            or, for a principal served from the verified-token cache, on the one that cached it.
         claims: the raw claims or user object, read-only.
     """
 
@@ -62,28 +63,23 @@ class Principal:
     verified_by: VerifiedBy = "local"
     claims: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
     # Starlette's BaseUser and AuthCredentials, by duck typing: the core never imports Starlette.
-    # Apps read these on every request: plain slots, computed once, not properties.
     is_authenticated: ClassVar[bool] = True
-    identity: str = field(init=False, repr=False, compare=False)
-    """The subject."""
-    display_name: str = field(init=False, repr=False, compare=False)
-    """The name, else the email, else the subject."""
 
     def __post_init__(self) -> None:
-        if not isinstance(self.claims, MappingProxyType):
+        if type(self.claims) is not MappingProxyType:
             object.__setattr__(self, "claims", MappingProxyType(dict(self.claims)))
         if AUTHENTICATED not in self.scopes:  # Starlette's convention, for @requires
             object.__setattr__(self, "scopes", frozenset(self.scopes) | _AUTHENTICATED)
-        object.__setattr__(self, "identity", self.subject)
-        object.__setattr__(self, "display_name", self.name or self.email or self.subject)
 
-    def has_scopes(self, *required: str) -> bool:
-        """Whether every one of ``required`` is granted.
+    @property
+    def identity(self) -> str:
+        """The subject (Starlette's ``BaseUser.identity``)."""
+        return self.subject
 
-        Args:
-            required: scope names.
-        """
-        return self.scopes.issuperset(required)
+    @property
+    def display_name(self) -> str:
+        """The name, else the email, else the subject."""
+        return self.name or self.email or self.subject
 
     def missing_scopes(self, *required: str) -> tuple[str, ...]:
         """Which of ``required`` are not granted, in their order (empty: all are).
@@ -100,17 +96,6 @@ class Principal:
             required: role names.
         """
         return tuple(role for role in required if role not in self.roles)
-
-    def cached(self) -> Principal:
-        """The same principal, marked as served from the verified-token cache."""
-        clone = object.__new__(Principal)
-        for name in _FIELD_NAMES:
-            object.__setattr__(clone, name, getattr(self, name))
-        object.__setattr__(clone, "verified_by", "cache")
-        return clone
-
-
-_FIELD_NAMES = tuple(f.name for f in fields(Principal))
 
 
 class Anonymous:
@@ -138,6 +123,48 @@ def scopes_from_claims(claims: Mapping[str, Any]) -> frozenset[str]:
     Args:
         claims: the verified claims.
     """
+    return frozenset(_scopes(claims))
+
+
+_NO_ROLES: frozenset[str] = frozenset()  # not a singleton in CPython: one, shared
+_SCOPE_SETS: dict[str, frozenset[str]] = {}
+_SCOPE_SETS_SIZE = 256
+
+
+def _scope_set(claims: Mapping[str, Any]) -> frozenset[str]:
+    """A principal's scopes, ``"authenticated"`` included. Tokens of one issuer carry a few
+    distinct ``scope`` strings: their sets are made once and shared (a bounded memo, emptied
+    when full), which saves each cached principal its own set and strings."""
+    scope = claims.get("scope")
+    if (scope is not None and type(scope) is not str) or "scp" in claims or "permissions" in claims:
+        found = _scopes(claims)
+        found.add(AUTHENTICATED)
+        return frozenset(found)
+    if scope is None:
+        return _AUTHENTICATED
+    shared = _SCOPE_SETS.get(scope)
+    if shared is None:
+        shared = frozenset(scope.split()) | _AUTHENTICATED
+        if len(_SCOPE_SETS) >= _SCOPE_SETS_SIZE:
+            _SCOPE_SETS.clear()
+        _SCOPE_SETS[scope] = shared
+    return shared
+
+
+def shared_scopes(principal: Principal) -> bool:
+    """Whether ``principal``'s scope set is the one shared by every principal with its
+    ``scope`` string (so a cache entry holding it does not hold its own).
+
+    Args:
+        principal: a principal.
+    """
+    if principal.scopes is _AUTHENTICATED:
+        return True
+    scope = principal.claims.get("scope")
+    return type(scope) is str and _SCOPE_SETS.get(scope) is principal.scopes
+
+
+def _scopes(claims: Mapping[str, Any]) -> set[str]:
     found: set[str] = set()
     for name in ("scope", "scp", "permissions"):
         value = claims.get(name)
@@ -145,7 +172,7 @@ def scopes_from_claims(claims: Mapping[str, Any]) -> frozenset[str]:
             found.update(value.split())
         elif isinstance(value, list):
             found.update(item for item in value if isinstance(item, str))
-    return frozenset(found)
+    return found
 
 
 RolePath = str | tuple[str, ...]
@@ -284,8 +311,8 @@ def principal_from_claims(
         tenant=_first_str(claims, tenant_claims),
         email=_str_or_none(claims.get("email")),
         name=_first_str(claims, name_claims),
-        scopes=scopes_from_claims(claims),
-        roles=roles_from_claims(claims, role_claims) if role_claims else frozenset(),
+        scopes=_scope_set(claims),
+        roles=roles_from_claims(claims, role_claims) if role_claims else _NO_ROLES,
         expires_at=as_number(exp),
         verified_by=verified_by,
         # verified claims are a fresh dict nobody else holds: wrap it, no copy.

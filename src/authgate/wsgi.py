@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from operator import attrgetter
 from typing import Any
 
-from ._hitpath import ENVIRON_KEY, WSGIEntry, wsgi_entry
+from ._cache import TokenCache
+from ._hitpath import ENVIRON_KEY, Lookup, wsgi_lookup
 from ._paths import PathRules
 from ._responses import PHRASES, rejection
 from ._shell import Shell
@@ -31,14 +31,19 @@ class AuthGateWSGIMiddleware(Shell[WSGIApp]):
             a prefix and everything below it (``/docs/*``).
     """
 
-    # ``middleware(environ, start_response)`` calls the entry point built at construction: the
-    # hit path (see _hitpath), which falls back to _full. A property: no frame in between.
-    __call__: property = property(attrgetter("_entry"))
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        lookup = self._lookup
+        if lookup is not None:
+            principal = lookup(environ)  # the hit path: a cached token, nothing parsed
+            if principal is not None:
+                environ[ENVIRON_KEY] = principal
+                return self.app(environ, start_response)
+        return self._full(environ, start_response)
 
-    def _build_entry(self) -> None:
-        self._entry: WSGIEntry = wsgi_entry(
-            self, self._full, self.authenticator.cache, self._excluded
-        )
+    def _hit_test(
+        self, cache: TokenCache, exclude: Callable[[Mapping[str, Any]], bool] | None
+    ) -> Lookup:
+        return wsgi_lookup(cache, exclude)
 
     def _predicate(self, rules: PathRules) -> Callable[[Mapping[str, Any]], bool]:
         return rules.wsgi()
