@@ -5,10 +5,12 @@ see. Instruction counts do not: each contender runs N and 2N in-process ASGI req
 callgrind, and the difference divided by N is its cost per request, start-up excluded.
 
 Run: ``python benchmarks/instructions.py`` (needs valgrind; a few minutes), and with ``--e2e``
-for a uvicorn server over real sockets (slower: the server runs under valgrind). End to end,
-the count still moves with how the event loop happens to batch the four connections' requests
-(about 0.2 % a run), so ``--e2e`` runs ``--rounds`` interleaved rounds (3 by default) and
-reports each app's median and range.
+for a uvicorn server over real sockets (slower: the server runs under valgrind), with
+``--server standard`` for uvloop and httptools (what ``uvicorn[standard]`` installs) or ``h11``,
+``--alg`` and ``--token-bytes 300,2000`` for tokens of those sizes. End to end, the count still
+moves with how the event loop happens to batch the four connections' requests (about 0.2 % a
+run), so ``--e2e`` runs ``--rounds`` interleaved rounds (3 by default) and reports each app's
+median and range.
 """
 
 from __future__ import annotations
@@ -64,18 +66,22 @@ def instructions(name: str, number: int) -> int:
     return int(found.group(1))
 
 
-def served_instructions(name: str, requests: int, env: dict[str, str], token: str) -> int:
+def served_instructions(
+    name: str, requests: int, env: dict[str, str], token: str, server: tuple[str, str]
+) -> int:
     """Instructions a uvicorn server executes, start to exit, serving ``requests`` requests."""
     import signal
     import socket
     import time
 
+    loop, http = server
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    server = subprocess.Popen(  # noqa: S603
+    process = subprocess.Popen(  # noqa: S603
         ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",  # noqa: S607
          sys.executable, "-m", "uvicorn", f"bench_apps:{name}", "--port", str(port),
+         "--loop", loop, "--http", http,
          "--log-level", "warning", "--no-access-log", "--lifespan", "off"],
         env=env, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
@@ -85,8 +91,8 @@ def served_instructions(name: str, requests: int, env: dict[str, str], token: st
             socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
             break
         except OSError:
-            if time.monotonic() > deadline or server.poll() is not None:
-                server.kill()
+            if time.monotonic() > deadline or process.poll() is not None:
+                process.kill()
                 raise RuntimeError("uvicorn under valgrind did not start") from None
             time.sleep(0.5)
     subprocess.run(  # noqa: S603
@@ -94,65 +100,100 @@ def served_instructions(name: str, requests: int, env: dict[str, str], token: st
          "--warmup", "0", "--connections", "4", "--requests", str(requests)],
         check=True, capture_output=True, timeout=900,
     )  # fmt: skip
-    server.send_signal(signal.SIGINT)
-    _, err = server.communicate(timeout=300)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=300)
     found = re.search(r"Collected\s*:\s*(\d+)", err)
     if found is None:
         raise RuntimeError(err[-2000:])
     return int(found.group(1))
 
 
-def end_to_end(rounds: int) -> None:
-    """Instructions per request of a real uvicorn server over sockets (N=1500 minus N=500),
-    the median of ``rounds`` interleaved rounds."""
-    import json
-    import statistics
-    import tempfile
-
+def sized_token(alg: str, size: int) -> tuple[str, dict[str, object]]:
+    """A token of ``alg`` about ``size`` bytes long (a ``pad`` claim fills it), and its JWK."""
     sys.path.insert(0, str(HERE))
     from authgate.testing import SigningKey, TokenFactory
     from bench_apps import ISSUER
 
-    key = SigningKey("HS256", kid="bench", private=b"k" * 32)
-    token = TokenFactory(key=key, issuer=ISSUER, ttl=3600).mint("user-1", jti="fixed")
+    key = SigningKey(alg, kid="bench", private=b"k" * 32 if alg == "HS256" else None)
+    factory = TokenFactory(key=key, issuer=ISSUER, ttl=3600)
+    pad = 0
+    token = factory.mint("user-1", jti="fixed")
+    while len(token) < size:
+        pad += max(1, (size - len(token)) * 3 // 4)
+        token = factory.mint("user-1", jti="fixed", pad="x" * pad)
+    return token, key.public_jwk()
+
+
+SERVERS = {"standard": ("uvloop", "httptools"), "h11": ("asyncio", "h11")}
+
+
+def end_to_end(rounds: int, server: str, alg: str, sizes: list[int]) -> None:
+    """Instructions per request of a real uvicorn server over sockets (N=1500 minus N=500),
+    the median of ``rounds`` interleaved rounds, for each token size; what a hit adds over
+    the bare app for each size (same request headers)."""
+    import json
+    import statistics
+    import tempfile
+
+    low, high = 500, 1500
+    names = ("bare", "authgate", "starlette")
+    runs: dict[tuple[int, str], list[float]] = {(n, a): [] for n in sizes for a in names}
+    tokens = {size: sized_token(alg, size) for size in sizes}
     with tempfile.TemporaryDirectory() as tmp:
-        jwk_path = Path(tmp) / "jwk.json"
-        jwk_path.write_text(json.dumps(key.public_jwk()))
-        env = {**os.environ, "PYTHONHASHSEED": "0", "AUTHGATE_BENCH_JWK": str(jwk_path),
-               "PYTHONPATH": str(HERE) + os.pathsep + os.environ.get("PYTHONPATH", "")}  # fmt: skip
-        low, high = 500, 1500
-        runs: dict[str, list[float]] = {"bare": [], "authgate": [], "starlette": []}
         for _ in range(rounds):
-            for name, found in runs.items():
-                found.append(
-                    (served_instructions(name, high, env, token)
-                     - served_instructions(name, low, env, token)) / (high - low)
-                )  # fmt: skip
-    ratios = {
-        name: [value / bare for value, bare in zip(found, runs["bare"], strict=True)]
-        for name, found in runs.items()
-    }
+            for size, (token, jwk) in tokens.items():
+                jwk_path = Path(tmp) / f"jwk-{size}.json"
+                jwk_path.write_text(json.dumps(jwk))
+                path = str(HERE) + os.pathsep + os.environ.get("PYTHONPATH", "")
+                env = {**os.environ, "PYTHONHASHSEED": "0", "PYTHONPATH": path,
+                       "AUTHGATE_BENCH_JWK": str(jwk_path)}  # fmt: skip
+                for name in names:
+                    per = SERVERS[server]
+                    runs[size, name].append(
+                        (served_instructions(name, high, env, token, per)
+                         - served_instructions(name, low, env, token, per)) / (high - low)
+                    )  # fmt: skip
+    loop, http = SERVERS[server]
     print(
-        "\ninstructions per request served by uvicorn over real sockets (N=1500 minus N=500),"
-        f" median of {rounds} rounds; vs bare: the median of each round's ratio, and its range\n"
+        f"\ninstructions per request served by uvicorn ({loop}, {http}) over real sockets"
+        f" (N=1500 minus N=500), {alg} tokens, median of {rounds} rounds; vs bare: the median"
+        " of each round's ratio, and its range; over bare: what a hit adds\n"
     )
-    print(f"{'app':<44}{'instructions':>13}{'vs bare':>9}{'range':>17}")
-    print("-" * 83)
+    print(
+        f"{'token':>6}  {'app':<42}{'instructions':>13}{'vs bare':>9}{'range':>17}{'over bare':>11}"
+    )
+    print("-" * 100)
     labels = {"bare": "bare Starlette app", "authgate": "authgate, cache hit",
-              "starlette": "AuthenticationMiddleware + PyJWT (HS256)"}  # fmt: skip
-    for name, label in labels.items():
-        value, ratio = statistics.median(runs[name]), ratios[name]
-        spread = f"{min(ratio):.4f}-{max(ratio):.4f}"
-        print(f"{label:<44}{value:>13,.0f}{statistics.median(ratio):>8.4f}x{spread:>17}")
+              "starlette": f"AuthenticationMiddleware + PyJWT ({alg})"}  # fmt: skip
+    for size in sizes:
+        bare = runs[size, "bare"]
+        for name, label in labels.items():
+            found = runs[size, name]
+            ratio = [value / base for value, base in zip(found, bare, strict=True)]
+            over = statistics.median(v - b for v, b in zip(found, bare, strict=True))
+            spread = f"{min(ratio):.4f}-{max(ratio):.4f}"
+            print(
+                f"{len(tokens[size][0]):>6}  {label:<42}{statistics.median(found):>13,.0f}"
+                f"{statistics.median(ratio):>8.4f}x{spread:>17}{over:>11,.0f}"
+            )
 
 
 def main() -> None:
-    if len(sys.argv) == 3:
+    if len(sys.argv) == 3 and sys.argv[1] in CONTENDERS:
         run_requests(sys.argv[1], int(sys.argv[2]))
         return
-    if sys.argv[1:2] == ["--e2e"]:
-        rounds = int(sys.argv[3]) if sys.argv[2:3] == ["--rounds"] else 3
-        end_to_end(rounds)
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--e2e", action="store_true", help="uvicorn over real sockets")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--server", choices=sorted(SERVERS), default="h11")
+    parser.add_argument("--alg", default="HS256")
+    parser.add_argument("--token-bytes", default="0", help="comma-separated token sizes")
+    args = parser.parse_args()
+    if args.e2e:
+        sizes = [int(size) for size in args.token_bytes.split(",")]
+        end_to_end(args.rounds, args.server, args.alg, sizes)
         return
     low, high = 500, 1500
     per_request = {

@@ -186,9 +186,10 @@ def test_denylist_forgets_entries_after_exp(
 
 
 def test_revoke_needs_something() -> None:
-    """revoke() without a token, jti or subject is a configuration error."""
+    """revoke() without a token, jti or subject is a usage error (TypeError), not a
+    configuration error."""
     auth = Authenticator([VeryChatProvider("p", secret="s" * 32)])
-    with pytest.raises(ConfigurationError):
+    with pytest.raises(TypeError, match="needs a token"):
         auth.revoke()
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -14,6 +13,7 @@ from authgate import (
     Authenticator,
     AuthonProvider,
     ConfigurationError,
+    EndpointProvider,
     IntrospectionProvider,
     JWKSKeySource,
     JWTProvider,
@@ -22,7 +22,6 @@ from authgate import (
     KeySet,
     MoriProvider,
     RemotePolicy,
-    RemoteVerifier,
     Upstream,
 )
 from authgate.asgi import AuthGateMiddleware
@@ -198,7 +197,7 @@ PLACEHOLDER_SECRETS: list[Any] = [
         id="introspection-secret",
     ),
     pytest.param(
-        lambda s: RemoteVerifier("v", "http://127.0.0.1:1/v", headers={"x-api-key": s}),
+        lambda s: EndpointProvider("v", "http://127.0.0.1:1/v", headers={"x-api-key": s}),
         "key with a trailing space ",
         "x-api-key cannot be sent in an HTTP header",
         id="verifier-header",
@@ -240,38 +239,33 @@ def test_shell_mistakes_fail_at_construction(options: dict[str, Any], message: s
         assert message in caught.value.message
 
 
-def test_transports_as_keywords_still_work_with_a_deprecation_warning() -> None:
-    """transport= is still accepted for this release, with a DeprecationWarning naming the
-    replacement, and the transport is used."""
+def test_a_transport_travels_in_upstream_only() -> None:
+    """The transport given in ``Upstream`` is the one used; no provider or key source takes
+    ``transport=`` or ``async_transport=`` itself (they live on ``Upstream``)."""
+    import inspect
+
+    import authgate
+    from authgate.providers import Provider
+
     seen: list[str] = []
 
     def answer(request: httpx.Request) -> httpx.Response:
         seen.append(str(request.url))
         return httpx.Response(200, json={"sub": "u1"})
 
-    with pytest.warns(DeprecationWarning, match=r"upstream=authgate\.Upstream"):
-        remote = RemoteVerifier(
-            "v", "https://verify.example/check", transport=httpx.MockTransport(answer)
-        )
-    auth = Authenticator([remote])
-    principal = auth.authenticate({"authorization": "Bearer opaque-token"})
+    upstream = Upstream(transport=httpx.MockTransport(answer))
+    remote = EndpointProvider("v", "https://verify.example/check", upstream=upstream)
+    principal = Authenticator([remote]).authenticate({"authorization": "Bearer opaque-token"})
     assert principal is not None
     assert principal.subject == "u1"
     assert seen == ["https://verify.example/check"]
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        RemoteVerifier("w", "https://verify.example/check", upstream=Upstream())  # no warning
-
-
-def test_transport_and_upstream_together_is_a_mistake() -> None:
-    """Passing both a deprecated transport and upstream= is refused (which one would win?)."""
-    with (
-        pytest.warns(DeprecationWarning, match="deprecated"),
-        pytest.raises(ConfigurationError, match="not beside it"),
-    ):
-        RemoteVerifier(
-            "v",
-            "https://verify.example/check",
-            upstream=Upstream(),
-            transport=httpx.MockTransport(lambda r: httpx.Response(200)),
-        )
+    constructors = [
+        value
+        for value in vars(authgate).values()
+        if inspect.isclass(value)
+        and (issubclass(value, Provider) or value.__name__.endswith("KeySource"))
+    ]
+    assert len(constructors) >= 10
+    for cls in constructors:
+        parameters = inspect.signature(cls).parameters
+        assert not {"transport", "async_transport"} & set(parameters), cls.__name__

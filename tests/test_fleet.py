@@ -344,7 +344,7 @@ def test_store_settings_fail_at_construction() -> None:
         RedisStore(timeout=0)
     provider = BackOfficeProvider(ISSUER, KeySet.from_secret(SECRET), algorithms=["HS256"])
     with pytest.raises(ConfigurationError, match="RedisStore"):
-        Authenticator([provider], store=object())
+        Authenticator([provider], store=object())  # type: ignore[arg-type]
 
 
 # -- remote results and key sets, shared -------------------------------------------------------

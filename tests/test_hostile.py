@@ -145,15 +145,19 @@ def test_a_huge_exp_is_refused_before_any_key_fetch() -> None:
 
 def test_revoke_refuses_a_huge_exp_with_an_authgate_error(hs256: TokenFactory) -> None:
     """revoke() of a token whose exp is beyond ±2^53 raises MalformedToken, nothing else;
-    a non-numeric expires_at is a ConfigurationError."""
+    a non-numeric expires_at is a ValueError and a token that is no string a TypeError (usage
+    errors, not configuration)."""
     auth = Authenticator([JWTProvider("p", verifier_for(hs256))], clock=fixed_clock)
     text = json.dumps({"sub": "u"})[:-1] + ', "exp": ' + "9" * 400 + "}"
     with pytest.raises(MalformedToken):
         auth.revoke(hs256.sign('{"alg":"HS256"}', text))
-    with pytest.raises(ConfigurationError):
+    with pytest.raises(ValueError, match="expires_at") as caught:
         auth.revoke(jti="j", expires_at=float("inf"))
-    with pytest.raises(ConfigurationError):
+    assert not isinstance(caught.value, ConfigurationError)
+    with pytest.raises(TypeError, match="string"):
         auth.revoke(12345)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="non-empty"):
+        auth.revoke("")
 
 
 def test_hostile_tokens_through_the_middleware_are_401s(hs256: TokenFactory) -> None:

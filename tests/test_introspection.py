@@ -19,13 +19,13 @@ from authgate import (
     AuthonProvider,
     BadAudience,
     BadIssuer,
+    EndpointProvider,
     IntrospectionProvider,
     InvalidToken,
     MoriProvider,
     NotYetValid,
     Provider,
     RemotePolicy,
-    RemoteVerifier,
     VeryChatProvider,
 )
 from authgate.testing import (
@@ -143,7 +143,7 @@ class JunkRejecter(FakeServer):
 
 @pytest.mark.parametrize("vendor", ["authon", "verychat", "mori", "remote-verifier"])
 def test_the_vendors_junk_rejections_never_open_the_breaker(vendor: str) -> None:
-    """The same for Authon, VeryChat, Mori and RemoteVerifier: junk answered with the
+    """The same for Authon, VeryChat, Mori and EndpointProvider: junk answered with the
     documented rejections leaves the breaker closed and a valid token gets in."""
     if vendor == "authon":
         server: Any = FakeAuthon()
@@ -163,7 +163,7 @@ def test_the_vendors_junk_rejections_never_open_the_breaker(vendor: str) -> None
             provider = MoriProvider(verify_url=server.url + "/verify")
             good = "good-token"
         else:
-            provider = RemoteVerifier("v", server.url + "/verify")
+            provider = EndpointProvider("v", server.url + "/verify")
             good = "good-token"
         auth = Authenticator([provider])
         for junk in JUNK[:300] + JUNK[-300:]:
@@ -248,8 +248,8 @@ def test_failures_name_their_cause_to_operators_only() -> None:
         except socket.gaierror as exc:
             raise httpx.ConnectError("name resolution failed", request=request) from exc
 
-    refused = RemoteVerifier("v", f"http://127.0.0.1:{closed}/verify")
-    unresolvable = RemoteVerifier(
+    refused = EndpointProvider("v", f"http://127.0.0.1:{closed}/verify")
+    unresolvable = EndpointProvider(
         "w",
         "https://idp.internal.example/verify",
         upstream=Upstream(transport=httpx.MockTransport(no_dns)),

@@ -489,3 +489,45 @@ def test_json_nesting_limit_is_the_same_on_every_python(
         assert make_verifier().verify(token)["sub"] == "user-1"
     else:
         assert reason_of(make_verifier(), token) == "malformed"
+
+
+# -- the claim at fault ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("claims", "reason", "claim"),
+    [
+        pytest.param({"exp": int(NOW) - 60}, "expired", "exp", id="exp"),
+        pytest.param({"nbf": int(NOW) + 600}, "not_yet_valid", "nbf", id="nbf"),
+        pytest.param({"iat": int(NOW) + 600}, "not_yet_valid", "iat", id="iat"),
+        pytest.param({"iss": "https://elsewhere.test"}, "bad_issuer", "iss", id="iss"),
+        pytest.param({"aud": "another-api"}, "bad_audience", "aud", id="aud"),
+        pytest.param({"jti": None}, "missing_claim", "jti", id="required-jti"),
+    ],
+)
+def test_claim_errors_name_their_claim(claims: dict[str, Any], reason: str, claim: str) -> None:
+    """Each claim refusal carries the claim at fault as ``.claim`` (PyJWT's and jose's field)."""
+    key = SigningKey("HS256", kid="k", private=b"c" * 32)
+    factory = TokenFactory(key=key, issuer="https://issuer.test", clock=fixed_clock)
+    verifier = JWTVerifier(
+        key.keyset(),
+        algorithms=["HS256"],
+        issuer="https://issuer.test",
+        audience="my-api",
+        required_claims=("exp", "jti"),
+        clock=fixed_clock,
+    )
+    token = factory.mint("alice", **{"aud": "my-api", "jti": "j-1", **claims})
+    with pytest.raises(InvalidToken) as caught:
+        verifier.verify(token)
+    assert (caught.value.reason, caught.value.claim) == (reason, claim)
+
+
+def test_a_principal_without_a_subject_names_the_subject_claim() -> None:
+    """The principal's subject claim, missing, is a missing_claim refusal naming it."""
+    from authgate.errors import MissingClaim
+    from authgate.principal import principal_from_claims
+
+    with pytest.raises(MissingClaim) as caught:
+        principal_from_claims({"exp": NOW}, provider="p", subject_claim="oid")
+    assert caught.value.claim == "oid"

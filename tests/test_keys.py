@@ -9,7 +9,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from authgate import ConfigurationError, Key, KeySet
-from authgate.keys import b64url_decode, is_strict_b64url, parse_jwks
+from authgate._codec import b64url_decode, is_strict_b64url
+from authgate.keys import parse_jwks
 from authgate.testing import SigningKey, b64url
 
 

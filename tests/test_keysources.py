@@ -19,7 +19,7 @@ from authgate import (
     JWKSKeySource,
     JWTVerifier,
     KeyFetchPolicy,
-    KeySourceError,
+    KeySourceUnavailable,
     OIDCKeySource,
     RemoteKeySource,
     Upstream,
@@ -105,7 +105,7 @@ def test_oidc_discovery_for_another_issuer_is_refused(issuer: LocalIssuer, clock
     """A discovery document naming a different issuer is a key-source error, not trust."""
     source = OIDCKeySource(issuer.url + "/tenant", clock=clock)
     verifier = JWTVerifier(source, algorithms=["ES256"], clock=clock)
-    with pytest.raises(KeySourceError) as caught:
+    with pytest.raises(KeySourceUnavailable) as caught:
         verifier.verify(issuer.mint())
     assert "discovery endpoint answered HTTP 404" in caught.value.detail
 
@@ -205,7 +205,7 @@ def test_outage_serves_the_last_good_set_until_the_staleness_bound(
     clock.now += 3600 - 2
     assert verifier.verify(issuer.mint("still"))["sub"] == "still"
     clock.now += 2  # past the staleness bound
-    with pytest.raises(KeySourceError) as caught:
+    with pytest.raises(KeySourceUnavailable) as caught:
         verifier.verify(issuer.mint())
     assert caught.value.status == 503
     assert caught.value.retry_after >= 1
@@ -223,7 +223,7 @@ def test_failed_first_fetch_fails_fast_inside_the_cooldown(
     _, verifier = make(issuer, clock)
     issuer.fault = "down"
     for _ in range(20):
-        with pytest.raises(KeySourceError):
+        with pytest.raises(KeySourceUnavailable):
             verifier.verify(issuer.mint())
     assert issuer.jwks_requests == 1
     issuer.fault = None
@@ -316,7 +316,7 @@ def test_hostile_answers_neither_hang_nor_exhaust_memory(
     tracemalloc.start()
     started = time.monotonic()
     try:
-        with pytest.raises(KeySourceError) as caught:
+        with pytest.raises(KeySourceUnavailable) as caught:
             verifier.verify(issuer.mint())
         _, peak = tracemalloc.get_traced_memory()
     finally:
@@ -472,7 +472,7 @@ def test_a_decompression_bomb_is_refused_unread(
 
     tracemalloc.start()
     try:
-        with pytest.raises(KeySourceError) as caught:
+        with pytest.raises(KeySourceUnavailable) as caught:
             verify()
         _, peak = tracemalloc.get_traced_memory()
     finally:
@@ -500,7 +500,7 @@ def test_a_server_dribbling_headers_is_cut_at_the_total_deadline(
         return asyncio.run(verifier.verify_async(token))
 
     started = time.monotonic()
-    with pytest.raises(KeySourceError) as caught:
+    with pytest.raises(KeySourceUnavailable) as caught:
         verify()
     assert time.monotonic() - started < 2.0
     assert "too slow" in caught.value.detail
@@ -525,7 +525,7 @@ def test_an_unparseable_discovered_jwks_uri_fails_the_fetch_without_jamming(
         idp.factory.clock = clock
         source = OIDCKeySource(idp.url, clock=clock)
         verifier = JWTVerifier(source, algorithms=["ES256"], issuer=idp.url, clock=clock)
-        with pytest.raises(KeySourceError) as caught:
+        with pytest.raises(KeySourceUnavailable) as caught:
             verifier.verify(idp.mint())
         assert "not a valid URL" in caught.value.detail
         assert not source._flight.in_flight("fetch")

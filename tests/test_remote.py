@@ -11,11 +11,11 @@ import pytest
 
 from authgate import (
     Authenticator,
+    EndpointProvider,
     IntrospectionProvider,
     InvalidToken,
     ProviderUnavailable,
     RemotePolicy,
-    RemoteVerifier,
     Upstream,
 )
 from authgate.testing import FakeAuthon, FakeIntrospection
@@ -234,11 +234,11 @@ def test_upstream_trouble_is_a_bounded_503(
 
 
 def test_generic_remote_verifier_against_authon_me() -> None:
-    """RemoteVerifier maps any endpoint: here Authon's /v1/auth/me with the Bearer token."""
+    """EndpointProvider maps any endpoint: here Authon's /v1/auth/me with the Bearer token."""
     with FakeAuthon() as authon:
         user = authon.add_user(email="me@example.com")
         token = authon.sign_in(user["id"])
-        provider = RemoteVerifier("me", authon.url + FakeAuthon.ME_PATH, subject_claim="id")
+        provider = EndpointProvider("me", authon.url + FakeAuthon.ME_PATH, subject_claim="id")
         principal = Authenticator([provider]).authenticate(bearer(token))
         assert principal is not None
         assert (principal.subject, principal.email, principal.name) == (
@@ -260,7 +260,7 @@ def test_generic_remote_verifier_templates() -> None:
         seen.append(request)
         return httpx.Response(200, json={"sub": "templated", "exp": time.time() + 60})
 
-    provider = RemoteVerifier(
+    provider = EndpointProvider(
         "custom",
         "https://verify.example/check",
         method="POST",
@@ -288,7 +288,7 @@ def test_upstream_text_quoting_the_token_never_reaches_the_log(
             500, json={"error": "Server Error", "message": f"cannot check {token[:20]}..."}
         )
 
-    provider = RemoteVerifier(
+    provider = EndpointProvider(
         "echo",
         "https://verify.example/check",
         upstream=Upstream(transport=httpx.MockTransport(answer)),

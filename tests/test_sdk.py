@@ -51,7 +51,7 @@ class AcmeProvider(RemoteProvider):
         self.url = check_url(base_url + "/verify", "Acme's base_url")
         super().__init__("acme", upstream=upstream)
 
-    def _plan(self, token: str) -> Plan[Claims]:
+    def plan(self, token: str) -> Plan[Claims]:
         response: Response = yield Request("POST", self.url, {}, json={"token": token})
         if response.status == 404:
             raise InvalidToken("Acme does not know this token")

@@ -15,11 +15,11 @@ import pytest
 
 from authgate import (
     ConfigurationError,
+    EndpointProvider,
     JWKSKeySource,
     JWTVerifier,
-    KeySourceError,
+    KeySourceUnavailable,
     OIDCKeySource,
-    RemoteVerifier,
     Upstream,
 )
 from authgate.testing import LocalIssuer
@@ -69,7 +69,7 @@ def test_an_untrusted_certificate_names_its_cause_to_operators(tls_issuer: Local
     verifier = JWTVerifier(
         JWKSKeySource(tls_issuer.jwks_url), algorithms=["ES256"], issuer=tls_issuer.url
     )
-    with pytest.raises(KeySourceError) as caught:
+    with pytest.raises(KeySourceUnavailable) as caught:
         verifier.verify(tls_issuer.mint())
     assert "certificate verification failed" in caught.value.detail
     assert "certificate" not in caught.value.message
@@ -95,7 +95,7 @@ def test_mutual_tls_with_a_client_certificate(pki: PrivateCA) -> None:
             algorithms=["ES256"],
             issuer=issuer.url,
         )
-        with pytest.raises(KeySourceError) as caught:
+        with pytest.raises(KeySourceUnavailable) as caught:
             without.verify(issuer.mint())
         assert "unreachable" in caught.value.detail
 
@@ -110,7 +110,7 @@ def test_plain_http_to_a_named_host_only_when_allowed(caplog: pytest.LogCaptureF
         upstream = Upstream(allow_http=("Keycloak",))
     assert "plain http allowed to keycloak" in caplog.text
     assert JWKSKeySource(url, upstream=upstream).url == url
-    assert RemoteVerifier("v", "http://keycloak:8080/verify", upstream=upstream).url
+    assert EndpointProvider("v", "http://keycloak:8080/verify", upstream=upstream).url
     with pytest.raises(ConfigurationError):
         JWKSKeySource("http://elsewhere:8080/certs", upstream=upstream)
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from authgate import InvalidToken, JWTVerifier, KeySet
-from authgate.keys import b64url_decode
+from authgate._codec import b64url_decode
 
 VECTORS = Path(__file__).resolve().parent / "data" / "rfc_jws_vectors.json"
 PUBLISHED: dict[str, Any] = json.loads(VECTORS.read_text())["PUBLISHED"]

@@ -18,7 +18,6 @@ import socket
 import sys
 import threading
 import time
-import warnings
 import weakref
 from collections.abc import AsyncGenerator, Callable, Generator, Mapping
 from dataclasses import dataclass, field
@@ -221,27 +220,15 @@ def allowed_http(upstream: Upstream | None) -> tuple[str, ...]:
     return upstream.allow_http if isinstance(upstream, Upstream) else ()
 
 
-def upstream_of(upstream: Upstream | None, transport: Any, async_transport: Any) -> Upstream:
-    """The :class:`Upstream` of a constructor that still takes the deprecated keywords.
+def upstream_of(upstream: Upstream | None) -> Upstream:
+    """The :class:`Upstream` a constructor was given, or the default one.
 
     Args:
         upstream: the ``upstream=`` argument.
-        transport: the deprecated ``transport=`` argument.
-        async_transport: the deprecated ``async_transport=`` argument.
     """
     if upstream is not None and not isinstance(upstream, Upstream):
         raise ConfigurationError("upstream must be an authgate.Upstream")
-    if transport is None and async_transport is None:
-        return upstream or _DEFAULT_UPSTREAM
-    warnings.warn(
-        "transport= and async_transport= are deprecated: pass "
-        "upstream=authgate.Upstream(transport=..., async_transport=...)",
-        DeprecationWarning,
-        stacklevel=3,
-    )
-    if upstream is not None:
-        raise ConfigurationError("pass the transports in upstream=, not beside it")
-    return Upstream(transport=transport, async_transport=async_transport)
+    return upstream or _DEFAULT_UPSTREAM
 
 
 _DEFAULT_UPSTREAM = Upstream()

@@ -29,6 +29,7 @@ from ._json import as_number
 from ._log import info, upstream_summary, warning
 from .errors import AuthGateError, ConfigurationError, InvalidToken, ProviderUnavailable
 from .events import BreakerChange, Event, RemoteCall
+from .store import Store, shared_fetch, shared_fetch_async
 
 __all__ = ["RemoteClient", "RemotePolicy", "retry_after_of", "upstream_error"]
 
@@ -166,7 +167,7 @@ class RemoteClient:
         self._open_until = 0.0
         self._blocked_until = 0.0
         self._emit: Callable[[Event], None] | None = None
-        self._store: Any = None
+        self._store: Store | None = None
         self.upstream_calls = 0
         """How many upstream calls were made (for metrics and tests)."""
 
@@ -247,13 +248,13 @@ class RemoteClient:
             raise self._failed(key, exc, token, started) from None
         claims, deadline = self._accepted(key, claims, started)
         sharing = self._shared(key, claims, deadline)
-        if sharing is not None:
+        if sharing is not None and self._store is not None:
             await self._store.set_json_async(*sharing)
         return claims
 
     # -- the fleet: one upstream call per new token, whatever the number of workers ----------
 
-    def use_store(self, store: Any) -> None:
+    def use_store(self, store: Store) -> None:
         """Share accepted results with the other workers through ``store``.
 
         Args:
@@ -271,32 +272,22 @@ class RemoteClient:
         store = self._store
         if store is None:
             return None
-        name = self._fleet_name(key)
-        found = store.get_json(name)
-        if found is None:
-            if store.try_lock(name, self.policy.timeout * 2):
-                return None
-            give_up = time.monotonic() + self.policy.timeout
-            while found is None and time.monotonic() < give_up:
-                time.sleep(0.005)
-                found = store.get_json(name)
+        found, _ = shared_fetch(store, self._fleet_name(key), _record, **self._fleet_lock())
         return self._taken(key, found)
 
     async def _from_fleet_async(self, key: bytes) -> Claims | None:
         """Like :meth:`_from_fleet`, on the store's asyncio client."""
-        import asyncio
-
         store = self._store
-        name = self._fleet_name(key)
-        found = await store.get_json_async(name)
-        if found is None:
-            if await store.try_lock_async(name, self.policy.timeout * 2):
-                return None
-            give_up = time.monotonic() + self.policy.timeout
-            while found is None and time.monotonic() < give_up:
-                await asyncio.sleep(0.005)
-                found = await store.get_json_async(name)
+        if store is None:
+            return None
+        found, _ = await shared_fetch_async(
+            store, self._fleet_name(key), _record, **self._fleet_lock()
+        )
         return self._taken(key, found)
+
+    def _fleet_lock(self) -> dict[str, float]:
+        """The caller holds the lock for two timeouts; the others wait at most one."""
+        return {"lock_ttl": self.policy.timeout * 2, "wait": self.policy.timeout}
 
     def _taken(self, key: bytes, found: Any) -> Claims | None:
         """A stored result, checked and cached here; ``None`` when unusable."""
@@ -311,7 +302,7 @@ class RemoteClient:
 
     def _share(self, key: bytes, claims: Claims, deadline: float) -> None:
         shared = self._shared(key, claims, deadline)
-        if shared is not None:
+        if shared is not None and self._store is not None:
             self._store.set_json(*shared)
 
     def _shared(
@@ -428,3 +419,8 @@ def _key(token: str) -> bytes:
 
 def _exp_claim(claims: Claims) -> float | None:
     return as_number(claims.get("exp"))
+
+
+def _record(found: Any) -> dict[str, Any] | None:
+    """A stored record read back: a JSON object, else absent (checked by ``_taken``)."""
+    return found if isinstance(found, dict) else None

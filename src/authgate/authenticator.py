@@ -29,6 +29,7 @@ from .principal import Principal
 from .providers.base import Provider
 from .revocation import Denylist, token_digest
 from .routing import Router
+from .store import Store
 
 __all__ = ["Authenticator"]
 
@@ -71,7 +72,7 @@ class Authenticator:
         max_credential_bytes: int = MAX_TOKEN_BYTES,
         refusal_log_level: int | str = "INFO",
         on_event: Callable[[Event], None] | None = None,
-        store: Any = None,
+        store: Store | None = None,
     ) -> None:
         self.providers = _providers(providers)
         self.max_credential_bytes = size(max_credential_bytes, "max_credential_bytes", minimum=1)
@@ -111,10 +112,11 @@ class Authenticator:
             provider.observe(self._dispatch)
         self.store = store
         if store is not None:
-            for method in ("attach", "publish", "publish_async", "ensure_started", "aclose"):
-                if not callable(getattr(store, method, None)):
-                    raise ConfigurationError("store must be an authgate.redis.RedisStore")
-            store.attach(self._apply_revocation, self._purge_cache)
+            if not isinstance(store, Store):
+                raise ConfigurationError(
+                    "store must be an authgate.redis.RedisStore (or implement authgate.store.Store)"
+                )
+            store.subscribe(self._apply_revocation, self._purge_cache)
             for provider in self.providers:
                 provider.use_store(store)
 
@@ -217,7 +219,7 @@ class Authenticator:
         """The principal of a request, ``None`` when it carries no credential.
 
         Raises an ``AuthGateError`` (``InvalidRequest``, ``InvalidToken``, ``Forbidden``,
-        ``KeySourceError`` ...) when the credential is not accepted.
+        ``KeySourceUnavailable`` ...) when the credential is not accepted.
 
         Args:
             headers: the request headers, as a mapping or (name, value) pairs.
@@ -390,11 +392,11 @@ class Authenticator:
     ) -> list[dict[str, Any]]:
         """Apply a revocation here at once; the records to share through the store."""
         if token is None and jti is None and subject is None:
-            raise ConfigurationError("revoke() needs a token, a jti, or a subject")
+            raise TypeError("revoke() needs a token, a jti, or a subject")
         token_jti, token_exp = _revocable(token) if token is not None else (None, None)
         for name, value in (("issued_before", issued_before), ("expires_at", expires_at)):
             if value is not None and as_number(value) is None:
-                raise ConfigurationError(f"{name} must be a numeric date within ±2^53")
+                raise ValueError(f"{name} must be a numeric date within ±2^53")
         with self._revocation_lock:
             self._revocations += 1
             if token is not None:
@@ -474,8 +476,9 @@ class Authenticator:
     ) -> None:
         if self.denylist.is_revoked(credential.value, principal):
             raise RevokedToken("the token has been revoked")
-        if self._unconfirmed(provider):
-            error = ProviderUnavailable(retry_after=self.store.retry)
+        store = self.store
+        if store is not None and self._unconfirmed(provider):
+            error = ProviderUnavailable(retry_after=store.retry)
             error.detail = "the shared store is down: revocations cannot be confirmed"
             raise error
         with self._revocation_lock:
@@ -516,8 +519,10 @@ class Authenticator:
 
 def _revocable(token: Any) -> tuple[str | None, float | None]:
     """The unverified ``jti`` and ``exp`` of a token being revoked; refuse an unusable one."""
-    if not isinstance(token, str) or not token:
-        raise ConfigurationError("revoke() takes the token as a non-empty string")
+    if not isinstance(token, str):
+        raise TypeError("revoke() takes the token as a string")
+    if not token:
+        raise ValueError("revoke() takes the token as a non-empty string")
     claims = unverified_claims(token) or {}
     exp = claims.get("exp")
     number = as_number(exp)

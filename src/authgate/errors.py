@@ -26,7 +26,7 @@ ladder. No message ever contains a token, a key or a credential header.
     ├── Forbidden                       403: a valid credential without the right (banned user...)
     │   └── InsufficientScope           403 insufficient_scope: a required scope is missing
     └── ServiceUnavailable              503 + Retry-After: our outage, never the client's fault
-        ├── KeySourceError              the signing keys cannot be fetched
+        ├── KeySourceUnavailable              the signing keys cannot be fetched
         └── ProviderUnavailable         the provider's endpoint is down, rate-limited or tripped
 """
 
@@ -49,7 +49,7 @@ __all__ = [
     "InvalidRequest",
     "InvalidToken",
     "KeyNotFound",
-    "KeySourceError",
+    "KeySourceUnavailable",
     "MalformedToken",
     "MissingClaim",
     "MissingCredential",
@@ -124,10 +124,23 @@ class MissingCredential(AuthGateError):
 
 
 class InvalidToken(AuthGateError):
-    """The credential is invalid: 401 ``invalid_token``; ``reason`` says why."""
+    """The credential is invalid: 401 ``invalid_token``; ``reason`` says why, and ``claim``
+    names the claim at fault when one is (as PyJWT's ``MissingRequiredClaimError.claim`` and
+    panva/jose's ``claim`` do).
+
+    Args:
+        message: a stable, human-readable reason; never contains a credential.
+        claim: the claim at fault, when it differs from the class's own.
+    """
 
     reason = "invalid_token"
     default_message = "the token is invalid"
+    claim: str | None = None
+
+    def __init__(self, message: str | None = None, *, claim: str | None = None) -> None:
+        super().__init__(message)
+        if claim is not None:
+            self.claim = claim
 
 
 class MalformedToken(InvalidToken):
@@ -177,6 +190,7 @@ class ExpiredToken(InvalidToken):
 
     reason = "expired"
     default_message = "the token has expired"
+    claim = "exp"
 
 
 class NotYetValid(InvalidToken):
@@ -184,6 +198,7 @@ class NotYetValid(InvalidToken):
 
     reason = "not_yet_valid"
     default_message = "the token is not valid yet"
+    claim = "nbf"  # "iat" when that is what lies in the future
 
 
 class BadIssuer(InvalidToken):
@@ -191,6 +206,7 @@ class BadIssuer(InvalidToken):
 
     reason = "bad_issuer"
     default_message = "the token issuer is not accepted"
+    claim = "iss"
 
 
 class BadAudience(InvalidToken):
@@ -198,6 +214,7 @@ class BadAudience(InvalidToken):
 
     reason = "bad_audience"
     default_message = "the token audience is not accepted"
+    claim = "aud"
 
 
 class MissingClaim(InvalidToken):
@@ -258,7 +275,7 @@ class ServiceUnavailable(AuthGateError):
         self.retry_after = retry_after
 
 
-class KeySourceError(ServiceUnavailable):
+class KeySourceUnavailable(ServiceUnavailable):
     """The key source cannot be reached and no usable keys are cached."""
 
     reason = "key_source_unavailable"

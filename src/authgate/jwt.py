@@ -35,6 +35,7 @@ from .events import Event
 from .extract import MAX_TOKEN_BYTES, refuse_oversized
 from .keys import ALGORITHMS, MAX_KID_BYTES, SAME_ALGORITHM, KeySet, SignatureCheck
 from .keysources import RemoteKeySource
+from .store import Store
 
 __all__ = [
     "JWTVerifier",
@@ -166,7 +167,9 @@ def check_times(claims: dict[str, Any], now: float, leeway: float) -> None:
         raise NotYetValid("the token is not valid yet (nbf)").with_context(skew=now - nbf)
     iat = numeric_date(claims, "iat")
     if iat is not None and now + leeway < iat:
-        raise NotYetValid("the token was issued in the future (iat)").with_context(skew=now - iat)
+        raise NotYetValid("the token was issued in the future (iat)", claim="iat").with_context(
+            skew=now - iat
+        )
 
 
 class JWTVerifier:
@@ -268,7 +271,7 @@ class JWTVerifier:
         if self._source is not None:
             self._source.observe(emit)
 
-    def use_store(self, store: Any) -> None:
+    def use_store(self, store: Store) -> None:
         """Share the key source's fetched sets through ``store`` (static keys: nothing).
 
         Args:
@@ -292,7 +295,7 @@ class JWTVerifier:
     def verify(self, token: str | bytes) -> dict[str, Any]:
         """Verify ``token`` and return its claims; raise :class:`InvalidToken` if it is bad.
 
-        Raises :class:`KeySourceError` when the keys cannot be fetched and none are usable.
+        Raises :class:`KeySourceUnavailable` when the keys cannot be fetched and none are usable.
 
         Args:
             token: the compact JWS, without any ``Bearer`` prefix.
@@ -445,7 +448,7 @@ class JWTVerifier:
     def _check_claims(self, claims: dict[str, Any]) -> None:
         for name in self.required_claims:
             if claims.get(name) is None:
-                raise MissingClaim(f"the token lacks the required claim {name!r}")
+                raise MissingClaim(f"the token lacks the required claim {name!r}", claim=name)
         check_times(claims, self._clock(), self.leeway)
         if self.issuer is not None and claims.get("iss") != self.issuer:
             raise BadIssuer("the token issuer is not accepted").with_context(

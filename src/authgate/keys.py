@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
-from ._codec import b64url_decode, is_strict_b64url
+from ._codec import b64url_decode
 from .errors import ConfigurationError
 
 __all__ = [
@@ -27,8 +27,6 @@ __all__ = [
     "Key",
     "KeySet",
     "SignatureCheck",
-    "b64url_decode",
-    "is_strict_b64url",
 ]
 
 MIN_RSA_BITS: Final = 2048

@@ -10,7 +10,7 @@ The policy (learned from Envoy, panva/jose, keyfunc and PyJWT's failures):
   globally, including while no set was ever fetched; a miss inside the cooldown fails fast;
   kids confirmed absent after a fetch are remembered until the next fetch;
 - when a fetch fails, the last good set is served until ``max_stale`` (1 h) past its expiry,
-  then :class:`~authgate.errors.KeySourceError` is raised;
+  then :class:`~authgate.errors.KeySourceUnavailable` is raised;
 - single keys that cannot be parsed or are unsafe (RSA < 2048 bits, ``use: enc``, private
   members, symmetric keys) are skipped, never the whole set;
 - every fetch has a total timeout (5 s) and a body cap (1 MiB), follows no redirects, and
@@ -44,12 +44,13 @@ from ._http import (
 from ._http import upstream_of as _upstream_of
 from ._json import as_number
 from ._log import info, safe_url, warning
-from .errors import ConfigurationError, KeySourceError
+from .errors import ConfigurationError, KeySourceUnavailable
 from .events import Event, KeyFetch
 from .keys import KeySet, parse_jwks
+from .store import Store, shared_fetch, shared_fetch_async
 
 if TYPE_CHECKING:
-    import httpx
+    pass
 
 __all__ = ["JWKSKeySource", "KeyFetchPolicy", "OIDCKeySource", "RemoteKeySource"]
 
@@ -139,7 +140,7 @@ class RemoteKeySource:
         self._started = time.monotonic()
         self._skipped = 0
         self._stale = False
-        self._store: Any = None
+        self._store: Store | None = None
         self._via_fleet = False
         self._fetched_at = 0.0  # when our set was fetched (ours or another worker's)
         self._document: tuple[bytes, str] = (b"", "")
@@ -148,7 +149,7 @@ class RemoteKeySource:
 
     # -- what subclasses provide --------------------------------------------------------------
 
-    def _plan(self) -> Plan[tuple[KeySet, float]]:
+    def plan(self) -> Plan[tuple[KeySet, float]]:
         raise NotImplementedError
 
     @property
@@ -185,14 +186,14 @@ class RemoteKeySource:
         if kid is not None and not self._last_error:
             self._absent.put(kid, True)
 
-    def unavailable(self) -> KeySourceError:
+    def unavailable(self) -> KeySourceUnavailable:
         """The error for 'no usable keys', with a ``retry_after`` hint.
 
         Its message is generic (clients see it); its ``detail`` names the location, without
         userinfo or query, and the last failure, for the operator.
         """
         wait = max(1.0, self._next_fetch - self._clock())
-        error = KeySourceError(retry_after=min(wait, self.policy.cooldown or 1.0))
+        error = KeySourceUnavailable(retry_after=min(wait, self.policy.cooldown or 1.0))
         error.detail = f"keys at {safe_url(self.location)}: {self._last_error}"
         return error
 
@@ -261,7 +262,7 @@ class RemoteKeySource:
         try:
             outcome: tuple[KeySet, float] | UpstreamError | None = self._from_fleet()
             if outcome is None:
-                outcome = self._http.run(self._plan())
+                outcome = self._http.run(self.plan())
         except Exception as exc:
             outcome = _failure(exc)
         fresh_for = self._finish(outcome)
@@ -273,11 +274,9 @@ class RemoteKeySource:
     async def _fetch_async(self) -> None:
 
         try:
-            outcome: tuple[KeySet, float] | UpstreamError | None = None
-            if self._store is not None:
-                outcome = await self._from_fleet_async()
+            outcome: tuple[KeySet, float] | UpstreamError | None = await self._from_fleet_async()
             if outcome is None:
-                outcome = await self._http.run_async(self._plan())
+                outcome = await self._http.run_async(self.plan())
         except Exception as exc:
             outcome = _failure(exc)
         except BaseException:  # cancelled with its loop: a failed fetch, then propagate
@@ -291,7 +290,7 @@ class RemoteKeySource:
 
     # -- the fleet: at most one fetch per cooldown per source, whatever the workers ------------
 
-    def use_store(self, store: Any) -> None:
+    def use_store(self, store: Store) -> None:
         """Share fetched key sets with the other workers through ``store``.
 
         Args:
@@ -307,32 +306,28 @@ class RemoteKeySource:
         if store is None:
             return None
         self._via_fleet = False
-        name = self._fleet_name()
-        found = self._newer(store.get_json(name))
-        locked_out = found is None and not store.try_lock(name, max(self.policy.cooldown, 1.0))
-        if locked_out:
-            give_up = time.monotonic() + min(self._http.settings.timeout, 2.0)
-            while found is None and time.monotonic() < give_up:
-                time.sleep(0.01)
-                found = self._newer(store.get_json(name))
+        found, locked_out = shared_fetch(
+            store, self._fleet_name(), self._newer, **self._fleet_lock()
+        )
         return self._taken(found, locked_out)
 
     async def _from_fleet_async(self) -> tuple[KeySet, float] | UpstreamError | None:
         """Like :meth:`_from_fleet`, on the store's asyncio client."""
-        import asyncio
-
         store = self._store
+        if store is None:
+            return None
         self._via_fleet = False
-        name = self._fleet_name()
-        found = self._newer(await store.get_json_async(name))
-        cooldown = max(self.policy.cooldown, 1.0)
-        locked_out = found is None and not await store.try_lock_async(name, cooldown)
-        if locked_out:
-            give_up = time.monotonic() + min(self._http.settings.timeout, 2.0)
-            while found is None and time.monotonic() < give_up:
-                await asyncio.sleep(0.01)
-                found = self._newer(await store.get_json_async(name))
+        found, locked_out = await shared_fetch_async(
+            store, self._fleet_name(), self._newer, **self._fleet_lock()
+        )
         return self._taken(found, locked_out)
+
+    def _fleet_lock(self) -> dict[str, float]:
+        """One fetch per cooldown fleet-wide; a locked-out worker waits at most 2 s."""
+        return {
+            "lock_ttl": max(self.policy.cooldown, 1.0),
+            "wait": min(self._http.settings.timeout, 2.0),
+        }
 
     def _fleet_name(self) -> str:
         return "keys:" + sha256(self.location).hex()
@@ -464,8 +459,6 @@ class JWKSKeySource(RemoteKeySource):
         policy: the fetch and cache policy.
         upstream: how to reach the keys (timeouts, transports).
         clock: returns the current time in seconds since the epoch.
-        transport: deprecated: ``upstream=Upstream(transport=...)``.
-        async_transport: deprecated: ``upstream=Upstream(async_transport=...)``.
     """
 
     def __init__(
@@ -475,13 +468,9 @@ class JWKSKeySource(RemoteKeySource):
         policy: KeyFetchPolicy | None = None,
         upstream: Upstream | None = None,
         clock: Callable[[], float] = time.time,
-        transport: httpx.BaseTransport | None = None,
-        async_transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.url = check_url(url, "the JWKS URL", allowed_http(upstream))
-        super().__init__(
-            policy=policy, upstream=_upstream_of(upstream, transport, async_transport), clock=clock
-        )
+        super().__init__(policy=policy, upstream=_upstream_of(upstream), clock=clock)
 
     def __repr__(self) -> str:
         return f"JWKSKeySource({self.url!r})"
@@ -490,7 +479,7 @@ class JWKSKeySource(RemoteKeySource):
     def location(self) -> str:
         return self.url
 
-    def _plan(self) -> Plan[tuple[KeySet, float]]:
+    def plan(self) -> Plan[tuple[KeySet, float]]:
         response = yield Request("GET", self.url, _JWKS_ACCEPT)
         return self._keyset_from(response)
 
@@ -505,8 +494,6 @@ class OIDCKeySource(RemoteKeySource):
         policy: the fetch and cache policy.
         upstream: how to reach the keys (timeouts, transports).
         clock: returns the current time in seconds since the epoch.
-        transport: deprecated: ``upstream=Upstream(transport=...)``.
-        async_transport: deprecated: ``upstream=Upstream(async_transport=...)``.
     """
 
     def __init__(
@@ -516,15 +503,11 @@ class OIDCKeySource(RemoteKeySource):
         policy: KeyFetchPolicy | None = None,
         upstream: Upstream | None = None,
         clock: Callable[[], float] = time.time,
-        transport: httpx.BaseTransport | None = None,
-        async_transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.issuer = check_url(issuer, "the issuer", allowed_http(upstream))
         self.discovery_url = issuer.rstrip("/") + "/.well-known/openid-configuration"
         self.jwks_uri: str | None = None
-        super().__init__(
-            policy=policy, upstream=_upstream_of(upstream, transport, async_transport), clock=clock
-        )
+        super().__init__(policy=policy, upstream=_upstream_of(upstream), clock=clock)
 
     def __repr__(self) -> str:
         return f"OIDCKeySource({self.issuer!r})"
@@ -533,7 +516,7 @@ class OIDCKeySource(RemoteKeySource):
     def location(self) -> str:
         return self.jwks_uri or self.discovery_url
 
-    def _plan(self) -> Plan[tuple[KeySet, float]]:
+    def plan(self) -> Plan[tuple[KeySet, float]]:
         jwks_uri = self.jwks_uri
         if jwks_uri is None:
             response = yield Request("GET", self.discovery_url, {"accept": "application/json"})

@@ -301,7 +301,7 @@ def principal_from_claims(
     if isinstance(subject, int) and not isinstance(subject, bool):
         subject = str(subject)
     if not isinstance(subject, str) or not subject:
-        raise MissingClaim(f"the token has no usable {subject_claim!r} claim")
+        raise MissingClaim(f"the token has no usable {subject_claim!r} claim", claim=subject_claim)
     exp = claims.get("exp")
     return Principal(
         subject=subject,

@@ -38,15 +38,12 @@ from typing import Any, Final, Literal
 from ._http import close_loop_clients, loop_client
 from ._log import info, warning
 from .errors import ConfigurationError
+from .store import Revocation
 
 __all__ = ["RedisStore", "Revocation"]
 
 LOGGER: Final = "authgate.store"
 _LOAD_WAIT: Final = 5.0
-Revocation = dict[str, Any]
-"""One revocation as stored and published: ``{"kind": "token", "digest": hex, "until": t}``,
-``{"kind": "jti", "jti": ..., "until": t}`` or ``{"kind": "subject", "subject": ...,
-"issued_before": t, "issuer": ...|None, "until": t}``."""
 
 
 class RedisStore:
@@ -98,7 +95,7 @@ class RedisStore:
 
     # -- wiring (the Authenticator calls these) ------------------------------------------------
 
-    def attach(self, apply: Callable[[Revocation], None], reloaded: Callable[[], None]) -> None:
+    def subscribe(self, apply: Callable[[Revocation], None], reloaded: Callable[[], None]) -> None:
         """Deliver revocations to ``apply``; call ``reloaded`` after each full reload.
 
         Args:

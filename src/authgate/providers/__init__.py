@@ -7,7 +7,7 @@ docstring), or one of the shapes the built-in providers take:
 - :class:`HybridProvider`: local JWTs where keys are configured, an endpoint where they are
   not, and optionally an :class:`~authgate.APIKeyRing` (Authon, VeryChat, Mori);
 - :class:`RemoteProvider`: every token verified at an endpoint; describe the exchange in
-  ``_plan`` as a generator that yields :class:`Request` values and receives
+  ``plan`` as a generator that yields :class:`Request` values and receives
   :class:`Response` values, then returns the claims. Raise ``InvalidToken`` when the
   endpoint rejects the token and :class:`UpstreamError` when it fails (an outage: our 503,
   never the client's 401).
@@ -26,7 +26,7 @@ from .apikey import APIKeyProvider
 from .authon import AuthonProvider
 from .backoffice import BackOfficeProvider
 from .base import HybridProvider, JWTProvider, Provider, RemoteProvider
-from .endpoint import IntrospectionProvider, RemoteVerifier
+from .endpoint import EndpointProvider, IntrospectionProvider
 from .mori import MoriProvider
 from .tenants import MultiTenantProvider
 from .verychat import VeryChatProvider
@@ -37,6 +37,7 @@ __all__ = [
     "BackOfficeProvider",
     "Claims",
     "Credential",
+    "EndpointProvider",
     "HybridProvider",
     "IntrospectionProvider",
     "JWTProvider",
@@ -47,7 +48,6 @@ __all__ = [
     "Provider",
     "RemotePolicy",
     "RemoteProvider",
-    "RemoteVerifier",
     "Request",
     "Response",
     "Upstream",

@@ -25,7 +25,7 @@ from ..principal import Principal, RolePath, principal_from_claims
 from .base import HybridProvider, credential_kind
 
 if TYPE_CHECKING:
-    import httpx
+    pass
 
 __all__ = ["AUTHON_KEY_PREFIXES", "AuthonProvider", "classify_authon_key"]
 
@@ -64,8 +64,6 @@ class AuthonProvider(HybridProvider):
         policy: the remote call policy.
         upstream: how to reach the endpoint (timeouts, transports).
         clock: returns the current time.
-        transport: deprecated: ``upstream=Upstream(transport=...)``.
-        async_transport: deprecated: ``upstream=Upstream(async_transport=...)``.
     """
 
     algorithms = frozenset({"RS256"})
@@ -87,8 +85,6 @@ class AuthonProvider(HybridProvider):
         policy: RemotePolicy | None = None,
         upstream: Upstream | None = None,
         clock: Callable[[], float] = time.time,
-        transport: httpx.BaseTransport | None = None,
-        async_transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         if secret_key is not None:
             header_safe(secret_key, "Authon's secret_key")
@@ -120,8 +116,6 @@ class AuthonProvider(HybridProvider):
             policy=policy,
             upstream=upstream,
             clock=clock,
-            transport=transport,
-            async_transport=async_transport,
         )
         if self.verifier is None and self.remote is None:
             raise ConfigurationError("Authon needs keys for local verification or a secret_key")
@@ -131,7 +125,7 @@ class AuthonProvider(HybridProvider):
         local, remote = self.verifier is not None, self.remote is not None
         return f"AuthonProvider({self.name!r}, local={local}, remote={remote})"
 
-    def _secrets(self) -> tuple[str, ...]:
+    def secrets(self) -> tuple[str, ...]:
         return (self.secret_key,) if self.secret_key is not None else ()
 
     def accepts_api_key(self, value: str, *, from_header: bool) -> bool:
@@ -166,7 +160,7 @@ class AuthonProvider(HybridProvider):
 
     # -- the remote exchange ------------------------------------------------------------------
 
-    def _plan(self, token: str) -> Plan[Claims]:
+    def plan(self, token: str) -> Plan[Claims]:
         assert self.secret_key is not None
         response = yield Request(
             "GET",

@@ -18,7 +18,7 @@ from .._http import Plan, Upstream, upstream_of
 from .._json import as_number
 from .._remote import Claims, RemoteClient, RemotePolicy
 from ..apikeys import APIKey, APIKeyRing
-from ..errors import ConfigurationError, InvalidToken, KeyNotFound, KeySourceError
+from ..errors import ConfigurationError, InvalidToken, KeyNotFound, KeySourceUnavailable
 from ..events import Event
 from ..extract import Credential
 from ..jwt import JWTVerifier
@@ -30,9 +30,10 @@ from ..principal import (
     principal_from_claims,
     role_paths,
 )
+from ..store import Store
 
 if TYPE_CHECKING:
-    import httpx
+    pass
 
 __all__ = ["HybridProvider", "JWTProvider", "Provider", "RemoteProvider"]
 
@@ -130,7 +131,7 @@ class Provider:
             emit: the authenticator's event dispatcher.
         """
 
-    def use_store(self, store: Any) -> None:
+    def use_store(self, store: Store) -> None:
         """Share remote results and key sets with the other workers through ``store`` (the
         authenticator calls it once when it has one). The default shares nothing.
 
@@ -206,7 +207,7 @@ class JWTProvider(Provider):
     def observe(self, emit: Callable[[Event], None]) -> None:
         self.verifier.observe(emit)
 
-    def use_store(self, store: Any) -> None:
+    def use_store(self, store: Store) -> None:
         self.verifier.use_store(store)
 
     def close(self) -> None:
@@ -248,21 +249,19 @@ class HybridProvider(Provider):
     be fetched at all). Never after a definitive local failure (bad signature, expired, wrong
     claims): that answer is final and makes no network call.
 
-    Subclasses build the pieces, implement :meth:`_plan` when they have an endpoint, and may
+    Subclasses build the pieces, implement :meth:`plan` when they have an endpoint, and may
     override how claims, endpoint answers and keys become principals (by default: the
     ``subject_claim`` and the usual claim names, see :func:`principal_from_claims`).
 
     Args:
         name: the provider's name.
         verifier: local JWT verification, when keys are configured.
-        remote: whether an endpoint is configured (subclasses implement :meth:`_plan`).
+        remote: whether an endpoint is configured (subclasses implement :meth:`plan`).
         ring: API keys, when configured.
         role_claims: where the roles are in the claims (see :class:`authgate.Roles`).
         policy: the remote call policy.
         upstream: how to reach the endpoint (timeouts, transports).
         clock: returns the current time.
-        transport: deprecated: ``upstream=Upstream(transport=...)``.
-        async_transport: deprecated: ``upstream=Upstream(async_transport=...)``.
     """
 
     subject_claim: str = "sub"
@@ -278,12 +277,10 @@ class HybridProvider(Provider):
         policy: RemotePolicy | None = None,
         upstream: Upstream | None = None,
         clock: Callable[[], float] = time.time,
-        transport: httpx.BaseTransport | None = None,
-        async_transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.name = _checked_name(name)
         self.role_claims = role_paths(role_claims)
-        upstream = upstream_of(upstream, transport, async_transport)
+        upstream = upstream_of(upstream)
         if verifier is None and not remote and ring is None:
             raise ConfigurationError(f"{name}: configure keys, a verification endpoint, or both")
         if ring is not None and not isinstance(ring, APIKeyRing):
@@ -296,12 +293,12 @@ class HybridProvider(Provider):
         if remote:
             self.remote = RemoteClient(
                 name,
-                self._plan,
-                expires_at=self._expires_at,
+                self.plan,
+                expires_at=self.expiry,
                 policy=policy,
                 upstream=upstream,
                 clock=clock,
-                secrets=self._secrets(),
+                secrets=self.secrets(),
             )
         # routing hints: opaque tokens only where an endpoint can vouch for them
         self.accepts_opaque = self.remote is not None
@@ -310,17 +307,17 @@ class HybridProvider(Provider):
 
     # -- what subclasses provide --------------------------------------------------------------
 
-    def _plan(self, token: str) -> Plan[Claims]:
+    def plan(self, token: str) -> Plan[Claims]:
         """The exchange with the endpoint: yield requests, return claims, or raise an
         ``AuthGateError`` (the token's rejection) or ``UpstreamError`` (an outage)."""
         raise NotImplementedError
 
-    def _secrets(self) -> tuple[str, ...]:
+    def secrets(self) -> tuple[str, ...]:
         """Our own secrets the endpoint exchange sends (never logged, even when an upstream
         echoes them); called once, when the remote client is built."""
         return ()
 
-    def _expires_at(self, claims: Claims) -> float | None:
+    def expiry(self, claims: Claims) -> float | None:
         return as_number(claims.get("exp"))
 
     def accepts_api_key(self, value: str, *, from_header: bool) -> bool:
@@ -380,7 +377,7 @@ class HybridProvider(Provider):
             assert self.verifier is not None
             try:
                 return self.local_principal(self.verifier.verify(credential.value))
-            except (KeyNotFound, KeySourceError):
+            except (KeyNotFound, KeySourceUnavailable):
                 if self.remote is None:
                     raise
         return self.remote_principal(credential, self._remote().verify(credential.value))
@@ -392,7 +389,7 @@ class HybridProvider(Provider):
             assert self.verifier is not None
             try:
                 return self.local_principal(await self.verifier.verify_async(credential.value))
-            except (KeyNotFound, KeySourceError):
+            except (KeyNotFound, KeySourceUnavailable):
                 if self.remote is None:
                     raise
         claims = await self._remote().verify_async(credential.value)
@@ -417,7 +414,7 @@ class HybridProvider(Provider):
         if self.remote is not None:
             self.remote.observe(emit)
 
-    def use_store(self, store: Any) -> None:
+    def use_store(self, store: Store) -> None:
         if self.verifier is not None:
             self.verifier.use_store(store)
         if self.remote is not None:
@@ -445,7 +442,7 @@ class HybridProvider(Provider):
 
 
 class RemoteProvider(HybridProvider):
-    """A provider that verifies every token at an endpoint (implement :meth:`_plan`).
+    """A provider that verifies every token at an endpoint (implement :meth:`plan`).
 
     Args:
         name: the provider's name.
@@ -455,8 +452,6 @@ class RemoteProvider(HybridProvider):
         policy: the remote call policy.
         upstream: how to reach the endpoint (timeouts, transports).
         clock: returns the current time.
-        transport: deprecated: ``upstream=Upstream(transport=...)``.
-        async_transport: deprecated: ``upstream=Upstream(async_transport=...)``.
     """
 
     accepts_opaque = True
@@ -471,8 +466,6 @@ class RemoteProvider(HybridProvider):
         policy: RemotePolicy | None = None,
         upstream: Upstream | None = None,
         clock: Callable[[], float] = time.time,
-        transport: httpx.BaseTransport | None = None,
-        async_transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         if issuer is not None and (not isinstance(issuer, str) or not issuer):
             raise ConfigurationError("issuer must be a non-empty string")
@@ -484,7 +477,7 @@ class RemoteProvider(HybridProvider):
             remote=True,
             role_claims=role_claims,
             policy=policy,
-            upstream=upstream_of(upstream, transport, async_transport),
+            upstream=upstream_of(upstream),
             clock=clock,
         )
         assert self.remote is not None

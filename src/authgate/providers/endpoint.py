@@ -1,4 +1,4 @@
-"""Verification endpoints: a generic one (:class:`RemoteVerifier`), and RFC 7662 token
+"""Verification endpoints: a generic one (:class:`EndpointProvider`), and RFC 7662 token
 introspection (:class:`IntrospectionProvider`).
 
 Both call out through the one remote-call engine (cache, single-flight, 429, breaker).
@@ -24,11 +24,11 @@ from ..principal import RolePath
 from .base import RemoteProvider
 
 if TYPE_CHECKING:
-    import httpx
+    pass
 
 __all__ = [
+    "EndpointProvider",
     "IntrospectionProvider",
-    "RemoteVerifier",
     "fill_template",
     "json_object_claims",
     "template_secrets",
@@ -105,7 +105,7 @@ def json_object_claims(response: Response, what: str) -> Claims:
     raise upstream_error(response, what)
 
 
-class RemoteVerifier(RemoteProvider):
+class EndpointProvider(RemoteProvider):
     """Verify tokens at any endpoint: method, headers, body template, response → claims.
 
     Args:
@@ -115,16 +115,14 @@ class RemoteVerifier(RemoteProvider):
         headers: header templates; ``{token}`` is replaced by the token.
         json: a JSON body template (``{token}`` replaced in every string), or ``None``.
         form: a form body template, or ``None``.
-        claims: reads the response into claims, or raises ``InvalidToken`` (rejection) or
-            :class:`~authgate._http.UpstreamError` (outage); default: 200 JSON object.
+        read_claims: reads the response into claims, or raises ``InvalidToken`` (rejection)
+            or :class:`~authgate.providers.UpstreamError` (outage); default: a 200 JSON object.
         issuer: route JWTs with this ``iss`` here.
         subject_claim: the claim holding the subject.
         role_claims: where the roles are in the claims (see :class:`authgate.Roles`).
         policy: the remote call policy.
         upstream: how to reach the endpoint (timeouts, transports).
         clock: returns the current time.
-        transport: deprecated: ``upstream=Upstream(transport=...)``.
-        async_transport: deprecated: ``upstream=Upstream(async_transport=...)``.
     """
 
     def __init__(
@@ -136,22 +134,20 @@ class RemoteVerifier(RemoteProvider):
         headers: Mapping[str, str] | None = None,
         json: Any = None,
         form: Mapping[str, str] | None = None,
-        claims: Callable[[Response], Claims] | None = None,
+        read_claims: Callable[[Response], Claims] | None = None,
         issuer: str | None = None,
         subject_claim: str = "sub",
         role_claims: Iterable[RolePath] = (),
         policy: RemotePolicy | None = None,
         upstream: Upstream | None = None,
         clock: Callable[[], float] = time.time,
-        transport: httpx.BaseTransport | None = None,
-        async_transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.url = check_url(url, "the verification URL", allowed_http(upstream))
         self.method = _method(method)
         self.headers = header_templates(headers)
         self.json = json
         self.form = form
-        self.read_claims = claims or (lambda response: json_object_claims(response, name))
+        self.read_claims = read_claims or (lambda response: json_object_claims(response, name))
         super().__init__(
             name,
             issuer=issuer,
@@ -160,17 +156,15 @@ class RemoteVerifier(RemoteProvider):
             policy=policy,
             upstream=upstream,
             clock=clock,
-            transport=transport,
-            async_transport=async_transport,
         )
 
     def __repr__(self) -> str:
-        return f"RemoteVerifier({self.name!r}, {self.method} {safe_url(self.url)})"
+        return f"EndpointProvider({self.name!r}, {self.method} {safe_url(self.url)})"
 
-    def _secrets(self) -> tuple[str, ...]:
+    def secrets(self) -> tuple[str, ...]:
         return template_secrets(self.headers)
 
-    def _plan(self, token: str) -> Plan[Claims]:
+    def plan(self, token: str) -> Plan[Claims]:
         response = yield Request(
             self.method,
             self.url,
@@ -207,8 +201,6 @@ class IntrospectionProvider(RemoteProvider):
         policy: the remote call policy.
         upstream: how to reach the endpoint (timeouts, transports).
         clock: returns the current time.
-        transport: deprecated: ``upstream=Upstream(transport=...)``.
-        async_transport: deprecated: ``upstream=Upstream(async_transport=...)``.
     """
 
     def __init__(
@@ -227,8 +219,6 @@ class IntrospectionProvider(RemoteProvider):
         policy: RemotePolicy | None = None,
         upstream: Upstream | None = None,
         clock: Callable[[], float] = time.time,
-        transport: httpx.BaseTransport | None = None,
-        async_transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.url = check_url(url, "the introspection URL", allowed_http(upstream))
         if not client_id or not client_secret:
@@ -262,14 +252,12 @@ class IntrospectionProvider(RemoteProvider):
             policy=policy,
             upstream=upstream,
             clock=clock,
-            transport=transport,
-            async_transport=async_transport,
         )
 
     def __repr__(self) -> str:
         return f"IntrospectionProvider({self.name!r}, {safe_url(self.url)})"
 
-    def _secrets(self) -> tuple[str, ...]:
+    def secrets(self) -> tuple[str, ...]:
         return (
             self._client_secret,
             quote_plus(self._client_secret, safe=""),
@@ -277,7 +265,7 @@ class IntrospectionProvider(RemoteProvider):
             self._authorization[6:],
         )
 
-    def _plan(self, token: str) -> Plan[Claims]:
+    def plan(self, token: str) -> Plan[Claims]:
         headers = {"accept": "application/json"}
         form = {"token": token}
         if self.token_type_hint is not None:

@@ -28,7 +28,7 @@ from .base import HybridProvider, credential_kind
 from .endpoint import fill_template, header_templates, json_object_claims, template_secrets
 
 if TYPE_CHECKING:
-    import httpx
+    pass
 
 __all__ = ["MoriProvider"]
 
@@ -56,8 +56,6 @@ class MoriProvider(HybridProvider):
         policy: the remote call policy.
         upstream: how to reach the endpoint (timeouts, transports).
         clock: returns the current time.
-        transport: deprecated: ``upstream=Upstream(transport=...)``.
-        async_transport: deprecated: ``upstream=Upstream(async_transport=...)``.
     """
 
     def __init__(
@@ -80,8 +78,6 @@ class MoriProvider(HybridProvider):
         policy: RemotePolicy | None = None,
         upstream: Upstream | None = None,
         clock: Callable[[], float] = time.time,
-        transport: httpx.BaseTransport | None = None,
-        async_transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         if not lifetime > 0:
             raise ConfigurationError("lifetime must be > 0 seconds")
@@ -117,18 +113,16 @@ class MoriProvider(HybridProvider):
             policy=policy,
             upstream=upstream,
             clock=clock,
-            transport=transport,
-            async_transport=async_transport,
         )
 
     def __repr__(self) -> str:
         local = self.verifier is not None
         return f"MoriProvider({self.name!r}, local={local}, remote={self.verify_url!r})"
 
-    def _secrets(self) -> tuple[str, ...]:
+    def secrets(self) -> tuple[str, ...]:
         return template_secrets(self.verify_headers)
 
-    def _plan(self, token: str) -> Plan[Claims]:
+    def plan(self, token: str) -> Plan[Claims]:
         assert self.verify_url is not None
         response = yield Request(
             self.verify_method, self.verify_url, fill_template(self.verify_headers, token)
@@ -141,7 +135,9 @@ class MoriProvider(HybridProvider):
             return claims
         iat = as_number(claims.get("iat"))
         if iat is None:
-            raise MissingClaim("a Mori token needs exp, or iat to apply the 2-hour lifetime")
+            raise MissingClaim(
+                "a Mori token needs exp, or iat to apply the 2-hour lifetime", claim="exp"
+            )
         exp = iat + self.lifetime
         if self._clock() >= exp + self.leeway:
             raise ExpiredToken("the token has expired (2-hour lifetime)")

@@ -25,6 +25,7 @@ from ..extract import Credential
 from ..jwt import JWTVerifier, unverified_claims
 from ..keysources import KeyFetchPolicy, OIDCKeySource, RemoteKeySource
 from ..principal import Principal, RolePath, principal_from_claims, role_paths
+from ..store import Store
 from .base import Provider, _checked_name
 
 __all__ = ["MultiTenantProvider"]
@@ -113,7 +114,7 @@ class MultiTenantProvider(Provider):
         self._lock = threading.Lock()
         self._verifiers: dict[str, tuple[JWTVerifier, float]] = {}  # issuer -> (it, last used)
         self._emit: Callable[[Event], None] | None = None
-        self._store: Any = None
+        self._store: Store | None = None
         self.issuers_built = 0
         """How many issuer verifiers were built (for metrics and tests)."""
 
@@ -157,7 +158,7 @@ class MultiTenantProvider(Provider):
         for verifier in verifiers:
             verifier.observe(emit)
 
-    def use_store(self, store: Any) -> None:
+    def use_store(self, store: Store) -> None:
         with self._lock:
             self._store = store
             verifiers = [verifier for verifier, _ in self._verifiers.values()]

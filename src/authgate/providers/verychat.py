@@ -22,7 +22,7 @@ from ..principal import CredentialKind, Principal, RolePath, VerifiedBy, princip
 from .base import HybridProvider, credential_kind
 
 if TYPE_CHECKING:
-    import httpx
+    pass
 
 __all__ = ["VeryChatProvider"]
 
@@ -42,8 +42,6 @@ class VeryChatProvider(HybridProvider):
         policy: the remote call policy.
         upstream: how to reach the endpoint (timeouts, transports).
         clock: returns the current time.
-        transport: deprecated: ``upstream=Upstream(transport=...)``.
-        async_transport: deprecated: ``upstream=Upstream(async_transport=...)``.
     """
 
     algorithms = frozenset({"HS256"})
@@ -60,8 +58,6 @@ class VeryChatProvider(HybridProvider):
         policy: RemotePolicy | None = None,
         upstream: Upstream | None = None,
         clock: Callable[[], float] = time.time,
-        transport: httpx.BaseTransport | None = None,
-        async_transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         if not isinstance(project_id, str) or not project_id:
             raise ConfigurationError("VeryChat needs the projectId whose tokens it accepts")
@@ -86,15 +82,13 @@ class VeryChatProvider(HybridProvider):
             policy=policy,
             upstream=upstream,
             clock=clock,
-            transport=transport,
-            async_transport=async_transport,
         )
 
     def __repr__(self) -> str:
         mode = "local" if self.verifier is not None else "remote"
         return f"VeryChatProvider({self.name!r}, project_id={self.project_id!r}, {mode})"
 
-    def _plan(self, token: str) -> Plan[Claims]:
+    def plan(self, token: str) -> Plan[Claims]:
         response = yield Request(
             "POST",
             self.validate_url,
