@@ -21,8 +21,10 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
+ISSUER = "https://login.example.com"  # bench_apps.ISSUER
 CONTENDERS = {
     "bare": "bare Starlette app",
     "noop": "  reference: empty pass-through",
@@ -32,15 +34,16 @@ CONTENDERS = {
 }
 
 
-def run_requests(name: str, number: int) -> None:
+def run_requests(name: str, number: int, size: int = 0) -> None:
     sys.path.insert(0, str(HERE))
-    from authgate.testing import SigningKey, TokenFactory
-    from bench_apps import ISSUER, build_apps
+    from bench_apps import build_apps
     from middleware import fresh_scope, receive, scope_for
 
-    key = SigningKey("HS256", kid="bench", private=b"k" * 32)  # no randomised key generation
-    token = TokenFactory(key=key, issuer=ISSUER, ttl=3600).mint("user-1", jti="fixed")
-    app = build_apps(key.public_jwk(), token)[name]
+    token, jwk = sized_token("HS256", size)  # HS256: no randomised key generation
+    if name.startswith("wsgi-"):
+        run_wsgi(name, number, token, jwk)
+        return
+    app = build_apps(jwk, token)[name]
     template = scope_for(token)
 
     async def send(message: dict[str, object]) -> None:
@@ -53,11 +56,33 @@ def run_requests(name: str, number: int) -> None:
     asyncio.run(drive())
 
 
-def instructions(name: str, number: int) -> int:
+def run_wsgi(name: str, number: int, token: str, jwk: dict[str, object]) -> None:
+    """``number`` WSGI requests, each with a new environ and a new header string (as a
+    server decodes one per request), through the bare app or the authgate hit path."""
+    from authgate import Authenticator, JWTProvider, JWTVerifier, KeySet
+    from authgate.wsgi import AuthGateWSGIMiddleware
+    from wsgi import environ_for, whoami
+
+    verifier = JWTVerifier(KeySet.from_jwk(jwk), algorithms=["HS256"], issuer=ISSUER)
+    auth = Authenticator([JWTProvider("bench", verifier)])
+    app: Any = whoami if name == "wsgi-bare" else AuthGateWSGIMiddleware(whoami, auth)
+    header = "Bearer " + token
+    auth.authenticate({"authorization": header})  # cached before counting
+
+    def start_response(status: str, headers: list[tuple[str, str]]) -> None:
+        return None
+
+    for _ in range(number):
+        environ = environ_for(header.encode().decode("latin-1"))
+        for _chunk in app(environ, start_response):
+            pass
+
+
+def instructions(name: str, number: int, size: int = 0) -> int:
     env = {**os.environ, "PYTHONHASHSEED": "0"}
     out = subprocess.run(  # noqa: S603
         ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",  # noqa: S607
-         sys.executable, __file__, name, str(number)],
+         sys.executable, __file__, "--drive", name, str(number), str(size)],
         capture_output=True, text=True, env=env, check=True,
     )  # fmt: skip
     found = re.search(r"Collected\s*:\s*(\d+)", out.stderr)
@@ -112,7 +137,6 @@ def sized_token(alg: str, size: int) -> tuple[str, dict[str, object]]:
     """A token of ``alg`` about ``size`` bytes long (a ``pad`` claim fills it), and its JWK."""
     sys.path.insert(0, str(HERE))
     from authgate.testing import SigningKey, TokenFactory
-    from bench_apps import ISSUER
 
     key = SigningKey(alg, kid="bench", private=b"k" * 32 if alg == "HS256" else None)
     factory = TokenFactory(key=key, issuer=ISSUER, ttl=3600)
@@ -178,9 +202,29 @@ def end_to_end(rounds: int, server: str, alg: str, sizes: list[int]) -> None:
             )
 
 
+def by_size(sizes: list[int]) -> None:
+    """In-process instructions a hit adds over the bare app (same request headers), ASGI and
+    WSGI, for tokens of each size: the hit path's cost should not grow with the token."""
+    low, high = 500, 1500
+    pairs = {"ASGI": ("bare", "authgate"), "WSGI": ("wsgi-bare", "wsgi-authgate")}
+    print("instructions a cache hit adds over the bare app, in-process (N=1500 minus N=500)\n")
+    print(f"{'':<6}{'token':>7}{'bare':>11}{'authgate':>11}{'over bare':>11}{'vs bare':>9}")
+    for label, (bare_name, hit_name) in pairs.items():
+        for size in sizes:
+            token = sized_token("HS256", size)[0]
+            bare, hit = (
+                (instructions(name, high, size) - instructions(name, low, size)) / (high - low)
+                for name in (bare_name, hit_name)
+            )
+            print(
+                f"{label:<6}{len(token):>7}{bare:>11,.0f}{hit:>11,.0f}{hit - bare:>11,.0f}"
+                f"{hit / bare:>8.3f}x"
+            )
+
+
 def main() -> None:
-    if len(sys.argv) == 3 and sys.argv[1] in CONTENDERS:
-        run_requests(sys.argv[1], int(sys.argv[2]))
+    if sys.argv[1:2] == ["--drive"]:
+        run_requests(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
         return
     import argparse
 
@@ -191,9 +235,12 @@ def main() -> None:
     parser.add_argument("--alg", default="HS256")
     parser.add_argument("--token-bytes", default="0", help="comma-separated token sizes")
     args = parser.parse_args()
+    sizes = [int(size) for size in args.token_bytes.split(",")]
     if args.e2e:
-        sizes = [int(size) for size in args.token_bytes.split(",")]
         end_to_end(args.rounds, args.server, args.alg, sizes)
+        return
+    if sizes != [0]:
+        by_size(sizes)
         return
     low, high = 500, 1500
     per_request = {

@@ -144,6 +144,23 @@ def test_optional_mode(auth: Authenticator, tokens: TokenFactory) -> None:
         assert client.get("/whoami", headers=bearer(tokens.mint("bo"))).json()["subject"] == "bo"
 
 
+@pytest.mark.parametrize(
+    "spelling",
+    ["Bearer\t{t}", "Bearer,{t}", "Bearer\t", "bearer,", "DPoP {t}", "dpop {t}"],
+    ids=["tab", "comma", "tab-only", "comma-only", "dpop", "dpop-lower"],
+)
+def test_optional_mode_never_reads_a_malformed_bearer_as_anonymous(
+    spelling: str, auth: Authenticator, tokens: TokenFactory
+) -> None:
+    """With required=False, a Bearer (or DPoP) header that is malformed is a 400, never an
+    anonymous request: a client meaning to authenticate is told, not silently downgraded."""
+    app = AuthGateMiddleware(starlette_app(), auth, required=False)
+    value = spelling.format(t=tokens.mint("someone"))
+    with TestClient(app) as client:
+        answer = client.get("/whoami", headers={"authorization": value})
+    assert_rejection(answer, 400, "invalid_request", "")
+
+
 def test_websocket_with_valid_token(client: TestClient, tokens: TokenFactory) -> None:
     """An authenticated handshake is accepted and the socket sees the principal."""
     with client.websocket_connect("/ws", headers=bearer(tokens.mint("ws-user"))) as ws:

@@ -186,3 +186,171 @@ def test_a_lone_key_without_kid_serves_any_kid(rs256: SigningKey) -> None:
     named = KeySet.from_pem(pem, kid="other")
     with pytest.raises(KeyNotFound):
         JWTVerifier(named, algorithms=["RS256"]).verify(token)
+
+
+def _material(rs256: SigningKey, ec256: SigningKey) -> dict[str, bytes]:
+    """Key material of every shape someone might paste where a secret belongs."""
+    import json
+    import tempfile
+    from pathlib import Path
+
+    from cryptography import x509
+
+    from authgate.testing.pki import PrivateCA
+
+    public = rs256.private.public_key()
+    spki = serialization.PublicFormat.SubjectPublicKeyInfo
+    pkcs8 = serialization.PrivateFormat.PKCS8
+    none = serialization.NoEncryption()
+    with tempfile.TemporaryDirectory() as folder:
+        certificate = PrivateCA(Path(folder)).ca_cert.read_bytes()
+
+    der_certificate = x509.load_pem_x509_certificate(certificate).public_bytes(
+        serialization.Encoding.DER
+    )
+    return {
+        "pem-public": public.public_bytes(serialization.Encoding.PEM, spki),
+        "pem-private": rs256.private.private_bytes(serialization.Encoding.PEM, pkcs8, none),
+        "pem-certificate": certificate,
+        "der-public": public.public_bytes(serialization.Encoding.DER, spki),
+        "der-private-ec": ec256.private.private_bytes(serialization.Encoding.DER, pkcs8, none),
+        "der-certificate": der_certificate,
+        "openssh-public": public.public_bytes(
+            serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH
+        ),
+        "jwk": json.dumps(rs256.public_jwk()).encode(),
+        "jwks": json.dumps({"keys": [rs256.public_jwk()]}).encode(),
+    }
+
+
+MATERIAL = [
+    "pem-public",
+    "pem-private",
+    "pem-certificate",
+    "der-public",
+    "der-private-ec",
+    "der-certificate",
+    "openssh-public",
+    "jwk",
+    "jwks",
+]
+
+
+@pytest.mark.parametrize("kind", MATERIAL)
+def test_key_material_is_never_an_hmac_secret(
+    kind: str, rs256: SigningKey, signing_keys: dict[str, SigningKey]
+) -> None:
+    """A key or certificate given as an HMAC secret is refused, with a message naming what
+    it is and what to use instead (a public key as a shared secret lets anyone mint tokens)."""
+    material = _material(rs256, signing_keys["ES256"])[kind]
+    with pytest.raises(ConfigurationError, match="the HMAC secret is a") as caught:
+        KeySet.from_secret(material)
+    assert "from_pem" in caught.value.message
+    if not kind.startswith("der-"):  # text formats, given as text too
+        with pytest.raises(ConfigurationError, match="the HMAC secret is a"):
+            KeySet.from_secret(material.decode())
+    with pytest.raises(ConfigurationError, match="the HMAC secret is a"):
+        Key(material)  # every path that builds an HMAC key
+
+
+@pytest.mark.parametrize(
+    ("alg", "size"), [("HS256", 31), ("HS384", 47), ("HS512", 63)], ids=["256", "384", "512"]
+)
+def test_a_secret_shorter_than_its_hash_is_refused_at_construction(alg: str, size: int) -> None:
+    """RFC 7518 §3.2: the secret is at least the hash's size; one byte short is refused when
+    the verifier is built, not when the first token arrives."""
+    from authgate import JWTVerifier
+
+    with pytest.raises(ConfigurationError):
+        JWTVerifier(KeySet.from_secret(b"k" * size, alg=alg), algorithms=[alg])
+    JWTVerifier(KeySet.from_secret(b"k" * (size + 1), alg=alg), algorithms=[alg])
+
+
+def test_a_short_secret_needs_the_explicit_opt_out() -> None:
+    """allow_short_secret=True admits a provider's shorter secret, and tokens it signs
+    verify; without it the same secret is refused, saying how to opt out."""
+    import hashlib
+    import hmac
+    import json
+
+    from authgate import JWTVerifier
+
+    secret = b"sixteen-byte-key"
+    with pytest.raises(ConfigurationError, match="allow_short_secret=True"):
+        KeySet.from_secret(secret)
+    verifier = JWTVerifier(
+        KeySet.from_secret(secret, allow_short_secret=True),
+        algorithms=["HS512"],
+        required_claims=(),
+    )
+    signing_input = b64url(json.dumps({"alg": "HS512"})) + "." + b64url(json.dumps({"sub": "u"}))
+    signature = hmac.digest(secret, signing_input.encode(), hashlib.sha512)
+    assert verifier.verify(signing_input + "." + b64url(signature))["sub"] == "u"
+    with pytest.raises(ConfigurationError, match="empty"):
+        KeySet.from_secret(b"", allow_short_secret=True)
+
+
+def _probable_prime(n: int) -> bool:
+    """Miller-Rabin with 32 fixed bases (enough for a test's keys)."""
+    if n % 2 == 0:
+        return False
+    d, r = n - 1, 0
+    while d % 2 == 0:
+        d, r = d // 2, r + 1
+    for base in (2, 3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37, 41, 43, 47, 53):
+        x = pow(base, d, n)
+        if x in (1, n - 1):
+            continue
+        for _ in range(r - 1):
+            x = pow(x, 2, n)
+            if x == n - 1:
+                break
+        else:
+            return False
+    return True
+
+
+def roca_modulus(bits: int = 2048) -> int:
+    """A modulus built the way ROCA-affected Infineon chips built theirs: each prime is
+    k * M + (65537^a mod M) for the primorial M of the primes below 702."""
+    import random
+
+    rng = random.Random(15361)
+    primorial = 1
+    for candidate in range(2, 702):
+        if all(candidate % p for p in range(2, int(candidate**0.5) + 1)):
+            primorial *= candidate
+    half = bits // 2
+
+    def prime() -> int:
+        while True:
+            k = rng.getrandbits(half - primorial.bit_length())
+            p = k * primorial + pow(65537, rng.getrandbits(64), primorial)
+            if p.bit_length() == half and _probable_prime(p):
+                return p
+
+    while True:
+        n = prime() * prime()
+        if n.bit_length() == bits:
+            return n
+
+
+def test_a_roca_vulnerable_rsa_key_is_refused(rs256: SigningKey) -> None:
+    """An RSA modulus with the ROCA fingerprint (CVE-2017-15361) is refused when loaded, from
+    a JWK and from a public key object; a sound key of the same size loads."""
+    n = roca_modulus()
+    public = rsa.RSAPublicNumbers(65537, n).public_key()
+    with pytest.raises(ConfigurationError, match="ROCA"):
+        Key(public)
+    jwk = {"kty": "RSA", "n": b64url(n.to_bytes(256, "big")), "e": "AQAB", "kid": "roca"}
+    with pytest.raises(ConfigurationError, match="ROCA"):
+        KeySet.from_jwk(jwk)
+    assert len(KeySet.from_jwk(rs256.public_jwk())) == 1
+
+
+def test_a_key_set_never_mixes_secrets_and_public_keys(rs256: SigningKey) -> None:
+    """A JWKS holding an oct secret beside an RSA key is refused, saying why."""
+    secret = {"kty": "oct", "k": b64url(b"s" * 32), "kid": "hmac"}
+    with pytest.raises(ConfigurationError, match="both HMAC secrets and public keys"):
+        KeySet.from_jwks({"keys": [rs256.public_jwk(), secret]})
+    assert len(KeySet.from_jwks({"keys": [secret]})) == 1

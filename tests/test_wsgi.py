@@ -283,3 +283,14 @@ def test_repeated_api_keys_behind_a_real_wsgi_server_are_a_400() -> None:
     assert answers[0] == (200, b"svc")
     assert answers[1][0] == 400
     assert b"send one x-api-key header, not several" in answers[1][1]
+
+
+@pytest.mark.parametrize("spelling", ["Bearer\t{t}", "Bearer,{t}", "DPoP {t}"])
+def test_wsgi_optional_mode_refuses_a_malformed_bearer(
+    spelling: str, auth: Authenticator, tokens: TokenFactory
+) -> None:
+    """The WSGI shell with required=False answers a malformed Bearer or a DPoP header 400."""
+    client = flask_app(auth, required=False).test_client()
+    answer = client.get("/whoami", headers={"authorization": spelling.format(t=tokens.mint())})
+    assert answer.status_code == 400
+    assert 'error="invalid_request"' in answer.headers["www-authenticate"]

@@ -29,6 +29,8 @@ MAX_TOKEN_BYTES: Final = 16384
 
 # RFC 6750 §2.1 b64token
 _B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
+# An auth-scheme is an RFC 9110 token; what follows it decides whether the header is well-formed.
+_SCHEME = re.compile(r"([!#$%&'*+.^_`|~0-9A-Za-z-]+)(.*)", re.DOTALL)
 _API_KEY = re.compile(r"[\x21-\x2b\x2d-\x7e]+")  # visible ASCII, no spaces, no commas
 
 
@@ -92,13 +94,21 @@ def extract_credential(
         raise InvalidRequest("send one x-api-key header, not several")
     bearer = None
     if authorization is not None:
-        scheme, _, rest = authorization.strip(" ").partition(" ")
-        if scheme.lower() == "bearer":
+        parsed = _SCHEME.match(authorization.strip(" "))
+        scheme, rest = parsed.groups() if parsed is not None else ("", "")
+        scheme = scheme.lower()
+        if scheme == "bearer":
+            if rest and rest[0] != " ":  # "Bearer<TAB>x", "Bearer,x": never read as no credential
+                raise InvalidRequest("the Bearer scheme must be followed by one space and the token")
             bearer = rest.lstrip(" ")
             if not bearer:
                 raise InvalidRequest("the Bearer credential is empty")
             if _B64TOKEN.fullmatch(bearer) is None:
                 raise InvalidRequest("the Bearer credential must be one token of RFC 6750 syntax")
+        elif scheme == "dpop":
+            # A DPoP-bound token must be checked with its proof (RFC 9449); until authgate
+            # checks proofs, such a request is refused, never let through as anonymous.
+            raise InvalidRequest("DPoP-bound tokens are not accepted by this resource server")
     if api_key is not None:
         api_key = api_key.strip(" \t")
         if not api_key:

@@ -118,9 +118,11 @@ class Key:
         kid: the key id, matched exactly against a token's ``kid``.
         alg: when set, the only algorithm this key verifies.
         use: when set, must be ``sig`` for the key to be used.
+        allow_short_secret: accept an HMAC secret shorter than its hash (RFC 7518 §3.2 says
+            it MUST NOT be): only for a provider that really issues short secrets.
     """
 
-    __slots__ = ("_checks", "alg", "crv", "kid", "kty", "material", "use")
+    __slots__ = ("_checks", "alg", "crv", "kid", "kty", "material", "short_ok", "use")
 
     def __init__(
         self,
@@ -129,11 +131,18 @@ class Key:
         kid: str | None = None,
         alg: str | None = None,
         use: str | None = None,
+        allow_short_secret: bool = False,
     ) -> None:
+        self.short_ok = allow_short_secret is True
         if isinstance(material, bytes):
-            if len(material) < _MIN_SECRET_BYTES:
+            _refuse_key_material_as_secret(material)
+            if not material:
+                raise ConfigurationError("an HMAC secret cannot be empty")
+            if len(material) < _MIN_SECRET_BYTES and not self.short_ok:
                 raise ConfigurationError(
-                    f"an HMAC secret must be at least {_MIN_SECRET_BYTES} bytes (RFC 7518 §3.2)"
+                    f"an HMAC secret must be at least {_MIN_SECRET_BYTES} bytes (RFC 7518 §3.2:"
+                    " at least the hash's size); use a longer secret, or pass"
+                    " allow_short_secret=True for a provider that issues shorter ones"
                 )
             self.kty, self.crv = "oct", None
         elif isinstance(material, rsa.RSAPublicKey):
@@ -180,7 +189,9 @@ class Key:
         if self.alg is not None and self.alg != alg and SAME_ALGORITHM.get(self.alg) != alg:
             return False
         return not (
-            isinstance(self.material, bytes) and len(self.material) < _HASH_BYTES[spec.hash_name]
+            isinstance(self.material, bytes)
+            and not self.short_ok
+            and len(self.material) < _HASH_BYTES[spec.hash_name]
         )
 
     def check_for(self, alg: str) -> SignatureCheck:
@@ -195,6 +206,47 @@ class Key:
         return check
 
 
+def _refuse_key_material_as_secret(raw: bytes) -> None:
+    """Refuse, as an HMAC secret, bytes that are a key or certificate: verifying HS256 with a
+    public key as the secret lets anyone who holds the public key mint tokens (the algorithm
+    confusion of CVE-2015-9235 and its kin)."""
+    from cryptography import x509
+
+    text = raw.strip()
+    what = None
+    if text.startswith(b"-----BEGIN"):
+        what = "a PEM key or certificate"
+    elif text.startswith((b"ssh-", b"ecdsa-sha2-")):
+        what = "an OpenSSH public key"
+    elif text.startswith(b"{"):
+        try:
+            import json
+
+            document = json.loads(text)
+        except ValueError:
+            document = None
+        if isinstance(document, dict) and ("kty" in document or "keys" in document):
+            what = "a JWK or JWKS document"
+    elif raw[:1] == b"\x30":  # a DER SEQUENCE: a key or certificate?
+        loaders: tuple[Callable[[bytes], object], ...] = (
+            serialization.load_der_public_key,
+            lambda data: serialization.load_der_private_key(data, None),
+            x509.load_der_x509_certificate,
+        )
+        for load in loaders:
+            try:
+                load(raw)
+            except (ValueError, TypeError, UnsupportedAlgorithm):
+                continue
+            what = "a DER key or certificate"
+            break
+    if what is not None:
+        raise ConfigurationError(
+            f"the HMAC secret is {what}: pass public keys with KeySet.from_pem/from_jwk/"
+            "from_jwks (a public key used as a shared secret lets anyone mint tokens)"
+        )
+
+
 def _check_rsa(key: rsa.RSAPublicKey) -> None:
     """Refuse RSA keys that are weak or that make verification expensive or meaningless."""
     numbers = key.public_numbers()
@@ -206,6 +258,23 @@ def _check_rsa(key: rsa.RSAPublicKey) -> None:
         raise ConfigurationError("an RSA modulus must be odd")
     if not (3 <= numbers.e <= MAX_RSA_EXPONENT and numbers.e % 2 == 1):
         raise ConfigurationError("an RSA public exponent must be odd, from 3 to 2^32 - 1")
+    if all(numbers.n % prime in powers for prime, powers in _ROCA_FINGERPRINT):
+        raise ConfigurationError(
+            "the RSA key has the ROCA fingerprint (CVE-2017-15361: an Infineon-generated key "
+            "whose private key can be computed): have the issuer generate a new key"
+        )
+
+
+# ROCA (CVE-2017-15361): an Infineon-made modulus is 65537^a mod M for the primorial M, so
+# modulo each small prime it lies in the subgroup 65537 generates; a sound modulus falls
+# outside one of them with overwhelming odds (the test of the ROCA paper's detector: one
+# modulo a prime, 38 primes, a false positive about once in 2^154).
+_ROCA_PRIMES: Final = (3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37, 41, 43, 47, 53, 59, 61, 67, 71,
+                       73, 79, 83, 89, 97, 101, 103, 107, 109, 113, 127, 131, 137, 139, 149, 151,
+                       157, 163, 167)  # fmt: skip
+_ROCA_FINGERPRINT: Final = tuple(
+    (prime, frozenset(pow(65537, k, prime) for k in range(prime))) for prime in _ROCA_PRIMES
+)
 
 
 _ED25519_P: Final = 2**255 - 19
@@ -319,6 +388,11 @@ class KeySet:
 
     def __init__(self, keys: Iterable[Key], *, lone: bool = False) -> None:
         self.keys: tuple[Key, ...] = tuple(keys)
+        if len({key.kty == "oct" for key in self.keys}) > 1:
+            raise ConfigurationError(
+                "a key set cannot hold both HMAC secrets and public keys: give each its own "
+                "verifier (a secret beside public keys invites algorithm confusion)"
+            )
         # a single key configured on its own, without a kid (from_pem, from_secret, from_jwk):
         # the only trust there is, a candidate whatever kid a token names (as PyJWT and jose
         # do given one key); inside a JWKS document, kid matching stays exact.
@@ -410,17 +484,28 @@ class KeySet:
 
     @classmethod
     def from_secret(
-        cls, secret: str | bytes, *, kid: str | None = None, alg: str | None = None
+        cls,
+        secret: str | bytes,
+        *,
+        kid: str | None = None,
+        alg: str | None = None,
+        allow_short_secret: bool = False,
     ) -> KeySet:
-        """Build a set of one HMAC secret (at least 32 bytes).
+        """Build a set of one HMAC secret: at least as long as its hash (32 bytes for HS256,
+        48 for HS384, 64 for HS512), and never key material (a PEM or DER key or certificate,
+        a JWK or JWKS text), which would let anyone holding the public key mint tokens.
 
         Args:
             secret: the shared secret; ``str`` is encoded as UTF-8.
             kid: the key id to give it.
             alg: restrict it to one HS algorithm.
+            allow_short_secret: accept a secret shorter than its hash (see :class:`Key`).
         """
+        if not isinstance(secret, str | bytes | bytearray):
+            raise ConfigurationError("the HMAC secret must be str or bytes")
         raw = secret.encode() if isinstance(secret, str) else bytes(secret)
-        return cls([Key(raw, kid=kid, alg=alg)], lone=True)
+        key = Key(raw, kid=kid, alg=alg, allow_short_secret=allow_short_secret)
+        return cls([key], lone=True)
 
 
 def _coordinate(jwk: Mapping[str, Any], name: str, size: int | None = None) -> bytes:
