@@ -223,7 +223,7 @@ def test_asgi_hit_path_answers_as_the_full_path(
     auth = AUTH_BY_CLOCK
     fast = AuthGateMiddleware(never, auth, required=required, exclude_paths=exclude)  # type: ignore[arg-type]
     slow = AuthGateMiddleware(never, auth, required=required, exclude_paths=exclude)  # type: ignore[arg-type]
-    slow._lookup = None  # the full path alone
+    slow._get = None  # the full path alone
     expected = asgi_outcome(slow, copy.deepcopy(scope), loop)
     assert asgi_outcome(fast, copy.deepcopy(scope), loop) == expected
 
@@ -238,7 +238,7 @@ def test_wsgi_hit_path_answers_as_the_full_path(
     auth = AUTH_BY_CLOCK
     fast = AuthGateWSGIMiddleware(never, auth, exclude_paths=exclude)  # type: ignore[arg-type]
     slow = AuthGateWSGIMiddleware(never, auth, exclude_paths=exclude)  # type: ignore[arg-type]
-    slow._lookup = None  # the full path alone
+    slow._get = None  # the full path alone
     assert wsgi_outcome(fast, dict(environ)) == wsgi_outcome(slow, dict(environ))
 
 
@@ -296,8 +296,8 @@ def test_no_cache_means_no_hit_path() -> None:
     auth = Authenticator([JWTProvider("jwt", verifier)], cache_max_entries=0)
     asgi = AuthGateMiddleware(never, auth)  # type: ignore[arg-type]
     wsgi = AuthGateWSGIMiddleware(never, auth)  # type: ignore[arg-type]
-    assert asgi._lookup is None
-    assert wsgi._lookup is None
+    assert asgi._get is None
+    assert wsgi._get is None
 
 
 AUTH_BY_CLOCK = authenticator(Clock())

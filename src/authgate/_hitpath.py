@@ -12,9 +12,9 @@ The cache is indexed by the key's last bytes (:data:`authgate._cache.TAIL`) and 
 the whole key, so a hit hashes a few dozen bytes and compares the rest: its cost does not grow
 with the token.
 
-Each builder returns the lookup for its protocol, built once per shell (as structlog specialises
-its hot path at construction): a closure over the cache's bound ``get`` and its clock, so a hit
-costs one loop over the header pairs, one dict lookup, one comparison and one clock read.
+Each shell applies the rule at the top of its ``__call__``, over the cache's bound ``get`` and
+its clock taken once at construction (as structlog specialises its hot path): a hit costs one
+loop over the header pairs, one dict lookup, one comparison, one clock read and :func:`attach`.
 
 What a hit writes is chosen by cost too: ``scope["user"]`` and ``scope["auth"]`` (Starlette's
 names) and the request's ``state``. The realm goes into the state (:data:`REALM_KEY`), not the
@@ -25,13 +25,13 @@ instructions, a tenth of the hit path's cost, on a Starlette app in-process and 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, MutableMapping
+from collections.abc import MutableMapping
 from typing import Any, Final
 
-from ._cache import TAIL, TokenCache
+from ._cache import TAIL
 from .principal import Anonymous, Principal
 
-__all__ = ["ENVIRON_KEY", "REALM_KEY", "asgi_lookup", "attach", "realm_of", "wsgi_lookup"]
+__all__ = ["ENVIRON_KEY", "REALM_KEY", "TAIL_SLICE", "UNSET", "attach", "realm_of"]
 
 ENVIRON_KEY: Final = "authgate.principal"
 """Where the WSGI shell puts the principal."""
@@ -39,10 +39,10 @@ REALM_KEY: Final = "authgate.realm"
 """Where, in ``scope["state"]``, the ASGI shell names the realm of the authenticator that let
 the request in (read by :mod:`authgate.fastapi` for its challenges)."""
 
-_UNSET: Final = object()
-
-Lookup = Callable[[Any], Principal | None]
-"""A request (a scope, an environ) -> its cached principal, or ``None``: take the full path."""
+TAIL_SLICE: Final = slice(-TAIL, None)
+"""A credential's index in the cache (one constant: no slice object built per request)."""
+UNSET: Final[Any] = object()
+"""No ``Authorization`` header seen yet (``None`` could be a header's value)."""
 
 
 def attach(scope: MutableMapping[str, Any], principal: Principal | Anonymous, realm: str) -> None:
@@ -72,71 +72,3 @@ def realm_of(scope: MutableMapping[str, Any]) -> str | None:
     state = scope.get("state")
     realm = state.get(REALM_KEY) if isinstance(state, dict) else None
     return realm if isinstance(realm, str) else None
-
-
-def asgi_lookup(cache: TokenCache, exclude: Callable[[Any], bool] | None) -> Lookup:
-    """The ASGI shell's hit test: an HTTP scope -> its cached principal, or ``None``.
-
-    Revocations reach it at once: it reads the cache's one mapping, which is never rebound.
-
-    Args:
-        cache: the verified-token cache.
-        exclude: tells the paths the shell does not authenticate, or ``None`` for none.
-    """
-    get = cache.entries.get
-    clock = cache.clock
-    unset = _UNSET
-
-    def lookup(scope: Mapping[str, Any]) -> Principal | None:
-        if exclude is not None and exclude(scope):
-            return None
-        value: Any = unset  # not None: a None value must still count as a header
-        # A plain loop: measured cheaper than dict(headers) or map(itemgetter(0), headers).
-        for name, found in scope["headers"]:
-            if name == b"authorization":
-                if value is not unset:  # two of them: the full path answers 400
-                    return None
-                value = found
-            elif name == b"x-api-key":
-                return None
-        if type(value) is not bytes:
-            return None
-        entry = get(value[-TAIL:])
-        if entry is None or entry[2] != value or not clock() < entry[0]:
-            return None
-        cache.hits += 1
-        return entry[1]
-
-    return lookup
-
-
-def wsgi_lookup(cache: TokenCache, exclude: Callable[[Any], bool] | None) -> Lookup:
-    """The WSGI shell's hit test: an environ -> its cached principal, or ``None``.
-
-    Args:
-        cache: the verified-token cache.
-        exclude: tells the paths the shell does not authenticate, or ``None`` for none.
-    """
-    get = cache.entries.get
-    clock = cache.clock
-
-    def lookup(environ: Mapping[str, Any]) -> Principal | None:
-        # Servers join a repeated header's values with commas, which no cache key contains.
-        value = environ.get("HTTP_AUTHORIZATION")
-        if (
-            type(value) is not str
-            or "HTTP_X_API_KEY" in environ
-            or (exclude is not None and exclude(environ))
-        ):
-            return None
-        try:
-            key = value.encode("latin-1")  # a copy, as WSGI decoded it: no per-byte work
-        except UnicodeEncodeError:  # not a WSGI header value: the full path answers
-            return None
-        entry = get(key[-TAIL:])
-        if entry is None or entry[2] != key or not clock() < entry[0]:
-            return None
-        cache.hits += 1
-        return entry[1]
-
-    return lookup

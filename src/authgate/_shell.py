@@ -4,8 +4,9 @@ A shell is a thin protocol adapter. Everything it decides is decided here or in
 :mod:`authgate._hitpath`, once for both: which paths are excluded, the cache-hit path, and
 what a request without a credential gets (anonymous with ``required=False``, else 401).
 
-Each shell's ``__call__`` is a plain method (an ``async def`` for ASGI) that asks the hit
-path's lookup, built once at construction, and takes the full path when it answers ``None``.
+Each shell's ``__call__`` is a plain method (an ``async def`` for ASGI): first the hit path
+(:mod:`authgate._hitpath` states its one rule), over the cache's bound ``get`` and clock taken
+once at construction, then, for anything the hit path does not answer, the full path.
 """
 
 from __future__ import annotations
@@ -13,8 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Generic, TypeVar
 
-from ._cache import TokenCache
-from ._hitpath import Lookup
+from ._cache import Entry, TokenCache
 from ._paths import PathRules
 from .authenticator import Authenticator
 from .errors import ConfigurationError, MissingCredential
@@ -59,16 +59,14 @@ class Shell(Generic[AppT]):
         )
         self._cookie = authenticator.cookie_name
         self._realm = authenticator.realm
+        # The hit path's reads, taken once: the cache's one mapping (never rebound, so a
+        # revocation reaches it at once) and its clock. No cache: no hit path.
+        self._get: Callable[[bytes], Entry | None] | None = None
         cache = authenticator.cache
-        self._lookup: Lookup | None = (
-            None if cache is None else self._hit_test(cache, self._excluded)
-        )
-
-    def _hit_test(
-        self, cache: TokenCache, exclude: Callable[[Mapping[str, Any]], bool] | None
-    ) -> Lookup:
-        """This protocol's cache-hit lookup (see :mod:`authgate._hitpath`)."""
-        raise NotImplementedError
+        if cache is not None:
+            self._cache: TokenCache = cache
+            self._get = cache.entries.get
+            self._clock: Callable[[], float] = cache.clock
 
     def _predicate(self, rules: PathRules) -> Callable[[Mapping[str, Any]], bool]:
         """The exclusion test over this protocol's request (a scope, an environ)."""

@@ -99,7 +99,9 @@ def extract_credential(
         scheme = scheme.lower()
         if scheme == "bearer":
             if rest and rest[0] != " ":  # "Bearer<TAB>x", "Bearer,x": never read as no credential
-                raise InvalidRequest("the Bearer scheme must be followed by one space and the token")
+                raise InvalidRequest(
+                    "the Bearer scheme must be followed by one space and the token"
+                )
             bearer = rest.lstrip(" ")
             if not bearer:
                 raise InvalidRequest("the Bearer credential is empty")

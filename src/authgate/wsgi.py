@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from ._cache import TokenCache
-from ._hitpath import ENVIRON_KEY, Lookup, wsgi_lookup
+from ._hitpath import ENVIRON_KEY, TAIL_SLICE
 from ._paths import PathRules
 from ._responses import PHRASES, rejection
 from ._shell import Shell
@@ -32,18 +31,27 @@ class AuthGateWSGIMiddleware(Shell[WSGIApp]):
     """
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-        lookup = self._lookup
-        if lookup is not None:
-            principal = lookup(environ)  # the hit path: a cached token, nothing parsed
-            if principal is not None:
-                environ[ENVIRON_KEY] = principal
+        get = self._get
+        excluded = self._excluded
+        # the hit path (see _hitpath); servers join a repeated header's values with commas,
+        # which no cache key contains.
+        value = environ.get("HTTP_AUTHORIZATION")
+        if (
+            get is not None
+            and type(value) is str
+            and "HTTP_X_API_KEY" not in environ
+            and (excluded is None or not excluded(environ))
+        ):
+            try:
+                key = value.encode("latin-1")  # a copy, as WSGI decoded it: no per-byte work
+            except UnicodeEncodeError:  # not a WSGI header value: the full path answers
+                key = b""
+            entry = get(key[TAIL_SLICE])
+            if entry is not None and entry[2] == key and self._clock() < entry[0]:
+                self._cache.hits += 1
+                environ[ENVIRON_KEY] = entry[1]
                 return self.app(environ, start_response)
         return self._full(environ, start_response)
-
-    def _hit_test(
-        self, cache: TokenCache, exclude: Callable[[Mapping[str, Any]], bool] | None
-    ) -> Lookup:
-        return wsgi_lookup(cache, exclude)
 
     def _predicate(self, rules: PathRules) -> Callable[[Mapping[str, Any]], bool]:
         return rules.wsgi()
