@@ -139,3 +139,31 @@ def test_api_keys_through_the_asgi_shell(auth: Authenticator) -> None:
         assert refused.status_code == 401
         assert 'error="invalid_token"' in refused.headers["www-authenticate"]
         assert "sk_live_nope" not in refused.text
+
+
+def test_overlapping_key_prefixes_are_refused_at_construction(ring: APIKeyRing) -> None:
+    """Two rings whose prefixes overlap (sk_ and sk_live_) would send one ring's keys to the
+    other: refused, naming both; so is a second ring without any prefix."""
+    wide = APIKeyRing(prefixes=("sk_",))
+    with pytest.raises(ConfigurationError, match="overlap") as caught:
+        Authenticator([APIKeyProvider("keys", ring), APIKeyProvider("wide", wide)])
+    assert "'sk_'" in caught.value.message
+    assert "'sk_live_'" in caught.value.message
+    with pytest.raises(ConfigurationError, match="key prefixes"):
+        Authenticator([APIKeyProvider("keys", ring), APIKeyProvider("bare", APIKeyRing())])
+
+
+def test_two_rings_with_distinct_prefixes_each_get_their_keys(ring: APIKeyRing) -> None:
+    """With two rings, an x-api-key value reaches the ring whose prefix it carries (the second
+    ring's keys were always refused when the first took every header key)."""
+    partners = APIKeyRing(prefixes=("pk_live_",))
+    partner_key = "pk_live_9a8b7c6d5e4f3a2b1c0d9e8f"
+    partners.add(partner_key, subject="partner-7", name="partner", scopes=[], environment="live")
+    auth = Authenticator([APIKeyProvider("keys", ring), APIKeyProvider("partners", partners)])
+    first = auth.authenticate({"x-api-key": LIVE})
+    second = auth.authenticate({"x-api-key": partner_key})
+    assert first is not None
+    assert second is not None
+    assert (first.provider, second.provider) == ("keys", "partners")
+    with pytest.raises(InvalidToken, match="not recognised"):
+        auth.authenticate({"x-api-key": "zz_live_0000000000000000000000"})

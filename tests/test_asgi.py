@@ -161,6 +161,18 @@ def test_optional_mode_never_reads_a_malformed_bearer_as_anonymous(
     assert_rejection(answer, 400, "invalid_request", "")
 
 
+def test_a_dpop_bound_token_sent_as_bearer_is_refused(
+    client: TestClient, tokens: TokenFactory
+) -> None:
+    """A token carrying cnf.jkt sent as Bearer, with no proof, is 401 (RFC 9449 §7.2), also
+    the second time (never cached); a token without cnf from the same issuer passes."""
+    bound = tokens.mint("bound", cnf={"jkt": "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"})
+    for _ in range(2):
+        answer = client.get("/whoami", headers=bearer(bound))
+        assert_rejection(answer, 401, "invalid_token", "bound to a client key")
+    assert client.get("/whoami", headers=bearer(tokens.mint("plain"))).status_code == 200
+
+
 def test_websocket_with_valid_token(client: TestClient, tokens: TokenFactory) -> None:
     """An authenticated handshake is accepted and the socket sees the principal."""
     with client.websocket_connect("/ws", headers=bearer(tokens.mint("ws-user"))) as ws:

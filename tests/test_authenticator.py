@@ -471,3 +471,24 @@ def test_the_expiring_map_is_bounded_first_in_first_out_and_honours_deadlines() 
     assert memo.get("a") == 9
     memo.clear()
     assert len(memo) == 0
+
+
+@pytest.mark.parametrize("sub", [5, 5.0, True, ["5"], {"id": 5}], ids=str)
+def test_a_sub_that_is_not_a_string_is_malformed(sub: Any) -> None:
+    """RFC 7519: sub is a string. A number is not read as text (subject 5 would merge with
+    the user "5"): the token is malformed, naming the claim."""
+    from authgate.principal import principal_from_claims
+
+    with pytest.raises(InvalidToken) as caught:
+        principal_from_claims({"sub": sub, "exp": 2e9}, provider="p")
+    assert (caught.value.reason, caught.value.claim) == ("malformed", "sub")
+    assert principal_from_claims({"sub": "5", "exp": 2e9}, provider="p").subject == "5"
+
+
+@pytest.mark.parametrize("alg", ["Ed25519", "EdDSA"])
+def test_the_testing_kit_mints_every_algorithm_name_authgate_accepts(alg: str) -> None:
+    """RFC 9864's Ed25519 and the polymorphic EdDSA both mint and verify."""
+    key = SigningKey(alg)
+    token = TokenFactory(key=key).mint("ed")
+    verifier = JWTVerifier(key.keyset(), algorithms=[alg])
+    assert verifier.verify(token)["sub"] == "ed"

@@ -262,3 +262,15 @@ def test_failures_name_their_cause_to_operators_only() -> None:
         details.append(caught.value.detail)
     assert "connection was refused" in details[0]
     assert "does not resolve" in details[1]
+
+
+def test_a_sender_constrained_introspection_answer_is_refused(idp: FakeIntrospection) -> None:
+    """An opaque token whose introspection answer carries cnf (a DPoP key thumbprint) is
+    refused: its binding cannot be verified, and it is not cached."""
+    auth = Authenticator([provider_for(idp)])
+    token = idp.issue("ada", cnf={"jkt": "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"})
+    for _ in range(2):
+        with pytest.raises(InvalidToken) as caught:
+            auth.authenticate(bearer(token))
+        assert (caught.value.reason, caught.value.claim) == ("unverified_binding", "cnf")
+    assert auth.stats.hits == 0

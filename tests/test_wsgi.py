@@ -294,3 +294,22 @@ def test_wsgi_optional_mode_refuses_a_malformed_bearer(
     answer = client.get("/whoami", headers={"authorization": spelling.format(t=tokens.mint())})
     assert answer.status_code == 400
     assert 'error="invalid_request"' in answer.headers["www-authenticate"]
+
+
+@pytest.mark.parametrize(
+    "cnf",
+    [{"jkt": "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"}, {"x5t#S256": "bwcK0esc3ACC3DB2Y5"}],
+    ids=["dpop", "mtls"],
+)
+def test_a_key_bound_token_sent_as_bearer_is_refused(
+    cnf: dict[str, str], wsgi_server: str, tokens: TokenFactory
+) -> None:
+    """RFC 9449 §7.2 / RFC 8705 §3: a token bound to a client key (cnf) sent as a plain Bearer
+    token is a 401 over a real WSGI server, every time, never served from the cache."""
+    token = tokens.mint("bound", cnf=cnf)
+    with httpx.Client(base_url=wsgi_server) as client:
+        for _ in range(2):
+            answer = client.get("/whoami", headers=bearer(token))
+            assert answer.status_code == 401
+            assert 'error="invalid_token"' in answer.headers["www-authenticate"]
+            assert "bound to a client key" in answer.json()["message"]

@@ -44,6 +44,7 @@ from .errors import (
     ServiceUnavailable,
     TokenTooLarge,
     UnsupportedHeader,
+    UnverifiedBinding,
 )
 from .extract import Credential
 from .jwt import JWTVerifier
@@ -113,6 +114,7 @@ __all__ = [
     "ServiceUnavailable",
     "TokenTooLarge",
     "UnsupportedHeader",
+    "UnverifiedBinding",
     "Upstream",
     "VeryChatProvider",
     "hash_api_key",

@@ -21,6 +21,7 @@ from .errors import (
     MalformedToken,
     ProviderUnavailable,
     RevokedToken,
+    UnverifiedBinding,
 )
 from .events import Decision, Event
 from .extract import MAX_TOKEN_BYTES, Credential, credential_from_headers
@@ -474,6 +475,9 @@ class Authenticator:
     def _admit(
         self, credential: Credential, principal: Principal, provider: Provider, generation: int
     ) -> None:
+        if principal.claims.get("cnf") is not None:
+            # sender-constrained (DPoP, mutual TLS): never accepted as a plain Bearer token
+            raise UnverifiedBinding()
         if self.denylist.is_revoked(credential.value, principal):
             raise RevokedToken("the token has been revoked")
         store = self.store
@@ -553,4 +557,26 @@ def _providers(providers: Any) -> tuple[Provider, ...]:
     for issuer in issuers:
         if issuers.count(issuer) > 1:
             raise ConfigurationError(f"two providers have the same issuer {issuer!r}")
+    _check_key_prefixes([p for p in found if p.accepts_api_keys])
     return found
+
+
+def _check_key_prefixes(providers: list[Provider]) -> None:
+    """Several API-key providers route by prefix: each needs its own, none a prefix of
+    another's (else one ring's keys would always reach the other and be refused)."""
+    if len(providers) < 2:
+        return
+    for provider in providers:
+        if not provider.api_key_prefixes:
+            raise ConfigurationError(
+                f"several providers take API keys: give {provider.name!r} key prefixes "
+                "(APIKeyRing(prefixes=...)) so x-api-key values can be routed"
+            )
+    owned = [(prefix, p.name) for p in providers for prefix in p.api_key_prefixes]
+    for prefix, name in owned:
+        for other, other_name in owned:
+            if other_name != name and other.startswith(prefix):
+                raise ConfigurationError(
+                    f"API-key prefixes overlap: {prefix!r} ({name}) and {other!r} "
+                    f"({other_name}); a key would reach the wrong provider"
+                )

@@ -22,6 +22,7 @@ ladder. No message ever contains a token, a key or a credential header.
     │   ├── BadIssuer                   reason "bad_issuer"
     │   ├── BadAudience                 reason "bad_audience"
     │   ├── MissingClaim                reason "missing_claim"
+    │   ├── UnverifiedBinding           reason "unverified_binding": bound to a key (cnf)
     │   └── RevokedToken                reason "revoked": on the denylist (signed out)
     ├── Forbidden                       403: a valid credential without the right (banned user...)
     │   └── InsufficientScope           403 insufficient_scope: a required scope is missing
@@ -59,6 +60,7 @@ __all__ = [
     "ServiceUnavailable",
     "TokenTooLarge",
     "UnsupportedHeader",
+    "UnverifiedBinding",
 ]
 
 
@@ -222,6 +224,17 @@ class MissingClaim(InvalidToken):
 
     reason = "missing_claim"
     default_message = "the token lacks a required claim"
+
+
+class UnverifiedBinding(InvalidToken):
+    """The token is sender-constrained (its claims or introspection answer carry ``cnf``: a
+    DPoP key thumbprint, RFC 9449, or a client certificate's, RFC 8705) and this request does
+    not prove the binding; accepting it as a plain Bearer token would let whoever stole it
+    replay it."""
+
+    reason = "unverified_binding"
+    default_message = "the token is bound to a client key and its binding cannot be verified"
+    claim = "cnf"
 
 
 class RevokedToken(InvalidToken):

@@ -8,7 +8,7 @@ from types import MappingProxyType
 from typing import Any, ClassVar, Literal
 
 from ._json import as_number
-from .errors import MissingClaim
+from .errors import MalformedToken, MissingClaim
 
 __all__ = [
     "ANONYMOUS",
@@ -298,8 +298,11 @@ def principal_from_claims(
         role_claims: where the roles are (see :func:`roles_from_claims`).
     """
     subject = claims.get(subject_claim)
+    if subject_claim == "sub" and subject is not None and not isinstance(subject, str):
+        # RFC 7519 §4.1.2: a StringOrURI. A number read as text would merge subject 5 with "5".
+        raise MalformedToken("the 'sub' claim must be a string (RFC 7519)", claim="sub")
     if isinstance(subject, int) and not isinstance(subject, bool):
-        subject = str(subject)
+        subject = str(subject)  # a provider's own numeric user id (not a JWT's sub)
     if not isinstance(subject, str) or not subject:
         raise MissingClaim(f"the token has no usable {subject_claim!r} claim", claim=subject_claim)
     exp = claims.get("exp")

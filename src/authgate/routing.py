@@ -50,6 +50,13 @@ class Router:
         value = credential.value
         refuse_oversized(value, self.max_credential_bytes)
         from_header = credential.kind == "api_key"
+        if from_header and len(self._key_providers) > 1:
+            # several rings: an x-api-key value goes to the one whose prefix it carries
+            # (distinct and non-overlapping, checked at construction)
+            for provider in self._key_providers:
+                if value.startswith(provider.api_key_prefixes):
+                    return provider
+            raise InvalidToken("the API key is not recognised")
         for provider in self._key_providers:
             if provider.accepts_api_key(value, from_header=from_header):
                 return provider

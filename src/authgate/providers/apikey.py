@@ -31,6 +31,7 @@ class APIKeyProvider(Provider):
             raise ConfigurationError("APIKeyProvider needs an authgate.APIKeyRing")
         self.name = name
         self.ring = ring
+        self.api_key_prefixes = ring.prefixes
         # a key's principal is fixed by its entry: build it once (keyed by the entry object).
         self._principals: Memo[int, tuple[APIKey, Principal]] = Memo(max(4 * len(ring), 4096))
 

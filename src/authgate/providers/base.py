@@ -55,6 +55,9 @@ class Provider:
     - ``accepts_api_keys``: API keys may be routed here; then override
       :meth:`accepts_api_key` if, beyond ``x-api-key`` values, you claim Bearer values
       (by a key prefix such as ``sk_live_``).
+    - ``api_key_prefixes``: the prefixes your keys carry. With several providers taking API
+      keys, each needs its own (none a prefix of another's): ``x-api-key`` values are routed by
+      them, and overlapping ones are refused at construction.
     - ``cache_ttl``: the longest your principals are cached (``None``: until ``exp``).
 
     Override :meth:`verify` and :meth:`verify_async` (the async one must not block the event
@@ -76,6 +79,7 @@ class Provider:
     accepts_jwt: bool = True
     accepts_opaque: bool = False
     accepts_api_keys: bool = False
+    api_key_prefixes: tuple[str, ...] = ()
     cache_ttl: float | None = None
     """The longest the Authenticator caches this provider's principals (``None``: until exp)."""
 
@@ -304,6 +308,7 @@ class HybridProvider(Provider):
         self.accepts_opaque = self.remote is not None
         self.accepts_jwt = verifier is not None or self.remote is not None
         self.accepts_api_keys = ring is not None
+        self.api_key_prefixes = ring.prefixes if ring is not None else ()
 
     # -- what subclasses provide --------------------------------------------------------------
 

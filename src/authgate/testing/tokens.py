@@ -23,6 +23,7 @@ _CURVE_FOR: dict[str, Callable[[], ec.EllipticCurve]] = {
     "ES512": ec.SECP521R1,
 }
 _SECRET_BYTES = {"HS256": 32, "HS384": 48, "HS512": 64}
+_PYJWT_NAMES = {"Ed25519": "EdDSA"}
 
 
 def b64url(data: bytes | str) -> str:
@@ -61,7 +62,8 @@ class SigningKey:
         self.alg = alg
         self.kid = kid if kid is not None else uuid.uuid4().hex[:16]
         self.private: Any = private if private is not None else _generate(alg)
-        self._algorithm = get_default_algorithms()[alg]
+        # PyJWT signs RFC 9864's "Ed25519" as "EdDSA": the same algorithm for an Ed25519 key
+        self._algorithm = get_default_algorithms()[_PYJWT_NAMES.get(alg, alg)]
 
     def __repr__(self) -> str:
         return f"SigningKey(alg={self.alg!r}, kid={self.kid!r})"
