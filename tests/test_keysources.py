@@ -24,7 +24,7 @@ from authgate import (
     RemoteKeySource,
     Upstream,
 )
-from authgate._http import Response
+from authgate._exchange import Response
 from authgate.testing import LocalIssuer, b64url, json_answer
 
 from .conftest import Clock, all_at_once

@@ -156,3 +156,20 @@ def test_import_authgate_loads_neither_httpx_nor_asyncio() -> None:
         [sys.executable, "-c", probe], check=True, capture_output=True, text=True
     ).stdout
     assert out.strip() == "[]"
+
+
+def test_no_private_attribute_of_httpx_or_httpcore_is_touched() -> None:
+    """The sync deadline is bound through httpcore's public pool API, not by reaching into
+    httpx's client (``_transport``, ``_mounts``, ``_pool``, ``_network_backend``)."""
+    import re
+    from pathlib import Path
+
+    source = Path(authgate.__file__).parent
+    private = re.compile(r"\._(transport|mounts|pool|network_backend)\b")
+    found = [
+        f"{path.name}:{number}"
+        for path in sorted(source.rglob("*.py"))
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if private.search(line)
+    ]
+    assert found == []

@@ -7,7 +7,8 @@ The pipeline, stage by stage, and the module that holds each::
       2 cache       _cache.py        verified-token cache (the hit path: _hitpath.py)
       3 route       routing.py       which provider: API-key prefix, unverified iss / alg, opaque
       4 verify      jwt.py           local JWT rules (keys.py, keysources.py for the keys)
-                    providers/       each provider; remote calls through _remote.py + _http.py
+                    providers/       each provider; remote calls through _remote.py, over
+                                     _upstream.py (settings), _exchange.py, _clients.py
                     apikeys.py       API-key rings; revocation.py the denylist
       5 principal   principal.py     the one normalized Principal
       6 answer      asgi.py, wsgi.py thin shells over _shell.py; refusals in _responses.py
@@ -17,8 +18,8 @@ Where to add a provider: one module in providers/ (the SDK is :mod:`authgate.pro
 :class:`Authenticator` (authenticator.py) runs stages 1-5 for both shells.
 """
 
-from ._http import Upstream
 from ._remote import RemotePolicy
+from ._upstream import Upstream
 from .apikeys import APIKey, APIKeyRing, hash_api_key
 from .authenticator import Authenticator
 from .errors import (

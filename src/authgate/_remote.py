@@ -21,12 +21,14 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from ._cache import Expiring
+from ._clients import Clients
 from ._codec import sha256
 from ._config import non_negative, positive, size
+from ._exchange import Plan, Response, UpstreamError
 from ._flight import SingleFlight
-from ._http import Clients, Plan, Response, Upstream, UpstreamError
 from ._json import as_number
 from ._log import info, upstream_summary, warning
+from ._upstream import Upstream
 from .errors import AuthGateError, ConfigurationError, InvalidToken, ProviderUnavailable
 from .events import BreakerChange, Event, RemoteCall
 from .store import Store, shared_fetch, shared_fetch_async

@@ -22,8 +22,10 @@ import time
 from collections.abc import Sequence
 from typing import Any, Final
 
+from ._clients import Clients
 from ._decisions import explain
-from ._http import Clients, Request, Response, Upstream, UpstreamError, check_url
+from ._exchange import Request, Response, UpstreamError
+from ._upstream import Upstream, check_url
 from .errors import AuthGateError, ConfigurationError, ServiceUnavailable
 from .extract import MAX_TOKEN_BYTES, Credential
 from .jwt import JWTVerifier

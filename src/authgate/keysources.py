@@ -28,22 +28,15 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
 from ._cache import Memo
+from ._clients import Clients
 from ._codec import sha256
 from ._config import non_negative, positive, size
+from ._exchange import Plan, Request, Response, UpstreamError
 from ._flight import SingleFlight
-from ._http import (
-    Clients,
-    Plan,
-    Request,
-    Response,
-    Upstream,
-    UpstreamError,
-    allowed_http,
-    check_url,
-)
-from ._http import upstream_of as _upstream_of
 from ._json import as_number
 from ._log import info, safe_url, warning
+from ._upstream import Upstream, allowed_http, check_url
+from ._upstream import upstream_of as _upstream_of
 from .errors import ConfigurationError, KeySourceUnavailable
 from .events import Event, KeyFetch
 from .keys import KeySet, parse_jwks

@@ -35,7 +35,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any, Final, Literal
 
-from ._http import close_loop_clients, loop_client
+from ._clients import close_loop_clients, loop_client
 from ._log import info, warning
 from .errors import ConfigurationError
 from .store import Revocation

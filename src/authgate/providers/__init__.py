@@ -18,8 +18,9 @@ Helpers: :func:`principal_from_claims` maps claims to a :class:`~authgate.Princi
 module and from :mod:`authgate`; nothing private is needed.
 """
 
-from .._http import Plan, Request, Response, Upstream, UpstreamError, check_url
+from .._exchange import Plan, Request, Response, UpstreamError
 from .._remote import Claims, RemotePolicy, upstream_error
+from .._upstream import Upstream, check_url
 from ..extract import Credential
 from ..principal import Principal, principal_from_claims
 from .apikey import APIKeyProvider

@@ -13,8 +13,9 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Final
 
 from .._config import header_safe
-from .._http import Plan, Request, Response, Upstream, allowed_http, check_url
+from .._exchange import Plan, Request, Response
 from .._remote import Claims, RemotePolicy, upstream_error
+from .._upstream import Upstream, allowed_http, check_url
 from ..apikeys import APIKey, APIKeyRing
 from ..errors import ConfigurationError, Forbidden, InvalidToken
 from ..extract import Credential

@@ -14,9 +14,10 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from .._config import names
-from .._http import Plan, Upstream, upstream_of
+from .._exchange import Plan
 from .._json import as_number
 from .._remote import Claims, RemoteClient, RemotePolicy
+from .._upstream import Upstream, upstream_of
 from ..apikeys import APIKey, APIKeyRing
 from ..errors import ConfigurationError, InvalidToken, KeyNotFound, KeySourceUnavailable
 from ..events import Event

@@ -15,9 +15,10 @@ from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import quote_plus
 
 from .._config import header_safe, names, non_negative
-from .._http import Plan, Request, Response, Upstream, allowed_http, check_url
+from .._exchange import Plan, Request, Response
 from .._log import safe_url
 from .._remote import Claims, RemotePolicy, upstream_error
+from .._upstream import Upstream, allowed_http, check_url
 from ..errors import BadAudience, BadIssuer, ConfigurationError, InvalidToken
 from ..jwt import check_times
 from ..principal import RolePath

@@ -14,9 +14,10 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from .._http import Plan, Request, Response, Upstream, allowed_http, check_url
+from .._exchange import Plan, Request, Response
 from .._json import as_number
 from .._remote import Claims, RemotePolicy
+from .._upstream import Upstream, allowed_http, check_url
 from ..apikeys import APIKey, APIKeyRing
 from ..errors import ConfigurationError, ExpiredToken, MissingClaim
 from ..extract import Credential

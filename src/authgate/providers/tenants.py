@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final
 
 from .._config import positive, size
-from .._http import Upstream, allowed_http, check_url
+from .._upstream import Upstream, allowed_http, check_url
 from ..errors import BadIssuer, ConfigurationError, MalformedToken
 from ..events import Event
 from ..extract import Credential

@@ -12,8 +12,9 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from .._http import Plan, Request, Response, Upstream, allowed_http, check_url
+from .._exchange import Plan, Request, Response
 from .._remote import Claims, RemotePolicy, upstream_error
+from .._upstream import Upstream, allowed_http, check_url
 from ..errors import BadAudience, ConfigurationError, InvalidToken
 from ..extract import Credential
 from ..jwt import JWTVerifier
