@@ -46,7 +46,9 @@ def issuer() -> Iterator[LocalIssuer]:
 def make(issuer: LocalIssuer, clock: Clock, **policy: Any) -> tuple[JWKSKeySource, JWTVerifier]:
     """A JWKS source on the issuer and a verifier over it, all three on ``clock``."""
     issuer.factory.clock = clock
-    source = JWKSKeySource(issuer.jwks_url, policy=KeyFetchPolicy(**policy), clock=clock)
+    source = JWKSKeySource(
+        issuer.jwks_url, policy=KeyFetchPolicy(**policy), upstream=Upstream(clock=clock)
+    )
     verifier = JWTVerifier(source, algorithms=["ES256"], issuer=issuer.url, clock=clock)
     return source, verifier
 
@@ -94,7 +96,7 @@ async def test_verify_async_fetches_with_the_async_client(
 
 def test_oidc_discovery_finds_the_jwks(issuer: LocalIssuer, clock: Clock) -> None:
     """OIDC discovery reads jwks_uri from the issuer's configuration document."""
-    source = OIDCKeySource(issuer.url, clock=clock)
+    source = OIDCKeySource(issuer.url, upstream=Upstream(clock=clock))
     verifier = JWTVerifier(source, algorithms=["ES256"], issuer=issuer.url, clock=clock)
     assert verifier.verify(issuer.mint("carol"))["sub"] == "carol"
     assert issuer.requests["/.well-known/openid-configuration"] == 1
@@ -103,7 +105,7 @@ def test_oidc_discovery_finds_the_jwks(issuer: LocalIssuer, clock: Clock) -> Non
 
 def test_oidc_discovery_for_another_issuer_is_refused(issuer: LocalIssuer, clock: Clock) -> None:
     """A discovery document naming a different issuer is a key-source error, not trust."""
-    source = OIDCKeySource(issuer.url + "/tenant", clock=clock)
+    source = OIDCKeySource(issuer.url + "/tenant", upstream=Upstream(clock=clock))
     verifier = JWTVerifier(source, algorithms=["ES256"], clock=clock)
     with pytest.raises(KeySourceUnavailable) as caught:
         verifier.verify(issuer.mint())
@@ -381,8 +383,7 @@ def test_injected_transport_for_unit_tests(clock: Clock) -> None:
 
     source = JWKSKeySource(
         "https://keys.example/jwks.json",
-        clock=clock,
-        upstream=Upstream(transport=httpx.MockTransport(answer)),
+        upstream=Upstream(transport=httpx.MockTransport(answer), clock=clock),
     )
     verifier = JWTVerifier(source, algorithms=["EdDSA"], clock=clock)
     assert verifier.verify(TokenFactory(key=key, clock=clock).mint("ivy"))["sub"] == "ivy"
@@ -432,7 +433,7 @@ def test_oidc_discovers_again_after_a_transport_error_on_the_jwks(clock: Clock) 
 
     with MovingIdP("ES256") as idp:
         idp.factory.clock = clock
-        source = OIDCKeySource(idp.url, clock=clock)
+        source = OIDCKeySource(idp.url, upstream=Upstream(clock=clock))
         verifier = JWTVerifier(source, algorithms=["ES256"], issuer=idp.url, clock=clock)
         assert verifier.verify(idp.mint("a"))["sub"] == "a"
         idp.jwks_at = dead  # the IdP "moves" its keys somewhere unreachable ...
@@ -523,7 +524,7 @@ def test_an_unparseable_discovered_jwks_uri_fails_the_fetch_without_jamming(
 
     with BrokenIdP("ES256") as idp:
         idp.factory.clock = clock
-        source = OIDCKeySource(idp.url, clock=clock)
+        source = OIDCKeySource(idp.url, upstream=Upstream(clock=clock))
         verifier = JWTVerifier(source, algorithms=["ES256"], issuer=idp.url, clock=clock)
         with pytest.raises(KeySourceUnavailable) as caught:
             verifier.verify(idp.mint())

@@ -44,7 +44,7 @@ def make(idp: FakeIntrospection, clock: Clock, **policy: Any) -> IntrospectionPr
         client_id=idp.client_id,
         client_secret=idp.client_secret,
         policy=RemotePolicy(**policy),
-        clock=clock,
+        upstream=Upstream(clock=clock),
     )
 
 
@@ -92,7 +92,11 @@ def test_wrong_client_secret_is_our_outage_not_the_clients_401(
 ) -> None:
     """The server refusing our client credentials is a 503: the caller did nothing wrong."""
     provider = IntrospectionProvider(
-        "idp", idp.introspection_url, client_id=idp.client_id, client_secret="wrong", clock=clock
+        "idp",
+        idp.introspection_url,
+        client_id=idp.client_id,
+        client_secret="wrong",
+        upstream=Upstream(clock=clock),
     )
     with pytest.raises(ProviderUnavailable) as caught:
         Authenticator([provider], clock=clock).authenticate(bearer(idp.issue()))

@@ -18,6 +18,7 @@ from authgate import (
     JWTVerifier,
     MultiTenantProvider,
     Roles,
+    Upstream,
 )
 from authgate.asgi import AuthGateMiddleware
 from authgate.testing import FakeTenants, LocalIssuer, serve_asgi
@@ -95,7 +96,7 @@ def test_issuers_are_bounded_and_dropped_when_idle(idp: FakeTenants) -> None:
         tenants=["contoso", "fabrikam", "outsider"],
         max_issuers=2,
         idle_timeout=600,
-        clock=clock,  # tokens live an hour: still valid 601 s on
+        upstream=Upstream(clock=clock),  # tokens live an hour: still valid 601 s on
     )
     auth = Authenticator([multi], cache_max_entries=0)
     for tenant in ("contoso", "fabrikam", "outsider"):

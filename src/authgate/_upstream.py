@@ -4,6 +4,8 @@ rules every remote location follows (https, or http on loopback)."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, NamedTuple
 from urllib.parse import urlsplit
@@ -40,6 +42,8 @@ class Upstream:
         transport: an ``httpx.BaseTransport`` for sync calls (tests inject
             ``httpx.MockTransport``).
         async_transport: an ``httpx.AsyncBaseTransport`` for async calls.
+        clock: returns the current time in seconds since the epoch: what the component judges
+            expiry, freshness and cooldowns by (tests inject a hand-moved one).
     """
 
     timeout: float | None = None
@@ -50,6 +54,7 @@ class Upstream:
     allow_http: tuple[str, ...] = ()
     transport: httpx.BaseTransport | None = field(default=None, repr=False)
     async_transport: httpx.AsyncBaseTransport | None = field(default=None, repr=False)
+    clock: Callable[[], float] = field(default=time.time, repr=False, compare=False)
     _context: ssl.SSLContext | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -65,6 +70,8 @@ class Upstream:
             or self.max_body <= 0
         ):
             raise ConfigurationError("Upstream.max_body must be a positive number of bytes")
+        if not callable(self.clock):
+            raise ConfigurationError("Upstream.clock must return seconds since the epoch")
         if not isinstance(self.trust_env, bool):
             raise ConfigurationError("Upstream.trust_env must be True or False")
         hosts = self.allow_http

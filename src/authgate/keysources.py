@@ -98,8 +98,8 @@ class RemoteKeySource:
 
     Args:
         policy: the fetch and cache policy.
-        upstream: how to reach the keys (its timeout and body cap override the policy's).
-        clock: returns the current time in seconds since the epoch.
+        upstream: how to reach the keys (its timeout and body cap override the policy's; its
+            clock is the source's).
     """
 
     def __init__(
@@ -107,7 +107,6 @@ class RemoteKeySource:
         *,
         policy: KeyFetchPolicy | None = None,
         upstream: Upstream | None = None,
-        clock: Callable[[], float] = time.time,
     ) -> None:
         if policy is not None and not isinstance(policy, KeyFetchPolicy):
             raise ConfigurationError("policy must be an authgate.KeyFetchPolicy")
@@ -118,7 +117,7 @@ class RemoteKeySource:
             )
         )
         self._allow_http = allowed_http(upstream)
-        self._clock = clock
+        self._clock = _upstream_of(upstream).clock
         self._lock = threading.Lock()
         self._keyset: KeySet | None = None
         self._usable_until = 0.0
@@ -451,7 +450,6 @@ class JWKSKeySource(RemoteKeySource):
         url: the JWKS document's URL (``https``, or ``http`` on loopback).
         policy: the fetch and cache policy.
         upstream: how to reach the keys (timeouts, transports).
-        clock: returns the current time in seconds since the epoch.
     """
 
     def __init__(
@@ -460,10 +458,9 @@ class JWKSKeySource(RemoteKeySource):
         *,
         policy: KeyFetchPolicy | None = None,
         upstream: Upstream | None = None,
-        clock: Callable[[], float] = time.time,
     ) -> None:
         self.url = check_url(url, "the JWKS URL", allowed_http(upstream))
-        super().__init__(policy=policy, upstream=_upstream_of(upstream), clock=clock)
+        super().__init__(policy=policy, upstream=_upstream_of(upstream))
 
     def __repr__(self) -> str:
         return f"JWKSKeySource({self.url!r})"
@@ -486,7 +483,6 @@ class OIDCKeySource(RemoteKeySource):
         issuer: the issuer URL (``https``, or ``http`` on loopback).
         policy: the fetch and cache policy.
         upstream: how to reach the keys (timeouts, transports).
-        clock: returns the current time in seconds since the epoch.
     """
 
     def __init__(
@@ -495,12 +491,11 @@ class OIDCKeySource(RemoteKeySource):
         *,
         policy: KeyFetchPolicy | None = None,
         upstream: Upstream | None = None,
-        clock: Callable[[], float] = time.time,
     ) -> None:
         self.issuer = check_url(issuer, "the issuer", allowed_http(upstream))
         self.discovery_url = issuer.rstrip("/") + "/.well-known/openid-configuration"
         self.jwks_uri: str | None = None
-        super().__init__(policy=policy, upstream=_upstream_of(upstream), clock=clock)
+        super().__init__(policy=policy, upstream=_upstream_of(upstream))
 
     def __repr__(self) -> str:
         return f"OIDCKeySource({self.issuer!r})"

@@ -8,14 +8,13 @@ token's ``kid`` stays unknown, the verify endpoint with the secret key. A banned
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Final
 
 from .._config import header_safe
 from .._exchange import Plan, Request, Response
 from .._remote import Claims, RemotePolicy, upstream_error
-from .._upstream import Upstream, allowed_http, check_url
+from .._upstream import Upstream, allowed_http, check_url, upstream_of
 from ..apikeys import APIKey, APIKeyRing
 from ..errors import ConfigurationError, Forbidden, InvalidToken
 from ..extract import Credential
@@ -64,7 +63,6 @@ class AuthonProvider(HybridProvider):
         role_claims: where the roles are in the claims (see :class:`authgate.Roles`).
         policy: the remote call policy.
         upstream: how to reach the endpoint (timeouts, transports).
-        clock: returns the current time.
     """
 
     algorithms = frozenset({"RS256"})
@@ -85,7 +83,6 @@ class AuthonProvider(HybridProvider):
         role_claims: Iterable[RolePath] = (),
         policy: RemotePolicy | None = None,
         upstream: Upstream | None = None,
-        clock: Callable[[], float] = time.time,
     ) -> None:
         if secret_key is not None:
             header_safe(secret_key, "Authon's secret_key")
@@ -102,7 +99,11 @@ class AuthonProvider(HybridProvider):
         verifier = None
         if keys is not None:
             verifier = JWTVerifier(
-                keys, algorithms=["RS256"], issuer=issuer, audience=audience, clock=clock
+                keys,
+                algorithms=["RS256"],
+                issuer=issuer,
+                audience=audience,
+                clock=upstream_of(upstream).clock,
             )
         if api_keys is None:
             api_keys = APIKeyRing(prefixes=AUTHON_KEY_PREFIXES)
@@ -116,7 +117,6 @@ class AuthonProvider(HybridProvider):
             role_claims=role_claims,
             policy=policy,
             upstream=upstream,
-            clock=clock,
         )
         if self.verifier is None and self.remote is None:
             raise ConfigurationError("Authon needs keys for local verification or a secret_key")

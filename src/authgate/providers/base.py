@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -266,7 +265,6 @@ class HybridProvider(Provider):
         role_claims: where the roles are in the claims (see :class:`authgate.Roles`).
         policy: the remote call policy.
         upstream: how to reach the endpoint (timeouts, transports).
-        clock: returns the current time.
     """
 
     subject_claim: str = "sub"
@@ -281,7 +279,6 @@ class HybridProvider(Provider):
         role_claims: Iterable[RolePath] = (),
         policy: RemotePolicy | None = None,
         upstream: Upstream | None = None,
-        clock: Callable[[], float] = time.time,
     ) -> None:
         self.name = _checked_name(name)
         self.role_claims = role_paths(role_claims)
@@ -302,7 +299,7 @@ class HybridProvider(Provider):
                 expires_at=self.expiry,
                 policy=policy,
                 upstream=upstream,
-                clock=clock,
+                clock=upstream.clock,
                 secrets=self.secrets(),
             )
         # routing hints: opaque tokens only where an endpoint can vouch for them
@@ -457,7 +454,6 @@ class RemoteProvider(HybridProvider):
         role_claims: where the roles are in the claims (see :class:`authgate.Roles`).
         policy: the remote call policy.
         upstream: how to reach the endpoint (timeouts, transports).
-        clock: returns the current time.
     """
 
     accepts_opaque = True
@@ -471,7 +467,6 @@ class RemoteProvider(HybridProvider):
         role_claims: Iterable[RolePath] = (),
         policy: RemotePolicy | None = None,
         upstream: Upstream | None = None,
-        clock: Callable[[], float] = time.time,
     ) -> None:
         if issuer is not None and (not isinstance(issuer, str) or not issuer):
             raise ConfigurationError("issuer must be a non-empty string")
@@ -484,7 +479,6 @@ class RemoteProvider(HybridProvider):
             role_claims=role_claims,
             policy=policy,
             upstream=upstream_of(upstream),
-            clock=clock,
         )
         assert self.remote is not None
         self.client = self.remote

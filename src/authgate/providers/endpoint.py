@@ -9,7 +9,6 @@ Placeholders ``{token}`` in header values and body templates are replaced by the
 from __future__ import annotations
 
 import base64
-import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import quote_plus
@@ -18,7 +17,7 @@ from .._config import header_safe, names, non_negative
 from .._exchange import Plan, Request, Response
 from .._log import safe_url
 from .._remote import Claims, RemotePolicy, upstream_error
-from .._upstream import Upstream, allowed_http, check_url
+from .._upstream import Upstream, allowed_http, check_url, upstream_of
 from ..errors import BadAudience, BadIssuer, ConfigurationError, InvalidToken
 from ..jwt import check_times
 from ..principal import RolePath
@@ -123,7 +122,6 @@ class EndpointProvider(RemoteProvider):
         role_claims: where the roles are in the claims (see :class:`authgate.Roles`).
         policy: the remote call policy.
         upstream: how to reach the endpoint (timeouts, transports).
-        clock: returns the current time.
     """
 
     def __init__(
@@ -141,7 +139,6 @@ class EndpointProvider(RemoteProvider):
         role_claims: Iterable[RolePath] = (),
         policy: RemotePolicy | None = None,
         upstream: Upstream | None = None,
-        clock: Callable[[], float] = time.time,
     ) -> None:
         self.url = check_url(url, "the verification URL", allowed_http(upstream))
         self.method = _method(method)
@@ -156,7 +153,6 @@ class EndpointProvider(RemoteProvider):
             role_claims=role_claims,
             policy=policy,
             upstream=upstream,
-            clock=clock,
         )
 
     def __repr__(self) -> str:
@@ -201,7 +197,6 @@ class IntrospectionProvider(RemoteProvider):
         leeway: seconds of clock skew on the answer's ``exp``, ``nbf`` and ``iat``.
         policy: the remote call policy.
         upstream: how to reach the endpoint (timeouts, transports).
-        clock: returns the current time.
     """
 
     def __init__(
@@ -219,7 +214,6 @@ class IntrospectionProvider(RemoteProvider):
         role_claims: Iterable[RolePath] = (),
         policy: RemotePolicy | None = None,
         upstream: Upstream | None = None,
-        clock: Callable[[], float] = time.time,
     ) -> None:
         self.url = check_url(url, "the introspection URL", allowed_http(upstream))
         if not client_id or not client_secret:
@@ -245,14 +239,13 @@ class IntrospectionProvider(RemoteProvider):
         # RFC 6749 §2.3.1: each part form-urlencoded, then base64 of "id:secret"
         pair = f"{quote_plus(client_id, safe='')}:{quote_plus(client_secret, safe='')}"
         self._authorization = "Basic " + base64.b64encode(pair.encode()).decode()
-        self._clock = clock
+        self._clock = upstream_of(upstream).clock
         super().__init__(
             name,
             issuer=issuer,
             role_claims=role_claims,
             policy=policy,
             upstream=upstream,
-            clock=clock,
         )
 
     def __repr__(self) -> str:

@@ -10,14 +10,13 @@ fields (``planType``, ``usageLimit``…) can be attached to every principal by `
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from .._exchange import Plan, Request, Response
 from .._json import as_number
 from .._remote import Claims, RemotePolicy
-from .._upstream import Upstream, allowed_http, check_url
+from .._upstream import Upstream, allowed_http, check_url, upstream_of
 from ..apikeys import APIKey, APIKeyRing
 from ..errors import ConfigurationError, ExpiredToken, MissingClaim
 from ..extract import Credential
@@ -56,7 +55,6 @@ class MoriProvider(HybridProvider):
         role_claims: where the roles are in the claims (see :class:`authgate.Roles`).
         policy: the remote call policy.
         upstream: how to reach the endpoint (timeouts, transports).
-        clock: returns the current time.
     """
 
     def __init__(
@@ -78,7 +76,6 @@ class MoriProvider(HybridProvider):
         role_claims: Iterable[RolePath] = (),
         policy: RemotePolicy | None = None,
         upstream: Upstream | None = None,
-        clock: Callable[[], float] = time.time,
     ) -> None:
         if not lifetime > 0:
             raise ConfigurationError("lifetime must be > 0 seconds")
@@ -94,7 +91,7 @@ class MoriProvider(HybridProvider):
         self.profile = profile
         self.lifetime = lifetime
         self.leeway = leeway
-        self._clock = clock
+        self._clock = upstream_of(upstream).clock
         verifier = None
         if keys is not None:
             verifier = JWTVerifier(
@@ -103,7 +100,7 @@ class MoriProvider(HybridProvider):
                 issuer=issuer,
                 leeway=leeway,
                 required_claims=(),
-                clock=clock,
+                clock=self._clock,
             )
         super().__init__(
             name,
@@ -113,7 +110,6 @@ class MoriProvider(HybridProvider):
             role_claims=role_claims,
             policy=policy,
             upstream=upstream,
-            clock=clock,
         )
 
     def __repr__(self) -> str:

@@ -13,12 +13,11 @@ from __future__ import annotations
 import dataclasses
 import re
 import threading
-import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final
 
 from .._config import positive, size
-from .._upstream import Upstream, allowed_http, check_url
+from .._upstream import Upstream, allowed_http, check_url, upstream_of
 from ..errors import BadIssuer, ConfigurationError, MalformedToken
 from ..events import Event
 from ..extract import Credential
@@ -58,7 +57,6 @@ class MultiTenantProvider(Provider):
         idle_timeout: seconds after which an unused issuer's verifier is dropped.
         policy: the key fetch policy of every issuer's key source.
         upstream: how to reach the issuers.
-        clock: returns the current time.
     """
 
     accepts_jwt = True
@@ -80,7 +78,6 @@ class MultiTenantProvider(Provider):
         idle_timeout: float = 3600.0,
         policy: KeyFetchPolicy | None = None,
         upstream: Upstream | None = None,
-        clock: Callable[[], float] = time.time,
     ) -> None:
         self.name = _checked_name(name)
         self.issuer_template = _template(issuer_template, upstream)
@@ -94,12 +91,12 @@ class MultiTenantProvider(Provider):
         self.role_claims = role_paths(role_claims)
         self.max_issuers = size(max_issuers, "max_issuers", minimum=1)
         self.idle_timeout = positive(idle_timeout, "idle_timeout")
-        self._clock = clock
+        self._clock = upstream_of(upstream).clock
         if keys is not None and not callable(keys):
             raise ConfigurationError("keys must build a key source from an issuer URL")
 
         def default_keys(issuer: str) -> RemoteKeySource:
-            return OIDCKeySource(issuer, policy=policy, upstream=upstream, clock=clock)
+            return OIDCKeySource(issuer, policy=policy, upstream=upstream)
 
         self._keys = keys or default_keys
         self._settings: dict[str, Any] = {
@@ -107,7 +104,7 @@ class MultiTenantProvider(Provider):
             "audience": audience,
             "leeway": leeway,
             "required_claims": tuple(required_claims),
-            "clock": clock,
+            "clock": upstream_of(upstream).clock,
         }
         # every setting is checked now, on a throwaway verifier, not at a tenant's first token
         self._verifier_for(prefix + "configuration-check" + suffix, source=_NoKeys())

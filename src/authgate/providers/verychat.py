@@ -8,13 +8,12 @@ secret. Without it, every token goes to the validate endpoint with the Bearer he
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from .._exchange import Plan, Request, Response
 from .._remote import Claims, RemotePolicy, upstream_error
-from .._upstream import Upstream, allowed_http, check_url
+from .._upstream import Upstream, allowed_http, check_url, upstream_of
 from ..errors import BadAudience, ConfigurationError, InvalidToken
 from ..extract import Credential
 from ..jwt import JWTVerifier
@@ -42,7 +41,6 @@ class VeryChatProvider(HybridProvider):
         role_claims: where the roles are in the claims (see :class:`authgate.Roles`).
         policy: the remote call policy.
         upstream: how to reach the endpoint (timeouts, transports).
-        clock: returns the current time.
     """
 
     algorithms = frozenset({"HS256"})
@@ -58,7 +56,6 @@ class VeryChatProvider(HybridProvider):
         role_claims: Iterable[RolePath] = (),
         policy: RemotePolicy | None = None,
         upstream: Upstream | None = None,
-        clock: Callable[[], float] = time.time,
     ) -> None:
         if not isinstance(project_id, str) or not project_id:
             raise ConfigurationError("VeryChat needs the projectId whose tokens it accepts")
@@ -73,7 +70,7 @@ class VeryChatProvider(HybridProvider):
                 algorithms=["HS256"],
                 required_claims=("exp", "sub"),
                 leeway=leeway,
-                clock=clock,
+                clock=upstream_of(upstream).clock,
             )
         super().__init__(
             name,
@@ -82,7 +79,6 @@ class VeryChatProvider(HybridProvider):
             role_claims=role_claims,
             policy=policy,
             upstream=upstream,
-            clock=clock,
         )
 
     def __repr__(self) -> str:
