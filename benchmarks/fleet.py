@@ -145,6 +145,7 @@ def fan_out(redis_url: str, workers: int = 4) -> tuple[int, int]:
             "AUTHGATE_CLIENT_SECRET": idp.client_secret,
             "AUTHGATE_JWKS_URL": issuer.jwks_url,
             "AUTHGATE_ISSUER": issuer.url,
+            "AUTHGATE_STORE_SECRET": "the bench fleet's secret, thirty-two bytes or more",
         }
         ports = [free_port() for _ in range(workers)]
         processes = [

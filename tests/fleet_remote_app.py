@@ -52,6 +52,7 @@ store = RedisStore(
     env("AUTHGATE_REDIS_URL", "redis://127.0.0.1:6379/0"),
     timeout=float(env("AUTHGATE_STORE_TIMEOUT", "0.05")),
     retry=0.2,
+    secret=env("AUTHGATE_STORE_SECRET") or None,
 )
 app = AuthGateMiddleware(
     Starlette(routes=[Route("/whoami", whoami)]), Authenticator(providers, store=store)

@@ -4,6 +4,7 @@ which `make test` installs when missing; without it these tests fail, never skip
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -11,7 +12,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from authgate import (
     Authenticator,
     BackOfficeProvider,
     ConfigurationError,
+    InvalidToken,
     KeySet,
     RevokedToken,
 )
@@ -31,6 +33,8 @@ from authgate.testing import SigningKey, TokenFactory, free_port, wait_for_port
 from .fleet_app import ISSUER, SECRET
 
 ROOT = Path(__file__).resolve().parents[1]
+
+FLEET_SECRET = "a fleet secret of at least thirty-two bytes"
 
 
 class Redis:
@@ -363,6 +367,7 @@ def remote_workers(
         # generous: on a loaded machine a 50 ms store call may time out, and then each worker
         # rightly acts on its own (liveness over deduplication), which these counts would see
         "AUTHGATE_STORE_TIMEOUT": "1.0",
+        "AUTHGATE_STORE_SECRET": FLEET_SECRET,
     }
     return [Worker(redis.url, "tests.fleet_remote_app:app", **env) for _ in range(count)]
 
@@ -417,7 +422,9 @@ def test_an_unknown_kid_flood_across_workers_fetches_the_keys_once(redis: Redis)
                 worker.stop()
 
 
-def remote_pair(redis: Redis, idp: Any, issuer: Any, timeout: float = 3.0) -> list[Authenticator]:
+def remote_pair(
+    redis: Redis, idp: Any, issuer: Any, timeout: float = 3.0, secret: str | None = FLEET_SECRET
+) -> list[Authenticator]:
     from authgate import (
         IntrospectionProvider,
         JWKSKeySource,
@@ -443,7 +450,8 @@ def remote_pair(redis: Redis, idp: Any, issuer: Any, timeout: float = 3.0) -> li
                 ),
             ),
         ]
-        made.append(Authenticator(providers, store=RedisStore(redis.url, retry=0.1)))
+        store = RedisStore(redis.url, retry=0.1, secret=secret)
+        made.append(Authenticator(providers, store=store))
     return made
 
 
@@ -489,6 +497,118 @@ def test_shared_results_and_keys_in_process(redis: Redis) -> None:
             b.close()
 
 
+def _plant(redis: Redis, issuer: Any, opaque: str, records: Callable[[dict[str, Any]], Any]) -> Any:
+    """Write, as someone with write access to Redis would, a key set holding an attacker's key
+    and a result vouching for an opaque string, each shaped by ``records``; the forger's key."""
+    import redis as redis_py
+
+    from authgate._codec import sha256
+
+    forger = SigningKey("ES256", kid="planted")
+    key_set = {
+        "body": json.dumps({"keys": [forger.public_jwk()]}),
+        "cache_control": "max-age=600",
+        "fetched_at": time.time() + 86_400,
+    }
+    result = {"claims": {"sub": "mallory", "active": True}, "until": time.time() + 600}
+    client = redis_py.Redis.from_url(redis.url)
+    client.set(f"authgate:keys:{sha256(issuer.jwks_url).hex()}", records(key_set), px=60_000)
+    client.set(f"authgate:rr:idp:{sha256(opaque).hex()}", records(result), px=60_000)
+    client.close()
+    return forger
+
+
+PLANTED = [
+    pytest.param(None, lambda value: __import__("json").dumps(value), id="no-secret-plain-json"),
+    pytest.param(FLEET_SECRET, lambda value: __import__("json").dumps(value), id="plain-json"),
+    pytest.param(
+        FLEET_SECRET,
+        lambda value: __import__("json").dumps(
+            {"mac": "0" * 64, "value": __import__("json").dumps(value)}
+        ),
+        id="wrong-mac",
+    ),
+    pytest.param(FLEET_SECRET, lambda value: "[" * 10_000 + "]" * 10_000, id="deep-json"),
+    pytest.param(FLEET_SECRET, lambda value: "\xff not json", id="not-json"),
+]
+
+
+@pytest.mark.parametrize(("secret", "records"), PLANTED)
+def test_what_is_planted_in_redis_can_never_admit(
+    secret: str | None, records: Callable[[dict[str, Any]], Any], redis: Redis
+) -> None:
+    """Redis can deny, never admit: a key set and a result written by whoever can write to
+    Redis (without the fleet secret's HMAC, or garbage) are absent to a cold worker, which
+    asks the identity provider itself: the forged token and the opaque string are refused."""
+    from authgate import BadSignature, KeyNotFound
+    from authgate.testing import FakeIntrospection, LocalIssuer
+
+    with FakeIntrospection() as idp, LocalIssuer("ES256") as issuer:
+        opaque = "at_planted-opaque-string-0001"
+        forger = _plant(redis, issuer, opaque, records)
+        auth = remote_pair(redis, idp, issuer, secret=secret)[0]
+        try:
+            forged = TokenFactory(key=forger, issuer=issuer.url).mint("mallory")
+            with pytest.raises((KeyNotFound, BadSignature)):
+                auth.authenticate(bearer(forged))
+            assert issuer.jwks_requests == 1  # the identity provider's own keys were fetched
+            with pytest.raises(InvalidToken) as caught:
+                auth.authenticate(bearer(opaque))
+            assert caught.value.reason == "invalid_token"
+            assert idp.calls(idp.PATH) == 1  # the identity provider was asked
+            assert auth.authenticate(bearer(issuer.mint("ada"))) is not None  # still works
+        finally:
+            auth.close()
+
+
+def test_an_authentic_record_moved_or_stale_is_absent(redis: Redis) -> None:
+    """With the secret, a record is bound to its key (copied under another key it fails its
+    HMAC) and re-checked on read: an inactive answer or a past exp is absent."""
+    import redis as redis_py
+
+    store = RedisStore(redis.url, timeout=0.5, retry=30, secret=FLEET_SECRET)
+    client = redis_py.Redis.from_url(redis.url)
+    try:
+        assert store.set_json("rr:idp:aa", {"claims": {"sub": "a"}, "until": 2e9}, 60)
+        assert store.get_json("rr:idp:aa") == {"claims": {"sub": "a"}, "until": 2e9}
+        client.set("authgate:rr:idp:bb", client.get("authgate:rr:idp:aa") or b"", px=60_000)
+        assert store.get_json("rr:idp:bb") is None  # moved: its HMAC names another key
+        with pytest.raises(ConfigurationError, match="32 bytes"):
+            RedisStore(redis.url, secret="short")
+        unshared = RedisStore(redis.url, timeout=0.5, retry=30)
+        assert (unshared.shares, store.shares) == (False, True)
+        assert unshared.get_json("rr:idp:aa") is None  # without a secret nothing is read
+        assert unshared.set_json("rr:idp:cc", {"x": 1}, 60) is False
+        unshared.close()
+    finally:
+        client.close()
+        store.close()
+    from authgate.testing import FakeIntrospection
+
+    with FakeIntrospection() as idp:
+        from authgate import IntrospectionProvider
+
+        provider = IntrospectionProvider(
+            "idp", idp.introspection_url, client_id=idp.client_id, client_secret=idp.client_secret
+        )
+        auth = Authenticator([provider], store=RedisStore(redis.url, secret=FLEET_SECRET))
+        try:
+            from authgate._codec import sha256
+
+            for stale in ({"sub": "m", "active": False}, {"sub": "m", "exp": time.time() - 5}):
+                token = idp.issue("m", active=False)
+                shared = RedisStore(redis.url, secret=FLEET_SECRET)
+                shared.set_json(
+                    f"rr:idp:{sha256(token).hex()}", {"claims": stale, "until": 2e9}, 60
+                )
+                shared.close()
+                with pytest.raises(InvalidToken):
+                    auth.authenticate(bearer(token))
+            assert idp.calls(idp.PATH) == 2  # each stale record absent: the server was asked
+        finally:
+            auth.close()
+
+
 def test_a_silent_redis_costs_remote_verification_one_timeout_per_interval() -> None:
     """Remote verification consults the store; against a Redis that never answers, the first
     miss pays about one store timeout, and the next misses (within the retry interval) none."""
@@ -503,7 +623,8 @@ def test_a_silent_redis_costs_remote_verification_one_timeout_per_interval() -> 
         provider = IntrospectionProvider(
             "idp", idp.introspection_url, client_id=idp.client_id, client_secret=idp.client_secret
         )
-        auth = Authenticator([provider], store=RedisStore(url, timeout=0.1, retry=30))
+        store = RedisStore(url, timeout=0.1, retry=30, secret=FLEET_SECRET)
+        auth = Authenticator([provider], store=store)
         try:
             timings = []
             for i in range(6):
@@ -550,7 +671,7 @@ def test_the_store_primitives(redis: Redis) -> None:
 
     import redis as redis_py
 
-    store = RedisStore(redis.url, timeout=0.2, retry=30)
+    store = RedisStore(redis.url, timeout=0.2, retry=30, secret=FLEET_SECRET)
     try:
         assert store.set_json("x", {"a": 1}, 5)
         assert store.get_json("x") == {"a": 1}

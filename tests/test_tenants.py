@@ -11,6 +11,7 @@ import pytest
 
 from authgate import (
     Authenticator,
+    AuthGateError,
     BadIssuer,
     ConfigurationError,
     InvalidToken,
@@ -190,3 +191,58 @@ def test_tenants_that_are_not_ids_never_fit(idp: FakeTenants) -> None:
     for odd in ("a/b", "", "../x", "a?b", "x" * 200):
         assert multi.tenant_of(idp.url + f"/{odd}/v2.0") is None
     assert multi.tenant_of(idp.issuer("contoso")) == "contoso"
+
+
+def test_a_permissive_tenant_callable_cannot_buy_a_discovery_per_token(idp: FakeTenants) -> None:
+    """With "any tenant" allowed, 200 tokens naming 200 attacker-chosen tenants cost at most
+    max_new_issuers discoveries per window (the rest: 503 with Retry-After, no network call);
+    known tenants are served as ever, and the window frees new ones again."""
+    from authgate import KeySourceUnavailable, ProviderUnavailable
+
+    clock = Clock()
+    multi = provider(
+        idp,
+        tenants=lambda tenant: True,
+        max_new_issuers=5,
+        new_issuer_window=60,
+        upstream=Upstream(clock=clock),
+    )
+    auth = Authenticator([multi], cache_max_entries=0)
+    assert auth.authenticate(bearer(idp.mint("contoso", "ada"))) is not None
+    stranger = idp.factories["outsider"]
+    answers: dict[str, int] = {}
+    waits: list[float | None] = []
+    for i in range(200):
+        forged = stranger.mint("mallory", iss=idp.issuer(f"tenant-{i:04d}"))
+        try:
+            auth.authenticate(bearer(forged))
+        except ProviderUnavailable as exc:  # the bound: no network call
+            waits.append(exc.retry_after)
+            answers["bounded"] = answers.get("bounded", 0) + 1
+        except KeySourceUnavailable:  # a discovery was tried (this fake knows no such tenant)
+            answers["discovered"] = answers.get("discovered", 0) + 1
+    discoveries = sum(
+        idp.calls(f"/tenant-{i:04d}/v2.0/.well-known/openid-configuration") for i in range(200)
+    )
+    assert discoveries == 4  # contoso took the first of the five
+    assert answers == {"discovered": 4, "bounded": 196}
+    assert all(wait is not None and 1 <= wait <= 60 for wait in waits)
+    assert auth.authenticate(bearer(idp.mint("contoso", "ada"))) is not None  # still served
+    clock.now += 61
+    assert auth.authenticate(bearer(idp.mint("fabrikam", "bo"))) is not None  # a new window
+
+
+def test_failed_discoveries_never_take_a_working_tenants_slot(idp: FakeTenants) -> None:
+    """With max_issuers=2, tenants whose discovery fails are dropped before a working
+    tenant: contoso's verifier (and its fetched keys) survives a stream of failing tenants."""
+    multi = provider(idp, tenants=lambda tenant: True, max_issuers=2, max_new_issuers=100)
+    auth = Authenticator([multi], cache_max_entries=0)
+    assert auth.authenticate(bearer(idp.mint("contoso", "ada"))) is not None
+    stranger = idp.factories["outsider"]
+    for i in range(10):
+        with pytest.raises(AuthGateError):
+            auth.authenticate(bearer(stranger.mint("m", iss=idp.issuer(f"ghost-{i}"))))
+    assert idp.issuer("contoso") in multi.issuers
+    before = idp.requests_for("contoso")
+    assert auth.authenticate(bearer(idp.mint("contoso", "ada"))) is not None
+    assert idp.requests_for("contoso") == before  # its keys were kept: no new fetch

@@ -295,10 +295,18 @@ class RemoteClient:
         """A stored result, checked and cached here; ``None`` when unusable."""
         if not isinstance(found, dict) or not isinstance(found.get("claims"), dict):
             return None
+        now = self._clock()
         until = as_number(found.get("until"))
-        if until is None or until <= self._clock():
+        if until is None or until <= now:
             return None
         claims: Claims = found["claims"]
+        # re-checked as stored, whoever stored it: an inactive answer or a past exp is absent
+        if claims.get("active", True) is not True:
+            return None
+        exp = claims.get("exp")
+        expiry = None if exp is None else as_number(exp)
+        if exp is not None and (expiry is None or expiry <= now):
+            return None
         self._results.put(key, claims, until)
         return claims
 

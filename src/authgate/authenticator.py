@@ -118,8 +118,9 @@ class Authenticator:
                     "store must be an authgate.redis.RedisStore (or implement authgate.store.Store)"
                 )
             store.subscribe(self._apply_revocation, self._purge_cache)
-            for provider in self.providers:
-                provider.use_store(store)
+            if store.shares:  # authenticated records only: the store can deny, never admit
+                for provider in self.providers:
+                    provider.use_store(store)
 
     # -- observability ------------------------------------------------------------------------
 

@@ -292,6 +292,13 @@ class JWTVerifier:
 
     # -- the two entry points: identical but for the one I/O call ---------------------------
 
+    @property
+    def has_keys(self) -> bool:
+        """Whether usable keys are held now (static ones, or a remote source's current set)."""
+        if self._keyset is not None:
+            return True
+        return self._source is not None and self._source.current() is not None
+
     def verify(self, token: str | bytes) -> dict[str, Any]:
         """Verify ``token`` and return its claims; raise :class:`InvalidToken` if it is bad.
 

@@ -336,9 +336,12 @@ class RemoteKeySource:
         headers = {"cache-control": str(found.get("cache_control", ""))}
         import httpx
 
-        keyset = self._keyset_from(
-            Response(200, httpx.Headers(headers), str(found["body"]).encode())
-        )
+        try:
+            keyset = self._keyset_from(
+                Response(200, httpx.Headers(headers), str(found["body"]).encode())
+            )
+        except UpstreamError:  # an unusable shared set: ask the identity provider
+            return None
         self._via_fleet = True
         return keyset
 

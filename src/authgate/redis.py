@@ -27,6 +27,7 @@ what it knows; ``"refuse"`` answers 503 for the tokens of providers marked ``rev
 from __future__ import annotations
 
 import contextlib
+import hmac
 import json
 import threading
 import time
@@ -36,6 +37,7 @@ from collections.abc import Callable
 from typing import Any, Final, Literal
 
 from ._clients import close_loop_clients, loop_client
+from ._json import loads_strict
 from ._log import info, warning
 from .errors import ConfigurationError
 from .store import Revocation
@@ -44,6 +46,7 @@ __all__ = ["RedisStore", "Revocation"]
 
 LOGGER: Final = "authgate.store"
 _LOAD_WAIT: Final = 5.0
+_MAX_RECORD: Final = 1 << 20  # a shared record larger than a key set's body cap is not ours
 
 
 class RedisStore:
@@ -57,6 +60,11 @@ class RedisStore:
             the tokens of ``revocable`` providers) while the subscription is down.
         max_pending: the most revocations kept while Redis is down, to write on reconnect.
         retry: seconds between reconnection attempts (Redis back: trusted again within it).
+        secret: the fleet's shared secret (at least 32 bytes). With it, remote-verification
+            results and key sets are shared between workers as records authenticated with
+            HMAC-SHA256 (over the key name and the value), checked before use. Without it
+            nothing that could admit a request is read from Redis: revocations (which can
+            only refuse) are shared, results and key sets are not.
     """
 
     def __init__(
@@ -68,11 +76,18 @@ class RedisStore:
         on_unavailable: Literal["serve", "refuse"] = "serve",
         max_pending: int = 10_000,
         retry: float = 1.0,
+        secret: str | bytes | None = None,
     ) -> None:
         if on_unavailable not in ("serve", "refuse"):
             raise ConfigurationError("on_unavailable must be 'serve' or 'refuse'")
         if not isinstance(timeout, int | float) or not timeout > 0:
             raise ConfigurationError("timeout must be a number of seconds > 0")
+        if secret is not None:
+            raw = secret.encode() if isinstance(secret, str) else secret
+            if not isinstance(raw, bytes) or len(raw) < 32:
+                raise ConfigurationError("the store's secret must be at least 32 bytes")
+            secret = raw
+        self._secret: bytes | None = secret
         self.url = url
         self.prefix = prefix
         self.timeout = float(timeout)
@@ -171,7 +186,7 @@ class RedisStore:
         Args:
             name: the key, below the prefix.
         """
-        if self._skipping():
+        if self._secret is None or self._skipping():
             return None
         try:
             body = self._connection().get(self.prefix + name)
@@ -179,12 +194,7 @@ class RedisStore:
             self._call_failed(exc)
             return None
         self._call_worked()
-        if body is None:
-            return None
-        try:
-            return json.loads(body)
-        except ValueError:
-            return None
+        return self._opened(name, body)
 
     def set_json(self, name: str, value: Any, ttl: float) -> bool:
         """Store ``value`` under ``name`` for ``ttl`` seconds; whether Redis took it.
@@ -194,11 +204,11 @@ class RedisStore:
             value: a JSON value (never a credential).
             ttl: seconds it lives (at least 1 ms).
         """
-        if self._skipping():
+        if self._secret is None or self._skipping():
             return False
         try:
             self._connection().set(
-                self.prefix + name, json.dumps(value), px=max(1, int(ttl * 1000))
+                self.prefix + name, self._sealed(name, value), px=max(1, int(ttl * 1000))
             )
         except Exception as exc:
             self._call_failed(exc)
@@ -215,7 +225,7 @@ class RedisStore:
             name: the lock, below the prefix.
             ttl: seconds before it lapses by itself.
         """
-        if self._skipping():
+        if self._secret is None or self._skipping():
             return True
         try:
             taken = self._connection().set(
@@ -227,6 +237,38 @@ class RedisStore:
         self._call_worked()
         return bool(taken)
 
+    @property
+    def shares(self) -> bool:
+        """Whether results and key sets are shared (only with a fleet secret)."""
+        return self._secret is not None
+
+    def _sealed(self, name: str, value: Any) -> str:
+        """``value`` as stored: its JSON text and an HMAC over the key and that text."""
+        assert self._secret is not None
+        text = json.dumps(value, separators=(",", ":"))
+        mac = hmac.new(self._secret, f"{self.prefix}{name}\0{text}".encode(), "sha256")
+        return json.dumps({"mac": mac.hexdigest(), "value": text})
+
+    def _opened(self, name: str, body: Any) -> Any:
+        """The value of a stored record, or ``None`` when it is absent, too large, not a record
+        of ours, its HMAC does not match (planted or moved), or its JSON is unusable. Whoever
+        can write to Redis can at most make a worker ask the identity provider itself."""
+        if body is None or self._secret is None or len(body) > _MAX_RECORD:
+            return None
+        try:
+            record = loads_strict(body)
+            if not isinstance(record, dict) or set(record) != {"mac", "value"}:
+                return None
+            mac, text = record["mac"], record["value"]
+            if not isinstance(mac, str) or not isinstance(text, str):
+                return None
+            expected = hmac.new(self._secret, f"{self.prefix}{name}\0{text}".encode(), "sha256")
+            if not hmac.compare_digest(expected.hexdigest(), mac):
+                return None
+            return loads_strict(text)
+        except ValueError:  # not JSON, too deep, a lone surrogate...
+            return None
+
     # -- the same from async code: redis-py's asyncio client, one per event loop --------------
 
     async def get_json_async(self, name: str) -> Any:
@@ -235,7 +277,7 @@ class RedisStore:
         Args:
             name: the key, below the prefix.
         """
-        if self._skipping():
+        if self._secret is None or self._skipping():
             return None
         try:
             client = await self._aconnection()
@@ -244,10 +286,7 @@ class RedisStore:
             self._call_failed(exc)
             return None
         self._call_worked()
-        try:
-            return None if body is None else json.loads(body)
-        except ValueError:
-            return None
+        return self._opened(name, body)
 
     async def set_json_async(self, name: str, value: Any, ttl: float) -> bool:
         """Like :meth:`set_json`, on this event loop's asyncio client.
@@ -257,11 +296,12 @@ class RedisStore:
             value: a JSON value (never a credential).
             ttl: seconds it lives.
         """
-        if self._skipping():
+        if self._secret is None or self._skipping():
             return False
         try:
             client = await self._aconnection()
-            await client.set(self.prefix + name, json.dumps(value), px=max(1, int(ttl * 1000)))
+            sealed = self._sealed(name, value)
+            await client.set(self.prefix + name, sealed, px=max(1, int(ttl * 1000)))
         except Exception as exc:
             self._call_failed(exc)
             return False

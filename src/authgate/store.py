@@ -39,6 +39,11 @@ class Store(Protocol):
     def subscribed(self) -> bool:
         """Whether revocations from the fleet reach this worker now."""
 
+    @property
+    def shares(self) -> bool:
+        """Whether remote results and key sets are shared through the store: only as records
+        it authenticates (a fleet secret); what can admit a request is never read otherwise."""
+
     def subscribe(self, apply: Callable[[Revocation], None], reloaded: Callable[[], None]) -> None:
         """Deliver the fleet's revocations to ``apply``; call ``reloaded`` after a full reload.
 

@@ -13,12 +13,13 @@ from __future__ import annotations
 import dataclasses
 import re
 import threading
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final
 
 from .._config import positive, size
 from .._upstream import Upstream, allowed_http, check_url, upstream_of
-from ..errors import BadIssuer, ConfigurationError, MalformedToken
+from ..errors import BadIssuer, ConfigurationError, MalformedToken, ProviderUnavailable
 from ..events import Event
 from ..extract import Credential
 from ..jwt import JWTVerifier, unverified_claims
@@ -44,7 +45,9 @@ class MultiTenantProvider(Provider):
             ``"https://login.microsoftonline.com/{tenant}/v2.0"``.
         tenants: the allowed tenants (a collection), or a callable deciding for each tenant
             (called on cache misses only; keep it fast). A refused tenant costs no network
-            call.
+            call; an allowed one costs a discovery and a JWKS fetch the first time. A permissive
+            callable ("any GUID") lets anyone choose tenants: ``max_new_issuers`` bounds what
+            that can cost.
         algorithms: the allowlist.
         audience: the expected ``aud`` (string or strings), when set.
         leeway: seconds of clock skew.
@@ -55,6 +58,10 @@ class MultiTenantProvider(Provider):
         max_issuers: the most issuers with a live verifier; beyond it the least recently
             used one is dropped (its keys are fetched again if it returns).
         idle_timeout: seconds after which an unused issuer's verifier is dropped.
+        max_new_issuers: the most issuers first met per ``new_issuer_window`` (each costs a
+            discovery); beyond it a new issuer is answered 503 with ``Retry-After`` until the
+            window allows another, while known issuers are served as ever.
+        new_issuer_window: the window of ``max_new_issuers``, in seconds.
         policy: the key fetch policy of every issuer's key source.
         upstream: how to reach the issuers.
     """
@@ -76,6 +83,8 @@ class MultiTenantProvider(Provider):
         keys: Callable[[str], RemoteKeySource] | None = None,
         max_issuers: int = 100,
         idle_timeout: float = 3600.0,
+        max_new_issuers: int = 20,
+        new_issuer_window: float = 60.0,
         policy: KeyFetchPolicy | None = None,
         upstream: Upstream | None = None,
     ) -> None:
@@ -91,6 +100,9 @@ class MultiTenantProvider(Provider):
         self.role_claims = role_paths(role_claims)
         self.max_issuers = size(max_issuers, "max_issuers", minimum=1)
         self.idle_timeout = positive(idle_timeout, "idle_timeout")
+        self.max_new_issuers = size(max_new_issuers, "max_new_issuers", minimum=1)
+        self.new_issuer_window = positive(new_issuer_window, "new_issuer_window")
+        self._met: deque[float] = deque()  # when each recent new issuer was first met
         self._clock = upstream_of(upstream).clock
         if keys is not None and not callable(keys):
             raise ConfigurationError("keys must build a key source from an issuer URL")
@@ -201,6 +213,16 @@ class MultiTenantProvider(Provider):
             if held is not None:
                 self._verifiers[issuer] = (held[0], now)
                 return held[0]
+            met = self._met
+            while met and now - met[0] >= self.new_issuer_window:
+                met.popleft()
+            if len(met) >= self.max_new_issuers:
+                # attacker-chosen tenants (a permissive callable) must not buy a discovery each
+                wait = self.new_issuer_window - (now - met[0])
+                error = ProviderUnavailable(retry_after=max(1.0, wait))
+                error.detail = f"more than {self.max_new_issuers} new issuers this window"
+                raise error
+            met.append(now)
             dropped = self._make_room(now)
             verifier = self._verifier_for(issuer)
             if self._emit is not None:
@@ -214,15 +236,17 @@ class MultiTenantProvider(Provider):
         return verifier
 
     def _make_room(self, now: float) -> list[JWTVerifier]:
-        """Drop idle verifiers, then the least recently used ones beyond the bound."""
+        """Drop idle verifiers, then, beyond the bound, those whose keys never came (a failed
+        discovery must not take a working tenant's slot), then the least recently used."""
         dropped = []
         for issuer, (verifier, used) in list(self._verifiers.items()):
             if now - used > self.idle_timeout:
                 del self._verifiers[issuer]
                 dropped.append(verifier)
         while len(self._verifiers) >= self.max_issuers:
-            oldest = min(self._verifiers, key=lambda i: self._verifiers[i][1])
-            dropped.append(self._verifiers.pop(oldest)[0])
+            held = self._verifiers
+            oldest = min(held, key=lambda i: (held[i][0].has_keys, held[i][1]))
+            dropped.append(held.pop(oldest)[0])
         return dropped
 
     def _verifier_for(self, issuer: str, source: RemoteKeySource | None = None) -> JWTVerifier:
