@@ -4,6 +4,7 @@ which `make test` installs when missing; without it these tests fail, never skip
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -702,3 +703,144 @@ def test_the_store_primitives(redis: Redis) -> None:
         assert time.monotonic() - started < 0.05
     finally:
         store.close()
+
+
+class FreezableProxy:
+    """A TCP proxy on 127.0.0.1 in front of Redis that the test can freeze: bytes stop flowing
+    both ways while the connections stay open (a silent partition), then flow again."""
+
+    def __init__(self, target_port: int) -> None:
+        import threading
+
+        self.target_port = target_port
+        self.frozen = threading.Event()
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(16)
+        self.port = self.listener.getsockname()[1]
+        self._closed = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def _accept(self) -> None:
+        import threading
+
+        while not self._closed:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(("127.0.0.1", self.target_port))
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    def _pipe(self, source: socket.socket, target: socket.socket) -> None:
+        try:
+            while True:
+                data = source.recv(65536)
+                if not data:
+                    break
+                while self.frozen.is_set() and not self._closed:
+                    time.sleep(0.01)  # held, not dropped: the peer sees silence
+                target.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for sock in (source, target):
+                with contextlib.suppress(OSError):
+                    sock.close()
+
+    def close(self) -> None:
+        self._closed = True
+        self.listener.close()
+
+
+def wait_until(condition: Callable[[], bool], within: float) -> float:
+    """Seconds until ``condition`` held; fails the test after ``within``."""
+    started = time.monotonic()
+    while not condition():
+        assert time.monotonic() - started < within, "not within the bound"
+        time.sleep(0.02)
+    return time.monotonic() - started
+
+
+def fleet_pair(url: str, **options: Any) -> list[Authenticator]:
+    """Two Back Office authenticators (revocable tokens) sharing one store each on ``url``."""
+    return [
+        Authenticator(
+            [BackOfficeProvider(ISSUER, KeySet.from_secret(SECRET), algorithms=["HS256"])],
+            store=RedisStore(url, timeout=0.05, retry=0.2, **options),
+        )
+        for _ in range(2)
+    ]
+
+
+def test_a_signout_whose_write_fails_once_is_retried_until_the_fleet_has_it(
+    redis: Redis, tokens: TokenFactory
+) -> None:
+    """Redis stalls writes (CLIENT PAUSE WRITE) while the subscription stays up: revoke()
+    says the fleet does not have it yet, the write is retried in the background, and the other
+    worker refuses the token once Redis takes writes again; nobody turns to 503."""
+    import redis as redis_py
+
+    a, b = fleet_pair(redis.url, on_unavailable="refuse")
+    admin = redis_py.Redis.from_url(redis.url)
+    try:
+        token = mint(tokens, "ada")
+        assert a.authenticate(bearer(token)) is not None
+        assert b.authenticate(bearer(token)) is not None
+        admin.client_pause(700, all=False)  # WRITE: writes wait, reads and PINGs go on
+        assert a.revoke(token) is False  # not stored yet: kept for the background retry
+        assert a.store is not None
+        assert a.store.subscribed  # a failed write does not mark the subscription down
+        waited = wait_until(lambda: _refused(b, token), within=8.0)
+        assert waited > 0.3  # it came after the pause, from the retry
+        assert b.authenticate(bearer(mint(tokens, "bo"))) is not None  # no 503 meanwhile
+        with pytest.raises(RevokedToken):
+            a.authenticate(bearer(token))
+    finally:
+        admin.close()
+        a.close()
+        b.close()
+
+
+def _refused(auth: Authenticator, token: str) -> bool:
+    try:
+        auth.authenticate(bearer(token))
+    except RevokedToken:
+        return True
+    return False
+
+
+def test_a_silent_partition_is_noticed_and_healed_by_itself(
+    redis: Redis, tokens: TokenFactory
+) -> None:
+    """The link to Redis goes silent (a frozen proxy: no error, no bytes): within the
+    heartbeat's bound the worker knows its view is stale and, in refuse mode, answers 503 for
+    revocable tokens; when the link flows again it reloads and serves by itself."""
+    from authgate import ProviderUnavailable
+
+    proxy = FreezableProxy(redis.port)
+    auth = Authenticator(
+        [BackOfficeProvider(ISSUER, KeySet.from_secret(SECRET), algorithms=["HS256"])],
+        store=RedisStore(proxy.url, timeout=0.2, retry=0.2, on_unavailable="refuse"),
+        cache_max_entries=0,
+    )
+    try:
+        assert auth.authenticate(bearer(mint(tokens, "ada"))) is not None
+        assert auth.store is not None
+        assert auth.store.subscribed
+        proxy.frozen.set()
+        noticed = wait_until(lambda: not auth.store.subscribed, within=5.0)  # type: ignore[union-attr]
+        assert noticed < 4.0  # the heartbeat's bound: 2 s of silence, plus a check
+        with pytest.raises(ProviderUnavailable):
+            auth.authenticate(bearer(mint(tokens, "bo")))
+        proxy.frozen.clear()
+        wait_until(lambda: auth.store.subscribed, within=10.0)  # type: ignore[union-attr]
+        assert auth.authenticate(bearer(mint(tokens, "cy"))) is not None
+    finally:
+        auth.close()
+        proxy.close()

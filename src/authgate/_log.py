@@ -12,13 +12,26 @@ from collections.abc import Iterable
 from typing import Any, Final
 from urllib.parse import urlsplit, urlunsplit
 
-__all__ = ["info", "safe_url", "upstream_summary", "warning"]
+__all__ = ["error", "info", "safe_url", "upstream_summary", "warning"]
 
 MAX_SUMMARY: Final = 200
 """The most characters of an upstream's own error text that reach a log record."""
 FRAGMENT: Final = 16
 """A piece of the credential this long or longer, in any case, withholds the upstream text."""
 _REDACTED: Final = "[redacted]"
+
+
+def error(name: str, message: str, *args: Any) -> None:
+    """Log ``message % args`` at ERROR on the ``name`` logger (see :func:`warning`).
+
+    Args:
+        name: the logger.
+        message: a %-format string; never put a credential in it or its arguments.
+        args: its arguments.
+    """
+    import logging
+
+    logging.getLogger(name).error(message, *args)
 
 
 def warning(name: str, message: str, *args: Any) -> None:

@@ -38,7 +38,7 @@ from typing import Any, Final, Literal
 
 from ._clients import close_loop_clients, loop_client
 from ._json import loads_strict
-from ._log import info, warning
+from ._log import error, info, warning
 from .errors import ConfigurationError
 from .store import Revocation
 
@@ -46,6 +46,9 @@ __all__ = ["RedisStore", "Revocation"]
 
 LOGGER: Final = "authgate.store"
 _LOAD_WAIT: Final = 5.0
+_HEARTBEAT: Final = 0.5  # an idle subscription PINGs this often ...
+_SILENCE: Final = 2.0  # ... and is stale when nothing, not even a reply, came this long
+_MAX_BACKOFF: Final = 5.0  # between background writes of revocations that failed
 _MAX_RECORD: Final = 1 << 20  # a shared record larger than a key set's body cap is not ours
 
 
@@ -58,7 +61,9 @@ class RedisStore:
         timeout: seconds bounding every Redis call.
         on_unavailable: ``"serve"`` (keep serving on what is known) or ``"refuse"`` (503 for
             the tokens of ``revocable`` providers) while the subscription is down.
-        max_pending: the most revocations kept while Redis is down, to write on reconnect.
+        max_pending: the most revocations kept unwritten (a write that failed is retried in
+            the background, with backoff, until Redis takes it); beyond it the oldest is
+            dropped and an ERROR logged.
         retry: seconds between reconnection attempts (Redis back: trusted again within it).
         secret: the fleet's shared secret (at least 32 bytes). With it, remote-verification
             results and key sets are shared between workers as records authenticated with
@@ -106,6 +111,8 @@ class RedisStore:
         self._down_logged = False
         self._calls_failing = False
         self._skip_until = 0.0
+        self._retry_at = 0.0  # the next background write of pending revocations
+        self._backoff = self.retry
         self._loops: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
 
     # -- wiring (the Authenticator calls these) ------------------------------------------------
@@ -146,8 +153,8 @@ class RedisStore:
     # -- writes ---------------------------------------------------------------------------------
 
     def publish(self, revocation: Revocation) -> bool:
-        """Store and publish one revocation; whether it reached Redis (else it is kept and
-        written on reconnect).
+        """Store and publish one revocation; whether the fleet has it now (else it is kept and
+        written in the background, with backoff, until Redis takes it).
 
         Args:
             revocation: the revocation.
@@ -156,10 +163,22 @@ class RedisStore:
         try:
             self._write(self._connection(), revocation)
         except Exception as exc:
-            self._pending.append(revocation)
-            self._went_down(exc)
+            self._keep(revocation, exc)
             return False
         return True
+
+    def _keep(self, revocation: Revocation, exc: Exception) -> None:
+        """A write failed (a stall, OOM, a partition): keep it for the background retry. The
+        subscription is not judged by it: it has its own heartbeat."""
+        with self._lock:
+            if len(self._pending) == self._pending.maxlen:
+                error(LOGGER, "more than %d revocations wait to be written: the oldest is "
+                      "dropped and reaches other workers only by its own expiry",
+                      self._pending.maxlen)  # fmt: skip
+            self._pending.append(revocation)
+            self._retry_at = time.monotonic()  # the subscriber's next turn tries again
+        warning(LOGGER, "a revocation could not be written to %s (%s): retrying in the "
+                "background", _where(self.url), type(exc).__name__)  # fmt: skip
 
     def _write(self, client: Any, revocation: Revocation) -> None:
         ttl = max(1, int(revocation["until"] - time.time()) + 60)  # never shorter than its life
@@ -347,8 +366,7 @@ class RedisStore:
                 pipe.publish(self.channel, body)
                 await pipe.execute()
         except Exception as exc:
-            self._pending.append(revocation)
-            self._went_down(exc)
+            self._keep(revocation, exc)
             return False
         return True
 
@@ -418,12 +436,21 @@ class RedisStore:
                 self._flush_pending(client)
                 self._reload(client)
                 self._came_back()
+                heard = time.monotonic()
                 while not self._stopping.is_set():
-                    message = pubsub.get_message(timeout=0.5)
-                    if message is not None and message.get("type") == "message":
-                        self._deliver(message.get("data"))
-                    elif message is None:
-                        pubsub.ping()  # a dead connection shows up within one timeout
+                    message = pubsub.get_message(timeout=_HEARTBEAT)
+                    now = time.monotonic()
+                    if message is not None:
+                        heard = now  # a message or a PING's reply: the link is alive
+                        if message.get("type") == "message":
+                            self._deliver(message.get("data"))
+                    elif now - heard > _SILENCE:
+                        # no reply to our PINGs: a silent partition. Stale from here on.
+                        raise TimeoutError("the subscription's heartbeat went unanswered")
+                    else:
+                        pubsub.ping()  # its reply arrives as a message: awaited above
+                    if self._pending and now >= self._retry_at:
+                        self._retry_pending(client)
             except Exception as exc:
                 self._went_down(exc)
                 self._loaded.set()  # never keep the first request waiting on a dead store
@@ -453,7 +480,21 @@ class RedisStore:
         while self._pending:
             revocation = self._pending[0]
             self._write(client, revocation)
-            self._pending.popleft()
+            with self._lock:
+                if self._pending and self._pending[0] is revocation:
+                    self._pending.popleft()
+
+    def _retry_pending(self, client: Any) -> None:
+        """Write what failed before, from the subscriber thread; back off while it fails."""
+        try:
+            self._flush_pending(client)
+        except Exception as exc:
+            self._backoff = min(self._backoff * 2, _MAX_BACKOFF)
+            self._retry_at = time.monotonic() + self._backoff
+            self._call_failed(exc)
+            return
+        self._backoff = self.retry
+        info(LOGGER, "the revocations that waited are written to %s", _where(self.url))
 
     def _deliver(self, body: Any) -> None:
         try:
