@@ -249,3 +249,25 @@ def test_more_inputs_and_failures(issuer: LocalIssuer, tmp_path: Path) -> None:
     code, out, _ = authgate("verify", "not.a.jwt", *base, "--jwks", issuer.jwks_url, "--json")
     assert code == 1
     assert json.loads(out)["reason"] == "malformed"
+
+
+def test_help_names_the_exit_codes_and_shows_examples() -> None:
+    """--help lists the four exit codes and runnable examples reading the token from stdin."""
+    code, out, _ = authgate("--help")
+    assert code == 0
+    for line in ("0  the token verifies", "1  the token is refused", "2  a usage", "3  the keys"):
+        assert line in out
+    assert 'authgate inspect - <<< "$TOKEN"' in out
+
+
+def test_a_token_given_as_an_argument_is_warned_about(issuer: LocalIssuer) -> None:
+    """A token on the command line stays in the shell's history: a warning on stderr says
+    how to pass it on standard input instead; given on stdin, no warning."""
+    token = issuer.mint("ada")
+    code, _, err = authgate("inspect", token)
+    assert code == 0
+    assert "shell history" in err
+    assert token not in err
+    code, _, err = authgate("inspect", "-", stdin=token)
+    assert code == 0
+    assert "shell history" not in err

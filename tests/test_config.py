@@ -269,3 +269,34 @@ def test_a_transport_travels_in_upstream_only() -> None:
     for cls in constructors:
         parameters = inspect.signature(cls).parameters
         assert not {"transport", "async_transport"} & set(parameters), cls.__name__
+
+
+def _mistakes(tmp_path: Any) -> list[tuple[Callable[[], object], str]]:
+    """Configuration mistakes a newcomer makes, each with what the refusal must say."""
+    from authgate import JWKSKeySource, KeySet
+    from authgate.redis import RedisStore
+
+    secret_file = tmp_path / "hmac.key"
+    secret_file.write_text("s" * 40)
+    auth = Authenticator([EndpointProvider("v", "https://verify.example/check")])
+    return [
+        (lambda: RedisStore("localhost:6379"), "must start with redis://"),
+        (lambda: KeySet.from_secret(str(secret_file)), "names a file"),
+        (
+            lambda: JWKSKeySource("https://user:pass@keys.example/jwks.json"),
+            "user name or password",
+        ),
+        (
+            lambda: AuthGateMiddleware(lambda *a: None, auth, exclude_paths=["/health/"]),  # type: ignore[arg-type]
+            "never matches '/health'",
+        ),
+    ]
+
+
+@pytest.mark.parametrize("case", range(4), ids=["redis-url", "secret-path", "userinfo", "slash"])
+def test_a_newcomers_mistakes_are_refused_at_construction(case: int, tmp_path: Any) -> None:
+    """Each is refused when built, saying what to write instead (they were accepted, then
+    failed forever or never matched)."""
+    build, message = _mistakes(tmp_path)[case]
+    with pytest.raises(ConfigurationError, match=message):
+        build()

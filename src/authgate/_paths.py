@@ -109,6 +109,11 @@ def _plain(path: str) -> bool:
 def _check(entry: Any) -> None:
     if not isinstance(entry, str) or not entry.startswith("/"):
         raise ConfigurationError("each of exclude_paths must be a path starting with '/'")
+    if entry != "/" and entry.endswith("/") and not entry.endswith("/*"):
+        raise ConfigurationError(
+            f"exclude_paths entry {entry!r} never matches {entry.rstrip('/')!r}: write "
+            f"{entry.rstrip('/')!r} for that path, or {entry + '*'!r} for everything below it"
+        )
     stem = entry[:-2] if entry.endswith("/*") else entry
     if any(c in stem for c in "*?#%") or not entry.isprintable() or not _plain(stem or "/"):
         raise ConfigurationError(

@@ -200,6 +200,12 @@ def check_url(url: str, what: str, allow_http: tuple[str, ...] = ()) -> str:
         raise ConfigurationError(f"{what} is not a valid URL") from None
     if not host:
         raise ConfigurationError(f"{what} has no host: {url!r}")
+    if parts.username is not None or parts.password is not None:
+        # credentials in a URL end up in logs and in every request line: never accepted
+        raise ConfigurationError(
+            f"{what} carries a user name or password: put credentials in the provider's "
+            "settings, never in the URL"
+        )
     if parts.scheme == "https":
         return url
     if parts.scheme == "http" and (_is_loopback(host) or host in allow_http):

@@ -49,6 +49,22 @@ class _Unreachable(Exception):
     """Keys or a provider could not be reached: exit 3."""
 
 
+_EPILOG = """\
+exit codes:
+  0  the token verifies (verify), or the command ran (inspect, jwks)
+  1  the token is refused (verify): the reason is printed, as the middleware logs it
+  2  a usage or configuration mistake
+  3  the keys or the identity provider cannot be reached
+
+examples:
+  authgate inspect - <<< "$TOKEN"
+  authgate verify - --issuer https://idp.example --jwks https://idp.example/jwks < token.txt
+  authgate verify - --issuer https://idp.example --oidc https://idp.example --json < token.txt
+  authgate jwks https://login.example.com/.well-known/jwks.json
+  authgate jwks --oidc https://accounts.google.com --json
+"""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return its exit code.
 
@@ -77,7 +93,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="authgate", description="Inspect and verify tokens; list key sets."
+        prog="authgate",
+        description="Inspect and verify tokens; list key sets.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=_EPILOG,
     )
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
@@ -116,6 +135,13 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _token(argument: str) -> str:
+    if argument != "-":
+        # a token on the command line lands in the shell's history and in `ps` for all to read
+        print(
+            "authgate: warning: a token given as an argument stays in your shell history; "
+            "pass - and the token on standard input (or: ... - <<< \"$TOKEN\")",
+            file=sys.stderr,
+        )
     text = sys.stdin.read() if argument == "-" else argument
     token = text.strip()
     if token.lower().startswith("bearer "):

@@ -206,6 +206,16 @@ class Key:
         return check
 
 
+def _names_a_file(text: str) -> bool:
+    """Whether ``text`` is the path of an existing file (a secret passed by its path)."""
+    import os
+
+    try:
+        return os.path.isfile(text)
+    except (OSError, ValueError):
+        return False
+
+
 def _refuse_key_material_as_secret(raw: bytes) -> None:
     """Refuse, as an HMAC secret, bytes that are a key or certificate: verifying HS256 with a
     public key as the secret lets anyone who holds the public key mint tokens (the algorithm
@@ -503,6 +513,11 @@ class KeySet:
         """
         if not isinstance(secret, str | bytes | bytearray):
             raise ConfigurationError("the HMAC secret must be str or bytes")
+        if isinstance(secret, str) and len(secret) < 4096 and _names_a_file(secret):
+            raise ConfigurationError(
+                "the HMAC secret names a file: pass the secret itself (read the file first), "
+                "never its path"
+            )
         raw = secret.encode() if isinstance(secret, str) else bytes(secret)
         key = Key(raw, kid=kid, alg=alg, allow_short_secret=allow_short_secret)
         return cls([key], lone=True)

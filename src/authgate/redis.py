@@ -46,6 +46,7 @@ __all__ = ["RedisStore", "Revocation"]
 
 LOGGER: Final = "authgate.store"
 _LOAD_WAIT: Final = 5.0
+_SCHEMES: Final = ("redis://", "rediss://", "unix://")
 _HEARTBEAT: Final = 0.5  # an idle subscription PINGs this often ...
 _SILENCE: Final = 2.0  # ... and is stale when nothing, not even a reply, came this long
 _MAX_BACKOFF: Final = 5.0  # between background writes of revocations that failed
@@ -87,6 +88,11 @@ class RedisStore:
             raise ConfigurationError("on_unavailable must be 'serve' or 'refuse'")
         if not isinstance(timeout, int | float) or not timeout > 0:
             raise ConfigurationError("timeout must be a number of seconds > 0")
+        if not isinstance(url, str) or not url.startswith(_SCHEMES):
+            raise ConfigurationError(
+                "the store URL must start with redis://, rediss:// or unix:// "
+                "(e.g. redis://localhost:6379/0)"
+            )
         if secret is not None:
             raw = secret.encode() if isinstance(secret, str) else secret
             if not isinstance(raw, bytes) or len(raw) < 32:
