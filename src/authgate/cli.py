@@ -139,7 +139,7 @@ def _token(argument: str) -> str:
         # a token on the command line lands in the shell's history and in `ps` for all to read
         print(
             "authgate: warning: a token given as an argument stays in your shell history; "
-            "pass - and the token on standard input (or: ... - <<< \"$TOKEN\")",
+            'pass - and the token on standard input (or: ... - <<< "$TOKEN")',
             file=sys.stderr,
         )
     text = sys.stdin.read() if argument == "-" else argument
