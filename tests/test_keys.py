@@ -13,6 +13,8 @@ from authgate._codec import b64url_decode, is_strict_b64url
 from authgate.keys import parse_jwks
 from authgate.testing import SigningKey, b64url
 
+from .test_curves import probably_prime
+
 
 def test_from_pem_public_key_and_certificate(rs256: SigningKey) -> None:
     """A SubjectPublicKeyInfo PEM loads; a private PEM is refused with a clear reason."""
@@ -290,26 +292,6 @@ def test_a_short_secret_needs_the_explicit_opt_out() -> None:
         KeySet.from_secret(b"", allow_short_secret=True)
 
 
-def _probable_prime(n: int) -> bool:
-    """Miller-Rabin with 32 fixed bases (enough for a test's keys)."""
-    if n % 2 == 0:
-        return False
-    d, r = n - 1, 0
-    while d % 2 == 0:
-        d, r = d // 2, r + 1
-    for base in (2, 3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37, 41, 43, 47, 53):
-        x = pow(base, d, n)
-        if x in (1, n - 1):
-            continue
-        for _ in range(r - 1):
-            x = pow(x, 2, n)
-            if x == n - 1:
-                break
-        else:
-            return False
-    return True
-
-
 def roca_modulus(bits: int = 2048) -> int:
     """A modulus built the way ROCA-affected Infineon chips built theirs: each prime is
     k * M + (65537^a mod M) for the primorial M of the primes below 702."""
@@ -326,7 +308,7 @@ def roca_modulus(bits: int = 2048) -> int:
         while True:
             k = rng.getrandbits(half - primorial.bit_length())
             p = k * primorial + pow(65537, rng.getrandbits(64), primorial)
-            if p.bit_length() == half and _probable_prime(p):
+            if p.bit_length() == half and probably_prime(p):
                 return p
 
     while True:
