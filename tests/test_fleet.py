@@ -365,9 +365,10 @@ def remote_workers(
         "AUTHGATE_CLIENT_SECRET": idp.client_secret,
         "AUTHGATE_JWKS_URL": issuer.jwks_url,
         "AUTHGATE_ISSUER": issuer.url,
-        # generous: on a loaded machine a 50 ms store call may time out, and then each worker
-        # rightly acts on its own (liveness over deduplication), which these counts would see
-        "AUTHGATE_STORE_TIMEOUT": "1.0",
+        # generous: on a loaded machine (CI with coverage, three workers, two cores) a store
+        # call may take a second, and a worker whose call times out rightly acts on its own
+        # (liveness over deduplication), which these counts would see
+        "AUTHGATE_STORE_TIMEOUT": "3.0",
         "AUTHGATE_STORE_SECRET": FLEET_SECRET,
     }
     return [Worker(redis.url, "tests.fleet_remote_app:app", **env) for _ in range(count)]
