@@ -271,3 +271,28 @@ def test_a_token_given_as_an_argument_is_warned_about(issuer: LocalIssuer) -> No
     code, _, err = authgate("inspect", "-", stdin=token)
     assert code == 0
     assert "shell history" not in err
+
+
+def test_key_not_found_lists_the_kids_the_set_has(issuer: LocalIssuer) -> None:
+    """A token naming a kid the JWKS lacks: the answer lists the kids it has, since a wrong
+    key id is the usual cause."""
+    stranger = TokenFactory(key=SigningKey("ES256", kid="not-published"), issuer=issuer.url)
+    code, out, _ = authgate(
+        "verify", "-", "--issuer", issuer.url, "--jwks", issuer.jwks_url, "--alg", "ES256",
+        stdin=stranger.mint("x"),
+    )  # fmt: skip
+    assert code == 1
+    assert "reason: key_not_found" in out
+    assert f"kids: {issuer.factory.key.kid}" in out
+
+
+def test_an_unreachable_key_set_is_said_once() -> None:
+    """Exit 3 prints its cause once (the library's own log line no longer repeats it)."""
+    token = TokenFactory(key=SigningKey("ES256", kid="k"), issuer="http://127.0.0.1:9").mint()
+    code, out, err = authgate(
+        "verify", "-", "--issuer", "http://127.0.0.1:9", "--jwks", "http://127.0.0.1:9/keys",
+        "--alg", "ES256", stdin=token,
+    )  # fmt: skip
+    assert code == 3
+    assert out == ""
+    assert err.count("the connection was refused") == 1

@@ -274,3 +274,53 @@ def test_a_sender_constrained_introspection_answer_is_refused(idp: FakeIntrospec
             auth.authenticate(bearer(token))
         assert (caught.value.reason, caught.value.claim) == ("unverified_binding", "cnf")
     assert auth.stats.hits == 0
+
+
+# -- issue 21, point 1: introspection as servers really answer ------------------------------
+
+
+def test_jwts_locally_and_opaque_tokens_by_introspection_from_one_issuer() -> None:
+    """One identity provider, two credential kinds: its JWTs verified locally (no call), its
+    opaque tokens introspected; two local verifiers for one issuer are still refused."""
+    from authgate import ConfigurationError, JWKSKeySource, JWTProvider, JWTVerifier
+    from authgate.testing import LocalIssuer
+
+    with FakeIntrospection() as idp, LocalIssuer("ES256") as issuer:
+        local = JWTProvider(
+            "local",
+            JWTVerifier(JWKSKeySource(issuer.jwks_url), algorithms=["ES256"], issuer=issuer.url),
+        )
+        remote = provider_for(idp, issuer=issuer.url)
+        auth = Authenticator([remote, local])
+        assert auth.authenticate(bearer(issuer.mint("ada"))).provider == "local"  # type: ignore[union-attr]
+        assert idp.calls(idp.PATH) == 0
+        opaque = auth.authenticate(bearer(idp.issue("bo", iss=issuer.url)))  # one issuer
+        assert opaque is not None
+        assert (opaque.provider, opaque.subject) == ("idp", "bo")
+        twin = JWTProvider("twin", local.verifier)
+        with pytest.raises(ConfigurationError, match="same issuer"):
+            Authenticator([local, twin])
+
+
+def test_a_dot_style_answer_names_each_user_not_their_client(idp: FakeIntrospection) -> None:
+    """django-oauth-toolkit answers with username and client_id and no sub: alice and bob of
+    one client are two subjects; a client-credentials token (no username) is its client's;
+    subject_claim= names another member."""
+    auth = Authenticator([provider_for(idp)])
+    alice = auth.authenticate(bearer(idp.issue(None, client_id="webapp", username="alice")))
+    bob = auth.authenticate(bearer(idp.issue(None, client_id="webapp", username="bob")))
+    machine = auth.authenticate(bearer(idp.issue(None, client_id="cron-job")))
+    assert [p.subject for p in (alice, bob, machine)] == ["alice", "bob", "cron-job"]  # type: ignore[union-attr]
+    named = Authenticator([provider_for(idp, subject_claim="uid")])
+    assert named.authenticate(bearer(idp.issue(None, uid="u-42"))).subject == "u-42"  # type: ignore[union-attr]
+
+
+def test_an_answer_without_iss_is_accepted_and_a_wrong_one_refused(
+    idp: FakeIntrospection,
+) -> None:
+    """RFC 7662 makes iss optional: an answer without it passes the configured issuer; an
+    answer naming another issuer is bad_issuer."""
+    auth = Authenticator([provider_for(idp)])
+    assert auth.authenticate(bearer(idp.issue("ada", iss=None))) is not None
+    with pytest.raises(BadIssuer):
+        auth.authenticate(bearer(idp.issue("eve", iss="https://elsewhere.example")))

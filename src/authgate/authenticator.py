@@ -554,10 +554,22 @@ def _providers(providers: Any) -> tuple[Provider, ...]:
     names = [p.name for p in found]
     if len(set(names)) != len(names):
         raise ConfigurationError("provider names must be unique")
-    issuers = [p.issuer for p in found if p.issuer is not None]
-    for issuer in issuers:
-        if issuers.count(issuer) > 1:
-            raise ConfigurationError(f"two providers have the same issuer {issuer!r}")
+    by_issuer: dict[str, list[Provider]] = {}
+    for provider in found:
+        if provider.issuer is not None:
+            by_issuer.setdefault(provider.issuer, []).append(provider)
+    for issuer, sharing in by_issuer.items():
+        # one issuer, two credential kinds: JWTs verified locally, opaque tokens at its
+        # endpoint (the README's advice). Anything else would route by list order: refused.
+        local = [p for p in sharing if getattr(p, "verifier", None) is not None]
+        remote = [p for p in sharing if p not in local]
+        if len(sharing) > 1 and not (
+            len(local) == 1 and len(remote) == 1 and remote[0].accepts_opaque
+        ):
+            raise ConfigurationError(
+                f"two providers have the same issuer {issuer!r}: only one verifying its JWTs "
+                "locally and one taking its opaque tokens may share it"
+            )
     _check_key_prefixes([p for p in found if p.accepts_api_keys])
     return found
 

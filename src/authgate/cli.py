@@ -73,8 +73,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     import logging
 
-    # the command prints the reason itself: the library's own records would repeat it
-    logging.getLogger("authgate").propagate = False
+    # the command prints the reason itself: the library's own records would repeat it (a
+    # logger without handlers would reach logging's last-resort handler, hence the NullHandler)
+    library = logging.getLogger("authgate")
+    library.propagate = False
+    if not any(isinstance(h, logging.NullHandler) for h in library.handlers):
+        library.addHandler(logging.NullHandler())
     parser = _parser()
     args = parser.parse_args(argv)
     try:
@@ -268,7 +272,11 @@ def _verify(args: argparse.Namespace) -> int:
         raise _Unreachable(f"{exc.message}: {exc.detail}") from None
     except AuthGateError as exc:
         reason = explain(exc, Credential("bearer", token))
-        return _say(args, {"valid": False, "reason": exc.reason, "log": reason}, INVALID)
+        said: dict[str, Any] = {"valid": False, "reason": exc.reason, "log": reason}
+        if exc.reason == "key_not_found":  # which kids there are: the usual fix is a key id
+            held = keys if isinstance(keys, KeySet) else keys.current()
+            said["kids"] = sorted(held.kids()) if held is not None else []
+        return _say(args, said, INVALID)
     finally:
         verifier.close()
     scopes = sorted(principal.scopes)
@@ -424,5 +432,6 @@ def _say(args: argparse.Namespace, document: dict[str, Any], code: int) -> int:
         print(json.dumps(document, indent=2, sort_keys=True))
     else:
         for key, value in document.items():
-            print(f"{key}: {value}")
+            shown = ", ".join(value) if isinstance(value, list) else value
+            print(f"{key}: {shown}")
     return code

@@ -34,7 +34,12 @@ class Router:
     def __init__(self, providers: Sequence[Provider], max_credential_bytes: int) -> None:
         self.providers = tuple(providers)
         self.max_credential_bytes = max_credential_bytes
-        self._by_issuer = {p.issuer: p for p in reversed(self.providers) if p.issuer is not None}
+        # issuers are unique, except one shared by a local verifier and an endpoint (checked
+        # by the Authenticator): its JWTs go to the local one, set last
+        self._by_issuer: dict[str, Provider] = {}
+        for p in sorted(self.providers, key=lambda p: getattr(p, "verifier", None) is not None):
+            if p.issuer is not None:
+                self._by_issuer[p.issuer] = p
         self._jwt_providers = tuple(p for p in self.providers if p.accepts_jwt)
         self._templated = tuple(p for p in self._jwt_providers if p.issuer_template is not None)
         self._key_providers = tuple(p for p in self.providers if p.accepts_api_keys)

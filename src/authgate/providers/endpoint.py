@@ -190,8 +190,13 @@ class IntrospectionProvider(RemoteProvider):
         audience: when set (a string or strings), the answer's ``aud`` must contain one.
             Unset, it is not checked: set it, since any client of a server may introspect
             tokens issued for other resource servers.
-        issuer: when set, the answer's ``iss`` must equal it (and JWTs with this ``iss`` are
-            routed here). Unset, it is not checked.
+        issuer: when set, the answer's ``iss``, when it carries one, must equal it (RFC 7662
+            makes ``iss`` optional; glewlwyd and django-oauth-toolkit never send it), and
+            opaque tokens and JWTs with this ``iss`` are routed here (JWTs go to a provider
+            verifying them locally with the same issuer first).
+        subject_claim: the answer's member naming the subject. Unset (RFC 7662 §2.2): ``sub``,
+            else ``username`` (the resource owner, as django-oauth-toolkit answers), else
+            ``client_id`` only for a token without a resource owner (client credentials).
         auth_method: ``client_secret_basic`` (the default) or ``client_secret_post``.
         token_type_hint: sent with each token (``None``: no hint).
         leeway: seconds of clock skew on the answer's ``exp``, ``nbf`` and ``iat``.
@@ -211,11 +216,15 @@ class IntrospectionProvider(RemoteProvider):
         auth_method: str = "client_secret_basic",
         token_type_hint: str | None = "access_token",  # noqa: S107 (a hint name, not a secret)
         leeway: float = 30.0,
+        subject_claim: str | None = None,
         role_claims: Iterable[RolePath] = (),
         policy: RemotePolicy | None = None,
         upstream: Upstream | None = None,
     ) -> None:
         self.url = check_url(url, "the introspection URL", allowed_http(upstream))
+        if subject_claim is not None and (not isinstance(subject_claim, str) or not subject_claim):
+            raise ConfigurationError("subject_claim must be a claim name")
+        self._subject_claim = subject_claim
         if not client_id or not client_secret:
             raise ConfigurationError("introspection needs a client_id and client_secret")
         header_safe(client_id, "client_id")
@@ -243,6 +252,7 @@ class IntrospectionProvider(RemoteProvider):
         super().__init__(
             name,
             issuer=issuer,
+            subject_claim=subject_claim or "sub",
             role_claims=role_claims,
             policy=policy,
             upstream=upstream,
@@ -284,13 +294,19 @@ class IntrospectionProvider(RemoteProvider):
         if body["active"] is not True:
             raise InvalidToken("the token is not active")
         self._check_answer(body)
-        if "sub" not in body and isinstance(body.get("client_id"), str):
-            body["sub"] = body["client_id"]
+        if self._subject_claim is None and "sub" not in body:
+            # RFC 7662 §2.2: the resource owner's username names them when sub is absent;
+            # only a token without a resource owner is its client's (never merge two users)
+            owner = body.get("username")
+            if isinstance(owner, str) and owner:
+                body["sub"] = owner
+            elif "username" not in body and isinstance(body.get("client_id"), str):
+                body["sub"] = body["client_id"]
         return body
 
     def _check_answer(self, body: Claims) -> None:
         """The answer's issuer, audience and times, checked as a JWT's would be."""
-        if self.issuer is not None and body.get("iss") != self.issuer:
+        if self.issuer is not None and "iss" in body and body["iss"] != self.issuer:
             raise BadIssuer("the token was issued by another issuer").with_context(
                 expected_iss=self.issuer, iss=body.get("iss")
             )

@@ -268,7 +268,8 @@ class FakeIntrospection(FakeServer):
             client_id: the client it was issued to.
             active: whether it is active.
             audience: its ``aud`` (default: the endpoint's audience).
-            extra: more members of its introspection answer (e.g. ``realm_access``).
+            extra: more members of its introspection answer (e.g. ``realm_access``); ``None``
+                removes one (``iss=None``: an answer without ``iss``).
         """
         token = "at_" + secrets.token_urlsafe(24)
         now = int(time.time())
@@ -284,7 +285,11 @@ class FakeIntrospection(FakeServer):
         }
         if subject is not None:
             record["sub"] = subject
-        record.update(extra)
+        for member, value in extra.items():  # None removes a member (e.g. iss=None)
+            if value is None:
+                record.pop(member, None)
+            else:
+                record[member] = value
         self.tokens[token] = record
         return token
 
