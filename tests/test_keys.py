@@ -336,3 +336,33 @@ def test_a_key_set_never_mixes_secrets_and_public_keys(rs256: SigningKey) -> Non
     with pytest.raises(ConfigurationError, match="both HMAC secrets and public keys"):
         KeySet.from_jwks({"keys": [rs256.public_jwk(), secret]})
     assert len(KeySet.from_jwks({"keys": [secret]})) == 1
+
+
+def test_a_static_jwks_skips_unusable_keys_as_a_fetched_one_does(
+    rs256: SigningKey, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A published JWKS with an X25519 key and a 1024-bit RSA key beside a good one loads the
+    good one, each skip logged once (it failed whole before, while the same document from a
+    URL worked); strict=True is all or nothing; no usable key at all is refused."""
+    import logging
+
+    weak = rsa.generate_private_key(public_exponent=65537, key_size=1024).public_key()  # noqa: S505 (the weak key)
+    numbers = weak.public_numbers()
+    document = {
+        "keys": [
+            {"kty": "OKP", "crv": "X25519", "x": b64url(b"x" * 32), "kid": "paypal-x25519"},
+            {"kty": "RSA", "n": b64url(numbers.n.to_bytes(128, "big")), "e": "AQAB", "kid": "old"},
+            rs256.public_jwk(),
+        ]
+    }
+    with caplog.at_level(logging.WARNING, logger="authgate.keys"):
+        keys = KeySet.from_jwks(document)
+    assert keys.kids() == {rs256.kid}
+    skipped = [r.getMessage() for r in caplog.records if "skipped a key" in r.getMessage()]
+    assert len(skipped) == 2
+    assert any("paypal-x25519" in line for line in skipped)
+    assert any("'old'" in line for line in skipped)
+    with pytest.raises(ConfigurationError, match="JWKS key rejected"):
+        KeySet.from_jwks(document, strict=True)
+    with pytest.raises(ConfigurationError, match="JWKS key rejected"):
+        KeySet.from_jwks({"keys": document["keys"][:2]})

@@ -534,3 +534,91 @@ def test_an_unparseable_discovered_jwks_uri_fails_the_fetch_without_jamming(
         clock.now += 31
         assert verifier.verify(idp.mint("fixed"))["sub"] == "fixed"
         assert idp.calls(idp.DISCOVERY_PATH) == 2
+
+
+@pytest.mark.parametrize(
+    ("spelling", "said"),
+    [
+        pytest.param(
+            "{url}/api/oidc", "answered HTTP 404: check the issuer URL", id="a-segment-off"
+        ),
+        pytest.param("{url}/", "names the issuer", id="a-trailing-slash"),
+    ],
+)
+def test_a_wrong_issuer_url_reads_as_a_mistake_not_an_outage(
+    spelling: str, said: str, issuer: LocalIssuer, clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An issuer off by a path segment (discovery answers 404) or by a trailing slash (the
+    document names another issuer): one ERROR naming what to check, however many fetches;
+    clients still get 503, as for any key source that cannot give keys."""
+    import logging
+
+    configured = spelling.format(url=issuer.url)
+    source = OIDCKeySource(configured, upstream=Upstream(clock=clock))
+    verifier = JWTVerifier(source, algorithms=["ES256"], issuer=configured, clock=clock)
+    token = issuer.factory.mint("ada", iss=configured)
+    with caplog.at_level(logging.ERROR, logger="authgate.keys"):
+        for _ in range(3):
+            with pytest.raises(KeySourceUnavailable):
+                verifier.verify(token)
+            clock.now += 31  # past the cooldown: another fetch, the same mistake
+    errors = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 1
+    assert said in errors[0].getMessage()
+
+
+def _certificate_pem(key: Any) -> str:
+    """A self-signed certificate for ``key``'s public half, as Google's map holds them."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.x509.oid import NameOID
+
+    name = x509.Name(
+        [x509.NameAttribute(NameOID.COMMON_NAME, "securetoken.system.gserviceaccount.com")]
+    )
+    now = datetime.datetime.now(datetime.timezone.utc)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(hours=1))
+        .not_valid_after(now + datetime.timedelta(days=2))
+        .sign(key, hashes.SHA256())
+    )
+    return certificate.public_bytes(serialization.Encoding.PEM).decode()
+
+
+def test_a_certificate_map_loads_statically_and_from_a_url(clock: Clock) -> None:
+    """Google's and Firebase's {kid: PEM certificate} map: a static set from it verifies the
+    kid's tokens (a garbage entry skipped, strict=True refuses it); CertificateKeySource
+    fetches it under the JWKS fetch policy (Cache-Control honoured: one fetch)."""
+    from authgate import CertificateKeySource, ConfigurationError, KeySet
+    from authgate.testing import FakeServer, SigningKey, TokenFactory
+
+    key = SigningKey("RS256", kid="8a63fe71e53067524cbbc6a3a58463b3864c0787")
+    factory = TokenFactory(key=key, issuer="https://securetoken.google.com/my-project", clock=clock)
+    document = {key.kid: _certificate_pem(key.private), "broken": "-----BEGIN CERTIFICATE-----"}
+    keys = KeySet.from_certificates(document)
+    assert keys.kids() == {key.kid}
+    verifier = JWTVerifier(keys, algorithms=["RS256"], clock=clock)
+    assert verifier.verify(factory.mint("uid-1"))["sub"] == "uid-1"
+    with pytest.raises(ConfigurationError, match="certificate rejected"):
+        KeySet.from_certificates(document, strict=True)
+
+    class Google(FakeServer):
+        def answer(self, method: str, path: str, headers: Any, body: bytes) -> Any:
+            if path == "/robot/v1/metadata/x509/securetoken@system.gserviceaccount.com":
+                return json_answer(200, document, {"cache-control": "public, max-age=19000"})
+            return super().answer(method, path, headers, body)
+
+    with Google() as google:
+        url = google.url + "/robot/v1/metadata/x509/securetoken@system.gserviceaccount.com"
+        source = CertificateKeySource(url, upstream=Upstream(clock=clock))
+        remote = JWTVerifier(source, algorithms=["RS256"], clock=clock)
+        for subject in ("a", "b", "c"):
+            assert remote.verify(factory.mint(subject))["sub"] == subject
+        assert google.calls(url.removeprefix(google.url)) == 1

@@ -50,7 +50,13 @@ from .errors import (
 from .extract import Credential
 from .jwt import JWTVerifier
 from .keys import Key, KeySet
-from .keysources import JWKSKeySource, KeyFetchPolicy, OIDCKeySource, RemoteKeySource
+from .keysources import (
+    CertificateKeySource,
+    JWKSKeySource,
+    KeyFetchPolicy,
+    OIDCKeySource,
+    RemoteKeySource,
+)
 from .principal import ANONYMOUS, Anonymous, Principal, Roles
 from .providers import (
     APIKeyProvider,
@@ -81,6 +87,7 @@ __all__ = [
     "BadAudience",
     "BadIssuer",
     "BadSignature",
+    "CertificateKeySource",
     "ConfigurationError",
     "Credential",
     "EndpointProvider",

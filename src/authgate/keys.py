@@ -447,15 +447,47 @@ class KeySet:
         return found
 
     @classmethod
-    def from_jwks(cls, jwks: Mapping[str, Any] | str | bytes) -> KeySet:
-        """Build a set from a JWKS document; any bad key raises :class:`ConfigurationError`.
+    def from_jwks(cls, jwks: Mapping[str, Any] | str | bytes, *, strict: bool = False) -> KeySet:
+        """Build a set from a JWKS document, by the rule remote key sets follow: unusable keys
+        (an X25519 key, a 1024-bit RSA key beside good ones) are skipped, each reason logged
+        once on ``authgate.keys``, and only a document with no usable key is refused.
 
         Args:
             jwks: the document as a mapping or JSON text.
+            strict: all or nothing: any unusable key raises :class:`ConfigurationError`.
         """
         keys, skipped = parse_jwks(jwks)
-        if skipped:
+        if skipped and (strict or not keys):
             raise ConfigurationError(f"JWKS key rejected: {skipped[0]}")
+        if skipped:
+            from ._log import warning
+
+            for reason in sorted(set(skipped)):
+                warning("authgate.keys", "skipped a key of a configured JWKS: %s", reason)
+        return cls(keys)
+
+    @classmethod
+    def from_certificates(
+        cls, document: Mapping[str, Any] | str | bytes, *, strict: bool = False
+    ) -> KeySet:
+        """Build a set from a certificate map (``{kid: PEM certificate}``, as Google and
+        Firebase publish), by the rule of :meth:`from_jwks`: unusable entries are skipped and
+        logged once, a map with no usable key is refused.
+
+        Args:
+            document: the map, or its JSON text.
+            strict: all or nothing: any unusable entry raises :class:`ConfigurationError`.
+        """
+        keys, skipped = parse_certificates(document)
+        if skipped and (strict or not keys):
+            raise ConfigurationError(f"certificate rejected: {skipped[0]}")
+        if skipped:
+            from ._log import warning
+
+            for reason in sorted(set(skipped)):
+                warning(
+                    "authgate.keys", "skipped a key of a configured certificate map: %s", reason
+                )
         return cls(keys)
 
     @classmethod
@@ -627,4 +659,47 @@ def parse_jwks(
         except ConfigurationError as exc:
             kid = jwk.get("kid") if isinstance(jwk, Mapping) else None
             skipped.append(f"kid={str(kid)[:40]!r}: {exc.message}" if kid else exc.message)
+    return keys, skipped
+
+
+def parse_certificates(
+    document: Mapping[str, Any] | str | bytes,
+) -> tuple[list[Key], list[str]]:
+    """Parse a certificate map (``{kid: PEM certificate}``, Google's and Firebase's format),
+    skipping unusable entries: the usable keys (at most :data:`MAX_KEYS_PER_SET`) and a reason
+    for each entry skipped. A document that is not such a map raises ``ConfigurationError``.
+
+    Args:
+        document: the map, or its JSON text.
+    """
+    from cryptography import x509
+
+    if isinstance(document, str | bytes):
+        from ._json import loads_strict
+
+        try:
+            document = loads_strict(document)
+        except ValueError:
+            raise ConfigurationError("a certificate map must be a JSON object") from None
+    if not isinstance(document, Mapping) or not document:
+        raise ConfigurationError("a certificate map must be a JSON object of kid -> PEM")
+    keys: list[Key] = []
+    skipped: list[str] = []
+    for kid, pem in document.items():
+        label = f"kid={str(kid)[:40]!r}"
+        if len(keys) >= MAX_KEYS_PER_SET:
+            skipped.append(f"more than {MAX_KEYS_PER_SET} usable keys")
+            continue
+        if not isinstance(kid, str) or not isinstance(pem, str):
+            skipped.append(f"{label}: not a PEM certificate string")
+            continue
+        try:
+            public = x509.load_pem_x509_certificate(pem.encode()).public_key()
+            if not isinstance(public, rsa.RSAPublicKey | ec.EllipticCurvePublicKey):
+                raise ConfigurationError("not an RSA or EC key")
+            keys.append(Key(public, kid=kid))
+        except ConfigurationError as exc:
+            skipped.append(f"{label}: {exc.message}")
+        except (ValueError, TypeError, UnsupportedAlgorithm):
+            skipped.append(f"{label}: not a PEM certificate")
     return keys, skipped

@@ -39,15 +39,22 @@ from ._upstream import Upstream, allowed_http, check_url
 from ._upstream import upstream_of as _upstream_of
 from .errors import ConfigurationError, KeySourceUnavailable
 from .events import Event, KeyFetch
-from .keys import KeySet, parse_jwks
+from .keys import Key, KeySet, parse_certificates, parse_jwks
 from .store import Store, shared_fetch, shared_fetch_async
 
 if TYPE_CHECKING:
     pass
 
-__all__ = ["JWKSKeySource", "KeyFetchPolicy", "OIDCKeySource", "RemoteKeySource"]
+__all__ = [
+    "CertificateKeySource",
+    "JWKSKeySource",
+    "KeyFetchPolicy",
+    "OIDCKeySource",
+    "RemoteKeySource",
+]
 
 LOGGER: Final = "authgate.keys"
+_NOT_THERE: Final = frozenset({404, 410})  # the location is wrong, not down
 
 
 _MAX_AGE = r"(?:^|,)\s*(?:s-)?max-age\s*=\s*\"?(\d{1,10})\"?\s*(?:,|$)"  # compiled on first use
@@ -118,6 +125,7 @@ class RemoteKeySource:
         )
         self._allow_http = allowed_http(upstream)
         self._clock = _upstream_of(upstream).clock
+        self._told: set[str] = set()  # configuration mistakes logged (each once)
         self._lock = threading.Lock()
         self._keyset: KeySet | None = None
         self._usable_until = 0.0
@@ -406,11 +414,25 @@ class RemoteKeySource:
             "fetched_at": self._fetched_at,
         }
 
+    def _misconfigured(self, message: str) -> None:
+        """A location that says "not here" is a configuration mistake, not an outage: logged
+        once at ERROR, naming what to check (clients still get 503)."""
+        if message not in self._told:
+            self._told.add(message)
+            from ._log import error
+
+            error(LOGGER, "%s", message)
+
     def _keyset_from(self, response: Response) -> tuple[KeySet, float]:
+        if response.status in _NOT_THERE:
+            self._misconfigured(
+                f"the key set at {safe_url(self.location)} answered HTTP {response.status}: "
+                "check the JWKS URL (or the issuer, for a discovered one)"
+            )
         if response.status != 200:
-            raise UpstreamError(f"the JWKS endpoint answered HTTP {response.status}")
+            raise UpstreamError(f"the key endpoint answered HTTP {response.status}")
         try:
-            keys, skipped = parse_jwks(response.json(), allow_secret=False)
+            keys, skipped = self.parse(response.json())
         except ConfigurationError as exc:
             raise UpstreamError(exc.message) from exc
         if skipped:  # one summary line per fetch, however many keys were skipped
@@ -427,11 +449,60 @@ class RemoteKeySource:
         self._skipped = len(skipped)
         self._document = (response.body, response.headers.get("cache-control", ""))
         if skipped and not keys:
-            raise UpstreamError("the JWKS holds no usable key")
+            raise UpstreamError("the key document holds no usable key")
         return KeySet(keys), self.policy.freshness(response)
+
+    def parse(self, document: Any) -> tuple[list[Key], list[str]]:
+        """The usable public keys of a fetched document, and a reason for each key skipped
+        (a subclass for another format overrides it). Secrets are never taken from a URL.
+
+        Args:
+            document: the fetched JSON document.
+        """
+        return parse_jwks(document, allow_secret=False)
 
 
 _JWKS_ACCEPT = {"accept": "application/jwk-set+json, application/json"}
+
+
+class CertificateKeySource(RemoteKeySource):
+    """Keys from a certificate map URL: ``{kid: PEM certificate}``, the format Google and
+    Firebase publish (``https://www.googleapis.com/robot/v1/metadata/x509/...``), fetched and
+    cached by the same :class:`KeyFetchPolicy` as a JWKS. Each certificate's public key is
+    used under its kid (its validity dates are not checked: the map is the trust, as Google
+    documents); unusable entries are skipped.
+
+    Args:
+        url: the map's URL (``https``, or ``http`` on loopback).
+        policy: the fetch and cache policy.
+        upstream: how to reach the keys (timeouts, transports).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        policy: KeyFetchPolicy | None = None,
+        upstream: Upstream | None = None,
+    ) -> None:
+        self.url = check_url(url, "the certificate map URL", allowed_http(upstream))
+        super().__init__(policy=policy, upstream=_upstream_of(upstream))
+
+    def __repr__(self) -> str:
+        return f"CertificateKeySource({self.url!r})"
+
+    @property
+    def location(self) -> str:
+        return self.url
+
+    def plan(self) -> Plan[tuple[KeySet, float]]:
+        response = yield Request("GET", self.url, {"accept": "application/json"})
+        return self._keyset_from(response)
+
+    def parse(self, document: Any) -> tuple[list[Key], list[str]]:
+        return parse_certificates(document)
+
+
 _FETCH: Final = "fetch"
 
 
@@ -522,11 +593,23 @@ class OIDCKeySource(RemoteKeySource):
 
     def _jwks_uri_from(self, response: Response) -> str:
         if response.status != 200:
+            if response.status in _NOT_THERE:
+                self._misconfigured(
+                    f"the discovery document at {safe_url(self.discovery_url)} answered HTTP "
+                    f"{response.status}: check the issuer URL; it must be exactly the 'iss' your "
+                    "tokens carry, discovery being at {issuer}/.well-known/openid-configuration"
+                )
             raise UpstreamError(f"the discovery endpoint answered HTTP {response.status}")
         document = response.json()
         if not isinstance(document, dict):
             raise UpstreamError("the discovery document is not a JSON object")
         if document.get("issuer") != self.issuer:
+            named = document.get("issuer")
+            self._misconfigured(
+                f"the discovery document at {safe_url(self.discovery_url)} names the issuer "
+                f"{str(named)[:200]!r}, not the configured {self.issuer!r}: configure the "
+                "issuer exactly as the provider names it (a trailing slash counts)"
+            )
             raise UpstreamError("the discovery document names another issuer")
         jwks_uri = document.get("jwks_uri")
         if not isinstance(jwks_uri, str):
