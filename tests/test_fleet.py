@@ -845,3 +845,48 @@ def test_a_silent_partition_is_noticed_and_healed_by_itself(
     finally:
         auth.close()
         proxy.close()
+
+
+def test_a_new_worker_serves_only_once_it_knows_the_whole_denylist(
+    redis: Redis, tokens: TokenFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    """40,000 revocations in Redis, the one that matters written last: a new worker's first
+    request waits for all of them (startup_timeout) and refuses the revoked token; with a
+    startup_timeout too short for the load, a serve-mode worker says so at WARNING."""
+    import json as json_module
+    import logging
+
+    import redis as redis_py
+
+    jti = "jti-revoked-last"
+    token = tokens.mint("gone", iat=int(time.time()) - 5, jti=jti)
+    until = time.time() + 3600
+    helper = RedisStore(redis.url)
+    client = redis_py.Redis.from_url(redis.url)
+    pipe = client.pipeline(transaction=False)
+    for i in range(40_000):
+        record = {"kind": "jti", "jti": f"other-{i}", "until": until}
+        pipe.set(helper._key(record), json_module.dumps(record), ex=3600)
+    record = {"kind": "jti", "jti": jti, "until": until}
+    pipe.set(helper._key(record), json_module.dumps(record), ex=3600)
+    pipe.execute()
+    client.close()
+    helper.close()
+
+    def worker(**options: Any) -> Authenticator:
+        provider = BackOfficeProvider(ISSUER, KeySet.from_secret(SECRET), algorithms=["HS256"])
+        return Authenticator([provider], store=RedisStore(redis.url, timeout=2.0, **options))
+
+    patient = worker()
+    try:
+        with pytest.raises(RevokedToken):
+            patient.authenticate(bearer(token))  # the very first request, after the whole load
+    finally:
+        patient.close()
+    hasty = worker(startup_timeout=0.001)
+    try:
+        with caplog.at_level(logging.WARNING, logger="authgate.store"):
+            hasty.authenticate(bearer(mint(tokens, "someone")))
+        assert "was not loaded within" in caplog.text
+    finally:
+        hasty.close()

@@ -45,7 +45,6 @@ from .store import Revocation
 __all__ = ["RedisStore", "Revocation"]
 
 LOGGER: Final = "authgate.store"
-_LOAD_WAIT: Final = 5.0
 _SCHEMES: Final = ("redis://", "rediss://", "unix://")
 _HEARTBEAT: Final = 0.5  # an idle subscription PINGs this often ...
 _SILENCE: Final = 2.0  # ... and is stale when nothing, not even a reply, came this long
@@ -71,6 +70,9 @@ class RedisStore:
             HMAC-SHA256 (over the key name and the value), checked before use. Without it
             nothing that could admit a request is read from Redis: revocations (which can
             only refuse) are shared, results and key sets are not.
+        startup_timeout: how long a new worker's first verification waits for the whole
+            denylist to load. Past it, ``refuse`` answers 503 for revocable tokens until the
+            load completes, and ``serve`` serves on what is loaded, with a WARNING.
     """
 
     def __init__(
@@ -83,11 +85,15 @@ class RedisStore:
         max_pending: int = 10_000,
         retry: float = 1.0,
         secret: str | bytes | None = None,
+        startup_timeout: float = 30.0,
     ) -> None:
         if on_unavailable not in ("serve", "refuse"):
             raise ConfigurationError("on_unavailable must be 'serve' or 'refuse'")
         if not isinstance(timeout, int | float) or not timeout > 0:
             raise ConfigurationError("timeout must be a number of seconds > 0")
+        if not isinstance(startup_timeout, int | float) or not startup_timeout > 0:
+            raise ConfigurationError("startup_timeout must be a number of seconds > 0")
+        self.startup_timeout = float(startup_timeout)
         if not isinstance(url, str) or not url.startswith(_SCHEMES):
             raise ConfigurationError(
                 "the store URL must start with redis://, rediss:// or unix:// "
@@ -152,9 +158,12 @@ class RedisStore:
                 return
             self._thread = threading.Thread(target=self._listen, name="authgate-store", daemon=True)
             self._thread.start()
-        # a dead or silent Redis fails the loader within a store timeout or two; only a live
-        # one with a very large denylist can hold the first verification this long
-        self._loaded.wait(_LOAD_WAIT)
+        # a dead or silent Redis fails the loader within a store timeout or two; a live one
+        # with a large denylist holds the first verification until all of it is known
+        if not self._loaded.wait(self.startup_timeout) and self.on_unavailable == "serve":
+            warning(LOGGER, "the denylist at %s was not loaded within %.0f s: serving on what "
+                    "is loaded so far; revoked tokens may pass until it is",
+                    _where(self.url), self.startup_timeout)  # fmt: skip
 
     # -- writes ---------------------------------------------------------------------------------
 
