@@ -850,7 +850,7 @@ def test_a_silent_partition_is_noticed_and_healed_by_itself(
 def test_a_new_worker_serves_only_once_it_knows_the_whole_denylist(
     redis: Redis, tokens: TokenFactory, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """40,000 revocations in Redis, the one that matters written last: a new worker's first
+    """20,000 revocations in Redis, the one that matters written last: a new worker's first
     request waits for all of them (startup_timeout) and refuses the revoked token; with a
     startup_timeout too short for the load, a serve-mode worker says so at WARNING."""
     import json as json_module
@@ -864,7 +864,7 @@ def test_a_new_worker_serves_only_once_it_knows_the_whole_denylist(
     helper = RedisStore(redis.url)
     client = redis_py.Redis.from_url(redis.url)
     pipe = client.pipeline(transaction=False)
-    for i in range(40_000):
+    for i in range(20_000):
         record = {"kind": "jti", "jti": f"other-{i}", "until": until}
         pipe.set(helper._key(record), json_module.dumps(record), ex=3600)
     record = {"kind": "jti", "jti": jti, "until": until}

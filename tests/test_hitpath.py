@@ -208,7 +208,7 @@ def never(request: Any) -> None:
 
 EXCLUDES = [pytest.param((), id="no-exclusions"), pytest.param(("/health",), id="excluded")]
 PROPERTY = settings(
-    max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 
 
