@@ -173,3 +173,30 @@ def test_no_private_attribute_of_httpx_or_httpcore_is_touched() -> None:
         if private.search(line)
     ]
     assert found == []
+
+
+@pytest.mark.parametrize(
+    ("integration", "package", "extra"),
+    [
+        ("authgate.testing", "jwt", "testing"),
+        ("authgate.fastapi", "fastapi", "fastapi"),
+        ("authgate.prometheus", "prometheus_client", "prometheus"),
+        ("authgate.otel", "opentelemetry", "otel"),
+        ("authgate.redis", "redis", "redis"),
+    ],
+)
+def test_an_integration_without_its_extra_names_the_extra(
+    integration: str, package: str, extra: str
+) -> None:
+    """Imported without its package (hidden in a fresh interpreter), each integration says
+    which extra to install, not just "No module named ..."."""
+    import subprocess
+    import sys
+
+    program = f"import sys; sys.modules[{package!r}] = None; import {integration}"
+    done = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 1
+    assert f"ImportError: {integration} needs the {package!r} package" in done.stderr
+    assert f"pip install 'authgate[{extra}]'" in done.stderr

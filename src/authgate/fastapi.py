@@ -35,16 +35,21 @@ import json
 from collections.abc import Callable, Iterable
 from typing import Any, Final
 
-from fastapi import Depends, HTTPException, Request, Security
-from fastapi.openapi.utils import get_openapi
-from fastapi.security import (
-    APIKeyHeader,
-    HTTPAuthorizationCredentials,
-    HTTPBearer,
-    SecurityScopes,
-)
-from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.responses import Response
+from ._extras import extra_missing
+
+try:
+    from fastapi import Depends, HTTPException, Request, Security
+    from fastapi.openapi.utils import get_openapi
+    from fastapi.security import (
+        APIKeyHeader,
+        HTTPAuthorizationCredentials,
+        HTTPBearer,
+        SecurityScopes,
+    )
+    from starlette.exceptions import HTTPException as StarletteHTTPException
+    from starlette.responses import Response
+except ModuleNotFoundError as exc:  # the extra is missing: say which
+    raise extra_missing("authgate.fastapi", "fastapi", exc) from exc
 
 from ._decisions import Refusals
 from ._hitpath import realm_of

@@ -18,8 +18,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from opentelemetry import metrics
-from opentelemetry.metrics import CallbackOptions, Observation
+from ._extras import extra_missing
+
+try:
+    from opentelemetry import metrics
+    from opentelemetry.metrics import CallbackOptions, Observation
+except ModuleNotFoundError as exc:  # the extra is missing: say which
+    raise extra_missing("authgate.otel", "otel", exc) from exc
 
 from ._metrics import Tally
 from .authenticator import Authenticator

@@ -37,10 +37,16 @@ from collections.abc import Callable
 from typing import Any, Final, Literal
 
 from ._clients import close_loop_clients, loop_client
+from ._extras import extra_missing
 from ._json import loads_strict
 from ._log import error, info, warning
 from .errors import ConfigurationError
 from .store import Revocation
+
+try:
+    import redis  # noqa: F401 (here: an install without the extra is told at import)
+except ModuleNotFoundError as exc:  # the extra is missing: say which
+    raise extra_missing("authgate.redis", "redis", exc) from exc
 
 __all__ = ["RedisStore", "Revocation"]
 

@@ -13,6 +13,13 @@
 For tests and demos only: keys are generated in memory and never persisted.
 """
 
+from .._extras import extra_missing
+
+try:
+    import jwt  # noqa: F401 (PyJWT mints the kit's tokens: checked first, to name the extra)
+except ModuleNotFoundError as exc:  # the extra is missing: say which
+    raise extra_missing("authgate.testing", "testing", exc) from exc
+
 from .fakes import FakeAuthon, FakeIntrospection, FakeVeryChat
 from .servers import (
     Answer,
