@@ -347,6 +347,8 @@ def test_store_settings_fail_at_construction() -> None:
         RedisStore(on_unavailable="maybe")  # type: ignore[arg-type]
     with pytest.raises(ConfigurationError, match="timeout"):
         RedisStore(timeout=0)
+    with pytest.raises(ConfigurationError, match="startup_timeout"):
+        RedisStore(startup_timeout=0)
     provider = BackOfficeProvider(ISSUER, KeySet.from_secret(SECRET), algorithms=["HS256"])
     with pytest.raises(ConfigurationError, match="RedisStore"):
         Authenticator([provider], store=object())  # type: ignore[arg-type]
@@ -890,3 +892,23 @@ def test_a_new_worker_serves_only_once_it_knows_the_whole_denylist(
         assert "was not loaded within" in caplog.text
     finally:
         hasty.close()
+
+
+def test_failed_sign_outs_are_kept_and_said_once(caplog: pytest.LogCaptureFixture) -> None:
+    """Redis unreachable: each sign-out is kept for the background retry and reported as not
+    reaching the fleet; the warning is one line for the episode, not one per sign-out."""
+    import logging
+
+    store = RedisStore(f"redis://127.0.0.1:{free_port()}/0", timeout=0.05, retry=30)
+    try:
+        with caplog.at_level(logging.WARNING, logger="authgate.store"):
+            reached = [
+                store.publish({"kind": "jti", "jti": f"j{i}", "until": time.time() + 60})
+                for i in range(3)
+            ]
+        assert reached == [False, False, False]
+        assert len(store._pending) == 3
+        written = [r for r in caplog.records if "could not be written" in r.getMessage()]
+        assert len(written) == 1
+    finally:
+        store.close()

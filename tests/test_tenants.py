@@ -175,6 +175,8 @@ def test_mistakes_fail_at_construction(template: str, tenants: Any, message: str
     [
         ({"max_issuers": 0}, "max_issuers"),
         ({"idle_timeout": -1}, "idle_timeout"),
+        ({"max_new_issuers": 0}, "max_new_issuers"),
+        ({"new_issuer_window": 0}, "new_issuer_window"),
         ({"algorithms": "RS256"}, "not one string"),
         ({"keys": "https://keys"}, "keys must build a key source"),
         ({"role_claims": "roles"}, "role_claims"),

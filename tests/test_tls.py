@@ -122,6 +122,7 @@ def test_plain_http_to_a_named_host_only_when_allowed(caplog: pytest.LogCaptureF
         pytest.param({"verify": "/no/such/ca.pem"}, "cannot be loaded", id="missing-ca"),
         pytest.param({"allow_http": "keycloak"}, "list of host names", id="allow-http-string"),
         pytest.param({"trust_env": "yes"}, "trust_env must be True or False", id="trust-env"),
+        pytest.param({"clock": 1.0}, "clock must return seconds", id="clock-not-callable"),
     ],
 )
 def test_tls_mistakes_fail_at_construction(options: dict[str, Any], message: str) -> None:

@@ -206,6 +206,19 @@ class Key:
         return check
 
 
+def _usable(keys: list[Key], skipped: list[str], *, strict: bool, what: str) -> list[Key]:
+    """The rule of every configured key document, as of fetched ones: unusable entries are
+    skipped, each reason logged once; none usable (or any skipped, ``strict``) is refused."""
+    if skipped and (strict or not keys):
+        raise ConfigurationError(f"{what} rejected: {skipped[0]}")
+    if skipped:
+        from ._log import warning
+
+        for reason in sorted(set(skipped)):
+            warning("authgate.keys", "skipped a %s of a configured key document: %s", what, reason)
+    return keys
+
+
 def _names_a_file(text: str) -> bool:
     """Whether ``text`` is the path of an existing file (a secret passed by its path)."""
     import os
@@ -456,15 +469,7 @@ class KeySet:
             jwks: the document as a mapping or JSON text.
             strict: all or nothing: any unusable key raises :class:`ConfigurationError`.
         """
-        keys, skipped = parse_jwks(jwks)
-        if skipped and (strict or not keys):
-            raise ConfigurationError(f"JWKS key rejected: {skipped[0]}")
-        if skipped:
-            from ._log import warning
-
-            for reason in sorted(set(skipped)):
-                warning("authgate.keys", "skipped a key of a configured JWKS: %s", reason)
-        return cls(keys)
+        return cls(_usable(*parse_jwks(jwks), strict=strict, what="JWKS key"))
 
     @classmethod
     def from_certificates(
@@ -478,17 +483,7 @@ class KeySet:
             document: the map, or its JSON text.
             strict: all or nothing: any unusable entry raises :class:`ConfigurationError`.
         """
-        keys, skipped = parse_certificates(document)
-        if skipped and (strict or not keys):
-            raise ConfigurationError(f"certificate rejected: {skipped[0]}")
-        if skipped:
-            from ._log import warning
-
-            for reason in sorted(set(skipped)):
-                warning(
-                    "authgate.keys", "skipped a key of a configured certificate map: %s", reason
-                )
-        return cls(keys)
+        return cls(_usable(*parse_certificates(document), strict=strict, what="certificate"))
 
     @classmethod
     def from_jwk(cls, jwk: Mapping[str, Any]) -> KeySet:

@@ -465,44 +465,6 @@ class RemoteKeySource:
 _JWKS_ACCEPT = {"accept": "application/jwk-set+json, application/json"}
 
 
-class CertificateKeySource(RemoteKeySource):
-    """Keys from a certificate map URL: ``{kid: PEM certificate}``, the format Google and
-    Firebase publish (``https://www.googleapis.com/robot/v1/metadata/x509/...``), fetched and
-    cached by the same :class:`KeyFetchPolicy` as a JWKS. Each certificate's public key is
-    used under its kid (its validity dates are not checked: the map is the trust, as Google
-    documents); unusable entries are skipped.
-
-    Args:
-        url: the map's URL (``https``, or ``http`` on loopback).
-        policy: the fetch and cache policy.
-        upstream: how to reach the keys (timeouts, transports).
-    """
-
-    def __init__(
-        self,
-        url: str,
-        *,
-        policy: KeyFetchPolicy | None = None,
-        upstream: Upstream | None = None,
-    ) -> None:
-        self.url = check_url(url, "the certificate map URL", allowed_http(upstream))
-        super().__init__(policy=policy, upstream=_upstream_of(upstream))
-
-    def __repr__(self) -> str:
-        return f"CertificateKeySource({self.url!r})"
-
-    @property
-    def location(self) -> str:
-        return self.url
-
-    def plan(self) -> Plan[tuple[KeySet, float]]:
-        response = yield Request("GET", self.url, {"accept": "application/json"})
-        return self._keyset_from(response)
-
-    def parse(self, document: Any) -> tuple[list[Key], list[str]]:
-        return parse_certificates(document)
-
-
 _FETCH: Final = "fetch"
 
 
@@ -533,8 +495,11 @@ class JWKSKeySource(RemoteKeySource):
         policy: KeyFetchPolicy | None = None,
         upstream: Upstream | None = None,
     ) -> None:
-        self.url = check_url(url, "the JWKS URL", allowed_http(upstream))
+        self.url = check_url(url, f"the {self.document} URL", allowed_http(upstream))
         super().__init__(policy=policy, upstream=_upstream_of(upstream))
+
+    document = "JWKS"
+    """What the URL serves, as errors name it."""
 
     def __repr__(self) -> str:
         return f"JWKSKeySource({self.url!r})"
@@ -546,6 +511,28 @@ class JWKSKeySource(RemoteKeySource):
     def plan(self) -> Plan[tuple[KeySet, float]]:
         response = yield Request("GET", self.url, _JWKS_ACCEPT)
         return self._keyset_from(response)
+
+
+class CertificateKeySource(JWKSKeySource):
+    """Keys from a certificate map URL: ``{kid: PEM certificate}``, the format Google and
+    Firebase publish (``https://www.googleapis.com/robot/v1/metadata/x509/...``), fetched and
+    cached as a JWKS is. Each certificate's public key is used under its kid (its validity
+    dates are not checked: the map is the trust, as Google documents); unusable entries are
+    skipped.
+
+    Args:
+        url: the map's URL (``https``, or ``http`` on loopback).
+        policy: the fetch and cache policy.
+        upstream: how to reach the keys (timeouts, transports).
+    """
+
+    document = "certificate map"
+
+    def __repr__(self) -> str:
+        return f"CertificateKeySource({self.url!r})"
+
+    def parse(self, document: Any) -> tuple[list[Key], list[str]]:
+        return parse_certificates(document)
 
 
 class OIDCKeySource(RemoteKeySource):

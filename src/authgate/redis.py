@@ -192,14 +192,16 @@ class RedisStore:
         """A write failed (a stall, OOM, a partition): keep it for the background retry. The
         subscription is not judged by it: it has its own heartbeat."""
         with self._lock:
+            first = not self._pending  # one line per episode, not one per failed sign-out
             if len(self._pending) == self._pending.maxlen:
                 error(LOGGER, "more than %d revocations wait to be written: the oldest is "
                       "dropped and reaches other workers only by its own expiry",
                       self._pending.maxlen)  # fmt: skip
             self._pending.append(revocation)
             self._retry_at = time.monotonic()  # the subscriber's next turn tries again
-        warning(LOGGER, "a revocation could not be written to %s (%s): retrying in the "
-                "background", _where(self.url), type(exc).__name__)  # fmt: skip
+        if first:
+            warning(LOGGER, "a revocation could not be written to %s (%s): retrying in the "
+                    "background", _where(self.url), type(exc).__name__)  # fmt: skip
 
     def _write(self, client: Any, revocation: Revocation) -> None:
         ttl = max(1, int(revocation["until"] - time.time()) + 60)  # never shorter than its life
