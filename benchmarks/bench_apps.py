@@ -21,7 +21,7 @@ from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from authgate import Authenticator, JWTProvider, JWTVerifier, KeySet
+from authgate import Authenticator, CacheLimits, JWTProvider, JWTVerifier, KeySet
 from authgate.asgi import AuthGateMiddleware
 
 ISSUER = "https://login.example.com"
@@ -108,8 +108,10 @@ def build_apps(jwk: dict[str, Any], token: str = "") -> dict[str, Any]:
     public_key = pyjwt.PyJWK(jwk).key
     alg = jwk.get("alg", "RS256")
     verifier = JWTVerifier(KeySet.from_jwk(jwk), algorithms=[alg], issuer=ISSUER)
-    auth = Authenticator([JWTProvider("bench", verifier)], cache_max_entries=100_000)
-    observed = Authenticator([JWTProvider("bench", verifier)], cache_max_entries=100_000)
+    auth = Authenticator([JWTProvider("bench", verifier)], cache=CacheLimits(max_entries=100_000))
+    observed = Authenticator(
+        [JWTProvider("bench", verifier)], cache=CacheLimits(max_entries=100_000)
+    )
     from prometheus_client import CollectorRegistry
 
     from authgate.prometheus import instrument

@@ -32,7 +32,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from authgate import Authenticator, JWTProvider, JWTVerifier, KeySet  # noqa: E402
+from authgate import Authenticator, CacheLimits, JWTProvider, JWTVerifier, KeySet  # noqa: E402
 from authgate.testing import SigningKey, TokenFactory  # noqa: E402
 from bench_apps import ISSUER, build_apps  # noqa: E402
 from middleware import per_request_us  # noqa: E402
@@ -91,7 +91,7 @@ def memory(count: int) -> dict[str, float]:
     factory = TokenFactory(key=key, issuer=ISSUER, ttl=3600)
     verifier = JWTVerifier(key.keyset(), algorithms=["RS256"], issuer=ISSUER)
     tokens = mint_many(factory, count, "user")
-    auth = Authenticator([JWTProvider("bench", verifier)], cache_max_entries=count + 1)
+    auth = Authenticator([JWTProvider("bench", verifier)], cache=CacheLimits(max_entries=count + 1))
     headers = [{"authorization": "Bearer " + token} for token in tokens]
     for header in headers[:10]:  # warm: memos, interned names
         auth.authenticate(header)

@@ -17,6 +17,7 @@ from authgate import (
     APIKeyProvider,
     APIKeyRing,
     Authenticator,
+    CacheLimits,
     JWKSKeySource,
     JWTProvider,
     JWTVerifier,
@@ -34,8 +35,7 @@ verifier = JWTVerifier(
 )
 auth = Authenticator(
     [JWTProvider("idp", verifier), APIKeyProvider("keys", ring)],
-    cache_max_entries=2_000,
-    cache_max_bytes=4 * 1024 * 1024,
+    cache=CacheLimits(max_entries=2_000, max_bytes=4 * 1024 * 1024),
 )
 
 

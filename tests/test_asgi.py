@@ -11,7 +11,7 @@ import httpx
 import pytest
 from starlette.testclient import TestClient, WebSocketDenialResponse
 
-from authgate import Authenticator, JWKSKeySource, JWTProvider, JWTVerifier
+from authgate import Authenticator, CacheLimits, JWKSKeySource, JWTProvider, JWTVerifier
 from authgate.asgi import AuthGateMiddleware
 from authgate.testing import LocalIssuer, TokenFactory
 
@@ -261,9 +261,9 @@ def test_lifespan_and_other_scopes_pass_through(auth: Authenticator) -> None:
     assert events == ["lifespan.startup", "lifespan.shutdown"]
 
 
-@pytest.mark.parametrize("cache_max_entries", [10_000, 0], ids=["hit-path", "no-cache"])
+@pytest.mark.parametrize("cache", [CacheLimits(), None], ids=["hit-path", "no-cache"])
 def test_every_server_takes_the_middleware_for_asgi3(
-    cache_max_entries: int, tokens: TokenFactory
+    cache: CacheLimits | None, tokens: TokenFactory
 ) -> None:
     """The middleware is a plain class with an ``async def __call__``: each server's own check
     finds an ASGI 3 app (uvicorn's interface detection, hypercorn's is_asgi, Starlette's
@@ -273,7 +273,7 @@ def test_every_server_takes_the_middleware_for_asgi3(
     from uvicorn.config import Config
 
     verifier = JWTVerifier(tokens.keyset(), algorithms=["RS256"], issuer=ISSUER)
-    auth = Authenticator([JWTProvider("test", verifier)], cache_max_entries=cache_max_entries)
+    auth = Authenticator([JWTProvider("test", verifier)], cache=cache)
     middleware = AuthGateMiddleware(starlette_app(), auth)
     config = Config(middleware, lifespan="off")
     config.load()

@@ -11,6 +11,7 @@ import pytest
 from authgate import (
     ANONYMOUS,
     Authenticator,
+    CacheLimits,
     ConfigurationError,
     Credential,
     InvalidToken,
@@ -272,12 +273,16 @@ def test_cache_is_bounded_in_entries_and_bytes(acme: TokenFactory, clock: Clock)
     verifier = JWTVerifier(
         acme.keyset(), algorithms=["RS256"], issuer="https://acme.test", clock=clock
     )
-    auth = Authenticator([JWTProvider("acme", verifier)], cache_max_entries=10, clock=clock)
+    auth = Authenticator(
+        [JWTProvider("acme", verifier)], cache=CacheLimits(max_entries=10), clock=clock
+    )
     for i in range(25):
         auth.authenticate(bearer(acme.mint(f"u{i}")))
     assert auth.cache is not None
     assert len(auth.cache) == 10
-    small = Authenticator([JWTProvider("acme", verifier)], cache_max_bytes=6000, clock=clock)
+    small = Authenticator(
+        [JWTProvider("acme", verifier)], cache=CacheLimits(max_bytes=6000), clock=clock
+    )
     for i in range(25):
         small.authenticate(bearer(acme.mint(f"u{i}", padding="x" * 200)))
     assert small.cache is not None
@@ -291,7 +296,9 @@ def test_cache_entries_mapping_is_never_replaced(acme: TokenFactory, clock: Cloc
     verifier = JWTVerifier(
         acme.keyset(), algorithms=["RS256"], issuer="https://acme.test", clock=clock
     )
-    auth = Authenticator([JWTProvider("acme", verifier)], cache_max_entries=3, clock=clock)
+    auth = Authenticator(
+        [JWTProvider("acme", verifier)], cache=CacheLimits(max_entries=3), clock=clock
+    )
     assert auth.cache is not None
     held = auth.cache.entries
     tokens = [acme.mint(f"u{i}") for i in range(5)]
@@ -309,11 +316,11 @@ def test_cache_entries_mapping_is_never_replaced(acme: TokenFactory, clock: Cloc
 
 
 def test_cache_can_be_disabled(acme: TokenFactory, clock: Clock) -> None:
-    """cache_max_entries=0 verifies every time."""
+    """cache=None verifies every time."""
     verifier = JWTVerifier(
         acme.keyset(), algorithms=["RS256"], issuer="https://acme.test", clock=clock
     )
-    auth = Authenticator([JWTProvider("acme", verifier)], cache_max_entries=0, clock=clock)
+    auth = Authenticator([JWTProvider("acme", verifier)], cache=None, clock=clock)
     token = acme.mint()
     assert auth.authenticate(bearer(token)).verified_by == "local"  # type: ignore[union-attr]
     assert auth.authenticate(bearer(token)).verified_by == "local"  # type: ignore[union-attr]
@@ -324,7 +331,9 @@ def test_cache_under_threads(acme: TokenFactory, clock: Clock) -> None:
     verifier = JWTVerifier(
         acme.keyset(), algorithms=["RS256"], issuer="https://acme.test", clock=clock
     )
-    auth = Authenticator([JWTProvider("acme", verifier)], cache_max_entries=20, clock=clock)
+    auth = Authenticator(
+        [JWTProvider("acme", verifier)], cache=CacheLimits(max_entries=20), clock=clock
+    )
     tokens = [(f"u{i}", acme.mint(f"u{i}")) for i in range(50)]
     errors: list[str] = []
 

@@ -12,6 +12,7 @@ from authgate import (
     APIKeyRing,
     Authenticator,
     AuthonProvider,
+    CacheLimits,
     ConfigurationError,
     EndpointProvider,
     IntrospectionProvider,
@@ -89,24 +90,27 @@ CASES: list[Any] = [
         id="duplicate-name",
     ),
     pytest.param(
-        lambda: Authenticator([provider()], cache_max_entries=-1),
-        "cache_max_entries must be >= 0",
-        id="negative-entries",
+        lambda: CacheLimits(max_entries=0),
+        "CacheLimits.max_entries must be >= 1",
+        id="zero-entries",
     ),
     pytest.param(
-        lambda: Authenticator([provider()], cache_max_bytes=1.5),  # type: ignore[arg-type]
-        "cache_max_bytes must be a whole number, not float",
+        lambda: CacheLimits(max_bytes=1.5),  # type: ignore[arg-type]
+        "CacheLimits.max_bytes must be a whole number, not float",
         id="fractional-bytes",
     ),
     pytest.param(
-        lambda: Authenticator([provider()], cache_max_ttl="300"),  # type: ignore[arg-type]
-        "cache_max_ttl must be a finite number, not str",
+        lambda: CacheLimits(max_ttl="300"),  # type: ignore[arg-type]
+        "CacheLimits.max_ttl must be a finite number, not str",
         id="ttl-string",
     ),
     pytest.param(
-        lambda: Authenticator([provider()], cache_max_ttl=-5),
-        "cache_max_ttl must be >= 0",
-        id="negative-ttl",
+        lambda: Authenticator([provider()], cache={"max_entries": 5}),  # type: ignore[arg-type]
+        "cache must be an authgate.CacheLimits, or None (no cache)",
+        id="cache-not-limits",
+    ),
+    pytest.param(
+        lambda: CacheLimits(max_ttl=-5), "CacheLimits.max_ttl must be >= 0", id="negative-ttl"
     ),
     pytest.param(
         lambda: Authenticator([provider()], max_credential_bytes=0),

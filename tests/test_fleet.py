@@ -830,7 +830,7 @@ def test_a_silent_partition_is_noticed_and_healed_by_itself(
     auth = Authenticator(
         [BackOfficeProvider(ISSUER, KeySet.from_secret(SECRET), algorithms=["HS256"])],
         store=RedisStore(proxy.url, timeout=0.2, retry=0.2, on_unavailable="refuse"),
-        cache_max_entries=0,
+        cache=None,
     )
     try:
         assert auth.authenticate(bearer(mint(tokens, "ada"))) is not None

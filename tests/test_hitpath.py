@@ -64,8 +64,9 @@ class Clock:
         return self.now
 
 
-def authenticator(clock: Clock) -> Authenticator:
-    """One JWT provider and one API-key provider, with CACHED and EXPIRED_IN_CACHE cached."""
+def authenticator(clock: Clock, *, wsgi: bool = False) -> Authenticator:
+    """One JWT provider and one API-key provider, with CACHED and EXPIRED_IN_CACHE cached
+    (for the WSGI shell: under its str keys)."""
     ring = APIKeyRing()
     ring.add(API_KEY, subject="svc")
     verifier = JWTVerifier(
@@ -77,6 +78,9 @@ def authenticator(clock: Clock) -> Authenticator:
         cookie_name="session",
         realm="hit-realm",
     )
+    if wsgi:
+        assert auth.cache is not None
+        auth.cache.use_text_keys()
     for token in (CACHED, EXPIRED_IN_CACHE):
         auth.authenticate({"authorization": f"Bearer {token}"})
     clock.now = NOW + 20  # EXPIRED_IN_CACHE is still in the cache, past its deadline
@@ -235,7 +239,7 @@ def test_wsgi_hit_path_answers_as_the_full_path(
     environ: dict[str, Any], exclude: tuple[str, ...]
 ) -> None:
     """On any environ, the WSGI shell answers as its full path alone answers."""
-    auth = AUTH_BY_CLOCK
+    auth = WSGI_AUTH_BY_CLOCK
     fast = AuthGateWSGIMiddleware(never, auth, exclude_paths=exclude)  # type: ignore[arg-type]
     slow = AuthGateWSGIMiddleware(never, auth, exclude_paths=exclude)  # type: ignore[arg-type]
     slow._get = None  # the full path alone
@@ -245,9 +249,9 @@ def test_wsgi_hit_path_answers_as_the_full_path(
 def test_the_properties_reach_the_hit_path(loop: Any) -> None:
     """The generated requests do hit: a plain cached Bearer value is served by both hit paths
     without the full path; an expired entry and a cache miss take the full path."""
-    auth = authenticator(Clock())
-    asgi = AuthGateMiddleware(never, auth)  # type: ignore[arg-type]
-    wsgi = AuthGateWSGIMiddleware(never, auth)  # type: ignore[arg-type]
+    asgi = AuthGateMiddleware(never, authenticator(Clock()))  # type: ignore[arg-type]
+    wsgi = AuthGateWSGIMiddleware(never, authenticator(Clock(), wsgi=True))  # type: ignore[arg-type]
+    wsgi._full = None  # type: ignore[assignment,method-assign]  # a hit never calls it
     full_calls: list[str] = []
 
     async def counted(scope: Any, send: Any) -> bool:
@@ -293,11 +297,41 @@ def test_realm_of_a_scope_no_shell_attached_to_is_none(scope: dict[str, Any]) ->
 def test_no_cache_means_no_hit_path() -> None:
     """With the cache off, both shells take their full paths only."""
     verifier = JWTVerifier(KEY.keyset(), algorithms=["HS256"], issuer="https://issuer.test")
-    auth = Authenticator([JWTProvider("jwt", verifier)], cache_max_entries=0)
+    auth = Authenticator([JWTProvider("jwt", verifier)], cache=None)
     asgi = AuthGateMiddleware(never, auth)  # type: ignore[arg-type]
     wsgi = AuthGateWSGIMiddleware(never, auth)  # type: ignore[arg-type]
     assert asgi._get is None
     assert wsgi._get is None
 
 
+def test_wsgi_hits_compare_the_header_str_with_no_copy(loop: Any) -> None:
+    """The WSGI shell keys the cache by the str the server decoded (no encode per hit, whose
+    cost grows with the token); an ASGI shell over the same authenticator still answers from
+    the cache, on its full path."""
+    auth = authenticator(Clock())
+    assert auth.cache is not None
+    assert not auth.cache.text_keys
+    wsgi = AuthGateWSGIMiddleware(never, auth)  # type: ignore[arg-type]
+    assert auth.cache.text_keys
+    assert len(auth.cache) == 0
+    misses = auth.stats.misses
+    environ: dict[str, Any] = {"HTTP_AUTHORIZATION": f"Bearer {CACHED}"}
+    assert wsgi_outcome(wsgi, environ)[0] == "app"  # verified, now cached under the str
+    assert next(iter(auth.cache.entries.values()))[2] == f"Bearer {CACHED}"
+    hits = auth.cache.hits
+    assert wsgi_outcome(wsgi, dict(environ))[0] == "app"
+    assert auth.cache.hits == hits + 1
+    asgi = AuthGateMiddleware(never, auth)
+    assert asgi._get is not None
+    scope = {
+        "type": "http",
+        "path": "/",
+        "headers": [(b"authorization", f"Bearer {CACHED}".encode())],
+    }
+    assert asgi_outcome(asgi, scope, loop)[0] == "app"
+    assert auth.cache.hits == hits + 2  # the full path's cache lookup
+    assert auth.stats.misses == misses + 1  # verified once, by the first WSGI request
+
+
 AUTH_BY_CLOCK = authenticator(Clock())
+WSGI_AUTH_BY_CLOCK = authenticator(Clock(), wsgi=True)

@@ -99,7 +99,7 @@ def test_issuers_are_bounded_and_dropped_when_idle(idp: FakeTenants) -> None:
         idle_timeout=600,
         upstream=Upstream(clock=clock),  # tokens live an hour: still valid 601 s on
     )
-    auth = Authenticator([multi], cache_max_entries=0)
+    auth = Authenticator([multi], cache=None)
     for tenant in ("contoso", "fabrikam", "outsider"):
         assert auth.authenticate(bearer(idp.mint(tenant))) is not None
     assert list(multi.issuers) == [idp.issuer("fabrikam"), idp.issuer("outsider")]  # LRU out
@@ -209,7 +209,7 @@ def test_a_permissive_tenant_callable_cannot_buy_a_discovery_per_token(idp: Fake
         new_issuer_window=60,
         upstream=Upstream(clock=clock),
     )
-    auth = Authenticator([multi], cache_max_entries=0)
+    auth = Authenticator([multi], cache=None)
     assert auth.authenticate(bearer(idp.mint("contoso", "ada"))) is not None
     stranger = idp.factories["outsider"]
     answers: dict[str, int] = {}
@@ -238,7 +238,7 @@ def test_failed_discoveries_never_take_a_working_tenants_slot(idp: FakeTenants) 
     """With max_issuers=2, tenants whose discovery fails are dropped before a working
     tenant: contoso's verifier (and its fetched keys) survives a stream of failing tenants."""
     multi = provider(idp, tenants=lambda tenant: True, max_issuers=2, max_new_issuers=100)
-    auth = Authenticator([multi], cache_max_entries=0)
+    auth = Authenticator([multi], cache=None)
     assert auth.authenticate(bearer(idp.mint("contoso", "ada"))) is not None
     stranger = idp.factories["outsider"]
     for i in range(10):

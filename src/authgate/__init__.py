@@ -18,6 +18,7 @@ Where to add a provider: one module in providers/ (the SDK is :mod:`authgate.pro
 :class:`Authenticator` (authenticator.py) runs stages 1-5 for both shells.
 """
 
+from ._cache import CacheLimits
 from ._remote import RemotePolicy
 from ._upstream import Upstream
 from .apikeys import APIKey, APIKeyRing, hash_api_key
@@ -87,6 +88,7 @@ __all__ = [
     "BadAudience",
     "BadIssuer",
     "BadSignature",
+    "CacheLimits",
     "CertificateKeySource",
     "ConfigurationError",
     "Credential",

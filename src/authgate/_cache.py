@@ -13,14 +13,18 @@ import hashlib
 import sys
 import threading
 from collections.abc import Callable, Hashable, Iterable
+from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Final, Generic, NamedTuple, TypeVar
 
+from ._config import non_negative, size
 from .extract import Credential
 from .principal import Principal, shared_scopes
 
 __all__ = [
+    "DEFAULT_CACHE",
     "TAIL",
+    "CacheLimits",
     "Expiring",
     "Memo",
     "Stats",
@@ -153,7 +157,11 @@ class Expiring(Generic[K, V]):
 TAIL: Final = 16
 """How many trailing bytes of a credential key the cache is indexed by (see :class:`TokenCache`)."""
 
-Entry = tuple[float, Principal, bytes, "bytes | None"]
+Key = bytes | str
+"""A cache key: the client's whole ``Authorization`` value, as bytes (ASGI) or as the str a
+WSGI server decoded (:meth:`TokenCache.use_text_keys`)."""
+
+Entry = tuple[float, Principal, Key, "bytes | None"]
 """A cache entry: ``(valid_until, principal, key, input_digest)`` (the digest only for a token
 without a ``jti``, see :func:`_targets`). Its size is not kept (an int each): it is computed
 again when the entry goes."""
@@ -188,7 +196,7 @@ def _json_size(value: dict[str, Any] | list[Any], depth: int = 0) -> int:
     return size
 
 
-def entry_size(key: bytes, principal: Principal) -> int:
+def entry_size(key: Key, principal: Principal) -> int:
     """What one cache entry holds in memory (within about 10 % of tracemalloc): the key, the
     principal and its claims (every container and value in them), its scopes and roles, and
     the entry's share of the cache's index.
@@ -209,7 +217,7 @@ def entry_size(key: bytes, principal: Principal) -> int:
     return size
 
 
-def cache_key(credential: Credential) -> bytes | None:
+def cache_key(credential: Credential, text: bool = False) -> Key | None:
     """The verified-token cache key of ``credential``, or ``None`` when it is never cached.
 
     Only Bearer values are cached, under ``b"Bearer <token>"``: exactly what a client's
@@ -219,11 +227,41 @@ def cache_key(credential: Credential) -> bytes | None:
 
     Args:
         credential: the extracted credential.
+        text: the key as ``str`` (``"Bearer <token>"``), as a WSGI server hands the header.
     """
     if credential.kind != "bearer":
         return None
+    if text:
+        return "Bearer " + credential.value
     # extracted values are RFC 6750 b64token (ASCII); anything else can match no entry.
     return b"Bearer " + credential.value.encode("ascii", "replace")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CacheLimits:
+    """The verified-token cache's bounds: pass as ``Authenticator(cache=...)``; ``cache=None``
+    turns the cache off (every request is verified).
+
+    Args:
+        max_entries: the most tokens held (at least 1).
+        max_bytes: the most bytes held, as estimated per entry (within about 10 % of traced
+            memory: a ~650-byte RS256 token with typical claims takes about 2.2 KB).
+        max_ttl: the longest an entry lives, whatever the token's ``exp`` (which is always
+            honoured too); 0 caches nothing.
+    """
+
+    max_entries: int = 10_000
+    max_bytes: int = 32 * 1024 * 1024
+    max_ttl: float = 300.0
+
+    def __post_init__(self) -> None:
+        size(self.max_entries, "CacheLimits.max_entries", minimum=1)
+        size(self.max_bytes, "CacheLimits.max_bytes")
+        non_negative(self.max_ttl, "CacheLimits.max_ttl")
+
+
+DEFAULT_CACHE: Final = CacheLimits()
+"""The :class:`~authgate.Authenticator`'s cache by default: 10,000 entries, 32 MiB, 300 s."""
 
 
 class TokenCache:
@@ -254,10 +292,12 @@ class TokenCache:
         self.max_bytes = max_bytes
         self.max_ttl = max_ttl
         self._clock = clock
-        self._data: dict[bytes, Entry] = {}
+        self._data: dict[Key, Entry] = {}
+        self.text_keys = False
+        """Whether keys are ``str`` (:meth:`use_text_keys`)."""
         # revocation targets -> the tails they reach, so a revocation purges in O(matches):
         # a tail alone (the usual case: no set per entry), or a set of several.
-        self._index: dict[str, dict[object, bytes | set[bytes]]] = {
+        self._index: dict[str, dict[object, Key | set[Key]]] = {
             "sub": {},
             "input": {},
             "jti": {},
@@ -270,13 +310,30 @@ class TokenCache:
     def __len__(self) -> int:
         return len(self._data)
 
+    def key_for(self, credential: Credential) -> Key | None:
+        """``credential``'s key in this cache (:func:`cache_key`), or ``None``: never cached.
+
+        Args:
+            credential: the extracted credential.
+        """
+        return cache_key(credential, self.text_keys)
+
+    def use_text_keys(self) -> None:
+        """Key entries by the ``str`` a WSGI server decoded the header to, so a WSGI hit
+        compares the header as it is, with no copy into bytes (whose cost grows with the
+        token). The WSGI shell calls it; entries held under bytes keys are dropped. An ASGI
+        shell over the same cache then finds its hits on the full path instead."""
+        if not self.text_keys:
+            self.clear()
+            self.text_keys = True
+
     @property
     def size_bytes(self) -> int:
         """The estimated bytes held."""
         return self._bytes
 
     @property
-    def entries(self) -> dict[bytes, Entry]:
+    def entries(self) -> dict[Key, Entry]:
         """The live mapping ``key[-TAIL:] -> entry``, for lock-free hot-path reads.
 
         Read it with ``.get``, then compare the entry's key (``entry[2]``) with the whole
@@ -289,7 +346,7 @@ class TokenCache:
         """The clock entries are compared against."""
         return self._clock
 
-    def get(self, key: bytes) -> Principal | None:
+    def get(self, key: Key) -> Principal | None:
         """The cached principal for ``key`` if it is still valid now.
 
         Args:
@@ -304,7 +361,7 @@ class TokenCache:
         self.discard(key)
         return None
 
-    def put(self, key: bytes, principal: Principal, valid_until: float | None) -> None:
+    def put(self, key: Key, principal: Principal, valid_until: float | None) -> None:
         """Remember ``principal`` for ``key`` until ``valid_until`` (capped by ``max_ttl``).
 
         Nothing is stored when the deadline has already passed.
@@ -343,7 +400,7 @@ class TokenCache:
                 else:
                     index[value] = {held, tail}  # type: ignore[arg-type]
 
-    def discard(self, key: bytes) -> None:
+    def discard(self, key: Key) -> None:
         """Forget ``key`` if present.
 
         Args:
@@ -355,7 +412,7 @@ class TokenCache:
             if entry is not None and entry[2] == key:
                 self._forget(tail)
 
-    def discard_token(self, key: bytes) -> None:
+    def discard_token(self, key: Key) -> None:
         """Forget a revoked token and every re-signed spelling of it (same signing input).
 
         Args:
@@ -394,7 +451,7 @@ class TokenCache:
                 index.clear()
             self._bytes = 0
 
-    def _forget(self, tail: bytes) -> None:
+    def _forget(self, tail: Key) -> None:
         entry = self._data.pop(tail)
         self._bytes -= entry_size(entry[2], entry[1])
         for kind, value in _targets(entry[1], entry[3]):
@@ -429,7 +486,7 @@ def signed_part(key: bytes) -> bytes | None:
     return key[: key.rfind(b".")] if key.count(b".") == 2 else None
 
 
-def input_digest(key: bytes) -> bytes:
+def input_digest(key: Key) -> bytes:
     """The digest of what a cached token's signature covers (``header.payload``; an opaque
     token: all of it): the denylist's key for it, which a revocation from another process
     carries instead of the token.
@@ -437,5 +494,6 @@ def input_digest(key: bytes) -> bytes:
     Args:
         key: a cache key (``b"Bearer <token>"``).
     """
-    signed = signed_part(key)
-    return hashlib.sha256((key if signed is None else signed)[7:]).digest()
+    raw = key.encode("ascii", "replace") if isinstance(key, str) else key
+    signed = signed_part(raw)
+    return hashlib.sha256((raw if signed is None else signed)[7:]).digest()

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Generic, TypeVar
 
-from ._cache import Entry, TokenCache
+from ._cache import Entry, Key, TokenCache
 from ._paths import PathRules
 from .authenticator import Authenticator
 from .errors import ConfigurationError, MissingCredential
@@ -36,6 +36,9 @@ class Shell(Generic[AppT]):
         exclude_paths: paths that skip authentication: exact (``/health``), or a prefix and
             everything below it (``/docs/*``); see :mod:`authgate._paths`.
     """
+
+    _text_keys = False
+    """Whether the cache is keyed by ``str`` (WSGI's decoded headers), not bytes (ASGI's)."""
 
     def __init__(
         self,
@@ -61,9 +64,11 @@ class Shell(Generic[AppT]):
         self._realm = authenticator.realm
         # The hit path's reads, taken once: the cache's one mapping (never rebound, so a
         # revocation reaches it at once) and its clock. No cache: no hit path.
-        self._get: Callable[[bytes], Entry | None] | None = None
+        self._get: Callable[[Key], Entry | None] | None = None
         cache = authenticator.cache
         if cache is not None:
+            if self._text_keys:
+                cache.use_text_keys()
             self._cache: TokenCache = cache
             self._get = cache.entries.get
             self._clock: Callable[[], float] = cache.clock

@@ -11,8 +11,8 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from ._cache import Stats, TokenCache, cache_key
-from ._config import non_negative, positive, size
+from ._cache import DEFAULT_CACHE, CacheLimits, Stats, TokenCache
+from ._config import positive, size
 from ._decisions import Refusals
 from ._json import as_number
 from .errors import (
@@ -42,9 +42,8 @@ class Authenticator:
 
     Args:
         providers: the configured providers, in routing order.
-        cache_max_entries: the most verified tokens cached (0 disables the cache).
-        cache_max_bytes: the most (estimated) bytes the cache holds.
-        cache_max_ttl: the longest a cache entry lives, whatever the token's ``exp``.
+        cache: the verified-token cache's bounds (:class:`CacheLimits`), or ``None``: no
+            cache, every request is verified.
         clock: returns the current time; the cache and expiry checks use it.
         cookie_name: also accept a Bearer token from this cookie (off by default).
         realm: the ``realm`` of ``WWW-Authenticate`` challenges.
@@ -63,9 +62,7 @@ class Authenticator:
         self,
         providers: Sequence[Provider],
         *,
-        cache_max_entries: int = 10_000,
-        cache_max_bytes: int = 32 * 1024 * 1024,
-        cache_max_ttl: float = 300.0,
+        cache: CacheLimits | None = DEFAULT_CACHE,
         clock: Callable[[], float] = time.time,
         cookie_name: str | None = None,
         realm: str = "api",
@@ -87,18 +84,22 @@ class Authenticator:
             )
         if not callable(clock):
             raise ConfigurationError("clock must be a callable returning seconds since the epoch")
-        entries = size(cache_max_entries, "cache_max_entries")
-        max_bytes = size(cache_max_bytes, "cache_max_bytes")
-        max_ttl = non_negative(cache_max_ttl, "cache_max_ttl")
+        if cache is not None and not isinstance(cache, CacheLimits):
+            raise ConfigurationError("cache must be an authgate.CacheLimits, or None (no cache)")
         lifetime = positive(max_token_lifetime, "max_token_lifetime")
         self.cookie_name = cookie_name
         self.realm = realm
         self._clock = clock
         self._router = Router(self.providers, self.max_credential_bytes)
         self._cache = (
-            TokenCache(max_entries=entries, max_bytes=max_bytes, max_ttl=max_ttl, clock=clock)
-            if entries > 0
-            else None
+            None
+            if cache is None
+            else TokenCache(
+                max_entries=cache.max_entries,
+                max_bytes=cache.max_bytes,
+                max_ttl=cache.max_ttl,
+                clock=clock,
+            )
         )
         self.denylist = Denylist(clock=clock, max_token_lifetime=lifetime)
         self._revocations = 0
@@ -312,7 +313,7 @@ class Authenticator:
             credential: what :mod:`authgate.extract` found.
         """
         cache = self._cache
-        key = cache_key(credential)
+        key = None if cache is None else cache.key_for(credential)
         if cache is None or key is None:
             return None
         return cache.get(key)
@@ -415,7 +416,7 @@ class Authenticator:
                 # the token and any re-signed spelling of it (same signing input), and what
                 # the jti or subject now denies: each in O(entries it reaches).
                 if token is not None:
-                    key = cache_key(Credential("bearer", token))
+                    key = cache.key_for(Credential("bearer", token))
                     assert key is not None  # a Bearer value always has one
                     cache.discard_token(key)
                 for revoked_jti in {jti, token_jti} - {None}:
@@ -506,8 +507,9 @@ class Authenticator:
         )
 
     def _remember(self, credential: Credential, principal: Principal, provider: Provider) -> None:
-        key = cache_key(credential)
-        if self._cache is None or key is None:
+        cache = self._cache
+        key = None if cache is None else cache.key_for(credential)
+        if cache is None or key is None:
             return
         now = self._clock()
         valid_until = principal.expires_at
@@ -519,7 +521,7 @@ class Authenticator:
             value = as_number(principal.claims.get(name))
             if value is not None and value > now:
                 return
-        self._cache.put(key, principal, valid_until)
+        cache.put(key, principal, valid_until)
 
 
 def _revocable(token: Any) -> tuple[str | None, float | None]:

@@ -30,6 +30,8 @@ class AuthGateWSGIMiddleware(Shell[WSGIApp]):
             a prefix and everything below it (``/docs/*``).
     """
 
+    _text_keys = True
+
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         get = self._get
         excluded = self._excluded
@@ -42,12 +44,8 @@ class AuthGateWSGIMiddleware(Shell[WSGIApp]):
             and "HTTP_X_API_KEY" not in environ
             and (excluded is None or not excluded(environ))
         ):
-            try:
-                key = value.encode("latin-1")  # a copy, as WSGI decoded it: no per-byte work
-            except UnicodeEncodeError:  # not a WSGI header value: the full path answers
-                key = b""
-            entry = get(key[TAIL_SLICE])
-            if entry is not None and entry[2] == key and self._clock() < entry[0]:
+            entry = get(value[TAIL_SLICE])  # keys are the str WSGI decoded (use_text_keys)
+            if entry is not None and entry[2] == value and self._clock() < entry[0]:
                 self._cache.hits += 1
                 environ[ENVIRON_KEY] = entry[1]
                 return self.app(environ, start_response)
