@@ -32,6 +32,7 @@ from authgate import (
     APIKeyProvider,
     APIKeyRing,
     Authenticator,
+    ClientAuth,
     IntrospectionProvider,
     JWTProvider,
     JWTVerifier,
@@ -52,7 +53,7 @@ def app_with(auth: Authenticator) -> Any:
 async def remote_section(rounds: int, number: int) -> None:
     with FakeIntrospection() as idp:
         provider = IntrospectionProvider(
-            "idp", idp.introspection_url, client_id=idp.client_id, client_secret=idp.client_secret
+            "idp", idp.introspection_url, auth=ClientAuth.basic(idp.client_id, idp.client_secret)
         )
         remote_app = app_with(Authenticator([provider]))
         remote_tokens = [idp.issue(f"user-{i}", scope="read") for i in range(10)]

@@ -43,7 +43,7 @@ from urllib.parse import quote
 
 import httpx
 
-from authgate import Authenticator, Credential, IntrospectionProvider, Upstream
+from authgate import Authenticator, ClientAuth, Credential, IntrospectionProvider, Upstream
 from authgate.testing import FakeIntrospection
 from authgate.testing.pki import PrivateCA
 
@@ -70,7 +70,7 @@ def basic() -> str:
 def provider_for(url: str, verify: Any) -> IntrospectionProvider:
     upstream = Upstream(verify=verify) if verify is not True else None
     return IntrospectionProvider(
-        "idp", url, client_id=CLIENT_ID, client_secret=CLIENT_SECRET, upstream=upstream
+        "idp", url, auth=ClientAuth.basic(CLIENT_ID, CLIENT_SECRET), upstream=upstream
     )
 
 

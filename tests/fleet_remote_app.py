@@ -13,6 +13,7 @@ from starlette.routing import Route
 
 from authgate import (
     Authenticator,
+    ClientAuth,
     IntrospectionProvider,
     JWKSKeySource,
     JWTProvider,
@@ -33,8 +34,9 @@ providers = [
     IntrospectionProvider(
         "idp",
         env("AUTHGATE_INTROSPECTION_URL", "http://127.0.0.1:9/introspect"),
-        client_id=env("AUTHGATE_CLIENT_ID", "resource-server"),
-        client_secret=env("AUTHGATE_CLIENT_SECRET", "unset"),
+        auth=ClientAuth.basic(
+            env("AUTHGATE_CLIENT_ID", "resource-server"), env("AUTHGATE_CLIENT_SECRET", "unset")
+        ),
     ),
     JWTProvider(
         "local",

@@ -13,7 +13,9 @@ from authgate import (
     Authenticator,
     AuthonProvider,
     CacheLimits,
+    ClientAuth,
     ConfigurationError,
+    Endpoint,
     EndpointProvider,
     IntrospectionProvider,
     JWKSKeySource,
@@ -62,6 +64,56 @@ CASES: list[Any] = [
         lambda: JWTProvider("p", verifier(), tenant_claims="tid"),
         "tenant_claims must be a list of names, not one string",
         id="tenant-claims-string",
+    ),
+    pytest.param(
+        lambda: Endpoint("https://v.example/c", json={"t": "{token}"}, form={"t": "{token}"}),
+        "an Endpoint sends a json or a form body, not both",
+        id="endpoint-two-bodies",
+    ),
+    pytest.param(
+        lambda: Endpoint("https://v.example/c", read_claims="sub"),  # type: ignore[arg-type]
+        "Endpoint.read_claims must be callable",
+        id="endpoint-reader-not-callable",
+    ),
+    pytest.param(
+        lambda: Endpoint("https://v.example/c", form=[("t", "{token}")]),  # type: ignore[arg-type]
+        "Endpoint.form must be a mapping of field names to templates",
+        id="endpoint-form-pairs",
+    ),
+    pytest.param(
+        lambda: Endpoint("https://v.example/c", method="GET /x"),
+        "method must be an HTTP method name",
+        id="endpoint-method",
+    ),
+    pytest.param(
+        lambda: EndpointProvider("v", {"url": "https://v.example/c"}),  # type: ignore[arg-type]
+        "the verification URL must be a URL or an authgate.Endpoint",
+        id="endpoint-dict",
+    ),
+    pytest.param(
+        lambda: MoriProvider(endpoint=Endpoint("http://mori.example/verify")),
+        "Mori's endpoint must use https",
+        id="mori-endpoint-http",
+    ),
+    pytest.param(
+        lambda: ClientAuth.basic("", "secret"),
+        "introspection needs a client_id and client_secret",
+        id="client-auth-no-id",
+    ),
+    pytest.param(
+        lambda: ClientAuth.bearer(""),
+        "ClientAuth.bearer needs the resource server's token",
+        id="client-auth-no-token",
+    ),
+    pytest.param(
+        lambda: ClientAuth("private_key_jwt", "api", "k"),
+        "ClientAuth.method must be 'client_secret_basic', 'client_secret_post' or 'bearer'",
+        id="client-auth-method",
+    ),
+    pytest.param(
+        lambda: IntrospectionProvider("i", "https://i.example/in", auth=("api", "s")),  # type: ignore[arg-type]
+        "auth must be an authgate.ClientAuth, e.g. ClientAuth.basic(client_id, secret)",
+        id="client-auth-tuple",
     ),
     pytest.param(
         lambda: Authenticator(provider()),  # type: ignore[arg-type]
@@ -194,20 +246,20 @@ PLACEHOLDER_SECRETS: list[Any] = [
     ),
     pytest.param(
         lambda s: IntrospectionProvider(
-            "idp", "http://127.0.0.1:1/introspect", client_id="api", client_secret=s
+            "idp", "http://127.0.0.1:1/introspect", auth=ClientAuth.basic("api", s)
         ),
         "s3cr\u2026t",
         "client_secret cannot be sent in an HTTP header",
         id="introspection-secret",
     ),
     pytest.param(
-        lambda s: EndpointProvider("v", "http://127.0.0.1:1/v", headers={"x-api-key": s}),
+        lambda s: EndpointProvider("v", Endpoint("http://127.0.0.1:1/v", headers={"x-api-key": s})),
         "key with a trailing space ",
         "x-api-key cannot be sent in an HTTP header",
         id="verifier-header",
     ),
     pytest.param(
-        lambda s: MoriProvider(verify_url="http://127.0.0.1:1/v", verify_headers={"x-key": s}),
+        lambda s: MoriProvider(endpoint=Endpoint("http://127.0.0.1:1/v", headers={"x-key": s})),
         "line\r\nbreak",
         "x-key cannot be sent in an HTTP header",
         id="mori-header",

@@ -23,6 +23,7 @@ import pytest
 from authgate import (
     Authenticator,
     BackOfficeProvider,
+    ClientAuth,
     ConfigurationError,
     InvalidToken,
     KeySet,
@@ -443,8 +444,7 @@ def remote_pair(
             IntrospectionProvider(
                 "idp",
                 idp.introspection_url,
-                client_id=idp.client_id,
-                client_secret=idp.client_secret,
+                auth=ClientAuth.basic(idp.client_id, idp.client_secret),
                 policy=RemotePolicy(timeout=timeout),
             ),
             JWTProvider(
@@ -593,7 +593,7 @@ def test_an_authentic_record_moved_or_stale_is_absent(redis: Redis) -> None:
         from authgate import IntrospectionProvider
 
         provider = IntrospectionProvider(
-            "idp", idp.introspection_url, client_id=idp.client_id, client_secret=idp.client_secret
+            "idp", idp.introspection_url, auth=ClientAuth.basic(idp.client_id, idp.client_secret)
         )
         auth = Authenticator([provider], store=RedisStore(redis.url, secret=FLEET_SECRET))
         try:
@@ -625,7 +625,7 @@ def test_a_silent_redis_costs_remote_verification_one_timeout_per_interval() -> 
     url = f"redis://127.0.0.1:{listener.getsockname()[1]}/0"
     with FakeIntrospection() as idp:
         provider = IntrospectionProvider(
-            "idp", idp.introspection_url, client_id=idp.client_id, client_secret=idp.client_secret
+            "idp", idp.introspection_url, auth=ClientAuth.basic(idp.client_id, idp.client_secret)
         )
         store = RedisStore(url, timeout=0.1, retry=30, secret=FLEET_SECRET)
         auth = Authenticator([provider], store=store)

@@ -16,6 +16,7 @@ from starlette.testclient import TestClient
 
 from authgate import (
     Authenticator,
+    ClientAuth,
     ConfigurationError,
     JWKSKeySource,
     JWTProvider,
@@ -270,8 +271,7 @@ def test_upstream_text_never_carries_our_secrets_or_the_credential_into_logs(
     introspection = IntrospectionProvider(
         "idp",
         "https://idp.example/introspect",
-        client_id="resource-api",
-        client_secret="cl1ent-Secret-Value",
+        auth=ClientAuth.basic("resource-api", "cl1ent-Secret-Value"),
         upstream=upstream,
     )
     for provider in (authon, introspection, introspection, introspection):

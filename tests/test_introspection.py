@@ -19,12 +19,14 @@ from authgate import (
     AuthonProvider,
     BadAudience,
     BadIssuer,
+    ClientAuth,
     EndpointProvider,
     IntrospectionProvider,
     InvalidToken,
     MoriProvider,
     NotYetValid,
     Provider,
+    ProviderUnavailable,
     RemotePolicy,
     VeryChatProvider,
 )
@@ -48,7 +50,7 @@ def bearer(token: str) -> dict[str, str]:
     ["a+b/c=d%e f", "pl+us+only", "==//==", "100%sure", "sp ace", "x:y:z"],
     ids=["all", "plus", "padding", "percent", "space", "colons"],
 )
-@pytest.mark.parametrize("method", ["client_secret_basic", "client_secret_post"])
+@pytest.mark.parametrize("method", ["basic", "post"])
 def test_client_secrets_with_form_special_characters_work(secret: str, method: str) -> None:
     """RFC 6749 §2.3.1: each part of Basic credentials is form-urlencoded before base64; a
     server decoding them as specified accepts secrets with + / = % and spaces."""
@@ -56,11 +58,9 @@ def test_client_secrets_with_form_special_characters_work(secret: str, method: s
         provider = IntrospectionProvider(
             "idp",
             idp.introspection_url,
-            client_id="resource:api",
-            client_secret=secret,
+            auth=getattr(ClientAuth, method)("resource:api", secret),
             audience=idp.audience,
             issuer=idp.url,
-            auth_method=method,
         )
         principal = Authenticator([provider]).authenticate(bearer(idp.issue("alice")))
         assert principal is not None
@@ -79,8 +79,7 @@ def provider_for(idp: FakeIntrospection, **options: Any) -> IntrospectionProvide
     return IntrospectionProvider(
         "idp",
         idp.introspection_url,
-        client_id=idp.client_id,
-        client_secret=idp.client_secret,
+        auth=ClientAuth.basic(idp.client_id, idp.client_secret),
         audience=options.pop("audience", idp.audience),
         issuer=options.pop("issuer", idp.url),
         **options,
@@ -160,7 +159,7 @@ def test_the_vendors_junk_rejections_never_open_the_breaker(vendor: str) -> None
             provider = VeryChatProvider(project_id=server.project_id, base_url=server.url)
             good = server.get_tokens("@someone")
         elif vendor == "mori":
-            provider = MoriProvider(verify_url=server.url + "/verify")
+            provider = MoriProvider(endpoint=server.url + "/verify")
             good = "good-token"
         else:
             provider = EndpointProvider("v", server.url + "/verify")
@@ -324,3 +323,33 @@ def test_an_answer_without_iss_is_accepted_and_a_wrong_one_refused(
     assert auth.authenticate(bearer(idp.issue("ada", iss=None))) is not None
     with pytest.raises(BadIssuer):
         auth.authenticate(bearer(idp.issue("eve", iss="https://elsewhere.example")))
+
+
+def test_a_resource_server_may_introspect_with_a_bearer_token_of_its_own(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """django-oauth-toolkit's documented way: the resource server sends its own token (one
+    with the introspection scope) as Bearer; the answer (username, no sub, no iss) names each
+    user. Another token is refused as our configuration error (503), and never logged."""
+    resource_token = "rs_" + "x" * 30
+    with FakeIntrospection(resource_token=resource_token, client_secret="unused") as server:
+        provider = IntrospectionProvider(
+            "dot",
+            server.introspection_url,
+            auth=ClientAuth.bearer(resource_token),
+            audience=server.audience,
+            issuer=server.url,
+        )
+        auth = Authenticator([provider])
+        users = [server.issue(None, client_id="webapp", username=u, iss=None) for u in "ab"]
+        assert [auth.authenticate(bearer(t)).subject for t in users] == ["a", "b"]  # type: ignore[union-attr]
+        wrong = IntrospectionProvider(
+            "dot", server.introspection_url, auth=ClientAuth.bearer("rs_" + "y" * 30)
+        )
+        with pytest.raises(ProviderUnavailable):
+            Authenticator([wrong]).authenticate(bearer(users[0]))
+    assert "client credentials" in caplog.text
+    assert "x" * 30 not in caplog.text
+    assert "y" * 30 not in caplog.text
+    assert "x" * 30 not in repr(provider.auth)
+    assert provider.secrets() == (resource_token,)

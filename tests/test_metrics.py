@@ -17,6 +17,7 @@ from starlette.routing import Mount
 
 from authgate import (
     Authenticator,
+    ClientAuth,
     IntrospectionProvider,
     JWKSKeySource,
     JWTProvider,
@@ -45,8 +46,7 @@ def authenticator(issuer: LocalIssuer, idp: FakeIntrospection) -> Authenticator:
     remote = IntrospectionProvider(
         "idp",
         idp.introspection_url,
-        client_id=idp.client_id,
-        client_secret=idp.client_secret,
+        auth=ClientAuth.basic(idp.client_id, idp.client_secret),
         policy=RemotePolicy(breaker_threshold=1, breaker_cooldown=60),
     )
     return Authenticator([local, remote])

@@ -98,7 +98,7 @@ def test_operator_endpoint_for_opaque_tokens(endpoint: OperatorEndpoint) -> None
     now = int(time.time())
     endpoint.sessions["opaque-session-1"] = {"id": 42, "email": "ops@client.example", "iat": now}
     provider = MoriProvider(
-        verify_url=endpoint.url + "/session", subject_claim="id", profile=CONTRACTS.get
+        endpoint=endpoint.url + "/session", subject_claim="id", profile=CONTRACTS.get
     )
     auth = Authenticator([provider])
     principal = auth.authenticate(bearer("opaque-session-1"))

@@ -13,6 +13,7 @@ import pytest
 
 from authgate import (
     Authenticator,
+    ClientAuth,
     IntrospectionProvider,
     JWKSKeySource,
     JWTProvider,
@@ -243,8 +244,7 @@ def test_breaker_transitions_are_logged_once_and_reported(
         provider = IntrospectionProvider(
             "idp",
             idp.introspection_url,
-            client_id=idp.client_id,
-            client_secret=idp.client_secret,
+            auth=ClientAuth.basic(idp.client_id, idp.client_secret),
             policy=RemotePolicy(breaker_threshold=2, breaker_cooldown=0.0),
         )
         auth = Authenticator([provider], on_event=seen.append)

@@ -17,6 +17,7 @@ import pytest
 
 from authgate import (
     Authenticator,
+    ClientAuth,
     IntrospectionProvider,
     JWKSKeySource,
     JWTProvider,
@@ -56,8 +57,7 @@ def introspection(idp: FakeIntrospection, timeout: float | None = None) -> Intro
     return IntrospectionProvider(
         "idp",
         idp.introspection_url,
-        client_id=idp.client_id,
-        client_secret=idp.client_secret,
+        auth=ClientAuth.basic(idp.client_id, idp.client_secret),
         policy=RemotePolicy(timeout=timeout) if timeout else None,
     )
 

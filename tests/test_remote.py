@@ -11,6 +11,8 @@ import pytest
 
 from authgate import (
     Authenticator,
+    ClientAuth,
+    Endpoint,
     EndpointProvider,
     IntrospectionProvider,
     InvalidToken,
@@ -41,8 +43,7 @@ def make(idp: FakeIntrospection, clock: Clock, **policy: Any) -> IntrospectionPr
     return IntrospectionProvider(
         "idp",
         idp.introspection_url,
-        client_id=idp.client_id,
-        client_secret=idp.client_secret,
+        auth=ClientAuth.basic(idp.client_id, idp.client_secret),
         policy=RemotePolicy(**policy),
         upstream=Upstream(clock=clock),
     )
@@ -94,8 +95,7 @@ def test_wrong_client_secret_is_our_outage_not_the_clients_401(
     provider = IntrospectionProvider(
         "idp",
         idp.introspection_url,
-        client_id=idp.client_id,
-        client_secret="wrong",
+        auth=ClientAuth.basic(idp.client_id, "wrong"),
         upstream=Upstream(clock=clock),
     )
     with pytest.raises(ProviderUnavailable) as caught:
@@ -266,10 +266,12 @@ def test_generic_remote_verifier_templates() -> None:
 
     provider = EndpointProvider(
         "custom",
-        "https://verify.example/check",
-        method="POST",
-        headers={"x-service-key": "svc", "x-token": "{token}"},
-        json={"token": "{token}", "nested": ["{token}"], "n": 1},
+        Endpoint(
+            "https://verify.example/check",
+            method="POST",
+            headers={"x-service-key": "svc", "x-token": "{token}"},
+            json={"token": "{token}", "nested": ["{token}"], "n": 1},
+        ),
         upstream=Upstream(transport=httpx.MockTransport(answer)),
     )
     principal = Authenticator([provider]).authenticate(bearer("tok.en-1"))

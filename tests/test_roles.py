@@ -10,6 +10,7 @@ import pytest
 
 from authgate import (
     Authenticator,
+    ClientAuth,
     ConfigurationError,
     IntrospectionProvider,
     JWTProvider,
@@ -118,8 +119,7 @@ def test_roles_from_an_introspection_answer() -> None:
         provider = IntrospectionProvider(
             "idp",
             idp.introspection_url,
-            client_id=idp.client_id,
-            client_secret=idp.client_secret,
+            auth=ClientAuth.basic(idp.client_id, idp.client_secret),
             role_claims=Roles.keycloak(),
         )
         token = idp.issue("carol", realm_access={"roles": ["auditor"]})

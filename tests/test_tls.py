@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from authgate import (
+    ClientAuth,
     ConfigurationError,
     EndpointProvider,
     JWKSKeySource,
@@ -145,8 +146,7 @@ def test_tls_connections_are_pooled_and_closed(pki: PrivateCA) -> None:
         provider = IntrospectionProvider(
             "idp",
             idp.introspection_url,
-            client_id=idp.client_id,
-            client_secret=idp.client_secret,
+            auth=ClientAuth.basic(idp.client_id, idp.client_secret),
             upstream=Upstream(verify=str(pki.ca_cert)),
         )
         auth = Authenticator([provider])

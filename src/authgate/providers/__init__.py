@@ -27,7 +27,7 @@ from .apikey import APIKeyProvider
 from .authon import AuthonProvider
 from .backoffice import BackOfficeProvider
 from .base import HybridProvider, JWTProvider, Provider, RemoteProvider
-from .endpoint import EndpointProvider, IntrospectionProvider
+from .endpoint import ClientAuth, Endpoint, EndpointProvider, IntrospectionProvider
 from .mori import MoriProvider
 from .tenants import MultiTenantProvider
 from .verychat import VeryChatProvider
@@ -37,7 +37,9 @@ __all__ = [
     "AuthonProvider",
     "BackOfficeProvider",
     "Claims",
+    "ClientAuth",
     "Credential",
+    "Endpoint",
     "EndpointProvider",
     "HybridProvider",
     "IntrospectionProvider",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import quote_plus
 
@@ -27,8 +28,11 @@ if TYPE_CHECKING:
     pass
 
 __all__ = [
+    "ClientAuth",
+    "Endpoint",
     "EndpointProvider",
     "IntrospectionProvider",
+    "endpoint_of",
     "fill_template",
     "json_object_claims",
     "template_secrets",
@@ -105,18 +109,100 @@ def json_object_claims(response: Response, what: str) -> Claims:
     raise upstream_error(response, what)
 
 
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """A verification call: where it goes, how, and how its answer reads. ``{token}`` in a
+    header value or a body template's strings is replaced by the token (``str.replace``).
+
+    Args:
+        url: the endpoint (``https``, or ``http`` on loopback); checked by the provider
+            against its ``upstream``.
+        method: the HTTP method.
+        headers: header templates (default: ``Authorization: Bearer {token}``).
+        json: a JSON body template, or ``None``.
+        form: a form body template, or ``None``.
+        read_claims: reads the response into claims, or raises ``InvalidToken`` (rejection)
+            or :class:`~authgate.providers.UpstreamError` (outage); default: a 200 JSON object
+            is the claims, 400/401/403/404/422 reject the token.
+    """
+
+    url: str
+    method: str = "GET"
+    headers: Mapping[str, str] | None = field(default=None, repr=False)
+    json: Any = field(default=None, repr=False)
+    form: Mapping[str, str] | None = field(default=None, repr=False)
+    read_claims: Callable[[Response], Claims] | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.url, str) or not self.url:
+            raise ConfigurationError("Endpoint.url must be a URL")
+        object.__setattr__(self, "method", _method(self.method))
+        object.__setattr__(self, "headers", header_templates(self.headers))
+        if self.json is not None and self.form is not None:
+            raise ConfigurationError("an Endpoint sends a json or a form body, not both")
+        if self.form is not None and not isinstance(self.form, Mapping):
+            raise ConfigurationError("Endpoint.form must be a mapping of field names to templates")
+        if self.read_claims is not None and not callable(self.read_claims):
+            raise ConfigurationError("Endpoint.read_claims must be callable")
+
+    def __repr__(self) -> str:
+        return f"Endpoint({self.method} {safe_url(self.url)})"
+
+    def request(self, token: str) -> Request:
+        """The request that asks about ``token``.
+
+        Args:
+            token: the token.
+        """
+        return Request(
+            self.method,
+            self.url,
+            fill_template(self.headers, token),
+            json=fill_template(self.json, token),
+            form=fill_template(self.form, token),
+        )
+
+    def read(self, response: Response, what: str) -> Claims:
+        """The answer's claims (``read_claims``, else a 200 JSON object).
+
+        Args:
+            response: the endpoint's answer.
+            what: the provider, for messages.
+        """
+        if self.read_claims is not None:
+            return self.read_claims(response)
+        return json_object_claims(response, what)
+
+    def secrets(self) -> tuple[str, ...]:
+        """The constant parts of its header templates (API keys, Basic credentials)."""
+        assert self.headers is not None
+        return template_secrets(self.headers)
+
+
+def endpoint_of(value: Any, what: str, upstream: Upstream | None) -> Endpoint:
+    """``value`` (an :class:`Endpoint`, or a URL for ``Endpoint(url)``), its URL checked
+    against what ``upstream`` allows.
+
+    Args:
+        value: the configured endpoint.
+        what: the setting, for messages.
+        upstream: the provider's upstream (which ``http`` hosts it allows).
+    """
+    if isinstance(value, str):
+        value = Endpoint(value)
+    if not isinstance(value, Endpoint):
+        raise ConfigurationError(f"{what} must be a URL or an authgate.Endpoint")
+    check_url(value.url, what, allowed_http(upstream))
+    return value
+
+
 class EndpointProvider(RemoteProvider):
     """Verify tokens at any endpoint: method, headers, body template, response → claims.
 
     Args:
         name: the provider's name.
-        url: the endpoint (``https``, or ``http`` on loopback).
-        method: the HTTP method.
-        headers: header templates; ``{token}`` is replaced by the token.
-        json: a JSON body template (``{token}`` replaced in every string), or ``None``.
-        form: a form body template, or ``None``.
-        read_claims: reads the response into claims, or raises ``InvalidToken`` (rejection)
-            or :class:`~authgate.providers.UpstreamError` (outage); default: a 200 JSON object.
+        endpoint: the call (:class:`Endpoint`), or just its URL: ``GET`` with
+            ``Authorization: Bearer {token}``, a 200 JSON object being the claims.
         issuer: route JWTs with this ``iss`` here.
         subject_claim: the claim holding the subject.
         role_claims: where the roles are in the claims (see :class:`authgate.Roles`).
@@ -127,25 +213,16 @@ class EndpointProvider(RemoteProvider):
     def __init__(
         self,
         name: str,
-        url: str,
+        endpoint: Endpoint | str,
         *,
-        method: str = "GET",
-        headers: Mapping[str, str] | None = None,
-        json: Any = None,
-        form: Mapping[str, str] | None = None,
-        read_claims: Callable[[Response], Claims] | None = None,
         issuer: str | None = None,
         subject_claim: str = "sub",
         role_claims: Iterable[RolePath] = (),
         policy: RemotePolicy | None = None,
         upstream: Upstream | None = None,
     ) -> None:
-        self.url = check_url(url, "the verification URL", allowed_http(upstream))
-        self.method = _method(method)
-        self.headers = header_templates(headers)
-        self.json = json
-        self.form = form
-        self.read_claims = read_claims or (lambda response: json_object_claims(response, name))
+        self.endpoint = endpoint_of(endpoint, "the verification URL", upstream)
+        self.url = self.endpoint.url
         super().__init__(
             name,
             issuer=issuer,
@@ -156,37 +233,121 @@ class EndpointProvider(RemoteProvider):
         )
 
     def __repr__(self) -> str:
-        return f"EndpointProvider({self.name!r}, {self.method} {safe_url(self.url)})"
+        return f"EndpointProvider({self.name!r}, {self.endpoint.method} {safe_url(self.url)})"
 
     def secrets(self) -> tuple[str, ...]:
-        return template_secrets(self.headers)
+        return self.endpoint.secrets()
 
     def plan(self, token: str) -> Plan[Claims]:
-        response = yield Request(
-            self.method,
-            self.url,
-            fill_template(self.headers, token),
-            json=fill_template(self.json, token),
-            form=fill_template(self.form, token),
-        )
-        return self.read_claims(response)
+        response = yield self.endpoint.request(token)
+        return self.endpoint.read(response, self.name)
+
+
+@dataclass(frozen=True, slots=True)
+class ClientAuth:
+    """How a resource server authenticates to an introspection endpoint (RFC 7662 §2.1):
+    build one with :meth:`basic`, :meth:`post` or :meth:`bearer`. Its secrets never appear
+    in its ``repr`` or in a log.
+
+    Args:
+        method: ``client_secret_basic``, ``client_secret_post`` or ``bearer``.
+        client_id: the client id (empty for ``bearer``).
+        secret: the client secret, or the Bearer token.
+    """
+
+    method: str
+    client_id: str
+    secret: str = field(repr=False)
+
+    def __post_init__(self) -> None:
+        if self.method not in ("client_secret_basic", "client_secret_post", "bearer"):
+            raise ConfigurationError(
+                "ClientAuth.method must be 'client_secret_basic', 'client_secret_post' or "
+                "'bearer': build it with ClientAuth.basic, .post or .bearer"
+            )
+        if self.method != "bearer":
+            if not isinstance(self.client_id, str) or not self.client_id:
+                raise ConfigurationError("introspection needs a client_id and client_secret")
+            header_safe(self.client_id, "client_id")
+        if not isinstance(self.secret, str) or not self.secret:
+            raise ConfigurationError(
+                "introspection needs a client_id and client_secret"
+                if self.method != "bearer"
+                else "ClientAuth.bearer needs the resource server's token"
+            )
+        header_safe(self.secret, "the bearer token" if self.method == "bearer" else "client_secret")
+
+    @classmethod
+    def basic(cls, client_id: str, client_secret: str) -> ClientAuth:
+        """HTTP Basic (``client_secret_basic``), each part form-urlencoded before base64 as
+        RFC 6749 §2.3.1 says (a secret with ``+``, ``/``, ``=`` or ``%`` works).
+
+        Args:
+            client_id: this resource server's client id.
+            client_secret: its secret.
+        """
+        return cls("client_secret_basic", client_id, client_secret)
+
+    @classmethod
+    def post(cls, client_id: str, client_secret: str) -> ClientAuth:
+        """``client_id`` and ``client_secret`` in the form body (``client_secret_post``).
+
+        Args:
+            client_id: this resource server's client id.
+            client_secret: its secret.
+        """
+        return cls("client_secret_post", client_id, client_secret)
+
+    @classmethod
+    def bearer(cls, token: str) -> ClientAuth:
+        """A Bearer token of the resource server's own (django-oauth-toolkit: an access
+        token with the ``introspection`` scope).
+
+        Args:
+            token: the token.
+        """
+        return cls("bearer", "", token)
+
+    def _basic(self) -> str:
+        pair = f"{quote_plus(self.client_id, safe='')}:{quote_plus(self.secret, safe='')}"
+        return "Basic " + base64.b64encode(pair.encode()).decode()
+
+    def apply(self, headers: dict[str, str], form: dict[str, str]) -> None:
+        """Put the credentials into a request's headers or form.
+
+        Args:
+            headers: the request's headers.
+            form: its form body.
+        """
+        if self.method == "client_secret_basic":
+            headers["authorization"] = self._basic()
+        elif self.method == "bearer":
+            headers["authorization"] = "Bearer " + self.secret
+        else:
+            form["client_id"], form["client_secret"] = self.client_id, self.secret
+
+    def secrets(self) -> tuple[str, ...]:
+        """Every spelling of the secret a log must never show."""
+        if self.method == "bearer":
+            return (self.secret,)
+        basic = self._basic()
+        return (self.secret, quote_plus(self.secret, safe=""), basic, basic[6:])
 
 
 class IntrospectionProvider(RemoteProvider):
     """RFC 7662 token introspection: the answer must say ``active: true`` and, when configured,
-    name our audience and the issuer; ``sub`` (else ``client_id``) is the subject.
+    name our audience and the issuer; see ``subject_claim`` for the subject.
 
-    Client authentication follows RFC 6749 §2.3.1: HTTP Basic with each part form-urlencoded
-    before base64 (a secret with ``+``, ``/``, ``=`` or ``%`` works), or ``client_secret_post``.
-    A 400 is the server's verdict on the token (a rejection, cached; it never opens the
-    breaker); a 401 or 403 is about our own client credentials (a 503, logged as a
-    configuration error, counted as an outage).
+    The resource server authenticates as ``auth`` says (:class:`ClientAuth`: HTTP Basic,
+    ``client_secret_post``, or a Bearer token of its own). A 400 is the server's verdict on
+    the token (a rejection, cached; it never opens the breaker); a 401 or 403 is about our own
+    client credentials (a 503, logged as a configuration error, counted as an outage).
 
     Args:
         name: the provider's name.
         url: the introspection endpoint.
-        client_id: this resource server's client id.
-        client_secret: its secret.
+        auth: how this resource server authenticates (:class:`ClientAuth`), as httpx's
+            ``auth=``.
         audience: when set (a string or strings), the answer's ``aud`` must contain one.
             Unset, it is not checked: set it, since any client of a server may introspect
             tokens issued for other resource servers.
@@ -197,7 +358,6 @@ class IntrospectionProvider(RemoteProvider):
         subject_claim: the answer's member naming the subject. Unset (RFC 7662 §2.2): ``sub``,
             else ``username`` (the resource owner, as django-oauth-toolkit answers), else
             ``client_id`` only for a token without a resource owner (client credentials).
-        auth_method: ``client_secret_basic`` (the default) or ``client_secret_post``.
         token_type_hint: sent with each token (``None``: no hint).
         leeway: seconds of clock skew on the answer's ``exp``, ``nbf`` and ``iat``.
         policy: the remote call policy.
@@ -209,11 +369,9 @@ class IntrospectionProvider(RemoteProvider):
         name: str,
         url: str,
         *,
-        client_id: str,
-        client_secret: str,
+        auth: ClientAuth,
         audience: str | Iterable[str] | None = None,
         issuer: str | None = None,
-        auth_method: str = "client_secret_basic",
         token_type_hint: str | None = "access_token",  # noqa: S107 (a hint name, not a secret)
         leeway: float = 30.0,
         subject_claim: str | None = None,
@@ -225,14 +383,11 @@ class IntrospectionProvider(RemoteProvider):
         if subject_claim is not None and (not isinstance(subject_claim, str) or not subject_claim):
             raise ConfigurationError("subject_claim must be a claim name")
         self._subject_claim = subject_claim
-        if not client_id or not client_secret:
-            raise ConfigurationError("introspection needs a client_id and client_secret")
-        header_safe(client_id, "client_id")
-        header_safe(client_secret, "client_secret")
-        if auth_method not in ("client_secret_basic", "client_secret_post"):
+        if not isinstance(auth, ClientAuth):
             raise ConfigurationError(
-                "auth_method must be 'client_secret_basic' or 'client_secret_post'"
+                "auth must be an authgate.ClientAuth, e.g. ClientAuth.basic(client_id, secret)"
             )
+        self.auth = auth
         self.audience: frozenset[str] | None = None
         if audience is not None:
             self.audience = frozenset(
@@ -240,14 +395,8 @@ class IntrospectionProvider(RemoteProvider):
             )
             if not all(self.audience):
                 raise ConfigurationError("audience must be a non-empty string or strings")
-        self._client_id = client_id
-        self._client_secret = client_secret
-        self.auth_method = auth_method
         self.token_type_hint = token_type_hint
         self.leeway = non_negative(leeway, "leeway")
-        # RFC 6749 §2.3.1: each part form-urlencoded, then base64 of "id:secret"
-        pair = f"{quote_plus(client_id, safe='')}:{quote_plus(client_secret, safe='')}"
-        self._authorization = "Basic " + base64.b64encode(pair.encode()).decode()
         self._clock = upstream_of(upstream).clock
         super().__init__(
             name,
@@ -262,29 +411,21 @@ class IntrospectionProvider(RemoteProvider):
         return f"IntrospectionProvider({self.name!r}, {safe_url(self.url)})"
 
     def secrets(self) -> tuple[str, ...]:
-        return (
-            self._client_secret,
-            quote_plus(self._client_secret, safe=""),
-            self._authorization,
-            self._authorization[6:],
-        )
+        return self.auth.secrets()
 
     def plan(self, token: str) -> Plan[Claims]:
         headers = {"accept": "application/json"}
         form = {"token": token}
         if self.token_type_hint is not None:
             form["token_type_hint"] = self.token_type_hint
-        if self.auth_method == "client_secret_basic":
-            headers["authorization"] = self._authorization
-        else:
-            form["client_id"], form["client_secret"] = self._client_id, self._client_secret
+        self.auth.apply(headers, form)
         response = yield Request("POST", self.url, headers, form=form)
         what = f"{self.name} introspection"
         if response.status == 400:
             raise InvalidToken(f"{self.name} refused to introspect the token")
         if response.status in (401, 403):
             error = upstream_error(response, f"{what} refused our client credentials")
-            error.message += " (check client_id and client_secret: a configuration error)"
+            error.message += " (check the provider's client credentials: a configuration error)"
             raise error
         if response.status != 200:
             raise upstream_error(response, what)

@@ -13,10 +13,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from .._exchange import Plan, Request, Response
+from .._exchange import Plan
 from .._json import as_number
 from .._remote import Claims, RemotePolicy
-from .._upstream import Upstream, allowed_http, check_url, upstream_of
+from .._upstream import Upstream, upstream_of
 from ..apikeys import APIKey, APIKeyRing
 from ..errors import ConfigurationError, ExpiredToken, MissingClaim
 from ..extract import Credential
@@ -25,7 +25,7 @@ from ..keys import KeySet
 from ..keysources import RemoteKeySource
 from ..principal import CredentialKind, Principal, RolePath, VerifiedBy, principal_from_claims
 from .base import HybridProvider, credential_kind
-from .endpoint import fill_template, header_templates, json_object_claims, template_secrets
+from .endpoint import Endpoint, endpoint_of
 
 if TYPE_CHECKING:
     pass
@@ -42,10 +42,9 @@ class MoriProvider(HybridProvider):
         keys: a key source or ``KeySet`` for JWT access tokens.
         algorithms: the JWT allowlist.
         issuer: the tokens' ``iss``, when they carry one.
-        verify_url: an endpoint that vouches for a token (the operator names it).
-        verify_method: its HTTP method.
-        verify_headers: header templates; ``{token}`` is replaced by the token.
-        read_claims: reads the endpoint's answer into claims (default: a 200 JSON object).
+        endpoint: the endpoint that vouches for a token (the operator names it): an
+            :class:`~authgate.Endpoint` (method, header and body templates, ``read_claims``),
+            or its URL alone (``GET`` with ``Authorization: Bearer {token}``).
         subject_claim: the claim holding the client id (Mori's ``user.id``).
         api_keys: the ``user.apiKey`` values accepted.
         profile: the operator's mapping from subject to extra fields for the principal's claims.
@@ -63,10 +62,7 @@ class MoriProvider(HybridProvider):
         keys: KeySet | RemoteKeySource | None = None,
         algorithms: Iterable[str] = ("RS256",),
         issuer: str | None = None,
-        verify_url: str | None = None,
-        verify_method: str = "GET",
-        verify_headers: Mapping[str, str] | None = None,
-        read_claims: Callable[[Response], Claims] | None = None,
+        endpoint: Endpoint | str | None = None,
         subject_claim: str = "sub",
         api_keys: APIKeyRing | None = None,
         profile: Profile | None = None,
@@ -79,14 +75,9 @@ class MoriProvider(HybridProvider):
     ) -> None:
         if not lifetime > 0:
             raise ConfigurationError("lifetime must be > 0 seconds")
-        self.verify_url = (
-            check_url(verify_url, "Mori's verify_url", allowed_http(upstream))
-            if verify_url
-            else None
+        self.endpoint = (
+            None if endpoint is None else endpoint_of(endpoint, "Mori's endpoint", upstream)
         )
-        self.verify_method = verify_method.upper()
-        self.verify_headers = header_templates(verify_headers)
-        self.read_claims = read_claims or (lambda response: json_object_claims(response, name))
         self.subject_claim = subject_claim
         self.profile = profile
         self.lifetime = lifetime
@@ -105,7 +96,7 @@ class MoriProvider(HybridProvider):
         super().__init__(
             name,
             verifier=verifier,
-            remote=verify_url is not None,
+            remote=self.endpoint is not None,
             ring=api_keys,
             role_claims=role_claims,
             policy=policy,
@@ -114,17 +105,15 @@ class MoriProvider(HybridProvider):
 
     def __repr__(self) -> str:
         local = self.verifier is not None
-        return f"MoriProvider({self.name!r}, local={local}, remote={self.verify_url!r})"
+        return f"MoriProvider({self.name!r}, local={local}, remote={self.endpoint!r})"
 
     def secrets(self) -> tuple[str, ...]:
-        return template_secrets(self.verify_headers)
+        return () if self.endpoint is None else self.endpoint.secrets()
 
     def plan(self, token: str) -> Plan[Claims]:
-        assert self.verify_url is not None
-        response = yield Request(
-            self.verify_method, self.verify_url, fill_template(self.verify_headers, token)
-        )
-        return self._with_lifetime(self.read_claims(response))
+        assert self.endpoint is not None
+        response = yield self.endpoint.request(token)
+        return self._with_lifetime(self.endpoint.read(response, self.name))
 
     def _with_lifetime(self, claims: Claims) -> Claims:
         """Give a token without ``exp`` the default lifetime after its ``iat``."""

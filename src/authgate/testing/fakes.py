@@ -7,6 +7,7 @@ against it proves the client sends what the real provider expects.
 from __future__ import annotations
 
 import base64
+import hmac
 import json
 import secrets
 import time
@@ -215,7 +216,9 @@ class FakeIntrospection(FakeServer):
     """An RFC 7662 introspection endpoint at ``/introspect``, as strict as real ones.
 
     Client authentication is HTTP Basic with each part form-urlencoded first (RFC 6749
-    §2.3.1), decoded as servers decode it (``+`` is a space), or ``client_secret_post``.
+    §2.3.1), decoded as servers decode it (``+`` is a space), or ``client_secret_post``, or,
+    with ``resource_token``, that Bearer token (django-oauth-toolkit's way: a token of the
+    resource server's with the ``introspection`` scope).
     Answers carry ``aud`` and ``iss``. Unknown tokens get ``{"active": false}``, or, with
     ``junk_status=400``, a 400 ``invalid_request`` as several servers answer junk values.
 
@@ -224,6 +227,7 @@ class FakeIntrospection(FakeServer):
         client_secret: its secret (generated when omitted).
         audience: the ``aud`` of the tokens it issues.
         junk_status: 200 (``active: false``) or 400 for tokens it never issued.
+        resource_token: a Bearer token that also authenticates the resource server.
     """
 
     PATH = "/introspect"
@@ -235,8 +239,10 @@ class FakeIntrospection(FakeServer):
         client_secret: str | None = None,
         audience: str = "resource-server",
         junk_status: int = 200,
+        resource_token: str | None = None,
     ) -> None:
         super().__init__()
+        self.resource_token = resource_token
         self.client_id = client_id
         self.client_secret = client_secret or secrets.token_urlsafe(24)
         self.audience = audience
@@ -299,7 +305,10 @@ class FakeIntrospection(FakeServer):
         if not (headers.get("content-type") or "").startswith("application/x-www-form-urlencoded"):
             return json_answer(400, {"error": "invalid_request"})
         form = parse_qs(body.decode("ascii", "replace"))
-        if (self._client(headers, form)) != (self.client_id, self.client_secret):
+        bearer = self.resource_token is not None and hmac.compare_digest(
+            headers.get("authorization") or "", f"Bearer {self.resource_token}"
+        )
+        if not bearer and self._client(headers, form) != (self.client_id, self.client_secret):
             return json_answer(
                 401, {"error": "invalid_client"}, {"www-authenticate": 'Basic realm="introspect"'}
             )
