@@ -19,6 +19,7 @@ from authgate import (
     JWTVerifier,
     MultiTenantProvider,
     Roles,
+    TenantLimits,
     Upstream,
 )
 from authgate.asgi import AuthGateMiddleware
@@ -95,8 +96,7 @@ def test_issuers_are_bounded_and_dropped_when_idle(idp: FakeTenants) -> None:
     multi = provider(
         idp,
         tenants=["contoso", "fabrikam", "outsider"],
-        max_issuers=2,
-        idle_timeout=600,
+        limits=TenantLimits(max_issuers=2, idle_timeout=600),
         upstream=Upstream(clock=clock),  # tokens live an hour: still valid 601 s on
     )
     auth = Authenticator([multi], cache=None)
@@ -173,10 +173,7 @@ def test_mistakes_fail_at_construction(template: str, tenants: Any, message: str
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        ({"max_issuers": 0}, "max_issuers"),
-        ({"idle_timeout": -1}, "idle_timeout"),
-        ({"max_new_issuers": 0}, "max_new_issuers"),
-        ({"new_issuer_window": 0}, "new_issuer_window"),
+        ({"limits": {"max_issuers": 5}}, "limits must be an authgate.providers.TenantLimits"),
         ({"algorithms": "RS256"}, "not one string"),
         ({"keys": "https://keys"}, "keys must build a key source"),
         ({"role_claims": "roles"}, "role_claims"),
@@ -185,6 +182,21 @@ def test_mistakes_fail_at_construction(template: str, tenants: Any, message: str
 def test_bad_settings_fail_at_construction(options: dict[str, Any], message: str) -> None:
     with pytest.raises(ConfigurationError) as caught:
         MultiTenantProvider("entra", "https://login.example.com/{tenant}", tenants=["a"], **options)
+    assert message in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("limits", "message"),
+    [
+        ({"max_issuers": 0}, "TenantLimits.max_issuers must be >= 1"),
+        ({"idle_timeout": -1}, "TenantLimits.idle_timeout"),
+        ({"max_new": 0}, "TenantLimits.max_new must be >= 1"),
+        ({"new_window": 0}, "TenantLimits.new_window"),
+    ],
+)
+def test_bad_limits_fail_at_construction(limits: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        TenantLimits(**limits)
     assert message in str(caught.value)
 
 
@@ -197,7 +209,7 @@ def test_tenants_that_are_not_ids_never_fit(idp: FakeTenants) -> None:
 
 def test_a_permissive_tenant_callable_cannot_buy_a_discovery_per_token(idp: FakeTenants) -> None:
     """With "any tenant" allowed, 200 tokens naming 200 attacker-chosen tenants cost at most
-    max_new_issuers discoveries per window (the rest: 503 with Retry-After, no network call);
+    max_new discoveries per window (the rest: 503 with Retry-After, no network call);
     known tenants are served as ever, and the window frees new ones again."""
     from authgate import KeySourceUnavailable, ProviderUnavailable
 
@@ -205,8 +217,7 @@ def test_a_permissive_tenant_callable_cannot_buy_a_discovery_per_token(idp: Fake
     multi = provider(
         idp,
         tenants=lambda tenant: True,
-        max_new_issuers=5,
-        new_issuer_window=60,
+        limits=TenantLimits(max_new=5, new_window=60),
         upstream=Upstream(clock=clock),
     )
     auth = Authenticator([multi], cache=None)
@@ -237,7 +248,9 @@ def test_a_permissive_tenant_callable_cannot_buy_a_discovery_per_token(idp: Fake
 def test_failed_discoveries_never_take_a_working_tenants_slot(idp: FakeTenants) -> None:
     """With max_issuers=2, tenants whose discovery fails are dropped before a working
     tenant: contoso's verifier (and its fetched keys) survives a stream of failing tenants."""
-    multi = provider(idp, tenants=lambda tenant: True, max_issuers=2, max_new_issuers=100)
+    multi = provider(
+        idp, tenants=lambda tenant: True, limits=TenantLimits(max_issuers=2, max_new=100)
+    )
     auth = Authenticator([multi], cache=None)
     assert auth.authenticate(bearer(idp.mint("contoso", "ada"))) is not None
     stranger = idp.factories["outsider"]

@@ -71,6 +71,7 @@ from .providers import (
     MoriProvider,
     MultiTenantProvider,
     Provider,
+    TenantLimits,
     VeryChatProvider,
 )
 
@@ -126,6 +127,7 @@ __all__ = [
     "RevokedToken",
     "Roles",
     "ServiceUnavailable",
+    "TenantLimits",
     "TokenTooLarge",
     "UnsupportedHeader",
     "UnverifiedBinding",

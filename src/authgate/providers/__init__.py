@@ -29,7 +29,7 @@ from .backoffice import BackOfficeProvider
 from .base import HybridProvider, JWTProvider, Provider, RemoteProvider
 from .endpoint import ClientAuth, Endpoint, EndpointProvider, IntrospectionProvider
 from .mori import MoriProvider
-from .tenants import MultiTenantProvider
+from .tenants import MultiTenantProvider, TenantLimits
 from .verychat import VeryChatProvider
 
 __all__ = [
@@ -53,6 +53,7 @@ __all__ = [
     "RemoteProvider",
     "Request",
     "Response",
+    "TenantLimits",
     "Upstream",
     "UpstreamError",
     "VeryChatProvider",

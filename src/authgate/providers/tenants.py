@@ -28,11 +28,42 @@ from ..principal import Principal, RolePath, principal_from_claims, role_paths
 from ..store import Store
 from .base import Provider, _checked_name
 
-__all__ = ["MultiTenantProvider"]
+__all__ = ["MultiTenantProvider", "TenantLimits"]
 
 PLACEHOLDER: Final = "{tenant}"
 _TENANT: Final = r"([A-Za-z0-9][A-Za-z0-9._-]{0,127})"
 """What a tenant may look like in an issuer: an id or a realm name, never a path."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class TenantLimits:
+    """What a :class:`MultiTenantProvider`'s issuers may cost: the memory of live verifiers,
+    and the discoveries that anyone choosing tenants could otherwise trigger at will.
+
+    Args:
+        max_issuers: the most issuers with a live verifier; beyond it the least recently used
+            one is dropped (its keys are fetched again if it returns), issuers whose keys
+            could not be fetched first.
+        idle_timeout: seconds after which an unused issuer's verifier is dropped.
+        max_new: the most issuers first met per ``new_window`` (each costs a discovery);
+            beyond it a new issuer is answered 503 with ``Retry-After`` until the window
+            allows another, while known issuers are served as ever.
+        new_window: the window of ``max_new``, in seconds.
+    """
+
+    max_issuers: int = 100
+    idle_timeout: float = 3600.0
+    max_new: int = 20
+    new_window: float = 60.0
+
+    def __post_init__(self) -> None:
+        size(self.max_issuers, "TenantLimits.max_issuers", minimum=1)
+        positive(self.idle_timeout, "TenantLimits.idle_timeout")
+        size(self.max_new, "TenantLimits.max_new", minimum=1)
+        positive(self.new_window, "TenantLimits.new_window")
+
+
+DEFAULT_LIMITS: Final = TenantLimits()
 
 
 class MultiTenantProvider(Provider):
@@ -46,8 +77,8 @@ class MultiTenantProvider(Provider):
         tenants: the allowed tenants (a collection), or a callable deciding for each tenant
             (called on cache misses only; keep it fast). A refused tenant costs no network
             call; an allowed one costs a discovery and a JWKS fetch the first time. A permissive
-            callable ("any GUID") lets anyone choose tenants: ``max_new_issuers`` bounds what
-            that can cost.
+            callable ("any GUID") lets anyone choose tenants: ``limits`` bound what that can
+            cost.
         algorithms: the allowlist.
         audience: the expected ``aud`` (string or strings), when set.
         leeway: seconds of clock skew.
@@ -55,13 +86,8 @@ class MultiTenantProvider(Provider):
         subject_claim: the claim holding the subject.
         role_claims: where the roles are in the claims (see :class:`authgate.Roles`).
         keys: builds the key source of one issuer (default: OIDC discovery at the issuer).
-        max_issuers: the most issuers with a live verifier; beyond it the least recently
-            used one is dropped (its keys are fetched again if it returns).
-        idle_timeout: seconds after which an unused issuer's verifier is dropped.
-        max_new_issuers: the most issuers first met per ``new_issuer_window`` (each costs a
-            discovery); beyond it a new issuer is answered 503 with ``Retry-After`` until the
-            window allows another, while known issuers are served as ever.
-        new_issuer_window: the window of ``max_new_issuers``, in seconds.
+        limits: how many issuers live at once, how long an idle one lives, how many new ones
+            a window may bring (:class:`TenantLimits`).
         policy: the key fetch policy of every issuer's key source.
         upstream: how to reach the issuers.
     """
@@ -81,10 +107,7 @@ class MultiTenantProvider(Provider):
         subject_claim: str = "sub",
         role_claims: Iterable[RolePath] = (),
         keys: Callable[[str], RemoteKeySource] | None = None,
-        max_issuers: int = 100,
-        idle_timeout: float = 3600.0,
-        max_new_issuers: int = 20,
-        new_issuer_window: float = 60.0,
+        limits: TenantLimits = DEFAULT_LIMITS,
         policy: KeyFetchPolicy | None = None,
         upstream: Upstream | None = None,
     ) -> None:
@@ -98,10 +121,9 @@ class MultiTenantProvider(Provider):
         self.algorithms = frozenset(algorithms)
         self.subject_claim = subject_claim
         self.role_claims = role_paths(role_claims)
-        self.max_issuers = size(max_issuers, "max_issuers", minimum=1)
-        self.idle_timeout = positive(idle_timeout, "idle_timeout")
-        self.max_new_issuers = size(max_new_issuers, "max_new_issuers", minimum=1)
-        self.new_issuer_window = positive(new_issuer_window, "new_issuer_window")
+        if not isinstance(limits, TenantLimits):
+            raise ConfigurationError("limits must be an authgate.providers.TenantLimits")
+        self.limits = limits
         self._met: deque[float] = deque()  # when each recent new issuer was first met
         self._clock = upstream_of(upstream).clock
         if keys is not None and not callable(keys):
@@ -214,13 +236,13 @@ class MultiTenantProvider(Provider):
                 self._verifiers[issuer] = (held[0], now)
                 return held[0]
             met = self._met
-            while met and now - met[0] >= self.new_issuer_window:
+            while met and now - met[0] >= self.limits.new_window:
                 met.popleft()
-            if len(met) >= self.max_new_issuers:
+            if len(met) >= self.limits.max_new:
                 # attacker-chosen tenants (a permissive callable) must not buy a discovery each
-                wait = self.new_issuer_window - (now - met[0])
+                wait = self.limits.new_window - (now - met[0])
                 error = ProviderUnavailable(retry_after=max(1.0, wait))
-                error.detail = f"more than {self.max_new_issuers} new issuers this window"
+                error.detail = f"more than {self.limits.max_new} new issuers this window"
                 raise error
             met.append(now)
             dropped = self._make_room(now)
@@ -240,10 +262,10 @@ class MultiTenantProvider(Provider):
         discovery must not take a working tenant's slot), then the least recently used."""
         dropped = []
         for issuer, (verifier, used) in list(self._verifiers.items()):
-            if now - used > self.idle_timeout:
+            if now - used > self.limits.idle_timeout:
                 del self._verifiers[issuer]
                 dropped.append(verifier)
-        while len(self._verifiers) >= self.max_issuers:
+        while len(self._verifiers) >= self.limits.max_issuers:
             held = self._verifiers
             oldest = min(held, key=lambda i: (held[i][0].has_keys, held[i][1]))
             dropped.append(held.pop(oldest)[0])
