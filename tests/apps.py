@@ -16,6 +16,9 @@ from authgate import InvalidToken, Principal, Provider
 from authgate.extract import Credential
 from authgate.fastapi import authorize, require_roles, require_scopes
 
+DPOP = 'DPoP realm="api", algs="ES256 ES384 ES512 PS256 PS384 PS512 RS256 EdDSA"'
+"""The DPoP challenge every 401 carries beside the Bearer one (RFC 9449 §7.1), by default."""
+
 
 class CachedKeys(Provider):
     """API keys from x-api-key whose principals are cached (as a remote key check's would be)."""

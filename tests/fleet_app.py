@@ -16,6 +16,7 @@ from starlette.routing import Route
 
 from authgate import Authenticator, BackOfficeProvider, KeySet
 from authgate.asgi import AuthGateMiddleware
+from authgate.dpop import DPoP
 from authgate.redis import RedisStore
 
 ISSUER = "https://backoffice.test"
@@ -39,7 +40,10 @@ store = RedisStore(
     retry=0.2,
 )
 provider = BackOfficeProvider(ISSUER, KeySet.from_secret(SECRET), algorithms=["HS256"])
-auth = Authenticator([provider], store=store)
+# every worker is one public URL (a proof replayed to another worker names the same URI)
+auth = Authenticator(
+    [provider], store=store, dpop=DPoP(base_url=os.environ.get("AUTHGATE_PUBLIC_URL"))
+)
 app = AuthGateMiddleware(
     Starlette(routes=[Route("/whoami", whoami), Route("/signout", signout, methods=["POST"])]),
     auth,

@@ -10,7 +10,7 @@ from authgate import Authenticator, JWKSKeySource, JWTProvider, JWTVerifier
 from authgate.asgi import AuthGateMiddleware
 from authgate.testing import LocalIssuer, serve_asgi
 
-from .apps import starlette_app
+from .apps import DPOP, starlette_app
 
 
 def test_uvicorn_app_against_a_local_issuer() -> None:
@@ -30,7 +30,7 @@ def test_uvicorn_app_against_a_local_issuer() -> None:
             assert ok.json() == {"scopes": ["authenticated", "orders:read"]}
             refused = client.get("/whoami")
             assert refused.status_code == 401
-            assert refused.headers["www-authenticate"] == 'Bearer realm="api"'
+            assert refused.headers.get_list("www-authenticate") == ['Bearer realm="api"', DPOP]
             wrong = client.get(
                 "/whoami", headers={"authorization": f"Bearer {issuer.mint(aud='x')}"}
             )

@@ -39,7 +39,8 @@ def test_credentials_found(
 ) -> None:
     """Each header set yields the expected credential, or none."""
     found = credential_from_headers(headers)
-    assert (tuple(found) if found else None) == expected
+    assert ((found.kind, found.value) if found else None) == expected
+    assert found is None or found.proof is None
 
 
 REFUSED: list[Any] = [

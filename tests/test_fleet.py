@@ -912,3 +912,29 @@ def test_failed_sign_outs_are_kept_and_said_once(caplog: pytest.LogCaptureFixtur
         assert len(written) == 1
     finally:
         store.close()
+
+
+def test_a_dpop_proof_replayed_to_another_worker_is_refused(
+    redis: Redis, tokens: TokenFactory
+) -> None:
+    """Two workers behind one public URL: a proof accepted by one is refused by the other
+    (its id claimed in Redis); a fresh proof passes on either."""
+    from authgate.testing import DPoPClient
+
+    public = "https://api.example.com"
+    workers = [Worker(redis.url, AUTHGATE_PUBLIC_URL=public) for _ in range(2)]
+    try:
+        client = DPoPClient()
+        token = tokens.mint("ada", cnf=client.cnf, iat=int(time.time()) - 5)
+        proof = client.headers(token, "GET", public + "/whoami")
+        first = httpx.get(workers[0].base + "/whoami", headers=proof)
+        assert first.status_code == 200
+        replayed = httpx.get(workers[1].base + "/whoami", headers=proof)
+        assert replayed.status_code == 401
+        assert replayed.json()["message"] == "the proof was used before (jti)"
+        for worker in workers:
+            fresh = client.headers(token, "GET", public + "/whoami")
+            assert httpx.get(worker.base + "/whoami", headers=fresh).status_code == 200
+    finally:
+        for worker in workers:
+            worker.stop()

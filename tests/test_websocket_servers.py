@@ -97,7 +97,9 @@ def test_a_refused_handshake_gets_the_http_answer(
         pass
     response = caught.value.response
     assert response.status_code == 401
-    assert response.headers["www-authenticate"].startswith(challenge)
+    bearer, dpop = response.headers.get_all("www-authenticate")
+    assert bearer.startswith(challenge)
+    assert dpop.startswith('DPoP realm="sockets", algs="ES256')
     assert response.headers["cache-control"] == "no-store"
     body = json.loads(response.body or b"")
     assert body["statusCode"] == 401

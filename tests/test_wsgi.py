@@ -19,7 +19,7 @@ from authgate.testing import TokenFactory
 from authgate.wsgi import ENVIRON_KEY, AuthGateWSGIMiddleware
 
 from . import django_project
-from .apps import CachedKeys
+from .apps import DPOP, CachedKeys
 
 ISSUER = "https://issuer.test"
 
@@ -170,7 +170,7 @@ def test_real_wsgi_server_end_to_end(wsgi_server: str, tokens: TokenFactory) -> 
         refused = client.get("/whoami")
         assert refused.status_code == 401
         assert json.loads(refused.text)["statusCode"] == 401
-        assert refused.headers["www-authenticate"] == 'Bearer realm="api"'
+        assert refused.headers.get_list("www-authenticate") == ['Bearer realm="api"', DPOP]
 
 
 def test_wsgi_hit_path_never_bypasses_the_full_path(
@@ -285,7 +285,7 @@ def test_repeated_api_keys_behind_a_real_wsgi_server_are_a_400() -> None:
     assert b"send one x-api-key header, not several" in answers[1][1]
 
 
-@pytest.mark.parametrize("spelling", ["Bearer\t{t}", "Bearer,{t}", "DPoP {t}"])
+@pytest.mark.parametrize("spelling", ["Bearer\t{t}", "Bearer,{t}", "DPoP\t{t}"])
 def test_wsgi_optional_mode_refuses_a_malformed_bearer(
     spelling: str, auth: Authenticator, tokens: TokenFactory
 ) -> None:

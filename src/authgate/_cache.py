@@ -157,9 +157,10 @@ class Expiring(Generic[K, V]):
 TAIL: Final = 16
 """How many trailing bytes of a credential key the cache is indexed by (see :class:`TokenCache`)."""
 
-Key = bytes | str
+Key = bytes | str | tuple[str, str]
 """A cache key: the client's whole ``Authorization`` value, as bytes (ASGI) or as the str a
-WSGI server decoded (:meth:`TokenCache.use_text_keys`)."""
+WSGI server decoded (:meth:`TokenCache.use_text_keys`); a token sent under the DPoP scheme is
+``("DPoP", token)``, which no header value equals, so it never takes a shell's hit path."""
 
 Entry = tuple[float, Principal, Key, "bytes | None"]
 """A cache entry: ``(valid_until, principal, key, input_digest)`` (the digest only for a token
@@ -209,6 +210,8 @@ def entry_size(key: Key, principal: Principal) -> int:
     claims = principal.claims
     inner = claims.copy() if isinstance(claims, MappingProxyType) else dict(claims)
     size = _ENTRY_OVERHEAD + sys.getsizeof(key) + _json_size(inner)
+    if isinstance(key, tuple):
+        size += sys.getsizeof(key[1])
     if not shared_scopes(principal):
         size += sys.getsizeof(principal.scopes) + (_STR + 8) * len(principal.scopes)
     roles = principal.roles
@@ -231,6 +234,8 @@ def cache_key(credential: Credential, text: bool = False) -> Key | None:
     """
     if credential.kind != "bearer":
         return None
+    if credential.proof is not None:
+        return ("DPoP", credential.value)
     if text:
         return "Bearer " + credential.value
     # extracted values are RFC 6750 b64token (ASCII); anything else can match no entry.
@@ -486,6 +491,13 @@ def signed_part(key: bytes) -> bytes | None:
     return key[: key.rfind(b".")] if key.count(b".") == 2 else None
 
 
+def _raw(key: Key) -> bytes:
+    """``b"Bearer <token>"`` for any key."""
+    if isinstance(key, tuple):
+        return b"Bearer " + key[1].encode("ascii", "replace")
+    return key.encode("ascii", "replace") if isinstance(key, str) else key
+
+
 def input_digest(key: Key) -> bytes:
     """The digest of what a cached token's signature covers (``header.payload``; an opaque
     token: all of it): the denylist's key for it, which a revocation from another process
@@ -494,6 +506,6 @@ def input_digest(key: Key) -> bytes:
     Args:
         key: a cache key (``b"Bearer <token>"``).
     """
-    raw = key.encode("ascii", "replace") if isinstance(key, str) else key
+    raw = _raw(key)
     signed = signed_part(raw)
     return hashlib.sha256((raw if signed is None else signed)[7:]).digest()

@@ -26,18 +26,39 @@ instructions, a tenth of the hit path's cost, on a Starlette app in-process and 
 from __future__ import annotations
 
 from collections.abc import MutableMapping
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
 from ._cache import TAIL
 from .principal import Anonymous, Principal
 
-__all__ = ["ENVIRON_KEY", "REALM_KEY", "TAIL_SLICE", "UNSET", "attach", "realm_of"]
+if TYPE_CHECKING:
+    from .dpop import DPoP
+
+__all__ = [
+    "ENVIRON_KEY",
+    "REALM_KEY",
+    "TAIL_SLICE",
+    "UNSET",
+    "Challenge",
+    "attach",
+    "challenge_of",
+    "realm_of",
+]
 
 ENVIRON_KEY: Final = "authgate.principal"
 """Where the WSGI shell puts the principal."""
 REALM_KEY: Final = "authgate.realm"
-"""Where, in ``scope["state"]``, the ASGI shell names the realm of the authenticator that let
-the request in (read by :mod:`authgate.fastapi` for its challenges)."""
+"""Where, in ``scope["state"]``, the ASGI shell puts the :class:`Challenge` of the
+authenticator that let the request in (read by :mod:`authgate.fastapi` for its answers)."""
+
+
+class Challenge(NamedTuple):
+    """What a refusal's ``WWW-Authenticate`` needs from the authenticator: its realm, and its
+    DPoP settings when DPoP is on (one object: one store per request on the hit path)."""
+
+    realm: str
+    dpop: DPoP | None = None
+
 
 TAIL_SLICE: Final = slice(-TAIL, None)
 """A credential's index in the cache (one constant: no slice object built per request)."""
@@ -45,14 +66,16 @@ UNSET: Final[Any] = object()
 """No ``Authorization`` header seen yet (``None`` could be a header's value)."""
 
 
-def attach(scope: MutableMapping[str, Any], principal: Principal | Anonymous, realm: str) -> None:
+def attach(
+    scope: MutableMapping[str, Any], principal: Principal | Anonymous, realm: Challenge
+) -> None:
     """Set ``scope["user"]``, ``scope["auth"]``, ``scope["state"]["principal"]`` and
-    ``scope["state"]["authgate.realm"]`` (see :func:`realm_of`).
+    ``scope["state"]["authgate.realm"]`` (see :func:`challenge_of`).
 
     Args:
         scope: the ASGI scope.
         principal: who the request is from.
-        realm: the authenticator's challenge realm.
+        realm: the authenticator's challenge.
     """
     scope["user"] = scope["auth"] = principal
     state = scope.get("state")
@@ -63,12 +86,22 @@ def attach(scope: MutableMapping[str, Any], principal: Principal | Anonymous, re
         state[REALM_KEY] = realm
 
 
+def challenge_of(scope: MutableMapping[str, Any]) -> Challenge | None:
+    """The challenge :func:`attach` recorded for this request, or ``None`` when no shell did.
+
+    Args:
+        scope: the ASGI scope.
+    """
+    state = scope.get("state")
+    found = state.get(REALM_KEY) if isinstance(state, dict) else None
+    return found if isinstance(found, Challenge) else None
+
+
 def realm_of(scope: MutableMapping[str, Any]) -> str | None:
     """The realm :func:`attach` recorded for this request, or ``None`` when no shell did.
 
     Args:
         scope: the ASGI scope.
     """
-    state = scope.get("state")
-    realm = state.get(REALM_KEY) if isinstance(state, dict) else None
-    return realm if isinstance(realm, str) else None
+    challenge = challenge_of(scope)
+    return None if challenge is None else challenge.realm

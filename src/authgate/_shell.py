@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Generic, TypeVar
 
 from ._cache import Entry, Key, TokenCache
+from ._hitpath import Challenge
 from ._paths import PathRules
 from .authenticator import Authenticator
 from .errors import ConfigurationError, MissingCredential
@@ -61,7 +62,7 @@ class Shell(Generic[AppT]):
             self._predicate(rules) if rules else None
         )
         self._cookie = authenticator.cookie_name
-        self._realm = authenticator.realm
+        self._realm = Challenge(authenticator.realm, authenticator.dpop)
         # The hit path's reads, taken once: the cache's one mapping (never rebound, so a
         # revocation reaches it at once) and its clock. No cache: no hit path.
         self._get: Callable[[Key], Entry | None] | None = None

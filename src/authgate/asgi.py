@@ -13,8 +13,9 @@ from ._hitpath import TAIL_SLICE, UNSET, attach
 from ._paths import PathRules
 from ._responses import rejection
 from ._shell import Shell
+from .dpop import request_uri_asgi
 from .errors import AuthGateError
-from .extract import credential_from_asgi
+from .extract import Credential, credential_from_asgi, with_request
 
 __all__ = ["AuthGateMiddleware"]
 
@@ -99,6 +100,8 @@ class AuthGateMiddleware(Shell[ASGIApp]):
         credential = None
         try:
             credential = credential_from_asgi(scope["headers"], self._cookie)
+            if credential is not None and credential.proof is not None:
+                credential = self._with_request(credential, scope)
             principal = self._settle(
                 None
                 if credential is None
@@ -111,6 +114,16 @@ class AuthGateMiddleware(Shell[ASGIApp]):
         attach(scope, principal, self._realm)
         return True
 
+    def _with_request(self, credential: Credential, scope: Scope) -> Credential:
+        """A DPoP credential with the method and URI its proof must name (a WebSocket
+        handshake is a ``GET``)."""
+        dpop = self.authenticator.dpop
+        if dpop is None:
+            return credential
+        method = scope.get("method", "GET") if scope["type"] == "http" else "GET"
+        uri = request_uri_asgi(scope, dpop)
+        return with_request(credential, method, uri) or credential
+
     async def _reject(self, exc: AuthGateError, scope: Scope, send: Send) -> None:
         prefix = "http."
         if scope["type"] == "websocket":
@@ -122,7 +135,7 @@ class AuthGateMiddleware(Shell[ASGIApp]):
                 )
                 return
             prefix = "websocket.http."  # the denial response: a real HTTP answer
-        status, headers, body = rejection(exc, self.authenticator.realm)
+        status, headers, body = rejection(exc, self.authenticator.realm, self.authenticator.dpop)
         await send(
             {
                 "type": prefix + "response.start",

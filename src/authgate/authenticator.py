@@ -15,22 +15,27 @@ from ._cache import DEFAULT_CACHE, CacheLimits, Stats, TokenCache
 from ._config import positive, size
 from ._decisions import Refusals
 from ._json import as_number
+from .dpop import DEFAULT_DPOP, DPoP, ProofChecker
 from .errors import (
     AuthGateError,
     ConfigurationError,
+    InvalidDPoPProof,
     MalformedToken,
     ProviderUnavailable,
     RevokedToken,
     UnverifiedBinding,
 )
 from .events import Decision, Event
-from .extract import MAX_TOKEN_BYTES, Credential, credential_from_headers
+from .extract import MAX_TOKEN_BYTES, Credential, credential_from_headers, with_request
 from .jwt import unverified_claims
 from .principal import Principal
 from .providers.base import Provider
 from .revocation import Denylist, token_digest
 from .routing import Router
 from .store import Store
+
+_REPLAY = "dpop:"
+"""The fleet-wide claim of a DPoP proof id in the shared store (a lock per proof)."""
 
 __all__ = ["Authenticator"]
 
@@ -55,7 +60,11 @@ class Authenticator:
         on_event: called with each :mod:`authgate.events` event (metrics); more listeners
             can be added with :meth:`add_listener`.
         store: a shared store (:class:`authgate.redis.RedisStore`): revocations reach every
-            worker of the fleet.
+            worker of the fleet (and DPoP proof ids, so a proof replayed to another worker
+            is refused too).
+        dpop: how DPoP proofs are checked (:class:`authgate.dpop.DPoP`); ``None`` refuses
+            every request under the DPoP scheme. A DPoP-bound token (``cnf.jkt``) is never
+            accepted as a Bearer token, whatever this says.
     """
 
     def __init__(
@@ -71,6 +80,7 @@ class Authenticator:
         refusal_log_level: int | str = "INFO",
         on_event: Callable[[Event], None] | None = None,
         store: Store | None = None,
+        dpop: DPoP | None = DEFAULT_DPOP,
     ) -> None:
         self.providers = _providers(providers)
         self.max_credential_bytes = size(max_credential_bytes, "max_credential_bytes", minimum=1)
@@ -102,6 +112,10 @@ class Authenticator:
             )
         )
         self.denylist = Denylist(clock=clock, max_token_lifetime=lifetime)
+        if dpop is not None and not isinstance(dpop, DPoP):
+            raise ConfigurationError("dpop must be an authgate.dpop.DPoP, or None (no DPoP)")
+        self.dpop = dpop
+        self._proofs = None if dpop is None else ProofChecker(dpop, clock)
         self._revocations = 0
         self._revocation_lock = threading.Lock()
         self.refusals = Refusals(refusal_log_level)
@@ -218,7 +232,9 @@ class Authenticator:
 
     # -- entry points -------------------------------------------------------------------------
 
-    def authenticate(self, headers: Headers) -> Principal | None:
+    def authenticate(
+        self, headers: Headers, *, method: str = "", uri: str = ""
+    ) -> Principal | None:
         """The principal of a request, ``None`` when it carries no credential.
 
         Raises an ``AuthGateError`` (``InvalidRequest``, ``InvalidToken``, ``Forbidden``,
@@ -226,24 +242,34 @@ class Authenticator:
 
         Args:
             headers: the request headers, as a mapping or (name, value) pairs.
+            method: the request's method, which a DPoP proof must name.
+            uri: the request's URI (scheme, host, path), which a DPoP proof must name.
         """
         credential = None
         try:
-            credential = credential_from_headers(headers, self.cookie_name)
+            credential = with_request(
+                credential_from_headers(headers, self.cookie_name), method, uri
+            )
             return None if credential is None else self.verify_credential(credential)
         except AuthGateError as exc:
             self.refused(exc, credential)
             raise
 
-    async def authenticate_async(self, headers: Headers) -> Principal | None:
+    async def authenticate_async(
+        self, headers: Headers, *, method: str = "", uri: str = ""
+    ) -> Principal | None:
         """Like :meth:`authenticate`, without blocking the event loop.
 
         Args:
             headers: the request headers, as a mapping or (name, value) pairs.
+            method: the request's method, which a DPoP proof must name.
+            uri: the request's URI (scheme, host, path), which a DPoP proof must name.
         """
         credential = None
         try:
-            credential = credential_from_headers(headers, self.cookie_name)
+            credential = with_request(
+                credential_from_headers(headers, self.cookie_name), method, uri
+            )
             if credential is None:
                 return None
             return await self.verify_credential_async(credential)
@@ -274,6 +300,15 @@ class Authenticator:
                 raise
             if self._listeners:
                 self._dispatch(Decision("accepted", "ok", provider.name))
+        if credential.proof is not None:
+            replay = self._proved(credential, principal)
+            store = self.store
+            if (
+                store is not None
+                and self._fleet_replay(store)
+                and not store.try_lock(_REPLAY + replay.hex(), self._window)
+            ):
+                raise InvalidDPoPProof("the proof was used before (jti)")
         return principal
 
     async def verify_credential_async(self, credential: Credential) -> Principal:
@@ -302,7 +337,51 @@ class Authenticator:
                 raise
             if self._listeners:
                 self._dispatch(Decision("accepted", "ok", provider.name))
+        if credential.proof is not None:
+            replay = self._proved(credential, principal)
+            store = self.store
+            if (
+                store is not None
+                and self._fleet_replay(store)
+                and not await store.try_lock_async(_REPLAY + replay.hex(), self._window)
+            ):
+                raise InvalidDPoPProof("the proof was used before (jti)")
         return principal
+
+    # -- DPoP (RFC 9449): the proof, on every request ---------------------------------------
+
+    def _proved(self, credential: Credential, principal: Principal) -> bytes:
+        """Check the request's proof against the (verified) token's ``cnf.jkt``; the proof's
+        replay key, claimed in this process."""
+        proof = credential.proof
+        assert proof is not None
+        if self._proofs is None:
+            raise InvalidDPoPProof("this resource server does not accept DPoP")
+        if not proof.method or not proof.uri:
+            raise InvalidDPoPProof(
+                "the request's method and URI are needed to check a DPoP proof"
+            ).with_context(hint="authenticate(headers, method=..., uri=...)")
+        cnf = principal.claims.get("cnf")
+        return self._proofs.check(
+            proof, credential.value, cnf.get("jkt") if type(cnf) is dict else None
+        )
+
+    @property
+    def _window(self) -> float:
+        assert self._proofs is not None
+        return self._proofs.window
+
+    @staticmethod
+    def _fleet_replay(store: Store) -> bool:
+        """Whether proof ids are claimed fleet-wide now: while the store answers; while it is
+        down, ``refuse`` refuses (503) and ``serve`` checks this process's memory only."""
+        if store.subscribed:
+            return True
+        if store.on_unavailable == "refuse":
+            error = ProviderUnavailable(retry_after=store.retry)
+            error.detail = "the shared store is down: DPoP proof replays cannot be checked"
+            raise error
+        return False
 
     # -- the shared, pure parts ---------------------------------------------------------------
 
@@ -477,9 +556,15 @@ class Authenticator:
     def _admit(
         self, credential: Credential, principal: Principal, provider: Provider, generation: int
     ) -> None:
-        if principal.claims.get("cnf") is not None:
-            # sender-constrained (DPoP, mutual TLS): never accepted as a plain Bearer token
-            raise UnverifiedBinding()
+        cnf = principal.claims.get("cnf")
+        if credential.proof is None:
+            if cnf is not None:
+                # sender-constrained (DPoP, mutual TLS): never accepted as a plain Bearer token
+                raise UnverifiedBinding()
+        elif type(cnf) is not dict or not isinstance(cnf.get("jkt"), str):
+            raise InvalidDPoPProof("the token is not bound to a DPoP key (no cnf.jkt)")
+        elif set(cnf) != {"jkt"}:
+            raise UnverifiedBinding("the token carries a binding besides its DPoP key")
         if self.denylist.is_revoked(credential.value, principal):
             raise RevokedToken("the token has been revoked")
         store = self.store

@@ -23,6 +23,8 @@ ladder. No message ever contains a token, a key or a credential header.
     │   ├── BadAudience                 reason "bad_audience"
     │   ├── MissingClaim                reason "missing_claim"
     │   ├── UnverifiedBinding           reason "unverified_binding": bound to a key (cnf)
+    │   ├── InvalidDPoPProof            401 invalid_dpop_proof: the DPoP proof does not hold
+    │   │   └── UseDPoPNonce            401 use_dpop_nonce: send the nonce in DPoP-Nonce
     │   └── RevokedToken                reason "revoked": on the denylist (signed out)
     ├── Forbidden                       403: a valid credential without the right (banned user...)
     │   └── InsufficientScope           403 insufficient_scope: a required scope is missing
@@ -47,6 +49,7 @@ __all__ = [
     "ExpiredToken",
     "Forbidden",
     "InsufficientScope",
+    "InvalidDPoPProof",
     "InvalidRequest",
     "InvalidToken",
     "KeyNotFound",
@@ -61,6 +64,7 @@ __all__ = [
     "TokenTooLarge",
     "UnsupportedHeader",
     "UnverifiedBinding",
+    "UseDPoPNonce",
 ]
 
 
@@ -235,6 +239,34 @@ class UnverifiedBinding(InvalidToken):
     reason = "unverified_binding"
     default_message = "the token is bound to a client key and its binding cannot be verified"
     claim = "cnf"
+
+
+class InvalidDPoPProof(InvalidToken):
+    """The request's DPoP proof (RFC 9449) is missing, malformed, or does not prove the token's
+    key, method, URI, freshness or uniqueness: 401 with ``error="invalid_dpop_proof"`` on the
+    ``DPoP`` challenge. The proof is never logged."""
+
+    error = "invalid_dpop_proof"
+    reason = "invalid_dpop_proof"
+    default_message = "the DPoP proof is invalid"
+    claim = None
+
+
+class UseDPoPNonce(InvalidDPoPProof):
+    """The proof lacks a nonce this server issued (RFC 9449 §8): 401 ``use_dpop_nonce`` with a
+    fresh one in ``DPoP-Nonce``.
+
+    Args:
+        nonce: the nonce the client must put in its next proof.
+    """
+
+    error = "use_dpop_nonce"
+    reason = "use_dpop_nonce"
+    default_message = "send a DPoP proof with the nonce in DPoP-Nonce"
+
+    def __init__(self, nonce: str) -> None:
+        super().__init__()
+        self.nonce = nonce
 
 
 class RevokedToken(InvalidToken):

@@ -1,4 +1,5 @@
-"""Find the credential in a request's headers: ``Authorization: Bearer``, ``x-api-key``, a cookie.
+"""Find the credential in a request's headers: ``Authorization: Bearer``, ``Authorization:
+DPoP`` with its ``DPoP`` proof header (RFC 9449), ``x-api-key``, a cookie.
 
 Never from the query string. Ambiguity is the client's error (400 ``invalid_request``): several
 ``Authorization`` headers, an empty or multi-part Bearer value, a Bearer token and an API key
@@ -9,19 +10,21 @@ credential.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Final, Literal, NamedTuple
 
-from .errors import InvalidRequest, TokenTooLarge
+from .errors import InvalidDPoPProof, InvalidRequest, TokenTooLarge
 
 __all__ = [
     "Credential",
+    "Proof",
     "credential_from_asgi",
     "credential_from_environ",
     "credential_from_headers",
     "extract_credential",
     "is_jwt",
     "refuse_oversized",
+    "with_request",
 ]
 
 MAX_TOKEN_BYTES: Final = 16384
@@ -54,11 +57,31 @@ def is_jwt(value: str) -> bool:
     return value.count(".") == 2
 
 
+class Proof(NamedTuple):
+    """A DPoP proof as a request carries it (RFC 9449), with what it must name; the shells
+    fill in ``method`` and ``uri`` (see :mod:`authgate.dpop`).
+
+    Args:
+        jwt: the ``DPoP`` header's value (secret: never logged).
+        method: the request's method.
+        uri: the request's URI (scheme, host, path; no query or fragment).
+    """
+
+    jwt: str
+    method: str = ""
+    uri: str = ""
+
+    def __repr__(self) -> str:
+        return f"Proof(<{len(self.jwt)} chars>, method={self.method!r}, uri={self.uri!r})"
+
+
 class Credential(NamedTuple):
-    """A credential as found in the request; ``value`` is secret and never logged."""
+    """A credential as found in the request; ``value`` is secret and never logged. A token
+    sent under the ``DPoP`` scheme carries its ``proof``."""
 
     kind: Literal["bearer", "api_key"]
     value: str
+    proof: Proof | None = None
 
     @property
     def is_jwt(self) -> bool:
@@ -66,7 +89,8 @@ class Credential(NamedTuple):
         return is_jwt(self.value)
 
     def __repr__(self) -> str:
-        return f"Credential(kind={self.kind!r}, value=<{len(self.value)} chars>)"
+        bound = "" if self.proof is None else ", DPoP"
+        return f"Credential(kind={self.kind!r}, value=<{len(self.value)} chars>{bound})"
 
 
 def extract_credential(
@@ -77,6 +101,7 @@ def extract_credential(
     api_key_count: int = 1,
     cookie_header: str | None = None,
     cookie_name: str | None = None,
+    proofs: Sequence[str] = (),
 ) -> Credential | None:
     """Decide which credential a request carries, or raise :class:`InvalidRequest`.
 
@@ -87,30 +112,35 @@ def extract_credential(
         api_key_count: how many ``x-api-key`` headers there were.
         cookie_header: the ``Cookie`` header, consulted only when ``cookie_name`` is set.
         cookie_name: the cookie holding a bearer token (opt-in).
+        proofs: the ``DPoP`` header values (read only under the ``DPoP`` scheme).
     """
     if authorization_count > 1:
         raise InvalidRequest("send one Authorization header, not several")
     if api_key_count > 1:
         raise InvalidRequest("send one x-api-key header, not several")
     bearer = None
+    proof = None
     if authorization is not None:
         parsed = _SCHEME.match(authorization.strip(" "))
         scheme, rest = parsed.groups() if parsed is not None else ("", "")
         scheme = scheme.lower()
-        if scheme == "bearer":
+        if scheme in ("bearer", "dpop"):
+            name = "Bearer" if scheme == "bearer" else "DPoP"
             if rest and rest[0] != " ":  # "Bearer<TAB>x", "Bearer,x": never read as no credential
                 raise InvalidRequest(
-                    "the Bearer scheme must be followed by one space and the token"
+                    f"the {name} scheme must be followed by one space and the token"
                 )
             bearer = rest.lstrip(" ")
             if not bearer:
-                raise InvalidRequest("the Bearer credential is empty")
+                raise InvalidRequest(f"the {name} credential is empty")
             if _B64TOKEN.fullmatch(bearer) is None:
-                raise InvalidRequest("the Bearer credential must be one token of RFC 6750 syntax")
-        elif scheme == "dpop":
-            # A DPoP-bound token must be checked with its proof (RFC 9449); until authgate
-            # checks proofs, such a request is refused, never let through as anonymous.
-            raise InvalidRequest("DPoP-bound tokens are not accepted by this resource server")
+                raise InvalidRequest(f"the {name} credential must be one token of RFC 6750 syntax")
+            if scheme == "dpop":  # RFC 9449 §4.3: exactly one DPoP header
+                if len(proofs) > 1:
+                    raise InvalidRequest("send one DPoP proof header, not several")
+                if not proofs or not proofs[0].strip(" \t"):
+                    raise InvalidDPoPProof("the DPoP scheme needs a DPoP proof header")
+                proof = Proof(proofs[0].strip(" \t"))
     if api_key is not None:
         api_key = api_key.strip(" \t")
         if not api_key:
@@ -123,12 +153,25 @@ def extract_credential(
             raise InvalidRequest("send either a Bearer token or an x-api-key, not both")
         return Credential("api_key", api_key)
     if bearer is not None:
-        return Credential("bearer", bearer)
+        return Credential("bearer", bearer, proof)
     if cookie_name is not None and cookie_header:
         value = _cookie(cookie_header, cookie_name)
         if value:
             return Credential("bearer", value)
     return None
+
+
+def with_request(credential: Credential | None, method: str, uri: str) -> Credential | None:
+    """``credential`` with the request's method and URI on its DPoP proof, if it has one.
+
+    Args:
+        credential: the extracted credential.
+        method: the request's method.
+        uri: the URI the request addressed (see :mod:`authgate.dpop`).
+    """
+    if credential is None or credential.proof is None:
+        return credential
+    return credential._replace(proof=credential.proof._replace(method=method, uri=uri))
 
 
 def _cookie(header: str, name: str) -> str | None:
@@ -152,6 +195,7 @@ def credential_from_asgi(
     authorization: str | None = None
     api_key: str | None = None
     cookie: object = None
+    proofs: list[str] = []
     n_auth = n_key = 0
     # Read as the hit path reads them, so both agree on any header list.
     for name, value in headers:
@@ -163,6 +207,8 @@ def credential_from_asgi(
             n_key += 1
         elif name == b"cookie" and cookie_name is not None:
             cookie = value
+        elif name == b"dpop":
+            proofs.append(_latin1(value))
     if authorization is None and api_key is None:
         if cookie is None:
             return None
@@ -174,6 +220,7 @@ def credential_from_asgi(
         api_key_count=n_key,
         cookie_header=cookie if isinstance(cookie, str) else None,
         cookie_name=cookie_name,
+        proofs=proofs,
     )
 
 
@@ -198,14 +245,16 @@ def credential_from_environ(
     if authorization is None and api_key is None and cookie is None:
         return None
     api_key = api_key if isinstance(api_key, str) else None
+    proof = environ.get("HTTP_DPOP")
     # WSGI servers (wsgiref, gunicorn) join a repeated header's values with commas; no API
-    # key has one, so a comma means several x-api-key headers (as for ASGI: a 400).
+    # key or DPoP proof has one, so a comma means several headers (as for ASGI: a 400).
     return extract_credential(
         authorization if isinstance(authorization, str) else None,
         api_key,
         api_key_count=2 if api_key is not None and "," in api_key else 1,
         cookie_header=cookie if isinstance(cookie, str) else None,
         cookie_name=cookie_name,
+        proofs=proof.split(",") if isinstance(proof, str) else (),
     )
 
 

@@ -52,9 +52,10 @@ except ModuleNotFoundError as exc:  # the extra is missing: say which
     raise extra_missing("authgate.fastapi", "fastapi", exc) from exc
 
 from ._decisions import Refusals
-from ._hitpath import realm_of
+from ._hitpath import Challenge, challenge_of
 from ._responses import PHRASES, rejection
 from .authenticator import Authenticator
+from .dpop import DPoP
 from .errors import AuthGateError, Forbidden, InsufficientScope, MissingCredential
 from .principal import Principal
 
@@ -98,15 +99,19 @@ class AuthGateHTTPException(HTTPException):
     Args:
         error: the refusal (``None``: no credential).
         realm: the challenge realm.
+        dpop: the DPoP settings of the authenticator, when DPoP is on.
     """
 
-    def __init__(self, error: AuthGateError | None, realm: str) -> None:
-        status, headers, body = rejection(error, realm)
+    def __init__(self, error: AuthGateError | None, realm: str, dpop: DPoP | None = None) -> None:
+        status, headers, body = rejection(error, realm, dpop)
         self.error = error
         self.realm = realm
         self.body = body
         self.rejection_headers = headers
-        challenge = {k: v for k, v in headers if k in ("www-authenticate", "retry-after")}
+        challenge: dict[str, str] = {}
+        for name, value in headers:  # several challenges in one field (RFC 9110 §11.6.1)
+            if name in ("www-authenticate", "retry-after", "dpop-nonce"):
+                challenge[name] = f"{challenge[name]}, {value}" if name in challenge else value
         super().__init__(status_code=status, detail=json.loads(body), headers=challenge)
 
 
@@ -116,12 +121,14 @@ _refusals = Refusals()  # the dependencies' refusals: INFO on authgate.decisions
 def _refuse(error: AuthGateError | None, request: Request) -> AuthGateHTTPException:
     """The refusal to raise, logged once like the middleware's."""
     _refusals.refused(error or MissingCredential(), None, path=request.url.path)
-    return AuthGateHTTPException(error, _realm(request))
+    challenge = _challenge(request)
+    return AuthGateHTTPException(error, challenge.realm, challenge.dpop)
 
 
-def _realm(request: Request) -> str:
-    """The realm of the authenticator that guards this app (``api`` when none is found)."""
-    return realm_of(request.scope) or "api"
+def _challenge(request: Request) -> Challenge:
+    """The challenge of the authenticator that guards this app (realm ``api`` when none is
+    found)."""
+    return challenge_of(request.scope) or Challenge("api")
 
 
 def current_principal(
@@ -230,13 +237,14 @@ async def _answer(request: Request, exc: Exception) -> Response:
     if isinstance(exc, AuthGateHTTPException):
         status, headers, body = exc.status_code, exc.rejection_headers, exc.body
     elif exc.status_code in _BARE and exc.detail == PHRASES[exc.status_code]:
-        status, headers, body = rejection(_BARE[exc.status_code](), _realm(request))
+        challenge = _challenge(request)
+        status, headers, body = rejection(_BARE[exc.status_code](), *challenge)
     else:
         return await http_exception_handler(request, exc)
     answer = Response(body, status_code=status, media_type="application/json")
     for name, value in headers:
         if name not in ("content-type", "content-length"):
-            answer.headers[name] = value
+            answer.headers.append(name, value)
     return answer
 
 

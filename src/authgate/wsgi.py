@@ -9,8 +9,9 @@ from ._hitpath import ENVIRON_KEY, TAIL_SLICE
 from ._paths import PathRules
 from ._responses import PHRASES, rejection
 from ._shell import Shell
+from .dpop import request_uri_wsgi
 from .errors import AuthGateError
-from .extract import credential_from_environ
+from .extract import credential_from_environ, with_request
 
 __all__ = ["ENVIRON_KEY", "AuthGateWSGIMiddleware"]
 
@@ -60,6 +61,13 @@ class AuthGateWSGIMiddleware(Shell[WSGIApp]):
             credential = None
             try:
                 credential = credential_from_environ(environ, self._cookie)
+                dpop = self.authenticator.dpop
+                if credential is not None and credential.proof is not None and dpop is not None:
+                    credential = with_request(
+                        credential,
+                        str(environ.get("REQUEST_METHOD") or "GET"),
+                        request_uri_wsgi(environ, dpop),
+                    )
                 environ[ENVIRON_KEY] = self._settle(
                     None if credential is None else self.authenticator.verify_credential(credential)
                 )
@@ -68,7 +76,9 @@ class AuthGateWSGIMiddleware(Shell[WSGIApp]):
                 self.authenticator.refused(
                     exc, credential, path=path if isinstance(path, str) else None
                 )
-                status, headers, body = rejection(exc, self.authenticator.realm)
+                status, headers, body = rejection(
+                    exc, self.authenticator.realm, self.authenticator.dpop
+                )
                 start_response(f"{status} {PHRASES.get(status, 'Error')}", headers)
                 return [body]
         return self.app(environ, start_response)

@@ -32,10 +32,11 @@ from .servers import (
     serve_asgi,
     wait_for_port,
 )
-from .tokens import SigningKey, TokenFactory, b64url
+from .tokens import DPoPClient, SigningKey, TokenFactory, b64url
 
 __all__ = [
     "Answer",
+    "DPoPClient",
     "FakeAuthon",
     "FakeIntrospection",
     "FakeServer",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 import time
@@ -15,7 +16,7 @@ from jwt.algorithms import get_default_algorithms
 
 from ..keys import ALGORITHMS, KeySet
 
-__all__ = ["SigningKey", "TokenFactory", "b64url"]
+__all__ = ["DPoPClient", "SigningKey", "TokenFactory", "b64url"]
 
 _CURVE_FOR: dict[str, Callable[[], ec.EllipticCurve]] = {
     "ES256": ec.SECP256R1,
@@ -205,3 +206,94 @@ class TokenFactory:
         signing_input = f"{b64url(header)}.{b64url(payload)}"
         signature = (key or self.key).sign(signing_input.encode("ascii"))
         return f"{signing_input}.{b64url(signature)}"
+
+
+class DPoPClient:
+    """A DPoP client (RFC 9449): its key pair, the ``cnf`` to bind tokens to it, and fresh
+    proofs for requests, to test an app that accepts DPoP-bound tokens.
+
+    Example::
+
+        client = DPoPClient()
+        token = tokens.mint("alice", cnf=client.cnf)
+        headers = client.headers(token, "GET", "http://testserver/me")
+
+    Args:
+        alg: the proof algorithm (asymmetric).
+        clock: returns the current time in seconds since the epoch.
+    """
+
+    def __init__(self, alg: str = "ES256", *, clock: Callable[[], float] = time.time) -> None:
+        if ALGORITHMS[alg].kty == "oct":
+            raise ValueError("a DPoP proof is signed with an asymmetric key")
+        self.key = SigningKey(alg)
+        self.clock = clock
+
+    @property
+    def jwk(self) -> dict[str, Any]:
+        """The public key, as the proof's header carries it."""
+        jwk = self.key.public_jwk()
+        for member in ("kid", "alg", "use"):
+            jwk.pop(member, None)
+        return jwk
+
+    @property
+    def jkt(self) -> str:
+        """The RFC 7638 thumbprint of :attr:`jwk`."""
+        from ..dpop import jwk_thumbprint
+
+        return jwk_thumbprint(self.jwk)
+
+    @property
+    def cnf(self) -> dict[str, str]:
+        """The ``cnf`` claim binding a token to this client: ``{"jkt": ...}``."""
+        return {"jkt": self.jkt}
+
+    def proof(
+        self,
+        method: str,
+        uri: str,
+        token: str | None = None,
+        *,
+        headers: Mapping[str, Any] | None = None,
+        **claims: Any,
+    ) -> str:
+        """A fresh proof for one request.
+
+        Args:
+            method: the request's method (``htm``).
+            uri: the request's URI (``htu``; query and fragment are not part of it).
+            token: the access token (its hash is ``ath``).
+            headers: header members to add or override (``None`` values remove one).
+            claims: claims to add or override (``None`` values remove one), e.g. ``nonce``.
+        """
+        header: dict[str, Any] = {"typ": "dpop+jwt", "alg": self.key.alg, "jwk": self.jwk}
+        header.update(headers or {})
+        body: dict[str, Any] = {
+            "jti": uuid.uuid4().hex,
+            "htm": method,
+            "htu": uri,
+            "iat": int(self.clock()),
+        }
+        if token is not None:
+            body["ath"] = b64url(hashlib.sha256(token.encode("ascii")).digest())
+        body.update(claims)
+        header = {k: v for k, v in header.items() if v is not None}
+        body = {k: v for k, v in body.items() if v is not None}
+        signing_input = f"{b64url(json.dumps(header))}.{b64url(json.dumps(body))}"
+        signature = self.key.sign(signing_input.encode("ascii"))
+        return f"{signing_input}.{b64url(signature)}"
+
+    def headers(self, token: str, method: str, uri: str, **claims: Any) -> dict[str, str]:
+        """``Authorization: DPoP <token>`` and a fresh ``DPoP`` proof for one request.
+
+        Args:
+            token: the DPoP-bound access token.
+            method: the request's method.
+            uri: the request's URI.
+            claims: proof claims to add or override (e.g. ``nonce``).
+        """
+        return {
+            "authorization": f"DPoP {token}",
+            "dpop": self.proof(method, uri, token, **claims),
+        }
