@@ -35,13 +35,13 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 from urllib.parse import quote, urlsplit
 
-from ._cache import Expiring
+from ._cache import Expiring, Memo
 from ._codec import b64url_decode, canonical_tail
 from ._config import non_negative, positive, size
 from ._json import as_number, loads_strict
 from .errors import ConfigurationError, InvalidDPoPProof, UseDPoPNonce
 from .extract import Proof
-from .keys import ALGORITHMS, key_from_jwk
+from .keys import ALGORITHMS, SignatureCheck, key_from_jwk
 
 __all__ = [
     "DEFAULT_ALGORITHMS",
@@ -59,6 +59,7 @@ DEFAULT_ALGORITHMS: Final = ("ES256", "ES384", "ES512", "PS256", "PS384", "PS512
 """The proof algorithms accepted by default: every asymmetric one authgate verifies."""
 
 MAX_PROOF_BYTES: Final = 8192
+_HEADER_MEMO: Final = 256
 _COMPACT: Final = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
 _THUMBPRINT_MEMBERS: Final = {
     "EC": ("crv", "kty", "x", "y"),
@@ -286,6 +287,10 @@ class ProofChecker:
         self._clock = clock
         self._seen: Expiring[bytes, bool] = Expiring(settings.replay_cache_size, clock)
         self._lock = threading.Lock()
+        # a client's proofs share one header segment (typ, alg, jwk): its key and thumbprint
+        # are built once; segments are attacker-chosen, so the memo is bounded
+        self._headers: Memo[str, tuple[SignatureCheck, str]] = Memo(_HEADER_MEMO)
+        self._uris: Memo[str, str] = Memo(_HEADER_MEMO)
 
     def check(self, proof: Proof, token: str, jkt: Any) -> bytes:
         """Check ``proof`` for ``token`` bound to ``jkt``; return the proof's replay key
@@ -302,14 +307,14 @@ class ProofChecker:
             raise InvalidDPoPProof("the token is bound to no DPoP key (cnf.jkt)")
         settings = self.settings
         now = self._clock()
-        header, claims = self._verified(proof.jwt)
-        if not hmac.compare_digest(jwk_thumbprint(header["jwk"]), jkt):
+        thumbprint, claims = self._verified(proof.jwt)
+        if not hmac.compare_digest(thumbprint, jkt):
             raise InvalidDPoPProof("the proof is signed with another key than the token's")
         if claims.get("htm") != proof.method:
             raise InvalidDPoPProof("the proof names another HTTP method (htm)")
         htu = claims.get("htu")
-        expected = normalized_uri(proof.uri)
-        if not isinstance(htu, str) or expected is None or normalized_uri(htu) != expected:
+        expected = self._normalized(proof.uri)
+        if not isinstance(htu, str) or expected is None or self._normalized(htu) != expected:
             raise InvalidDPoPProof("the proof names another URI (htu)").with_context(
                 expected_htu=expected
             )
@@ -341,20 +346,45 @@ class ProofChecker:
         """How long a proof id is remembered: as long as the proof could be accepted."""
         return self.settings.max_age + 2 * self.settings.leeway
 
-    def _verified(self, jwt: str) -> tuple[dict[str, Any], dict[str, Any]]:
-        """The proof's header and claims, its signature verified under its own ``jwk``."""
+    def _normalized(self, uri: str) -> str | None:
+        """:func:`normalized_uri`, memoised (``""``: not an http(s) URI)."""
+        found = self._uris.get(uri)
+        if found is None:
+            found = normalized_uri(uri) or ""
+            self._uris.put(uri, found)
+        return found or None
+
+    def _verified(self, jwt: str) -> tuple[str, dict[str, Any]]:
+        """The proof's key thumbprint and claims, its signature verified under its own
+        ``jwk``."""
         if len(jwt) > MAX_PROOF_BYTES or _COMPACT.fullmatch(jwt) is None:
             raise InvalidDPoPProof("the DPoP proof is not a compact JWS")
         h, p, s = jwt.split(".")
         if not (canonical_tail(h) and canonical_tail(p) and canonical_tail(s)):
             raise InvalidDPoPProof("the DPoP proof is not canonical base64url")
+        known = self._headers.get(h)
+        if known is None:
+            known = self._header(h)
+            self._headers.put(h, known)
+        check, thumbprint = known
         try:
-            header = loads_strict(b64url_decode(h))
             claims = loads_strict(b64url_decode(p))
             signature = b64url_decode(s)
         except ValueError:
             raise InvalidDPoPProof("the DPoP proof is not base64url JSON") from None
-        if type(header) is not dict or type(claims) is not dict:
+        if type(claims) is not dict:
+            raise InvalidDPoPProof("the DPoP proof's header and claims must be JSON objects")
+        if not check(f"{h}.{p}".encode(), signature):
+            raise InvalidDPoPProof("the DPoP proof's signature is invalid")
+        return thumbprint, claims
+
+    def _header(self, segment: str) -> tuple[SignatureCheck, str]:
+        """The signature check and key thumbprint a proof header names, or refuse it."""
+        try:
+            header = loads_strict(b64url_decode(segment))
+        except ValueError:
+            raise InvalidDPoPProof("the DPoP proof is not base64url JSON") from None
+        if type(header) is not dict:
             raise InvalidDPoPProof("the DPoP proof's header and claims must be JSON objects")
         typ = header.get("typ")
         if not isinstance(typ, str) or typ.lower() != "dpop+jwt":
@@ -371,15 +401,14 @@ class ProofChecker:
             raise InvalidDPoPProof("the DPoP proof carries no jwk")
         try:
             key = key_from_jwk(jwk, allow_secret=False)  # private members are refused
-        except ConfigurationError as exc:
+            thumbprint = jwk_thumbprint(jwk)
+        except (ConfigurationError, ValueError) as exc:
             raise InvalidDPoPProof("the DPoP proof's jwk is not a usable public key").with_context(
-                jwk_error=exc.message
+                jwk_error=str(exc)
             ) from None
         if not key.suits(alg):
             raise InvalidDPoPProof("the DPoP proof's jwk does not fit its algorithm")
-        if not key.check_for(alg)(f"{h}.{p}".encode(), signature):
-            raise InvalidDPoPProof("the DPoP proof's signature is invalid")
-        return header, claims
+        return key.check_for(alg), thumbprint
 
     # -- server nonces (RFC 9449 §8): stateless, HMAC over a time slot --------------------------
 
