@@ -312,4 +312,4 @@ def test_a_key_bound_token_sent_as_bearer_is_refused(
             answer = client.get("/whoami", headers=bearer(token))
             assert answer.status_code == 401
             assert 'error="invalid_token"' in answer.headers["www-authenticate"]
-            assert "bound to a client key" in answer.json()["message"]
+            assert "bound to a client" in answer.json()["message"]

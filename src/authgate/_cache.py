@@ -160,7 +160,8 @@ TAIL: Final = 16
 Key = bytes | str | tuple[str, str]
 """A cache key: the client's whole ``Authorization`` value, as bytes (ASGI) or as the str a
 WSGI server decoded (:meth:`TokenCache.use_text_keys`); a token sent under the DPoP scheme is
-``("DPoP", token)``, which no header value equals, so it never takes a shell's hit path."""
+``("DPoP", token)``, one sent with a client certificate ``("mTLS", token)``: no header value
+equals either, so neither takes a shell's hit path."""
 
 Entry = tuple[float, Principal, Key, "bytes | None"]
 """A cache entry: ``(valid_until, principal, key, input_digest)`` (the digest only for a token
@@ -236,6 +237,8 @@ def cache_key(credential: Credential, text: bool = False) -> Key | None:
         return None
     if credential.proof is not None:
         return ("DPoP", credential.value)
+    if credential.certificate is not None:  # a certificate-bound token is checked each time
+        return ("mTLS", credential.value)
     if text:
         return "Bearer " + credential.value
     # extracted values are RFC 6750 b64token (ASCII); anything else can match no entry.

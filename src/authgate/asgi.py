@@ -16,6 +16,7 @@ from ._shell import Shell
 from .dpop import request_uri_asgi
 from .errors import AuthGateError
 from .extract import Credential, credential_from_asgi, with_request
+from .mtls import certificate_asgi
 
 __all__ = ["AuthGateMiddleware"]
 
@@ -100,7 +101,7 @@ class AuthGateMiddleware(Shell[ASGIApp]):
         credential = None
         try:
             credential = credential_from_asgi(scope["headers"], self._cookie)
-            if credential is not None and credential.proof is not None:
+            if credential is not None and credential.kind == "bearer":
                 credential = self._with_request(credential, scope)
             principal = self._settle(
                 None
@@ -115,10 +116,16 @@ class AuthGateMiddleware(Shell[ASGIApp]):
         return True
 
     def _with_request(self, credential: Credential, scope: Scope) -> Credential:
-        """A DPoP credential with the method and URI its proof must name (a WebSocket
-        handshake is a ``GET``)."""
+        """A token with what proves its binding: for DPoP, the method and URI its proof must
+        name (a WebSocket handshake is a ``GET``); the client certificate's thumbprint, when
+        certificates are configured."""
+        certificates = self.authenticator.client_certificates
+        if certificates is not None:
+            thumbprint = certificate_asgi(scope, certificates)
+            if thumbprint is not None:
+                credential = credential._replace(certificate=thumbprint)
         dpop = self.authenticator.dpop
-        if dpop is None:
+        if credential.proof is None or dpop is None:
             return credential
         method = scope.get("method", "GET") if scope["type"] == "http" else "GET"
         uri = request_uri_asgi(scope, dpop)

@@ -6,6 +6,7 @@ shared by the sync and async entry points, which differ in one ``await``.
 
 from __future__ import annotations
 
+import hmac
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -28,6 +29,7 @@ from .errors import (
 from .events import Decision, Event
 from .extract import MAX_TOKEN_BYTES, Credential, credential_from_headers, with_request
 from .jwt import unverified_claims
+from .mtls import ClientCertificates
 from .principal import Principal
 from .providers.base import Provider
 from .revocation import Denylist, token_digest
@@ -65,6 +67,9 @@ class Authenticator:
         dpop: how DPoP proofs are checked (:class:`authgate.dpop.DPoP`); ``None`` refuses
             every request under the DPoP scheme. A DPoP-bound token (``cnf.jkt``) is never
             accepted as a Bearer token, whatever this says.
+        client_certificates: where the shells find a request's client certificate
+            (:class:`authgate.mtls.ClientCertificates`), for tokens bound to one (RFC 8705
+            ``cnf.x5t#S256``); ``None``: such tokens are refused.
     """
 
     def __init__(
@@ -81,6 +86,7 @@ class Authenticator:
         on_event: Callable[[Event], None] | None = None,
         store: Store | None = None,
         dpop: DPoP | None = DEFAULT_DPOP,
+        client_certificates: ClientCertificates | None = None,
     ) -> None:
         self.providers = _providers(providers)
         self.max_credential_bytes = size(max_credential_bytes, "max_credential_bytes", minimum=1)
@@ -116,6 +122,13 @@ class Authenticator:
             raise ConfigurationError("dpop must be an authgate.dpop.DPoP, or None (no DPoP)")
         self.dpop = dpop
         self._proofs = None if dpop is None else ProofChecker(dpop, clock)
+        if client_certificates is not None and not isinstance(
+            client_certificates, ClientCertificates
+        ):
+            raise ConfigurationError(
+                "client_certificates must be an authgate.mtls.ClientCertificates, or None"
+            )
+        self.client_certificates = client_certificates
         self._revocations = 0
         self._revocation_lock = threading.Lock()
         self.refusals = Refusals(refusal_log_level)
@@ -300,6 +313,8 @@ class Authenticator:
                 raise
             if self._listeners:
                 self._dispatch(Decision("accepted", "ok", provider.name))
+        if credential.certificate is not None:
+            _check_certificate(credential.certificate, principal)
         if credential.proof is not None:
             replay = self._proved(credential, principal)
             store = self.store
@@ -337,6 +352,8 @@ class Authenticator:
                 raise
             if self._listeners:
                 self._dispatch(Decision("accepted", "ok", provider.name))
+        if credential.certificate is not None:
+            _check_certificate(credential.certificate, principal)
         if credential.proof is not None:
             replay = self._proved(credential, principal)
             store = self.store
@@ -556,15 +573,7 @@ class Authenticator:
     def _admit(
         self, credential: Credential, principal: Principal, provider: Provider, generation: int
     ) -> None:
-        cnf = principal.claims.get("cnf")
-        if credential.proof is None:
-            if cnf is not None:
-                # sender-constrained (DPoP, mutual TLS): never accepted as a plain Bearer token
-                raise UnverifiedBinding()
-        elif type(cnf) is not dict or not isinstance(cnf.get("jkt"), str):
-            raise InvalidDPoPProof("the token is not bound to a DPoP key (no cnf.jkt)")
-        elif set(cnf) != {"jkt"}:
-            raise UnverifiedBinding("the token carries a binding besides its DPoP key")
+        _check_binding_shape(credential, principal.claims.get("cnf"))
         if self.denylist.is_revoked(credential.value, principal):
             raise RevokedToken("the token has been revoked")
         store = self.store
@@ -659,6 +668,38 @@ def _providers(providers: Any) -> tuple[Provider, ...]:
             )
     _check_key_prefixes([p for p in found if p.accepts_api_keys])
     return found
+
+
+_BINDINGS = frozenset({"jkt", "x5t#S256"})
+
+
+def _check_binding_shape(credential: Credential, cnf: Any) -> None:
+    """Whether this request can prove the token's binding (before it is cached): a DPoP key
+    needs a proof (RFC 9449 §7.2), a certificate a client certificate (RFC 8705 §3); a
+    binding authgate cannot check refuses the token."""
+    if credential.proof is not None and not (type(cnf) is dict and isinstance(cnf.get("jkt"), str)):
+        raise InvalidDPoPProof("the token is not bound to a DPoP key (no cnf.jkt)")
+    if cnf is None:
+        return
+    if type(cnf) is not dict or not cnf or not _BINDINGS.issuperset(cnf):
+        raise UnverifiedBinding("the token is bound in a way authgate cannot check (cnf)")
+    if "jkt" in cnf and credential.proof is None:
+        raise UnverifiedBinding()
+    if "x5t#S256" in cnf and credential.certificate is None:
+        raise UnverifiedBinding(
+            "the token is bound to a client certificate and the request presents none"
+            " (or no client_certificates source is configured)"
+        )
+
+
+def _check_certificate(certificate: str, principal: Principal) -> None:
+    """A certificate-bound token's thumbprint against the request's certificate."""
+    cnf = principal.claims.get("cnf")
+    bound = cnf.get("x5t#S256") if type(cnf) is dict else None
+    if bound is not None and not (
+        isinstance(bound, str) and hmac.compare_digest(bound.encode(), certificate.encode())
+    ):
+        raise UnverifiedBinding("the token is bound to another client certificate")
 
 
 def _check_key_prefixes(providers: list[Provider]) -> None:

@@ -77,11 +77,13 @@ class Proof(NamedTuple):
 
 class Credential(NamedTuple):
     """A credential as found in the request; ``value`` is secret and never logged. A token
-    sent under the ``DPoP`` scheme carries its ``proof``."""
+    sent under the ``DPoP`` scheme carries its ``proof``; with client certificates configured
+    (:mod:`authgate.mtls`), ``certificate`` is the thumbprint of the request's."""
 
     kind: Literal["bearer", "api_key"]
     value: str
     proof: Proof | None = None
+    certificate: str | None = None
 
     @property
     def is_jwt(self) -> bool:

@@ -11,7 +11,8 @@ from ._responses import PHRASES, rejection
 from ._shell import Shell
 from .dpop import request_uri_wsgi
 from .errors import AuthGateError
-from .extract import credential_from_environ, with_request
+from .extract import Credential, credential_from_environ, with_request
+from .mtls import certificate_wsgi
 
 __all__ = ["ENVIRON_KEY", "AuthGateWSGIMiddleware"]
 
@@ -52,6 +53,19 @@ class AuthGateWSGIMiddleware(Shell[WSGIApp]):
                 return self.app(environ, start_response)
         return self._full(environ, start_response)
 
+    def _with_request(self, credential: Credential, environ: dict[str, Any]) -> Credential:
+        """A token with what proves its binding (see the ASGI shell's)."""
+        certificates = self.authenticator.client_certificates
+        if certificates is not None:
+            thumbprint = certificate_wsgi(environ, certificates)
+            if thumbprint is not None:
+                credential = credential._replace(certificate=thumbprint)
+        dpop = self.authenticator.dpop
+        if credential.proof is None or dpop is None:
+            return credential
+        method = str(environ.get("REQUEST_METHOD") or "GET")
+        return with_request(credential, method, request_uri_wsgi(environ, dpop)) or credential
+
     def _predicate(self, rules: PathRules) -> Callable[[Mapping[str, Any]], bool]:
         return rules.wsgi()
 
@@ -61,13 +75,8 @@ class AuthGateWSGIMiddleware(Shell[WSGIApp]):
             credential = None
             try:
                 credential = credential_from_environ(environ, self._cookie)
-                dpop = self.authenticator.dpop
-                if credential is not None and credential.proof is not None and dpop is not None:
-                    credential = with_request(
-                        credential,
-                        str(environ.get("REQUEST_METHOD") or "GET"),
-                        request_uri_wsgi(environ, dpop),
-                    )
+                if credential is not None and credential.kind == "bearer":
+                    credential = self._with_request(credential, environ)
                 environ[ENVIRON_KEY] = self._settle(
                     None if credential is None else self.authenticator.verify_credential(credential)
                 )
