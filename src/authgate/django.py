@@ -1,0 +1,298 @@
+"""Django: a middleware that makes a token's principal Django's ``request.user``.
+
+Settings::
+
+    AUTHGATE = {
+        "AUTHENTICATOR": "myproject.auth.authenticator",  # an Authenticator, or its dotted path
+        "PERMISSIONS": {"orders:read": ["orders.view_order"]},  # optional, see TokenUser
+    }
+    MIDDLEWARE = [
+        ...,
+        "django.contrib.auth.middleware.AuthenticationMiddleware",
+        "authgate.django.AuthGateMiddleware",  # after Django's own
+    ]
+
+A request with a credential (``Authorization: Bearer``/``DPoP``, ``x-api-key``) is that
+credential's user: ``request.user`` is a :class:`TokenUser` (``is_authenticated``,
+``get_username()``, ``has_perm()``: ``@login_required``, ``@permission_required``,
+``LoginRequiredMixin`` and ``PermissionRequiredMixin`` work unchanged) and ``request.auth`` its
+:class:`~authgate.Principal`. A bad credential is answered as everywhere in authgate (RFC 6750
+status, ``WWW-Authenticate``, a JSON body). A request without one keeps whatever Django's own
+authentication made of it (the admin's session users, ``AnonymousUser``). A request
+authenticated by a header needs no CSRF token (a browser never sends it by itself); one by the
+opt-in cookie still does.
+
+The middleware is sync and async capable: under ASGI it verifies without blocking the loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import Any
+
+from ._extras import extra_missing
+
+try:
+    from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+    from django.conf import settings
+    from django.core.exceptions import ImproperlyConfigured
+    from django.http import HttpRequest, HttpResponse
+    from django.utils.module_loading import import_string
+except ModuleNotFoundError as exc:  # the extra is missing: say which
+    raise extra_missing("authgate.django", "django", exc) from exc
+
+from ._responses import PHRASES, rejection
+from .authenticator import Authenticator
+from .errors import AuthGateError
+from .extract import Credential, credential_from_environ, with_request
+from .mtls import certificate_wsgi
+from .principal import Principal
+
+__all__ = ["AuthGateMiddleware", "TokenUser", "authenticate_request", "authenticator"]
+
+Permissions = Mapping[str, Iterable[str]] | Callable[[Principal], Iterable[str]]
+
+
+class TokenUser:
+    """The user a token (or API key) stands for, as Django's auth machinery reads a user.
+
+    Its permissions are the principal's scopes and roles, each as it is (a scope
+    ``orders.view_order`` is that permission), plus what ``AUTHGATE["PERMISSIONS"]`` maps them
+    to: a mapping from scope or role to permission names, or a callable from the principal to
+    permission names. It is not a database user: it has no primary key and cannot be saved.
+
+    Args:
+        principal: the verified principal.
+        permissions: the ``PERMISSIONS`` setting.
+    """
+
+    is_active = True
+    is_staff = False
+    is_superuser = False
+    is_authenticated = True
+    is_anonymous = False
+    pk = None
+    id = None
+
+    def __init__(self, principal: Principal, permissions: Permissions | None = None) -> None:
+        self.principal = principal
+        granted = set(principal.scopes) | set(principal.roles)
+        granted.discard("authenticated")
+        if callable(permissions):
+            granted.update(permissions(principal))
+        elif permissions is not None:
+            for name in list(granted):
+                granted.update(permissions.get(name, ()))
+        self._permissions = frozenset(granted)
+
+    @property
+    def username(self) -> str:
+        """The principal's identity (its subject, or its key's name)."""
+        return self.principal.identity
+
+    def get_username(self) -> str:
+        return self.username
+
+    def natural_key(self) -> tuple[str]:
+        return (self.username,)
+
+    def __str__(self) -> str:
+        return self.username
+
+    def __repr__(self) -> str:
+        return f"TokenUser({self.username!r}, provider={self.principal.provider!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, TokenUser) and (
+            (other.principal.provider, other.principal.subject)
+            == (self.principal.provider, self.principal.subject)
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.principal.provider, self.principal.subject))
+
+    def get_all_permissions(self, obj: object = None) -> set[str]:
+        return set(self._permissions)
+
+    def get_user_permissions(self, obj: object = None) -> set[str]:
+        return set(self._permissions)
+
+    def get_group_permissions(self, obj: object = None) -> set[str]:
+        return set()
+
+    def has_perm(self, perm: str, obj: object = None) -> bool:
+        return perm in self._permissions
+
+    def has_perms(self, perm_list: Iterable[str], obj: object = None) -> bool:
+        if isinstance(perm_list, str):
+            raise ValueError("perm_list must be an iterable of permissions")
+        return all(self.has_perm(perm, obj) for perm in perm_list)
+
+    def has_module_perms(self, app_label: str) -> bool:
+        return any(perm.startswith(app_label + ".") for perm in self._permissions)
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        raise NotImplementedError("a TokenUser is not a database user: it cannot be saved")
+
+    def delete(self, *args: Any, **kwargs: Any) -> None:
+        raise NotImplementedError("a TokenUser is not a database user: it cannot be deleted")
+
+
+def _setting(name: str, default: Any = None) -> Any:
+    config = getattr(settings, "AUTHGATE", None)
+    if not isinstance(config, Mapping):
+        raise ImproperlyConfigured(
+            'authgate: set AUTHGATE = {"AUTHENTICATOR": "<dotted path to an Authenticator>"}'
+        )
+    return config.get(name, default)
+
+
+_loaded: dict[Any, Authenticator] = {}  # a dotted path or factory -> what it gave
+
+
+def authenticator() -> Authenticator:
+    """The :class:`~authgate.Authenticator` ``AUTHGATE["AUTHENTICATOR"]`` names (loaded once)."""
+    configured = _setting("AUTHENTICATOR")
+    if isinstance(configured, Authenticator):
+        return configured
+    try:
+        found = _loaded.get(configured)
+    except TypeError:  # unhashable: refused below
+        found = None
+    if found is not None:
+        return found
+    value = import_string(configured) if isinstance(configured, str) else configured
+    if callable(value) and not isinstance(value, Authenticator):
+        value = value()  # a factory
+    if not isinstance(value, Authenticator):
+        raise ImproperlyConfigured(
+            'AUTHGATE["AUTHENTICATOR"] must be an authgate.Authenticator, its dotted path, or a '
+            f"function returning one; got {type(value).__name__}"
+        )
+    _loaded[configured] = value
+    return value
+
+
+def _permissions() -> Permissions | None:
+    value = _setting("PERMISSIONS")
+    if value is not None and not (callable(value) or isinstance(value, Mapping)):
+        raise ImproperlyConfigured(
+            'AUTHGATE["PERMISSIONS"] must map scopes or roles to permissions, or be a callable'
+        )
+    return value  # type: ignore[no-any-return]
+
+
+def _credential(request: HttpRequest, auth: Authenticator) -> Credential | None:
+    """The request's credential, with what proves a binding (DPoP, client certificate)."""
+    credential = credential_from_environ(request.META, auth.cookie_name)
+    if credential is None or credential.kind != "bearer":
+        return credential
+    if auth.client_certificates is not None:
+        thumbprint = certificate_wsgi(request.META, auth.client_certificates)
+        if thumbprint is not None:
+            credential = credential._replace(certificate=thumbprint)
+    if credential.proof is not None and auth.dpop is not None:
+        base = auth.dpop.base_url
+        uri = base + request.path_info if base else request.build_absolute_uri(request.path)
+        credential = with_request(credential, request.method or "GET", uri) or credential
+    return credential
+
+
+def _answer(exc: AuthGateError, auth: Authenticator) -> HttpResponse:
+    status, headers, body = rejection(exc, auth.realm, auth.dpop)
+    response = HttpResponse(body, status=status, content_type="application/json")
+    response.reason_phrase = PHRASES.get(status, "Error")
+    for name, value in headers:
+        if name == "www-authenticate" and name in response.headers:
+            response.headers[name] += ", " + value  # both challenges (RFC 9110 §11.6.1)
+        elif name not in ("content-type", "content-length"):
+            response.headers[name] = value
+    return response
+
+
+def _attach(request: HttpRequest, principal: Principal, credential: Credential) -> None:
+    user = TokenUser(principal, _permissions())
+
+    async def auser() -> TokenUser:  # Django 5's async accessor
+        return user
+
+    request.user = user
+    request.auser = auser
+    request.auth = principal
+    request.META["authgate.principal"] = principal
+    if not _from_cookie(request, credential):
+        request._dont_enforce_csrf_checks = True
+
+
+def _from_cookie(request: HttpRequest, credential: Credential) -> bool:
+    header = request.META.get("HTTP_AUTHORIZATION") or request.META.get("HTTP_X_API_KEY")
+    return not header
+
+
+def authenticate_request(request: HttpRequest) -> Principal | None:
+    """Verify the request's credential now (the middleware's own step, for code outside it):
+    its principal, ``None`` without a credential; raises ``AuthGateError`` when refused.
+
+    Args:
+        request: the Django request.
+    """
+    found = getattr(request, "auth", None)
+    if isinstance(found, Principal):
+        return found
+    auth = authenticator()
+    credential = _credential(request, auth)
+    if credential is None:
+        return None
+    try:
+        principal = auth.verify_credential(credential)
+    except AuthGateError as exc:
+        auth.refused(exc, credential, path=request.path)
+        raise
+    _attach(request, principal, credential)
+    return principal
+
+
+class AuthGateMiddleware:
+    """Authenticate each request that carries a credential; answer a bad one.
+
+    Args:
+        get_response: the next handler (Django passes it).
+    """
+
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
+        self.get_response = get_response
+        self.authenticator = authenticator()
+        _permissions()  # a wrong setting fails at start-up, not on a request
+        self._async = iscoroutinefunction(get_response)
+        if self._async:
+            markcoroutinefunction(self)
+
+    def __call__(self, request: HttpRequest) -> Any:
+        if self._async:
+            return self.__acall__(request)
+        auth = self.authenticator
+        credential = None
+        try:
+            credential = _credential(request, auth)
+            if credential is not None:
+                _attach(request, auth.verify_credential(credential), credential)
+        except AuthGateError as exc:
+            auth.refused(exc, credential, path=request.path)
+            return _answer(exc, auth)
+        return self.get_response(request)
+
+    async def __acall__(self, request: HttpRequest) -> Any:
+        auth = self.authenticator
+        credential = None
+        try:
+            credential = _credential(request, auth)
+            if credential is not None:
+                _attach(request, await auth.verify_credential_async(credential), credential)
+        except AuthGateError as exc:
+            auth.refused(exc, credential, path=request.path)
+            return _answer(exc, auth)
+        response: Awaitable[Any] = self.get_response(request)
+        return await response

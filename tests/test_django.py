@@ -1,0 +1,198 @@
+"""authgate.django and authgate.drf in a real Django project (tests/django_site.py) under real
+servers: gunicorn sync and gthread (WSGI, the middleware's sync path) and uvicorn (ASGI, its
+async path). Valid, missing, expired, forged and revoked tokens and an API key; plain views,
+login_required, permission_required, the mixins, CSRF, a DRF viewset with IsAuthenticated and the
+scope permission, the OpenAPI scheme, and Django's own session users beside token users."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from authgate.testing import SigningKey, TokenFactory, free_port, wait_for_port
+
+ROOT = Path(__file__).resolve().parents[1]
+ISSUER = "https://django.test"  # tests/django_site.py's (not imported: it configures Django)
+API_KEY = "dj_live_0123456789abcdefghijklmnop"
+SECRET = secrets.token_urlsafe(32)
+
+SERVERS = {
+    "gunicorn-sync": ["-m", "gunicorn", "-w", "2", "-k", "sync", "tests.django_site:wsgi()"],
+    "gunicorn-gthread": [
+        "-m", "gunicorn", "-w", "1", "-k", "gthread", "--threads", "4", "tests.django_site:wsgi()"
+    ],
+    "uvicorn": ["-m", "uvicorn", "--factory", "tests.django_site:asgi", "--log-level", "warning"],
+}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def database(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("django") / "db.sqlite3"
+    env = {**os.environ, "AUTHGATE_TEST_DB": str(path), "AUTHGATE_TEST_SECRET": SECRET}
+    subprocess.run(
+        [sys.executable, "-m", "tests.django_site", "prepare"], cwd=ROOT, env=env, check=True
+    )
+    return path
+
+
+@pytest.fixture(scope="module", params=list(SERVERS))
+def base(request: pytest.FixtureRequest, database: Path) -> Iterator[str]:
+    port = free_port()
+    args = [sys.executable, *SERVERS[request.param]]
+    args += ["--bind", f"127.0.0.1:{port}"] if "gunicorn" in args else ["--port", str(port)]
+    env = {**os.environ, "AUTHGATE_TEST_DB": str(database), "AUTHGATE_TEST_SECRET": SECRET}
+    process = subprocess.Popen(
+        args, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        wait_for_port(port, process=process, timeout=30)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+@pytest.fixture(scope="module")
+def tokens() -> TokenFactory:
+    return TokenFactory(key=SigningKey("HS256", private=SECRET.encode()), issuer=ISSUER)
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"authorization": f"Bearer {token}"}
+
+
+def test_a_token_is_djangos_user(base: str, tokens: TokenFactory) -> None:
+    token = tokens.mint("alice", scope="orders:read")
+    for _ in range(2):  # the second from the cache
+        answer = httpx.get(base + "/whoami", headers=bearer(token))
+        assert answer.json() == {
+            "user": "alice",
+            "authenticated": True,
+            "kind": "TokenUser",
+            "via": "token",
+        }
+    key = httpx.get(base + "/whoami", headers={"x-api-key": API_KEY}).json()
+    assert (key["user"], key["kind"]) == ("billing-service", "TokenUser")
+    anonymous = httpx.get(base + "/whoami").json()
+    assert anonymous == {
+        "user": "",
+        "authenticated": False,
+        "kind": "AnonymousUser",
+        "via": "django",
+    }
+
+
+@pytest.mark.parametrize(
+    ("kind", "status", "reason"),
+    [("expired", 401, "expired"), ("forged", 401, "signature"), ("garbage", 401, "base64url")],
+)
+def test_bad_tokens_get_rfc_6750_answers(
+    kind: str, status: int, reason: str, base: str, tokens: TokenFactory
+) -> None:
+    if kind == "expired":
+        token = tokens.mint("alice", exp=int(time.time()) - 60)
+    elif kind == "forged":
+        token = TokenFactory("HS256", issuer=ISSUER).mint("alice")
+    else:
+        token = "a.b.c"
+    answer = httpx.get(base + "/whoami", headers=bearer(token))
+    assert answer.status_code == status
+    assert reason in answer.json()["message"]
+    challenge = answer.headers["www-authenticate"]
+    assert challenge.startswith('Bearer realm="api", error="invalid_token"')
+    assert 'DPoP realm="api"' in challenge
+    assert answer.headers["cache-control"] == "no-store"
+
+
+def test_two_credentials_are_a_400(base: str, tokens: TokenFactory) -> None:
+    headers = {**bearer(tokens.mint("alice")), "x-api-key": API_KEY}
+    answer = httpx.get(base + "/whoami", headers=headers)
+    assert answer.status_code == 400
+    assert 'error="invalid_request"' in answer.headers["www-authenticate"]
+
+
+def test_login_required_and_permissions(base: str, tokens: TokenFactory) -> None:
+    reader = bearer(tokens.mint("alice", scope="orders:read"))
+    other = bearer(tokens.mint("bob", scope="profile"))
+    assert httpx.get(base + "/private", headers=other).json() == {"user": "bob"}
+    nobody = httpx.get(base + "/private")
+    assert (nobody.status_code, nobody.headers["location"]) == (
+        302,
+        "/accounts/login/?next=/private",
+    )
+    for page in ("/orders", "/reports"):  # the decorator and the mixins
+        assert httpx.get(base + page, headers=reader).json()["user"] == "alice"
+        assert httpx.get(base + page, headers=other).status_code == 403
+
+
+def test_a_header_token_needs_no_csrf_token_a_session_does(base: str, tokens: TokenFactory) -> None:
+    answer = httpx.post(base + "/submit", headers=bearer(tokens.mint("alice")))
+    assert answer.json() == {"submitted": True, "user": "alice"}
+    with httpx.Client(base_url=base) as browser:
+        assert browser.get("/session-login").json() == {"logged_in": "admin"}
+        assert browser.post("/submit").status_code == 403  # Django's CSRF check still applies
+
+
+def test_session_users_keep_working_beside_token_users(base: str, tokens: TokenFactory) -> None:
+    """Without a token, Django's own authentication applies (the admin's users); with one, the
+    request is the token's user, whatever session comes with it."""
+    with httpx.Client(base_url=base) as browser:
+        browser.get("/session-login")
+        mine = browser.get("/whoami").json()
+        assert (mine["user"], mine["kind"], mine["via"]) == ("admin", "User", "django")
+        assert browser.get("/admin/").status_code == 200  # the admin, as its superuser
+        token = browser.get("/whoami", headers=bearer(tokens.mint("alice"))).json()
+        assert (token["user"], token["via"]) == ("alice", "token")
+    as_token = httpx.get(base + "/admin/", headers=bearer(tokens.mint("alice")))
+    assert as_token.status_code == 302  # a token user is no staff member
+
+
+def test_a_revoked_token_is_refused(base: str, tokens: TokenFactory) -> None:
+    token = tokens.mint("alice")
+    assert httpx.get(base + "/whoami", headers=bearer(token)).status_code == 200
+    # no shared store here: each worker holds its own denylist, so sign out until every worker
+    # answered (the fleet's shared revocations are tests/test_fleet.py's)
+    for _ in range(50):
+        httpx.post(base + "/signout", content=token)
+        answers = [httpx.get(base + "/whoami", headers=bearer(token)) for _ in range(10)]
+        if all(a.status_code == 401 for a in answers):
+            break
+    assert {a.json()["message"] for a in answers} == {"the token has been revoked"}
+
+
+def test_drf_viewset_with_the_scope_permission(base: str, tokens: TokenFactory) -> None:
+    reader = bearer(tokens.mint("alice", scope="orders:read"))
+    ok = httpx.get(base + "/api/orders/", headers=reader)
+    assert ok.json() == {"orders": [], "user": "alice"}
+    assert httpx.get(base + "/api/orders/", headers={"x-api-key": API_KEY}).status_code == 200
+    other = httpx.get(base + "/api/orders/", headers=bearer(tokens.mint("bob", scope="x")))
+    assert other.status_code == 403
+    assert other.json() == {"detail": "missing scope: orders:read"}
+    missing = httpx.get(base + "/api/orders/")
+    assert missing.status_code == 401  # not DRF's 403: the challenge says how to authenticate
+    assert missing.headers["www-authenticate"].startswith('Bearer realm="api"')
+    expired = httpx.get(base + "/api/orders/", headers=bearer(tokens.mint("a", exp=1)))
+    assert expired.status_code == 401
+    assert 'error="invalid_token"' in expired.headers["www-authenticate"]
+    role = httpx.get(base + "/api/admin-only/", headers=reader)
+    assert (role.status_code, role.json()) == (403, {"detail": "missing role: admin"})
+    admin = bearer(tokens.mint("root", roles=["admin"]))
+    assert httpx.get(base + "/api/admin-only/", headers=admin).json() == {"ok": True}
+
+
+def test_drf_spectacular_names_the_bearer_scheme(base: str) -> None:
+    schema = httpx.get(base + "/api/schema", params={"format": "json"}).json()
+    assert schema["components"]["securitySchemes"]["bearerAuth"] == {
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "JWT",
+    }
+    assert {"bearerAuth": []} in schema["paths"]["/api/orders/"]["get"]["security"]

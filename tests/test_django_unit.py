@@ -1,0 +1,138 @@
+"""authgate.django in-process: TokenUser as Django's auth machinery reads a user, the settings'
+mistakes, the async path, DPoP and an outage (the real servers are tests/test_django.py's)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.test import RequestFactory, override_settings
+
+from authgate import Authenticator, JWTProvider, JWTVerifier, Principal
+from authgate.django import AuthGateMiddleware, TokenUser, authenticate_request, authenticator
+from authgate.testing import DPoPClient, TokenFactory
+
+from . import django_project
+
+django_project.application()  # settings configured once per process (as tests/test_wsgi.py's)
+
+ISSUER = "https://issuer.test"
+TOKENS = TokenFactory("ES256", issuer=ISSUER)
+AUTH = Authenticator(
+    [JWTProvider("idp", JWTVerifier(TOKENS.keyset(), algorithms=["ES256"], issuer=ISSUER))]
+)
+
+
+def principal(**claims: Any) -> Principal:
+    return AUTH.authenticate({"authorization": f"Bearer {TOKENS.mint('alice', **claims)}"})  # type: ignore[return-value]
+
+
+def test_token_user_reads_as_a_django_user() -> None:
+    user = TokenUser(principal(scope="orders:read orders.view_order"), {"orders:read": ["a.b"]})
+    assert (user.is_authenticated, user.is_anonymous, user.is_active) == (True, False, True)
+    assert (user.get_username(), str(user), user.natural_key()) == ("alice", "alice", ("alice",))
+    assert user.get_all_permissions() == {"orders:read", "orders.view_order", "a.b"}
+    assert user.has_perm("a.b")
+    assert user.has_perms(["a.b", "orders.view_order"])
+    assert not user.has_perms(["a.b", "x.y"])
+    assert user.has_module_perms("orders")
+    assert not user.has_module_perms("billing")
+    assert user.get_group_permissions() == set()
+    assert user.get_user_permissions() == user.get_all_permissions()
+    assert user == TokenUser(principal())
+    assert len({user, TokenUser(principal())}) == 1
+    assert "alice" in repr(user)
+    with pytest.raises(ValueError, match="iterable"):
+        user.has_perms("a.b")
+    with pytest.raises(NotImplementedError):
+        user.save()
+    with pytest.raises(NotImplementedError):
+        user.delete()
+
+
+def test_permissions_from_a_callable() -> None:
+    user = TokenUser(principal(), lambda p: [f"tenant.{p.subject}"])
+    assert user.has_perm("tenant.alice")
+    assert not user.has_perm("authenticated")  # the implicit scope is no permission
+
+
+def view(request: HttpRequest) -> HttpResponse:
+    return JsonResponse({"user": request.user.get_username()})
+
+
+async def async_view(request: HttpRequest) -> HttpResponse:
+    return view(request)
+
+
+def test_the_sync_and_async_paths() -> None:
+    with override_settings(AUTHGATE={"AUTHENTICATOR": AUTH}):
+        sync_and_async()
+
+
+def sync_and_async() -> None:
+    factory = RequestFactory()
+    token = TOKENS.mint("alice")
+    sync = AuthGateMiddleware(view)
+    assert sync(factory.get("/", HTTP_AUTHORIZATION=f"Bearer {token}")).status_code == 200
+    refused = sync(factory.get("/", HTTP_AUTHORIZATION="Bearer a.b.c"))
+    assert refused.status_code == 401
+    assert refused["www-authenticate"].startswith('Bearer realm="api", error="invalid_token"')
+    assert 'DPoP realm="api"' in refused["www-authenticate"]
+    anonymous = factory.get("/")
+    anonymous.user = "left as Django made it"
+    assert AuthGateMiddleware(lambda r: HttpResponse(str(r.user)))(anonymous).content == (
+        b"left as Django made it"
+    )
+    lazy = AuthGateMiddleware(async_view)
+    answer = asyncio.run(lazy(factory.get("/", HTTP_AUTHORIZATION=f"Bearer {token}")))
+    assert answer.status_code == 200
+    bad = asyncio.run(lazy(factory.get("/", HTTP_AUTHORIZATION="Bearer a.b.c")))
+    assert bad.status_code == 401
+
+
+def test_dpop_through_django() -> None:
+    with override_settings(AUTHGATE={"AUTHENTICATOR": AUTH}):
+        dpop_through_django()
+
+
+def dpop_through_django() -> None:
+    client = DPoPClient()
+    token = TOKENS.mint("alice", cnf=client.cnf)
+    headers = client.headers(token, "GET", "http://testserver/me")
+    request = RequestFactory().get(
+        "/me", HTTP_AUTHORIZATION=headers["authorization"], HTTP_DPOP=headers["dpop"]
+    )
+    assert AuthGateMiddleware(view)(request).status_code == 200
+    assert authenticate_request(request) is request.auth
+    stolen = RequestFactory().get("/me", HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert AuthGateMiddleware(view)(stolen).status_code == 401
+
+
+def factory_of_authenticator() -> Authenticator:
+    return AUTH
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        (None, "set AUTHGATE"),
+        ({"AUTHENTICATOR": 7}, "must be an authgate.Authenticator"),
+        ({"AUTHENTICATOR": "tests.test_django_unit.ISSUER"}, "got str"),
+        ({"AUTHENTICATOR": AUTH, "PERMISSIONS": ["a.b"]}, "PERMISSIONS"),
+    ],
+)
+def test_settings_mistakes_fail_at_start_up(setting: Any, message: str) -> None:
+    with override_settings(AUTHGATE=setting), pytest.raises(ImproperlyConfigured, match=message):
+        AuthGateMiddleware(view)
+
+
+@pytest.mark.parametrize(
+    "configured",
+    ["tests.test_django_unit.AUTH", "tests.test_django_unit.factory_of_authenticator"],
+)
+def test_a_dotted_path_or_a_factory(configured: str) -> None:
+    with override_settings(AUTHGATE={"AUTHENTICATOR": configured}):
+        assert authenticator() is AUTH
