@@ -9,15 +9,40 @@ from ._hitpath import ENVIRON_KEY, TAIL_SLICE
 from ._paths import PathRules
 from ._responses import PHRASES, rejection
 from ._shell import Shell
+from .authenticator import Authenticator
 from .dpop import request_uri_wsgi
 from .errors import AuthGateError
 from .extract import Credential, credential_from_environ, with_request
 from .mtls import certificate_wsgi
 
-__all__ = ["ENVIRON_KEY", "AuthGateWSGIMiddleware"]
+__all__ = ["ENVIRON_KEY", "AuthGateWSGIMiddleware", "bound_to_environ"]
 
 StartResponse = Callable[..., Any]
 WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
+
+
+def bound_to_environ(
+    credential: Credential, environ: Mapping[str, Any], authenticator: Authenticator
+) -> Credential:
+    """A token with what proves its binding in a WSGI request: for DPoP, the method and URI
+    its proof must name; the client certificate's thumbprint, when certificates are
+    configured (a proxy's header: WSGI has no TLS extension).
+
+    Args:
+        credential: the extracted Bearer credential.
+        environ: the WSGI environ.
+        authenticator: the authenticator (its ``dpop`` and ``client_certificates``).
+    """
+    certificates = authenticator.client_certificates
+    if certificates is not None:
+        thumbprint = certificate_wsgi(environ, certificates)
+        if thumbprint is not None:
+            credential = credential._replace(certificate=thumbprint)
+    dpop = authenticator.dpop
+    if credential.proof is None or dpop is None:
+        return credential
+    method = str(environ.get("REQUEST_METHOD") or "GET")
+    return with_request(credential, method, request_uri_wsgi(environ, dpop)) or credential
 
 
 class AuthGateWSGIMiddleware(Shell[WSGIApp]):
@@ -53,19 +78,6 @@ class AuthGateWSGIMiddleware(Shell[WSGIApp]):
                 return self.app(environ, start_response)
         return self._full(environ, start_response)
 
-    def _with_request(self, credential: Credential, environ: dict[str, Any]) -> Credential:
-        """A token with what proves its binding (see the ASGI shell's)."""
-        certificates = self.authenticator.client_certificates
-        if certificates is not None:
-            thumbprint = certificate_wsgi(environ, certificates)
-            if thumbprint is not None:
-                credential = credential._replace(certificate=thumbprint)
-        dpop = self.authenticator.dpop
-        if credential.proof is None or dpop is None:
-            return credential
-        method = str(environ.get("REQUEST_METHOD") or "GET")
-        return with_request(credential, method, request_uri_wsgi(environ, dpop)) or credential
-
     def _predicate(self, rules: PathRules) -> Callable[[Mapping[str, Any]], bool]:
         return rules.wsgi()
 
@@ -76,7 +88,7 @@ class AuthGateWSGIMiddleware(Shell[WSGIApp]):
             try:
                 credential = credential_from_environ(environ, self._cookie)
                 if credential is not None and credential.kind == "bearer":
-                    credential = self._with_request(credential, environ)
+                    credential = bound_to_environ(credential, environ, self.authenticator)
                 environ[ENVIRON_KEY] = self._settle(
                     None if credential is None else self.authenticator.verify_credential(credential)
                 )
