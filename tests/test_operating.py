@@ -273,3 +273,35 @@ def test_the_suite_wide_credential_scan_can_fail() -> None:
     finally:
         conftest._RECORDS.pop()
     assert conftest._leaks() == []
+
+
+def test_the_readmes_two_logging_lines_show_refusals_under_uvicorn() -> None:
+    """Without configuring logging, uvicorn shows no authgate record; the README's two lines
+    put each refusal on stderr."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import httpx
+
+    from authgate.testing import free_port, wait_for_port
+
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "tests.logging_app:app", "--port", str(port)],
+        cwd=Path(__file__).resolve().parents[1],
+        env=dict(os.environ),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        wait_for_port(port, process=process)
+        assert httpx.get(f"http://127.0.0.1:{port}/").status_code == 401
+        httpx.get(f"http://127.0.0.1:{port}/", headers={"authorization": "Bearer a.b.c"})
+    finally:
+        process.terminate()
+        _, stderr = process.communicate(timeout=10)
+    lines = stderr.decode()
+    assert "refused 401 missing_credential" in lines
+    assert "refused 401 malformed" in lines
