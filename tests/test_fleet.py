@@ -27,6 +27,7 @@ from authgate import (
     ConfigurationError,
     InvalidToken,
     KeySet,
+    KeySourceUnavailable,
     RevokedToken,
 )
 from authgate.redis import RedisStore
@@ -684,6 +685,7 @@ def test_the_store_primitives(redis: Redis) -> None:
         assert store.get_json("junk") is None
         assert store.try_lock("l", 5) is True
         assert store.try_lock("l", 5) is False
+        assert (store.claim("c", 5), store.claim("c", 5)) == (True, False)
 
         async def main() -> tuple[Any, ...]:
             results = (
@@ -692,17 +694,20 @@ def test_the_store_primitives(redis: Redis) -> None:
                 await store.get_json_async("junk"),
                 await store.try_lock_async("m", 5),
                 await store.try_lock_async("m", 5),
+                await store.claim_async("d", 5),
+                await store.claim_async("d", 5),
             )
             await store.aclose()
             return results
 
-        assert asyncio.run(main()) == (True, [1], None, True, False)
+        assert asyncio.run(main()) == (True, [1], None, True, False, True, False)
         redis.stop(signal.SIGKILL)
         assert store.get_json("x") is None  # fails, then skipped for 30 s
         started = time.monotonic()
         assert store.get_json("x") is None
         assert store.set_json("x", 1, 5) is False
         assert store.try_lock("n", 5) is True  # liveness: act alone
+        assert store.claim("o", 5) is None  # unknown: the caller decides
         assert time.monotonic() - started < 0.05
     finally:
         store.close()
@@ -938,3 +943,85 @@ def test_a_dpop_proof_replayed_to_another_worker_is_refused(
     finally:
         for worker in workers:
             worker.stop()
+
+
+def test_dpop_replays_are_claimed_fleet_wide_without_a_secret_on_the_sync_path(
+    redis: Redis,
+) -> None:
+    """WSGI workers (the sync path) share proof ids through Redis with no fleet secret: a
+    claim can only refuse."""
+    from authgate import JWTProvider, JWTVerifier
+    from authgate.errors import InvalidDPoPProof
+    from authgate.testing import DPoPClient
+
+    factory = TokenFactory("ES256", issuer="https://dpop.test")
+    stores = [RedisStore(redis.url, timeout=0.5) for _ in range(2)]
+    try:
+        auths = [
+            Authenticator(
+                [JWTProvider("idp", JWTVerifier(factory.keyset(), algorithms=["ES256"],
+                                                issuer="https://dpop.test"))],
+                store=store,
+            )
+            for store in stores
+        ]  # fmt: skip
+        client = DPoPClient()
+        token = factory.mint("ada", cnf=client.cnf)
+        uri = "https://api.example.com/me"
+        headers = client.headers(token, "GET", uri)
+        assert auths[0].authenticate(headers, method="GET", uri=uri) is not None
+        with pytest.raises(InvalidDPoPProof, match="used before"):
+            auths[1].authenticate(headers, method="GET", uri=uri)
+    finally:
+        for store in stores:
+            store.close()
+
+
+@pytest.mark.parametrize("path", ["sync", "async"])
+def test_the_new_issuer_bound_holds_for_the_whole_fleet(redis: Redis, path: str) -> None:
+    """Two workers with one store and a permissive tenant callable: together they discover at
+    most max_new new issuers a window; the rest are 503 with Retry-After and no network call."""
+    import asyncio
+
+    from authgate import MultiTenantProvider, ProviderUnavailable, TenantLimits, Upstream
+    from authgate.testing import FakeTenants
+
+    # a pinned clock: the windows are fixed slots, and a run must not straddle two
+    pinned = time.time() // 60 * 60 + 30
+
+    with FakeTenants(["contoso", "outsider"]) as idp:
+        stores = [RedisStore(redis.url, timeout=0.5, secret=FLEET_SECRET) for _ in range(2)]
+        try:
+            auths = [
+                Authenticator(
+                    [MultiTenantProvider("entra", idp.issuer_template, tenants=lambda t: True,
+                                         limits=TenantLimits(max_new=5, new_window=60),
+                                         upstream=Upstream(clock=lambda: pinned))],
+                    store=store, cache=None,
+                )
+                for store in stores
+            ]  # fmt: skip
+            stranger = idp.factories["outsider"]
+            stranger.clock = lambda: pinned
+            waits: list[float] = []
+            for i in range(20):
+                token = stranger.mint("mallory", iss=idp.issuer(f"t-{i:03d}"))
+                auth = auths[i % 2]
+                try:
+                    if path == "sync":
+                        auth.authenticate(bearer(token))
+                    else:
+                        asyncio.run(auth.authenticate_async(bearer(token)))
+                except ProviderUnavailable as exc:
+                    waits.append(exc.retry_after)
+                except KeySourceUnavailable:
+                    pass  # a discovery was tried (this fake knows no such tenant)
+            discoveries = sum(
+                idp.calls(f"/t-{i:03d}/v2.0/.well-known/openid-configuration") for i in range(20)
+            )
+            assert discoveries == 5  # per worker alone it would be 10
+            assert len(waits) == 15
+            assert all(wait >= 1 for wait in waits)
+        finally:
+            for store in stores:
+                store.close()

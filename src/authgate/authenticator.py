@@ -318,12 +318,8 @@ class Authenticator:
         if credential.proof is not None:
             replay = self._proved(credential, principal)
             store = self.store
-            if (
-                store is not None
-                and self._fleet_replay(store)
-                and not store.try_lock(_REPLAY + replay.hex(), self._window)
-            ):
-                raise InvalidDPoPProof("the proof was used before (jti)")
+            if store is not None:  # fleet-wide: claimed once (an outage: see _first_use)
+                self._first_use(store, store.claim(_REPLAY + replay.hex(), self._window))
         return principal
 
     async def verify_credential_async(self, credential: Credential) -> Principal:
@@ -357,12 +353,9 @@ class Authenticator:
         if credential.proof is not None:
             replay = self._proved(credential, principal)
             store = self.store
-            if (
-                store is not None
-                and self._fleet_replay(store)
-                and not await store.try_lock_async(_REPLAY + replay.hex(), self._window)
-            ):
-                raise InvalidDPoPProof("the proof was used before (jti)")
+            if store is not None:
+                claimed = await store.claim_async(_REPLAY + replay.hex(), self._window)
+                self._first_use(store, claimed)
         return principal
 
     # -- DPoP (RFC 9449): the proof, on every request ---------------------------------------
@@ -389,16 +382,13 @@ class Authenticator:
         return self._proofs.window
 
     @staticmethod
-    def _fleet_replay(store: Store) -> bool:
-        """Whether proof ids are claimed fleet-wide now: while the store answers; while it is
-        down, ``refuse`` refuses (503) and ``serve`` checks this process's memory only."""
-        if store.subscribed:
-            return True
-        if store.on_unavailable == "refuse":
-            error = ProviderUnavailable(retry_after=store.retry)
-            error.detail = "the shared store is down: DPoP proof replays cannot be checked"
-            raise error
-        return False
+    def _first_use(store: Store, claimed: bool | None) -> None:
+        """The fleet's answer on a proof id: first use, a replay, or unknown (an outage:
+        ``refuse`` answers 503, ``serve`` goes on with this process's memory)."""
+        if claimed is False:
+            raise InvalidDPoPProof("the proof was used before (jti)")
+        if claimed is None:
+            _replays_unknown(store)
 
     # -- the shared, pure parts ---------------------------------------------------------------
 
@@ -671,6 +661,15 @@ def _providers(providers: Any) -> tuple[Provider, ...]:
 
 
 _BINDINGS = frozenset({"jkt", "x5t#S256"})
+
+
+def _replays_unknown(store: Store) -> None:
+    """The store cannot say whether a proof was used elsewhere: ``refuse`` answers 503,
+    ``serve`` goes on with this process's memory."""
+    if store.on_unavailable == "refuse":
+        error = ProviderUnavailable(retry_after=store.retry)
+        error.detail = "the shared store is down: DPoP proof replays cannot be checked"
+        raise error
 
 
 def _check_binding_shape(credential: Credential, cnf: Any) -> None:

@@ -258,6 +258,47 @@ class RedisStore:
         self._call_worked()
         return True
 
+    def claim(self, name: str, ttl: float) -> bool | None:
+        """Claim ``name`` for ``ttl`` seconds, once for the whole fleet: ``True`` for the first
+        worker, ``False`` for any other, ``None`` when Redis cannot answer (the caller
+        decides). Needs no fleet secret: a planted claim can only refuse, never admit.
+
+        Args:
+            name: the claim, below the prefix (a DPoP proof id, a new tenant slot).
+            ttl: seconds before it lapses.
+        """
+        if self._skipping():
+            return None
+        try:
+            taken = self._connection().set(
+                self.prefix + "once:" + name, "1", nx=True, px=max(1, int(ttl * 1000))
+            )
+        except Exception as exc:
+            self._call_failed(exc)
+            return None
+        self._call_worked()
+        return bool(taken)
+
+    async def claim_async(self, name: str, ttl: float) -> bool | None:
+        """Like :meth:`claim`, on this event loop's asyncio client.
+
+        Args:
+            name: the claim, below the prefix.
+            ttl: seconds before it lapses.
+        """
+        if self._skipping():
+            return None
+        try:
+            client = await self._aconnection()
+            taken = await client.set(
+                self.prefix + "once:" + name, "1", nx=True, px=max(1, int(ttl * 1000))
+            )
+        except Exception as exc:
+            self._call_failed(exc)
+            return None
+        self._call_worked()
+        return bool(taken)
+
     def try_lock(self, name: str, ttl: float) -> bool:
         """Take the fleet-wide lock ``name`` for ``ttl`` seconds unless another worker holds
         it. When Redis cannot answer, ``True``: each worker then acts on its own, as without

@@ -117,6 +117,23 @@ class Store(Protocol):
             ttl: how long it is held at most.
         """
 
+    def claim(self, name: str, ttl: float) -> bool | None:
+        """Claim ``name`` for ``ttl`` seconds, once for the fleet: ``True`` for the first
+        worker, ``False`` for the others, ``None`` when the store cannot answer.
+
+        Args:
+            name: the claim's name.
+            ttl: its lifetime.
+        """
+
+    async def claim_async(self, name: str, ttl: float) -> bool | None:
+        """Like :meth:`claim`, without blocking the event loop.
+
+        Args:
+            name: the claim's name.
+            ttl: its lifetime.
+        """
+
     def close(self) -> None:
         """Stop the subscription and close the connections."""
 

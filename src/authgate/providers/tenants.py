@@ -175,12 +175,49 @@ class MultiTenantProvider(Provider):
 
     def verify(self, credential: Credential) -> Principal:
         issuer, tenant = self._issuer(credential.value)
+        store = self._store
+        if store is not None and issuer not in self._verifiers:
+            self._fleet_admits(lambda name, ttl: store.claim(name, ttl))
         return self._principal(self._verifier(issuer).verify(credential.value), tenant)
 
     async def verify_async(self, credential: Credential) -> Principal:
         issuer, tenant = self._issuer(credential.value)
+        store = self._store
+        if store is not None and issuer not in self._verifiers:
+            await self._fleet_admits_async(store)
         claims = await self._verifier(issuer).verify_async(credential.value)
         return self._principal(claims, tenant)
+
+    # -- the fleet's bound on new issuers: max_new slots per window, claimed in the store --
+
+    def _slots(self) -> tuple[list[str], float]:
+        """This window's slot names, and the seconds until the next window."""
+        now = self._clock()
+        window = self.limits.new_window
+        slot = int(now // window)
+        prefix = f"tenants:{self.name}:{slot}:"
+        return [prefix + str(i) for i in range(self.limits.max_new)], (slot + 1) * window - now
+
+    def _fleet_admits(self, claim: Callable[[str, float], bool | None]) -> None:
+        """Take one of the fleet's new-issuer slots of this window, or refuse (503). A store
+        that cannot answer leaves each worker to its own bound."""
+        names, wait = self._slots()
+        for name in names:
+            if claim(name, self.limits.new_window) is not False:
+                return
+        self._fleet_full(wait)
+
+    async def _fleet_admits_async(self, store: Store) -> None:
+        names, wait = self._slots()
+        for name in names:
+            if await store.claim_async(name, self.limits.new_window) is not False:
+                return
+        self._fleet_full(wait)
+
+    def _fleet_full(self, wait: float) -> None:
+        error = ProviderUnavailable(retry_after=max(1.0, wait))
+        error.detail = f"the fleet met more than {self.limits.max_new} new issuers this window"
+        raise error
 
     def observe(self, emit: Callable[[Event], None]) -> None:
         with self._lock:
