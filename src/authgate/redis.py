@@ -267,17 +267,7 @@ class RedisStore:
             name: the claim, below the prefix (a DPoP proof id, a new tenant slot).
             ttl: seconds before it lapses.
         """
-        if self._skipping():
-            return None
-        try:
-            taken = self._connection().set(
-                self.prefix + "once:" + name, "1", nx=True, px=max(1, int(ttl * 1000))
-            )
-        except Exception as exc:
-            self._call_failed(exc)
-            return None
-        self._call_worked()
-        return bool(taken)
+        return self._set_once("once:" + name, ttl)
 
     async def claim_async(self, name: str, ttl: float) -> bool | None:
         """Like :meth:`claim`, on this event loop's asyncio client.
@@ -286,13 +276,29 @@ class RedisStore:
             name: the claim, below the prefix.
             ttl: seconds before it lapses.
         """
+        return await self._set_once_async("once:" + name, ttl)
+
+    def _set_once(self, key: str, ttl: float) -> bool | None:
+        """``SET key NX PX ttl`` below the prefix: whether it was set; ``None`` when Redis
+        cannot answer (or is being skipped after a failure)."""
+        if self._skipping():
+            return None
+        try:
+            taken = self._connection().set(
+                self.prefix + key, "1", nx=True, px=max(1, int(ttl * 1000))
+            )
+        except Exception as exc:
+            self._call_failed(exc)
+            return None
+        self._call_worked()
+        return bool(taken)
+
+    async def _set_once_async(self, key: str, ttl: float) -> bool | None:
         if self._skipping():
             return None
         try:
             client = await self._aconnection()
-            taken = await client.set(
-                self.prefix + "once:" + name, "1", nx=True, px=max(1, int(ttl * 1000))
-            )
+            taken = await client.set(self.prefix + key, "1", nx=True, px=max(1, int(ttl * 1000)))
         except Exception as exc:
             self._call_failed(exc)
             return None
@@ -308,17 +314,9 @@ class RedisStore:
             name: the lock, below the prefix.
             ttl: seconds before it lapses by itself.
         """
-        if self._secret is None or self._skipping():
+        if self._secret is None:
             return True
-        try:
-            taken = self._connection().set(
-                self.prefix + "lock:" + name, "1", nx=True, px=max(1, int(ttl * 1000))
-            )
-        except Exception as exc:
-            self._call_failed(exc)
-            return True
-        self._call_worked()
-        return bool(taken)
+        return self._set_once("lock:" + name, ttl) is not False
 
     @property
     def shares(self) -> bool:
@@ -398,18 +396,9 @@ class RedisStore:
             name: the lock, below the prefix.
             ttl: seconds before it lapses by itself.
         """
-        if self._skipping():
+        if self._secret is None:
             return True
-        try:
-            client = await self._aconnection()
-            taken = await client.set(
-                self.prefix + "lock:" + name, "1", nx=True, px=max(1, int(ttl * 1000))
-            )
-        except Exception as exc:
-            self._call_failed(exc)
-            return True
-        self._call_worked()
-        return bool(taken)
+        return await self._set_once_async("lock:" + name, ttl) is not False
 
     async def publish_async(self, revocation: Revocation) -> bool:
         """Like :meth:`publish`, on this event loop's asyncio client.
