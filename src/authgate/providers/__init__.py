@@ -29,6 +29,7 @@ from .backoffice import BackOfficeProvider
 from .base import HybridProvider, JWTProvider, Provider, RemoteProvider
 from .endpoint import ClientAuth, Endpoint, EndpointProvider, IntrospectionProvider
 from .mori import MoriProvider
+from .presets import auth0, cognito, firebase
 from .tenants import MultiTenantProvider, TenantLimits
 from .verychat import VeryChatProvider
 
@@ -57,7 +58,10 @@ __all__ = [
     "Upstream",
     "UpstreamError",
     "VeryChatProvider",
+    "auth0",
     "check_url",
+    "cognito",
+    "firebase",
     "principal_from_claims",
     "upstream_error",
 ]

@@ -20,7 +20,7 @@ try:
 except ModuleNotFoundError as exc:  # the extra is missing: say which
     raise extra_missing("authgate.testing", "testing", exc) from exc
 
-from .fakes import FakeAuthon, FakeIntrospection, FakeVeryChat
+from .fakes import FakeAuth0, FakeAuthon, FakeCognito, FakeFirebase, FakeIntrospection, FakeVeryChat
 from .servers import (
     Answer,
     FakeServer,
@@ -37,7 +37,10 @@ from .tokens import DPoPClient, SigningKey, TokenFactory, b64url
 __all__ = [
     "Answer",
     "DPoPClient",
+    "FakeAuth0",
     "FakeAuthon",
+    "FakeCognito",
+    "FakeFirebase",
     "FakeIntrospection",
     "FakeServer",
     "FakeTenants",

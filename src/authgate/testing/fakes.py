@@ -20,7 +20,14 @@ import jwt as pyjwt
 from .servers import Answer, FakeServer, json_answer
 from .tokens import SigningKey, TokenFactory
 
-__all__ = ["FakeAuthon", "FakeIntrospection", "FakeVeryChat"]
+__all__ = [
+    "FakeAuth0",
+    "FakeAuthon",
+    "FakeCognito",
+    "FakeFirebase",
+    "FakeIntrospection",
+    "FakeVeryChat",
+]
 
 
 def _bearer(headers: Message) -> str | None:
@@ -336,3 +343,220 @@ class FakeIntrospection(FakeServer):
         if "client_id" in form and "client_secret" in form:  # client_secret_post
             return form["client_id"][0], form["client_secret"][0]
         return None
+
+
+class FakeCognito(FakeServer):
+    """An AWS Cognito user pool's key endpoint (``/{pool}/.well-known/jwks.json``, under the
+    pool's issuer) minting access and ID tokens shaped as AWS documents them.
+
+    Args:
+        region: the pool's region.
+        user_pool_id: the pool id.
+        client_id: the app client id.
+    """
+
+    def __init__(
+        self,
+        *,
+        region: str = "eu-west-1",
+        user_pool_id: str = "eu-west-1_TestPool1",
+        client_id: str = "3n4b5urk1ft4fl3mg5e62d9ado",
+    ) -> None:
+        super().__init__()
+        self.region = region
+        self.user_pool_id = user_pool_id
+        self.client_id = client_id
+        self.factory = TokenFactory("RS256", ttl=3600)
+
+    def started(self) -> None:
+        self.factory.issuer = self.issuer
+
+    @property
+    def issuer(self) -> str:
+        """The pool's issuer (the fake's URL stands in for the regional endpoint)."""
+        return f"{self.url}/{self.user_pool_id}"
+
+    def _common(self, username: str, groups: tuple[str, ...]) -> dict[str, Any]:
+        claims: dict[str, Any] = {
+            "origin_jti": secrets.token_hex(16),
+            "event_id": secrets.token_hex(16),
+            "auth_time": int(time.time()) - 30,
+        }
+        if groups:
+            claims["cognito:groups"] = list(groups)
+        return claims
+
+    def access_token(
+        self,
+        username: str = "alice",
+        *,
+        groups: tuple[str, ...] = (),
+        scope: str = "aws.cognito.signin.user.admin",
+        **claims: Any,
+    ) -> str:
+        """An access token: ``token_use: access``, ``client_id``, ``scope``, no ``aud``.
+
+        Args:
+            username: the user's name (``sub`` is a UUID of it).
+            groups: the user's groups.
+            scope: the granted scopes.
+            claims: claims to add or override.
+        """
+        body = {
+            **self._common(username, groups),
+            "version": 2,
+            "client_id": self.client_id,
+            "token_use": "access",
+            "scope": scope,
+            "username": username,
+            **claims,
+        }
+        return self.factory.mint(_uuid_of(username), **body)
+
+    def id_token(
+        self, username: str = "alice", *, groups: tuple[str, ...] = (), **claims: Any
+    ) -> str:
+        """An ID token: ``token_use: id``, ``aud`` the app client, ``cognito:username``.
+
+        Args:
+            username: the user's name.
+            groups: the user's groups.
+            claims: claims to add or override.
+        """
+        body = {
+            **self._common(username, groups),
+            "aud": self.client_id,
+            "token_use": "id",
+            "cognito:username": username,
+            "email": f"{username}@example.com",
+            "email_verified": True,
+            **claims,
+        }
+        return self.factory.mint(_uuid_of(username), **body)
+
+    def answer(self, method: str, path: str, headers: Message, body: bytes) -> Answer:
+        if path == f"/{self.user_pool_id}/.well-known/jwks.json":
+            return json_answer(200, self.factory.jwks())
+        return super().answer(method, path, headers, body)
+
+
+def _uuid_of(name: str) -> str:
+    import uuid
+
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, name))
+
+
+class FakeFirebase(FakeServer):
+    """Google's certificate map for Firebase ID tokens (``{kid: PEM certificate}``) and ID
+    tokens shaped as Firebase documents them (``user_id``, ``auth_time``, ``firebase``).
+
+    Args:
+        project_id: the Firebase project id (the tokens' ``aud``).
+    """
+
+    PATH = "/robot/v1/metadata/x509/securetoken@system.gserviceaccount.com"
+
+    def __init__(self, *, project_id: str = "authgate-test") -> None:
+        super().__init__()
+        self.project_id = project_id
+        self.factory = TokenFactory(
+            "RS256", issuer=f"https://securetoken.google.com/{project_id}", audience=project_id
+        )
+
+    @property
+    def certificates_url(self) -> str:
+        """The certificate map's URL."""
+        return self.url + self.PATH
+
+    def id_token(self, uid: str = "alice-uid", **claims: Any) -> str:
+        """An ID token for ``uid`` signed in with a password.
+
+        Args:
+            uid: the user's uid (``sub`` and ``user_id``).
+            claims: claims to add or override (e.g. ``auth_time``, custom claims).
+        """
+        body = {
+            "auth_time": int(time.time()) - 60,
+            "user_id": uid,
+            "email": f"{uid}@example.com",
+            "email_verified": True,
+            "firebase": {
+                "identities": {"email": [f"{uid}@example.com"]},
+                "sign_in_provider": "password",
+            },
+            "jti": None,
+            **claims,
+        }
+        return self.factory.mint(uid, **body)
+
+    def answer(self, method: str, path: str, headers: Message, body: bytes) -> Answer:
+        if path == self.PATH:
+            return json_answer(
+                200,
+                {self.factory.key.kid: _self_signed(self.factory.key)},
+                {"cache-control": "public, max-age=19302, must-revalidate, no-transform"},
+            )
+        return super().answer(method, path, headers, body)
+
+
+def _self_signed(key: SigningKey) -> str:
+    """A self-signed PEM certificate of ``key``'s public half (as Google's map holds)."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.x509.oid import NameOID
+
+    name = x509.Name(
+        [x509.NameAttribute(NameOID.COMMON_NAME, "securetoken.system.gserviceaccount.com")]
+    )
+    now = datetime.datetime.now(datetime.timezone.utc)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.private.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(hours=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .sign(key.private, hashes.SHA256())
+    )
+    return certificate.public_bytes(serialization.Encoding.PEM).decode()
+
+
+class FakeAuth0(FakeServer):
+    """An Auth0 tenant's JWKS (``/.well-known/jwks.json``) and access tokens for an API shaped
+    as Auth0 documents them: ``iss`` with its trailing slash, ``aud`` the API identifier,
+    ``azp``, ``scope`` and (RBAC) ``permissions``.
+
+    Args:
+        audience: the API identifier.
+    """
+
+    def __init__(self, *, audience: str = "https://api.example.com") -> None:
+        super().__init__()
+        self.audience = audience
+        self.factory = TokenFactory("RS256", audience=audience)
+
+    def started(self) -> None:
+        self.factory.issuer = self.url + "/"
+
+    def access_token(
+        self, subject: str = "auth0|alice", *, permissions: tuple[str, ...] = (), **claims: Any
+    ) -> str:
+        """An access token for the API.
+
+        Args:
+            subject: the ``sub`` (``auth0|…``, or ``…@clients`` for machine tokens).
+            permissions: RBAC permissions.
+            claims: claims to add or override.
+        """
+        body = {"azp": "SPAclientId123", "scope": "openid profile", **claims}
+        if permissions:
+            body["permissions"] = list(permissions)
+        return self.factory.mint(subject, **body)
+
+    def answer(self, method: str, path: str, headers: Message, body: bytes) -> Answer:
+        if path == "/.well-known/jwks.json":
+            return json_answer(200, self.factory.jwks())
+        return super().answer(method, path, headers, body)
