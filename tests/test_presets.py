@@ -19,8 +19,17 @@ from authgate import (
     MissingClaim,
     NotYetValid,
 )
-from authgate.providers import auth0, cognito, firebase
-from authgate.testing import FakeAuth0, FakeCognito, FakeFirebase, TokenFactory
+from authgate.providers import (
+    auth0,
+    clerk,
+    cognito,
+    firebase,
+    github_actions,
+    keycloak,
+    okta,
+    supabase,
+)
+from authgate.testing import FakeAuth0, FakeCognito, FakeFirebase, FakeOIDC, TokenFactory
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -169,3 +178,109 @@ def test_the_presets_point_at_the_providers_documented_urls() -> None:
     assert "securetoken@system.gserviceaccount.com" in repr(project.verifier.key_source)
     tenant = auth0("example.eu.auth0.com", "https://api.example.com")
     assert tenant.issuer == "https://example.eu.auth0.com/"
+
+
+def test_keycloak_realm_tokens_with_realm_and_client_roles() -> None:
+    with FakeOIDC(
+        issuer_path="/realms/demo", jwks_path="/realms/demo/protocol/openid-connect/certs"
+    ) as server:
+        provider = keycloak(server.url, "demo", audience="orders-api", client_id="orders-api")
+        auth = Authenticator([provider])
+        token = server.mint(
+            "f6b3c2e1",
+            aud=["orders-api", "account"],
+            azp="web-app",
+            typ="Bearer",
+            preferred_username="alice",
+            realm_access={"roles": ["offline_access", "user"]},
+            resource_access={"orders-api": {"roles": ["orders-admin"]}},
+            scope="openid profile",
+        )
+        principal = auth.authenticate(bearer(token))
+        assert principal is not None
+        assert principal.roles == {"offline_access", "user", "orders-admin"}
+        assert principal.name == "alice"
+        with pytest.raises(BadAudience):
+            auth.authenticate(bearer(server.mint("x", aud="account")))
+
+
+def test_okta_custom_authorization_server() -> None:
+    with FakeOIDC(issuer_path="/oauth2/default", jwks_path="/oauth2/default/v1/keys") as server:
+        auth = Authenticator([okta(server.url, client_ids=["0oa1client"])])
+        token = server.mint(
+            "00u1alice", aud="api://default", cid="0oa1client", uid="00u1alice", ver=1,
+            scp=["orders:read", "openid"],
+        )  # fmt: skip
+        principal = auth.authenticate(bearer(token))
+        assert principal is not None
+        assert "orders:read" in principal.scopes
+        with pytest.raises(BadAudience, match="another client"):
+            auth.authenticate(bearer(server.mint("x", aud="api://default", cid="0oa2other")))
+
+
+def test_github_actions_claim_constraints() -> None:
+    with FakeOIDC(jwks_path="/.well-known/jwks") as server:
+        provider = github_actions(
+            "https://github.com/octo-org",
+            repository="octo-org/octo-repo",
+            ref="refs/heads/main",
+            issuer=server.url,
+        )
+        auth = Authenticator([provider])
+        claims = {
+            "aud": "https://github.com/octo-org",
+            "repository": "octo-org/octo-repo",
+            "repository_owner": "octo-org",
+            "ref": "refs/heads/main",
+            "workflow": "deploy",
+            "job_workflow_ref": "octo-org/octo-repo/.github/workflows/deploy.yml@refs/heads/main",
+            "runner_environment": "github-hosted",
+        }
+        subject = "repo:octo-org/octo-repo:ref:refs/heads/main"
+        principal = auth.authenticate(bearer(server.mint(subject, **claims)))
+        assert principal is not None
+        assert principal.subject == subject
+        for claim, value in (("repository", "octo-org/fork"), ("ref", "refs/heads/dev")):
+            with pytest.raises(InvalidToken, match=f"workflow's {claim}") as caught:
+                auth.authenticate(bearer(server.mint(subject, **{**claims, claim: value})))
+            assert caught.value.claim == claim
+
+
+def test_supabase_asymmetric_keys() -> None:
+    with FakeOIDC(
+        issuer_path="/auth/v1", jwks_path="/auth/v1/.well-known/jwks.json", alg="ES256"
+    ) as server:
+        auth = Authenticator([supabase(server.url)])
+        token = server.mint(
+            "8d2f0a6e-0000-4000-8000-000000000001", aud="authenticated", role="authenticated",
+            email="ada@example.com", session_id="s-1", is_anonymous=False,
+        )  # fmt: skip
+        principal = auth.authenticate(bearer(token))
+        assert principal is not None
+        assert principal.roles == {"authenticated"}
+        with pytest.raises(BadAudience):
+            auth.authenticate(bearer(server.mint("x", aud="anon")))
+
+
+def test_clerk_authorized_parties() -> None:
+    with FakeOIDC() as server:
+        auth = Authenticator([clerk(server.url, ["https://app.example.com"])])
+        ok = server.mint("user_2abc", azp="https://app.example.com", sid="sess_1")
+        assert auth.authenticate(bearer(ok)) is not None
+        with pytest.raises(BadAudience, match="another origin"):
+            auth.authenticate(bearer(server.mint("user_2abc", azp="https://evil.example")))
+
+
+@pytest.mark.parametrize(
+    ("build", "message"),
+    [
+        (lambda: keycloak("keycloak.example.com", "demo"), "base_url"),
+        (lambda: keycloak("https://k.example", "a/b"), "realm"),
+        (lambda: github_actions("aud", repository=""), "repository"),
+        (lambda: clerk("https://clerk.example.com", []), "authorized_parties"),
+        (lambda: okta("example.okta.com", authorization_server="a/b"), "authorization_server"),
+    ],
+)
+def test_more_preset_mistakes_fail_at_construction(build: Any, message: str) -> None:
+    with pytest.raises(ConfigurationError, match=message):
+        build()

@@ -29,7 +29,7 @@ from .backoffice import BackOfficeProvider
 from .base import HybridProvider, JWTProvider, Provider, RemoteProvider
 from .endpoint import ClientAuth, Endpoint, EndpointProvider, IntrospectionProvider
 from .mori import MoriProvider
-from .presets import auth0, cognito, firebase
+from .presets import auth0, clerk, cognito, firebase, github_actions, keycloak, okta, supabase
 from .tenants import MultiTenantProvider, TenantLimits
 from .verychat import VeryChatProvider
 
@@ -60,8 +60,13 @@ __all__ = [
     "VeryChatProvider",
     "auth0",
     "check_url",
+    "clerk",
     "cognito",
     "firebase",
+    "github_actions",
+    "keycloak",
+    "okta",
     "principal_from_claims",
+    "supabase",
     "upstream_error",
 ]

@@ -7,6 +7,15 @@ token-type rule and the claim checks its documentation asks resource servers to 
 - :func:`firebase`: Firebase Authentication ID tokens ("Verify ID tokens using a third-party JWT
   library", Firebase documentation).
 - :func:`auth0`: Auth0 access tokens for an API ("Validate Access Tokens", Auth0 docs).
+- :func:`keycloak`: a Keycloak realm's access tokens (Keycloak Server Administration Guide,
+  "OpenID Connect": the realm issuer, discovery, realm and client roles).
+- :func:`okta`: Okta access tokens from the org or a custom authorization server ("Validate
+  access tokens", Okta developer docs).
+- :func:`github_actions`: GitHub Actions OIDC tokens, with claim constraints ("About security
+  hardening with OpenID Connect", GitHub docs).
+- :func:`supabase`: Supabase Auth access tokens ("JWTs", Supabase docs).
+- :func:`clerk`: Clerk session tokens, ``azp`` among the authorized parties ("Manual JWT
+  verification", Clerk docs).
 
 Each takes an ``upstream`` (and an endpoint override, for a local fake or a private endpoint).
 """
@@ -20,11 +29,20 @@ from typing import Any, Literal
 from .._upstream import Upstream
 from ..errors import BadAudience, ConfigurationError, InvalidToken, MissingClaim, NotYetValid
 from ..jwt import JWTVerifier
-from ..keysources import CertificateKeySource, JWKSKeySource
-from ..principal import RolePath
+from ..keysources import CertificateKeySource, JWKSKeySource, OIDCKeySource
+from ..principal import RolePath, Roles
 from .base import JWTProvider
 
-__all__ = ["auth0", "cognito", "firebase"]
+__all__ = [
+    "auth0",
+    "clerk",
+    "cognito",
+    "firebase",
+    "github_actions",
+    "keycloak",
+    "okta",
+    "supabase",
+]
 
 FIREBASE_CERTIFICATES = (
     "https://www.googleapis.com/robot/v1/metadata/x509/securetoken@system.gserviceaccount.com"
@@ -177,3 +195,207 @@ def auth0(
         audience=sorted(_names(audience, "audience")),
     )
     return JWTProvider(name, verifier, role_claims=role_claims)
+
+
+def _base(url: str, what: str) -> str:
+    if not isinstance(url, str) or "://" not in url:
+        raise ConfigurationError(f"{what} must be a URL such as 'https://auth.example.com'")
+    return url.rstrip("/")
+
+
+def keycloak(
+    base_url: str,
+    realm: str,
+    *,
+    audience: str | Iterable[str] | None = None,
+    client_id: str | None = None,
+    name: str = "keycloak",
+    upstream: Upstream | None = None,
+) -> JWTProvider:
+    """A Keycloak realm's access tokens: the realm issuer ``{base_url}/realms/{realm}`` found
+    by discovery, RS256, ``aud`` when ``audience`` is set (an audience mapper adds it), realm
+    roles and ``client_id``'s client roles as roles.
+
+    Args:
+        base_url: the server (``https://keycloak.example.com``; ``/auth`` included if yours
+            has it).
+        realm: the realm name.
+        audience: this API's client id as the tokens name it in ``aud``, when checked.
+        client_id: the client whose roles count beside the realm's.
+        name: the provider's name.
+        upstream: how to reach the server.
+    """
+    issuer = f"{_base(base_url, 'base_url')}/realms/{_identifier(realm, 'realm')}"
+    verifier = JWTVerifier(
+        OIDCKeySource(issuer, upstream=upstream),
+        algorithms=["RS256"],
+        issuer=issuer,
+        audience=None if audience is None else sorted(_names(audience, "audience")),
+    )
+    return JWTProvider(name, verifier, role_claims=Roles.keycloak(client_id))
+
+
+def okta(
+    domain: str,
+    *,
+    audience: str | Iterable[str] = "api://default",
+    authorization_server: str | None = "default",
+    client_ids: str | Iterable[str] | None = None,
+    name: str = "okta",
+    role_claims: Iterable[RolePath] = ("groups",),
+    upstream: Upstream | None = None,
+) -> JWTProvider:
+    """Okta access tokens: the issuer ``https://{domain}/oauth2/{authorization_server}`` (a
+    custom server; ``None`` for the org server ``https://{domain}``) found by discovery, RS256,
+    ``aud``, and ``cid`` among ``client_ids`` when given; ``scp`` as scopes.
+
+    Args:
+        domain: the Okta domain (``example.okta.com``), or a base URL.
+        audience: the authorization server's audience.
+        authorization_server: the custom authorization server id, or ``None`` for the org's.
+        client_ids: the clients whose tokens are accepted (``cid``), when checked.
+        name: the provider's name.
+        role_claims: where the roles are (a ``groups`` claim, if you add one).
+        upstream: how to reach the keys.
+    """
+    base = _base(domain if "://" in domain else f"https://{domain}", "domain")
+    issuer = (
+        base
+        if authorization_server is None
+        else f"{base}/oauth2/{_identifier(authorization_server, 'authorization_server')}"
+    )
+    clients = None if client_ids is None else _names(client_ids, "client_ids")
+    verifier = JWTVerifier(
+        OIDCKeySource(issuer, upstream=upstream),
+        algorithms=["RS256"],
+        issuer=issuer,
+        audience=sorted(_names(audience, "audience")),
+    )
+
+    def check(claims: dict[str, Any]) -> Mapping[str, Any]:
+        if clients is not None and claims.get("cid") not in clients:
+            raise BadAudience("the token was issued to another client", claim="cid")
+        return claims
+
+    return JWTProvider(name, verifier, claims_hook=check, role_claims=role_claims)
+
+
+GITHUB_ACTIONS_ISSUER = "https://token.actions.githubusercontent.com"
+
+
+def github_actions(
+    audience: str | Iterable[str],
+    *,
+    repository: str | None = None,
+    repository_owner: str | None = None,
+    ref: str | None = None,
+    environment: str | None = None,
+    issuer: str = GITHUB_ACTIONS_ISSUER,
+    name: str = "github-actions",
+    upstream: Upstream | None = None,
+) -> JWTProvider:
+    """GitHub Actions OIDC tokens: the issuer ``https://token.actions.githubusercontent.com``
+    (or an enterprise's), RS256 by discovery, ``aud``, and the constraints GitHub tells cloud
+    providers to set (every one given must equal the token's claim). The subject is the
+    token's ``sub`` (``repo:OWNER/REPO:ref:refs/heads/main``...).
+
+    Args:
+        audience: the audience the workflow asks for (``core.getIDToken(audience)``).
+        repository: ``OWNER/REPO``.
+        repository_owner: ``OWNER``.
+        ref: ``refs/heads/main``...
+        environment: the deployment environment.
+        issuer: an enterprise's own issuer.
+        name: the provider's name.
+        upstream: how to reach the keys.
+    """
+    issuer = _base(issuer, "issuer")
+    constraints = {
+        claim: value
+        for claim, value in (
+            ("repository", repository),
+            ("repository_owner", repository_owner),
+            ("ref", ref),
+            ("environment", environment),
+        )
+        if value is not None
+    }
+    for claim, value in constraints.items():
+        if not isinstance(value, str) or not value:
+            raise ConfigurationError(f"{claim} must be a non-empty string")
+    verifier = JWTVerifier(
+        OIDCKeySource(issuer, upstream=upstream),
+        algorithms=["RS256"],
+        issuer=issuer,
+        audience=sorted(_names(audience, "audience")),
+    )
+
+    def check(claims: dict[str, Any]) -> Mapping[str, Any]:
+        for claim, value in constraints.items():
+            if claims.get(claim) != value:
+                raise InvalidToken(
+                    f"the workflow's {claim} is not the one allowed", claim=claim
+                ).with_context(**{f"expected_{claim}": value})
+        return claims
+
+    return JWTProvider(name, verifier, claims_hook=check)
+
+
+def supabase(
+    project_url: str,
+    *,
+    audience: str = "authenticated",
+    name: str = "supabase",
+    upstream: Upstream | None = None,
+) -> JWTProvider:
+    """Supabase Auth access tokens signed with the project's asymmetric keys: the issuer
+    ``{project_url}/auth/v1``, its JWKS at ``/auth/v1/.well-known/jwks.json``, ES256 or RS256,
+    ``aud`` ``authenticated``; the ``role`` claim as a role. (A project still on the legacy
+    shared secret: ``JWTProvider`` with ``KeySet.from_secret`` and HS256.)
+
+    Args:
+        project_url: ``https://<ref>.supabase.co``.
+        audience: the audience (``authenticated``).
+        name: the provider's name.
+        upstream: how to reach the keys.
+    """
+    issuer = _base(project_url, "project_url") + "/auth/v1"
+    verifier = JWTVerifier(
+        JWKSKeySource(issuer + "/.well-known/jwks.json", upstream=upstream),
+        algorithms=["ES256", "RS256"],
+        issuer=issuer,
+        audience=audience,
+    )
+    return JWTProvider(name, verifier, role_claims=["role"])
+
+
+def clerk(
+    frontend_api: str,
+    authorized_parties: str | Iterable[str],
+    *,
+    name: str = "clerk",
+    upstream: Upstream | None = None,
+) -> JWTProvider:
+    """Clerk session tokens: RS256 under ``{frontend_api}/.well-known/jwks.json``, ``iss`` the
+    Frontend API URL, ``azp`` among the origins allowed to send them (Clerk's CSRF guard).
+
+    Args:
+        frontend_api: the Frontend API URL (``https://clerk.example.com``).
+        authorized_parties: the origins of your frontends (``https://app.example.com``).
+        name: the provider's name.
+        upstream: how to reach the keys.
+    """
+    issuer = _base(frontend_api, "frontend_api")
+    parties = _names(authorized_parties, "authorized_parties")
+    verifier = JWTVerifier(
+        JWKSKeySource(issuer + "/.well-known/jwks.json", upstream=upstream),
+        algorithms=["RS256"],
+        issuer=issuer,
+    )
+
+    def check(claims: dict[str, Any]) -> Mapping[str, Any]:
+        if claims.get("azp") not in parties:
+            raise BadAudience("the token was issued to another origin", claim="azp")
+        return claims
+
+    return JWTProvider(name, verifier, claims_hook=check)

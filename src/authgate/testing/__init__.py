@@ -20,7 +20,15 @@ try:
 except ModuleNotFoundError as exc:  # the extra is missing: say which
     raise extra_missing("authgate.testing", "testing", exc) from exc
 
-from .fakes import FakeAuth0, FakeAuthon, FakeCognito, FakeFirebase, FakeIntrospection, FakeVeryChat
+from .fakes import (
+    FakeAuth0,
+    FakeAuthon,
+    FakeCognito,
+    FakeFirebase,
+    FakeIntrospection,
+    FakeOIDC,
+    FakeVeryChat,
+)
 from .servers import (
     Answer,
     FakeServer,
@@ -42,6 +50,7 @@ __all__ = [
     "FakeCognito",
     "FakeFirebase",
     "FakeIntrospection",
+    "FakeOIDC",
     "FakeServer",
     "FakeTenants",
     "FakeVeryChat",

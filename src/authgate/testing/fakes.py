@@ -26,6 +26,7 @@ __all__ = [
     "FakeCognito",
     "FakeFirebase",
     "FakeIntrospection",
+    "FakeOIDC",
     "FakeVeryChat",
 ]
 
@@ -558,5 +559,55 @@ class FakeAuth0(FakeServer):
 
     def answer(self, method: str, path: str, headers: Message, body: bytes) -> Answer:
         if path == "/.well-known/jwks.json":
+            return json_answer(200, self.factory.jwks())
+        return super().answer(method, path, headers, body)
+
+
+class FakeOIDC(FakeServer):
+    """An OpenID provider as Keycloak, Okta, GitHub Actions, Supabase or Clerk lay theirs out:
+    discovery under the issuer, the JWKS where the provider puts it, tokens minted by
+    :attr:`factory` with the claims each documents (the tests pass them).
+
+    Args:
+        issuer_path: the issuer's path below the fake's URL (``/realms/demo``, ``/oauth2/default``).
+        jwks_path: where the JWKS is served (``/realms/demo/protocol/openid-connect/certs``).
+        alg: the signing algorithm.
+        audience: the ``aud`` of minted tokens, when set.
+    """
+
+    def __init__(
+        self,
+        *,
+        issuer_path: str = "",
+        jwks_path: str = "/.well-known/jwks.json",
+        alg: str = "RS256",
+        audience: str | None = None,
+    ) -> None:
+        super().__init__()
+        self.issuer_path = issuer_path
+        self.jwks_path = jwks_path
+        self.factory = TokenFactory(alg, audience=audience)
+
+    def started(self) -> None:
+        self.factory.issuer = self.issuer
+
+    @property
+    def issuer(self) -> str:
+        """The issuer (``iss``)."""
+        return self.url + self.issuer_path
+
+    def mint(self, subject: str = "user-1", **claims: Any) -> str:
+        """A token (see :meth:`TokenFactory.mint`).
+
+        Args:
+            subject: the ``sub``.
+            claims: the provider's claims.
+        """
+        return self.factory.mint(subject, **claims)
+
+    def answer(self, method: str, path: str, headers: Message, body: bytes) -> Answer:
+        if path == self.issuer_path + "/.well-known/openid-configuration":
+            return json_answer(200, {"issuer": self.issuer, "jwks_uri": self.url + self.jwks_path})
+        if path == self.jwks_path:
             return json_answer(200, self.factory.jwks())
         return super().answer(method, path, headers, body)
