@@ -23,9 +23,11 @@ from authgate.providers import (
     auth0,
     clerk,
     cognito,
+    entra,
     firebase,
     github_actions,
     keycloak,
+    kubernetes,
     okta,
     supabase,
 )
@@ -282,5 +284,77 @@ def test_clerk_authorized_parties() -> None:
     ],
 )
 def test_more_preset_mistakes_fail_at_construction(build: Any, message: str) -> None:
+    with pytest.raises(ConfigurationError, match=message):
+        build()
+
+
+def test_entra_v2_single_tenant() -> None:
+    tenant = "72f988bf-86f1-41af-91ab-2d7cd011db47"
+    with FakeOIDC(
+        issuer_path=f"/{tenant}/v2.0", jwks_path=f"/{tenant}/discovery/v2.0/keys"
+    ) as server:
+        provider = entra("api://orders", tenant_id=tenant, authority=server.url)
+        auth = Authenticator([provider])
+        claims = {"aud": "api://orders", "tid": tenant, "ver": "2.0", "roles": ["Orders.Admin"],
+                  "scp": "Orders.Read", "oid": "o-1", "azp": "client-1"}  # fmt: skip
+        principal = auth.authenticate(bearer(server.mint("s-1", **claims)))
+        assert principal is not None
+        assert principal.roles == {"Orders.Admin"}
+        assert "Orders.Read" in principal.scopes
+        assert principal.tenant == tenant
+        with pytest.raises(BadAudience):
+            auth.authenticate(bearer(server.mint("s-1", **{**claims, "aud": "api://other"})))
+
+
+def test_entra_v1_tokens_under_the_sts_issuer() -> None:
+    tenant = "contoso-tid"
+    with FakeOIDC(issuer_path=f"/sts/{tenant}/", jwks_path=f"/{tenant}/discovery/keys") as server:
+        auth = Authenticator(
+            [entra("api://orders", tenant_id=tenant, version=1, authority=server.url)]
+        )
+        token = server.mint("s-1", aud="api://orders", ver="1.0", appid="client-1", tid=tenant)
+        principal = auth.authenticate(bearer(token))
+        assert principal is not None
+
+
+def test_entra_multi_tenant() -> None:
+    from authgate.testing import FakeTenants
+
+    with FakeTenants(["contoso", "fabrikam", "outsider"]) as idp:
+        provider = entra("api://orders", tenants=["contoso", "fabrikam"], authority=idp.url)
+        auth = Authenticator([provider])
+        for tenant in ("contoso", "fabrikam"):
+            token = idp.mint(tenant, "u", aud="api://orders")
+            assert auth.authenticate(bearer(token)).tenant == tenant  # type: ignore[union-attr]
+        with pytest.raises(BadIssuer):
+            auth.authenticate(bearer(idp.mint("outsider", "u", aud="api://orders")))
+
+
+def test_kubernetes_service_account_tokens() -> None:
+    with FakeOIDC(jwks_path="/openid/v1/jwks") as cluster:
+        auth = Authenticator([kubernetes(cluster.url, "vault", namespaces=["ci"])])
+        details = {"namespace": "ci", "serviceaccount": {"name": "builder", "uid": "u-1"}}
+        token = cluster.mint(
+            "system:serviceaccount:ci:builder", aud=["vault"], **{"kubernetes.io": details}
+        )
+        principal = auth.authenticate(bearer(token))
+        assert principal is not None
+        other = {**details, "namespace": "default"}
+        with pytest.raises(InvalidToken, match="namespace"):
+            auth.authenticate(bearer(cluster.mint("x", aud=["vault"], **{"kubernetes.io": other})))
+        with pytest.raises(MissingClaim):
+            auth.authenticate(bearer(cluster.mint("x", aud=["vault"], exp=None)))
+
+
+@pytest.mark.parametrize(
+    ("build", "message"),
+    [
+        (lambda: entra("api://x"), "tenant_id"),
+        (lambda: entra("api://x", tenant_id="t", tenants=["t"]), "tenant_id"),
+        (lambda: entra("api://x", tenant_id="t", version=3), "version"),  # type: ignore[arg-type]
+        (lambda: kubernetes("https://k8s.example", []), "audience"),
+    ],
+)
+def test_entra_and_kubernetes_mistakes_fail_at_construction(build: Any, message: str) -> None:
     with pytest.raises(ConfigurationError, match=message):
         build()

@@ -29,7 +29,18 @@ from .backoffice import BackOfficeProvider
 from .base import HybridProvider, JWTProvider, Provider, RemoteProvider
 from .endpoint import ClientAuth, Endpoint, EndpointProvider, IntrospectionProvider
 from .mori import MoriProvider
-from .presets import auth0, clerk, cognito, firebase, github_actions, keycloak, okta, supabase
+from .presets import (
+    auth0,
+    clerk,
+    cognito,
+    entra,
+    firebase,
+    github_actions,
+    keycloak,
+    kubernetes,
+    okta,
+    supabase,
+)
 from .tenants import MultiTenantProvider, TenantLimits
 from .verychat import VeryChatProvider
 
@@ -62,9 +73,11 @@ __all__ = [
     "check_url",
     "clerk",
     "cognito",
+    "entra",
     "firebase",
     "github_actions",
     "keycloak",
+    "kubernetes",
     "okta",
     "principal_from_claims",
     "supabase",

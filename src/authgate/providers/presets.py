@@ -16,6 +16,10 @@ token-type rule and the claim checks its documentation asks resource servers to 
 - :func:`supabase`: Supabase Auth access tokens ("JWTs", Supabase docs).
 - :func:`clerk`: Clerk session tokens, ``azp`` among the authorized parties ("Manual JWT
   verification", Clerk docs).
+- :func:`entra`: Microsoft Entra ID access tokens, v1 or v2, one tenant or many ("Access
+  tokens in the Microsoft identity platform", Microsoft Learn).
+- :func:`kubernetes`: service-account tokens ("Service account token volume projection" and
+  "ServiceAccount issuer discovery", Kubernetes docs).
 
 Each takes an ``upstream`` (and an endpoint override, for a local fake or a private endpoint).
 """
@@ -31,7 +35,8 @@ from ..errors import BadAudience, ConfigurationError, InvalidToken, MissingClaim
 from ..jwt import JWTVerifier
 from ..keysources import CertificateKeySource, JWKSKeySource, OIDCKeySource
 from ..principal import RolePath, Roles
-from .base import JWTProvider
+from .base import JWTProvider, Provider
+from .tenants import MultiTenantProvider, TenantLimits
 
 __all__ = [
     "auth0",
@@ -396,6 +401,121 @@ def clerk(
     def check(claims: dict[str, Any]) -> Mapping[str, Any]:
         if claims.get("azp") not in parties:
             raise BadAudience("the token was issued to another origin", claim="azp")
+        return claims
+
+    return JWTProvider(name, verifier, claims_hook=check)
+
+
+ENTRA_AUTHORITY = "https://login.microsoftonline.com"
+
+
+def entra(
+    audience: str | Iterable[str],
+    *,
+    tenant_id: str | None = None,
+    tenants: Iterable[str] | Callable[[str], bool] | None = None,
+    version: Literal[1, 2] = 2,
+    name: str = "entra",
+    authority: str = ENTRA_AUTHORITY,
+    limits: TenantLimits | None = None,
+    upstream: Upstream | None = None,
+) -> Provider:
+    """Microsoft Entra ID access tokens for your API: RS256 by discovery at the tenant's
+    issuer, ``aud`` your app's client id or App ID URI, ``roles`` (app roles) as roles and
+    ``scp`` as scopes. v2 tokens are issued by ``{authority}/{tenant}/v2.0``; v1 tokens by
+    ``https://sts.windows.net/{tenant}/`` (set ``version=1``; their keys come from the same
+    authority). One tenant (``tenant_id``), or many (``tenants``: ids, or a callable for
+    multi-tenant apps; each then needs its own discovery, bounded by ``limits``).
+
+    Args:
+        audience: your API's client id and/or App ID URI.
+        tenant_id: the one tenant whose tokens are accepted.
+        tenants: the tenants accepted by a multi-tenant app.
+        version: the access-token version your app registration issues.
+        name: the provider's name.
+        authority: instead of ``https://login.microsoftonline.com`` (a national cloud, or a
+            local fake).
+        limits: the bounds on tenants met (multi-tenant only).
+        upstream: how to reach the keys.
+    """
+    if (tenant_id is None) == (tenants is None):
+        raise ConfigurationError("entra needs tenant_id (one tenant) or tenants (several)")
+    if version not in (1, 2):
+        raise ConfigurationError("version must be 1 or 2")
+    base = _base(authority, "authority")
+    audiences = sorted(_names(audience, "audience"))
+    if version == 2:
+        template = base + "/{tenant}/v2.0"
+    else:
+        sts = "https://sts.windows.net" if base == ENTRA_AUTHORITY else base + "/sts"
+        template = sts + "/{tenant}/"
+
+    def keys(issuer: str) -> OIDCKeySource | JWKSKeySource:
+        if version == 2:
+            return OIDCKeySource(issuer, upstream=upstream)
+        tenant = issuer.rstrip("/").rsplit("/", 1)[-1]  # v1 keys: the authority's JWKS
+        return JWKSKeySource(f"{base}/{tenant}/discovery/keys", upstream=upstream)
+
+    if tenant_id is not None:
+        issuer = template.replace("{tenant}", _identifier(tenant_id, "tenant_id"))
+        verifier = JWTVerifier(
+            keys(issuer), algorithms=["RS256"], issuer=issuer, audience=audiences
+        )
+        return JWTProvider(name, verifier, role_claims=["roles"])
+    assert tenants is not None
+    return MultiTenantProvider(
+        name,
+        template,
+        tenants=tenants,
+        algorithms=["RS256"],
+        audience=audiences,
+        role_claims=["roles"],
+        keys=keys,
+        limits=limits or TenantLimits(),
+        upstream=upstream,
+    )
+
+
+def kubernetes(
+    issuer: str,
+    audience: str | Iterable[str],
+    *,
+    namespaces: Iterable[str] | None = None,
+    name: str = "kubernetes",
+    upstream: Upstream | None = None,
+) -> JWTProvider:
+    """Kubernetes service-account tokens: the cluster's ``--service-account-issuer`` by
+    discovery (the API server's ``/.well-known/openid-configuration``), RS256, ``aud`` your
+    audience, ``exp`` (projected tokens always carry one); the namespace
+    (``kubernetes.io.namespace``) among ``namespaces`` when given. Legacy Secret-based tokens
+    (``iss`` ``kubernetes/serviceaccount``, no ``exp``, no ``aud``) are not these: verify them,
+    if you must, with ``JWTProvider`` over ``KeySet.from_pem`` of the service-account key,
+    ``issuer="kubernetes/serviceaccount"`` and ``required_claims=()``.
+
+    Args:
+        issuer: the service-account issuer URL.
+        audience: the audience your pods request (``serviceAccountToken.audience``).
+        namespaces: the namespaces whose service accounts are accepted.
+        name: the provider's name.
+        upstream: how to reach the API server (its CA: ``Upstream(verify=...)``).
+    """
+    issuer = _base(issuer, "issuer")
+    allowed = None if namespaces is None else _names(namespaces, "namespaces")
+    verifier = JWTVerifier(
+        OIDCKeySource(issuer, upstream=upstream),
+        algorithms=["RS256"],
+        issuer=issuer,
+        audience=sorted(_names(audience, "audience")),
+    )
+
+    def check(claims: dict[str, Any]) -> Mapping[str, Any]:
+        if allowed is not None:
+            details = claims.get("kubernetes.io")
+            namespace = details.get("namespace") if isinstance(details, dict) else None
+            if namespace not in allowed:
+                raise InvalidToken(
+                    "the service account's namespace is not allowed", claim="kubernetes.io"
+                )
         return claims
 
     return JWTProvider(name, verifier, claims_hook=check)
