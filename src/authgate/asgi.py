@@ -150,4 +150,4 @@ class AuthGateMiddleware(Shell[ASGIApp]):
                 "headers": [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers],
             }
         )
-        await send({"type": prefix + "response.body", "body": body})
+        await send({"type": prefix + "response.body", "body": body, "more_body": False})
