@@ -303,3 +303,45 @@ def test_upstream_text_quoting_the_token_never_reaches_the_log(
         Authenticator([provider]).authenticate(bearer(token))
     assert "withheld" in caplog.text
     assert token[:12] not in caplog.text
+
+
+@pytest.mark.parametrize("path", ["sync", "async"])
+def test_a_caller_that_looked_just_before_a_flight_settled_makes_no_second_call(
+    path: str,
+) -> None:
+    """Single-flight's window: a caller misses the results, the flight then settles, and the
+    caller leads a new one; the leader looks again, so no second upstream call is made."""
+    import asyncio
+
+    import httpx
+
+    calls: list[int] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        calls.append(1)
+        return httpx.Response(200, json={"sub": "a", "exp": time.time() + 60})
+
+    transport = httpx.MockTransport(answer)
+    provider = EndpointProvider(
+        "v",
+        "https://verify.example/check",
+        upstream=Upstream(transport=transport, async_transport=transport),
+    )
+    client = provider.remote
+    assert client is not None
+    client.verify("tok-1")
+    original = client._before
+    stale = [True]
+
+    def looks_too_early(key: bytes) -> Any:
+        if stale:
+            stale.pop()
+            return None  # as if the first flight had not settled yet
+        return original(key)
+
+    client._before = looks_too_early  # type: ignore[method-assign]
+    if path == "sync":
+        assert client.verify("tok-1")["sub"] == "a"
+    else:
+        assert asyncio.run(client.verify_async("tok-1"))["sub"] == "a"
+    assert len(calls) == 1

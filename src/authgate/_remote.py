@@ -183,9 +183,15 @@ class RemoteClient:
         cached = self._before(key)
         if cached is not None:
             return cached
-        claims = self._flight.do(key, lambda: self._exchange_sync(key, token))
+        # the leader looks again: a flight that settled between our look and now left its
+        # result behind, and must not be followed by a second call
+        claims = self._flight.do(key, lambda: self._before(key) or self._exchange_sync(key, token))
         assert claims is not None  # no admission rule: a flight always runs or raises
         return claims
+
+    async def _lead_async(self, key: bytes, token: str) -> Claims:
+        """The async flight's leader: a result left by a flight just settled, else the call."""
+        return self._before(key) or await self._exchange_async(key, token)
 
     async def verify_async(self, token: str) -> Claims:
         """Like :meth:`verify`, without blocking the event loop.
@@ -197,7 +203,7 @@ class RemoteClient:
         cached = self._before(key)
         if cached is not None:
             return cached
-        claims = await self._flight.do_async(key, lambda: self._exchange_async(key, token))
+        claims = await self._flight.do_async(key, lambda: self._lead_async(key, token))
         assert claims is not None  # no admission rule: a flight always runs or raises
         return claims
 
