@@ -628,7 +628,7 @@ def test_a_silent_redis_costs_remote_verification_one_timeout_per_interval() -> 
         provider = IntrospectionProvider(
             "idp", idp.introspection_url, auth=ClientAuth.basic(idp.client_id, idp.client_secret)
         )
-        store = RedisStore(url, timeout=0.1, retry=30, secret=FLEET_SECRET)
+        store = RedisStore(url, timeout=0.5, retry=30, secret=FLEET_SECRET)
         auth = Authenticator([provider], store=store)
         try:
             timings = []
@@ -636,8 +636,10 @@ def test_a_silent_redis_costs_remote_verification_one_timeout_per_interval() -> 
                 started = time.monotonic()
                 assert auth.authenticate(bearer(idp.issue(f"u{i}"))) is not None
                 timings.append(time.monotonic() - started)
-            assert timings[0] < 0.6  # the denylist load and one store call gave up
-            assert max(timings[1:]) < 0.1  # the store is skipped for the retry interval
+            # What the bounds tell apart is a store timeout (0.5 s) from a few milliseconds,
+            # with headroom for a loaded machine.
+            assert timings[0] < 3  # the denylist load and one store call gave up
+            assert max(timings[1:]) < 0.25  # the store is skipped for the retry interval
             assert idp.calls(idp.PATH) == 6
         finally:
             auth.close()
