@@ -2,12 +2,16 @@
 its own uvicorn process by tests/test_fleet.py (the Redis URL comes from the environment).
 
 ``POST /signout`` with a token in the body revokes it (Back Office's sign-out) and answers
-whether the revocation reached the store.
+whether the revocation reached the store, and when the call returned. ``POST /applied`` with a
+token answers when this worker applied its revocation from the store (benchmarks/fleet.py
+measures propagation inside the workers with it).
 """
 
 from __future__ import annotations
 
 import os
+import time
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -18,6 +22,7 @@ from authgate import Authenticator, BackOfficeProvider, KeySet
 from authgate.asgi import AuthGateMiddleware
 from authgate.dpop import DPoP
 from authgate.redis import RedisStore
+from authgate.revocation import token_digest
 
 ISSUER = "https://backoffice.test"
 SECRET = b"fleet-test-secret-of-at-least-32-bytes"
@@ -30,7 +35,15 @@ async def whoami(request: Request) -> JSONResponse:
 async def signout(request: Request) -> JSONResponse:
     token = (await request.body()).decode()
     reached = await auth.revoke_async(token)
-    return JSONResponse({"reached_store": reached})
+    return JSONResponse({"reached_store": reached, "returned_at": time.time()})
+
+
+APPLIED: dict[str, float] = {}  # token digest -> when this worker applied its revocation
+
+
+async def applied(request: Request) -> JSONResponse:
+    digest = token_digest((await request.body()).decode()).hex()
+    return JSONResponse({"applied_at": APPLIED.get(digest)})
 
 
 store = RedisStore(
@@ -38,14 +51,26 @@ store = RedisStore(
     timeout=float(os.environ.get("AUTHGATE_STORE_TIMEOUT", "0.05")),
     on_unavailable=os.environ.get("AUTHGATE_ON_UNAVAILABLE", "serve"),  # type: ignore[arg-type]
     retry=0.2,
+    startup_timeout=float(os.environ.get("AUTHGATE_STARTUP_TIMEOUT", "10")),
 )
 provider = BackOfficeProvider(ISSUER, KeySet.from_secret(SECRET), algorithms=["HS256"])
 # every worker is one public URL (a proof replayed to another worker names the same URI)
 auth = Authenticator(
     [provider], store=store, dpop=DPoP(base_url=os.environ.get("AUTHGATE_PUBLIC_URL"))
 )
-app = AuthGateMiddleware(
-    Starlette(routes=[Route("/whoami", whoami), Route("/signout", signout, methods=["POST"])]),
-    auth,
-    exclude_paths=["/signout"],
-)
+
+
+def _timed(records: list[dict[str, Any]]) -> None:
+    auth._apply_revocations(records)
+    now = time.time()
+    if len(APPLIED) < 100_000:
+        APPLIED.update((r["digest"], now) for r in records if r["kind"] == "token")
+
+
+store.subscribe(_timed, auth._purge_cache, auth.denylist.records)
+routes = [
+    Route("/whoami", whoami),
+    Route("/signout", signout, methods=["POST"]),
+    Route("/applied", applied, methods=["POST"]),
+]
+app = AuthGateMiddleware(Starlette(routes=routes), auth, exclude_paths=["/signout", "/applied"])

@@ -147,14 +147,18 @@ class Cluster:
     """Three master nodes in cluster mode, the 16,384 slots split between them."""
 
     def __init__(self, folder: Path, flavour: str = "redis") -> None:
-        self.nodes = []
+        self.nodes: list[Redis] = []
+        self.buses: list[int] = []
         for i in range(3):
             node_folder = folder / f"node-{i}"
             node_folder.mkdir(parents=True, exist_ok=True)
             node = Redis(node_folder, flavour=flavour)
+            bus = free_port()  # the bus port: any free one (not port + 10,000)
             node.options = ["--cluster-enabled", "yes", "--cluster-config-file",
-                            str(node_folder / "nodes.conf"), "--cluster-node-timeout", "2000"]  # fmt: skip
+                            str(node_folder / "nodes.conf"), "--cluster-node-timeout", "2000",
+                            "--cluster-port", str(bus)]  # fmt: skip
             self.nodes.append(node)
+            self.buses.append(bus)
 
     def start(self) -> Cluster:
         import redis as redis_py
@@ -166,7 +170,7 @@ class Cluster:
         for i, client in enumerate(clients):
             client.cluster("ADDSLOTSRANGE", str(bounds[i]), str(bounds[i + 1] - 1))
         for client in clients[1:]:
-            client.cluster("MEET", "127.0.0.1", str(self.nodes[0].port))
+            client.cluster("MEET", "127.0.0.1", str(self.nodes[0].port), str(self.buses[0]))
         for client in clients:
             _wait(lambda c=client: c.cluster("info")["cluster_state"] == "ok", 20,
                   "the cluster did not form")  # fmt: skip

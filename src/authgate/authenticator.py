@@ -534,10 +534,22 @@ class Authenticator:
 
     def _apply_revocations(self, records: list[dict[str, Any]]) -> None:
         """Revocations from the fleet (through the store): the denylist and the cache."""
+        digests: dict[bytes, float] = {}
         with self._revocation_lock:
             self._revocations += 1
             for record in records:
-                self._apply_revocation(record)
+                if record["kind"] == "token":  # most of them: applied together
+                    try:
+                        digests[bytes.fromhex(record["digest"])] = float(record["until"])
+                    except ValueError:
+                        continue  # not a digest: a record that is not ours denies nothing
+                else:
+                    self._apply_revocation(record)
+            self.denylist.revoke_digests(digests)
+            cache = self._cache
+            if cache is not None and len(cache):
+                for digest in digests:
+                    cache.discard_group("input", digest)
 
     def _apply_revocation(self, record: dict[str, Any]) -> None:
         """One revocation from the fleet (the caller holds the revocation lock)."""

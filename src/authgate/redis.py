@@ -42,6 +42,7 @@ from __future__ import annotations
 import contextlib
 import hmac
 import json
+import re
 import threading
 import time
 import weakref
@@ -107,9 +108,10 @@ class RedisStore:
             HMAC-SHA256 (over the key name and the value), checked before use. Without it
             nothing that could admit a request is read from Redis: revocations (which can
             only refuse) are shared, results and key sets are not.
-        startup_timeout: how long a new worker's first verification waits for the whole
-            denylist to load. Past it, ``refuse`` answers 503 for revocable tokens until the
-            load completes, and ``serve`` serves on what is loaded, with a WARNING.
+        startup_timeout: how long a new worker's first verifications wait for the whole
+            denylist to load (Redis unreachable included: a failover, a restart). Past it,
+            ``refuse`` answers 503 for revocable tokens until the load completes, and
+            ``serve`` serves on what is known, with a WARNING.
     """
 
     def __init__(
@@ -124,7 +126,7 @@ class RedisStore:
         max_pending: int = 10_000,
         retry: float = 1.0,
         secret: str | bytes | None = None,
-        startup_timeout: float = 30.0,
+        startup_timeout: float = 10.0,
     ) -> None:
         if on_unavailable not in ("serve", "refuse"):
             raise ConfigurationError("on_unavailable must be 'serve' or 'refuse'")
@@ -178,7 +180,9 @@ class RedisStore:
         self._held: Callable[[], list[Revocation]] | None = None
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
-        self._loaded = threading.Event()
+        self._loaded = threading.Event()  # the first load completed
+        self._ready = False  # the first calls waited (for the load, or the startup timeout)
+        self._deadline = 0.0
         self._subscribed = False
         self._down_logged = False
         self._calls_failing = False
@@ -209,8 +213,9 @@ class RedisStore:
 
     @property
     def started(self) -> bool:
-        """Whether the follower has been started (the first verification starts it)."""
-        return self._thread is not None
+        """Whether the first verifications are past their wait (the denylist loaded, or the
+        startup timeout passed): later ones do not wait."""
+        return self._ready
 
     @property
     def subscribed(self) -> bool:
@@ -218,20 +223,30 @@ class RedisStore:
         return self._subscribed
 
     def ensure_started(self) -> None:
-        """Connect lazily: the first call loads the denylist (waiting up to
-        ``startup_timeout`` for a large one; a dead Redis fails within a timeout or two) and
-        starts the follower thread; later calls cost one flag check."""
-        if self._thread is not None:
+        """Connect lazily: the first calls wait until the whole denylist is loaded, at most
+        ``startup_timeout`` after the first (a large denylist, a failover, Redis still coming
+        up; the follower retries every ``retry`` seconds meanwhile); later calls cost one
+        flag check."""
+        if self._ready:
             return
         with self._lock:
-            if self._thread is not None:
+            if self._thread is None:
+                self._deadline = time.monotonic() + self.startup_timeout
+                self._thread = threading.Thread(
+                    target=self._listen, name="authgate-store", daemon=True
+                )
+                self._thread.start()
+        loaded = self._loaded.wait(max(0.0, self._deadline - time.monotonic()))
+        with self._lock:
+            if self._ready:
                 return
-            self._thread = threading.Thread(target=self._listen, name="authgate-store", daemon=True)
-            self._thread.start()
-        if not self._loaded.wait(self.startup_timeout) and self.on_unavailable == "serve":
-            warning(LOGGER, "the denylist at %s was not loaded within %.0f s: serving on what "
-                    "is loaded so far; revoked tokens may pass until it is",
-                    self._where, self.startup_timeout)  # fmt: skip
+            self._ready = True
+        if not loaded:
+            warning(LOGGER, "the denylist at %s was not loaded within %g s: %s until it is",
+                    self._where, self.startup_timeout,
+                    "serving on what is known; revoked tokens may pass"
+                    if self.on_unavailable == "serve"
+                    else "refusing revocable tokens")  # fmt: skip
 
     # -- writes ---------------------------------------------------------------------------------
 
@@ -567,7 +582,6 @@ class RedisStore:
                 self._follow(node)
             except Exception as exc:
                 self._went_down(exc)
-                self._loaded.set()  # never keep the first request waiting on a dead store
                 self._stopping.wait(self.retry)
 
     def _catch_up(self, node: Any) -> None:
@@ -604,17 +618,24 @@ class RedisStore:
         after that point is read from the log, so nothing slips between load and follow."""
         last = node.xrevrange(self.log_key, "+", "-", count=1)
         position = _text(last[0][0]) if last else "0-0"
+        from concurrent.futures import ThreadPoolExecutor
+
+        def read(cursor: int) -> tuple[int, list[tuple[Any, float]]]:
+            # ZSCAN returns every member present for the whole scan, whatever is added or
+            # pruned meanwhile; with hiredis (the redis extra installs it) a page parses in C
+            cursor, pairs = node.zscan(self.denylist_key, cursor, count=_PAGE)
+            return int(cursor), pairs
+
         now = time.time()
-        batch: list[Revocation] = []
-        for member, until in node.zscan_iter(self.denylist_key, count=_PAGE):
-            if until > now:
-                record = _record(_text(member), until)
-                if record is not None:
-                    batch.append(record)
-            if len(batch) >= _PAGE:
-                self._deliver(batch)
-                batch = []
-        self._deliver(batch)
+        # the next page is read while this one is applied: Redis's work and ours overlap
+        with ThreadPoolExecutor(1, thread_name_prefix="authgate-load") as reader:
+            cursor, pairs = read(0)
+            while True:
+                upcoming = reader.submit(read, cursor) if cursor else None
+                self._deliver(_page_records(pairs, now))
+                if upcoming is None:
+                    break
+                cursor, pairs = upcoming.result()
         self._position = position
         if self._reloaded is not None:
             self._reloaded()
@@ -783,9 +804,28 @@ def _member(revocation: Revocation) -> str:
     if kind == "token":
         return "t:" + str(revocation["digest"])
     if kind == "jti":
-        return "j:" + str(revocation["jti"])
+        return "j:" + json.dumps(str(revocation["jti"]))  # escaped: never a newline
     subject = [revocation.get("issuer"), revocation["subject"], revocation["issued_before"]]
     return "s:" + json.dumps(subject, separators=(",", ":"))
+
+
+def _page_records(pairs: list[tuple[Any, float]], now: float) -> list[Revocation]:
+    """The live revocations of one page of ``(member, until)``. Token digests, most of a
+    denylist, take the short way; the authenticator checks their hex."""
+    batch: list[Revocation] = []
+    append = batch.append
+    for member, until in pairs:
+        if not now < until < float("inf"):
+            continue
+        if isinstance(member, bytes):
+            member = member.decode("utf-8", "replace")
+        if len(member) == 66 and member.startswith("t:"):
+            append({"kind": "token", "digest": member[2:], "until": until})
+        else:
+            record = _record(member, until)
+            if record is not None:
+                append(record)
+    return batch
 
 
 def _record(member: str, until: float) -> Revocation | None:
@@ -795,11 +835,15 @@ def _record(member: str, until: float) -> Revocation | None:
         return None
     kind, _, rest = member.partition(":")
     if kind == "t":
-        if len(rest) == 64 and _is_hex(rest):
+        if _DIGEST.fullmatch(rest):
             return {"kind": "token", "digest": rest, "until": until}
     elif kind == "j":
-        if rest:
-            return {"kind": "jti", "jti": rest, "until": until}
+        try:
+            jti = loads_strict(rest)
+        except ValueError:
+            return None
+        if isinstance(jti, str) and jti:
+            return {"kind": "jti", "jti": jti, "until": until}
     elif kind == "s":
         try:
             issuer, subject, cutoff = loads_strict(rest)
@@ -816,12 +860,7 @@ def _record(member: str, until: float) -> Revocation | None:
     return None
 
 
-def _is_hex(text: str) -> bool:
-    try:
-        bytes.fromhex(text)
-    except ValueError:
-        return False
-    return True
+_DIGEST: Final = re.compile("[0-9a-f]{64}")
 
 
 def _entry_id(text: str) -> tuple[int, int]:

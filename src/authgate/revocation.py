@@ -66,6 +66,21 @@ class Denylist:
             self._tokens[digest] = min(until, self._clock() + self.max_token_lifetime)
             self._prune()
 
+    def revoke_digests(self, digests: dict[bytes, float]) -> None:
+        """:meth:`revoke_digest` for many at once (a worker loading the fleet's denylist).
+
+        Args:
+            digests: ``until`` by digest.
+        """
+        if not digests:
+            return
+        cap = self._clock() + self.max_token_lifetime
+        with self._lock:
+            tokens = self._tokens
+            for digest, until in digests.items():
+                tokens[digest] = until if until < cap else cap
+            self._prune()
+
     def revoke_jti(self, jti: str, expires_at: float | None) -> None:
         """Deny every token with this ``jti``.
 

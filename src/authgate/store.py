@@ -33,7 +33,7 @@ class Store(Protocol):
 
     @property
     def started(self) -> bool:
-        """Whether the subscription has been started."""
+        """Whether :meth:`ensure_started` has returned once (later calls do not wait)."""
 
     @property
     def subscribed(self) -> bool:
@@ -60,7 +60,8 @@ class Store(Protocol):
         """
 
     def ensure_started(self) -> None:
-        """Start the subscription (and load the denylist) once; later calls return at once."""
+        """Start following the fleet's revocations; the first calls wait (bounded) until the
+        denylist is loaded; later calls return at once."""
 
     def publish(self, revocation: Revocation) -> bool:
         """Store and announce a revocation; whether the store has it.
