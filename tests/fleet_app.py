@@ -34,8 +34,10 @@ async def whoami(request: Request) -> JSONResponse:
 
 async def signout(request: Request) -> JSONResponse:
     token = (await request.body()).decode()
+    started_at = time.time()
     reached = await auth.revoke_async(token)
-    return JSONResponse({"reached_store": reached, "returned_at": time.time()})
+    answer = {"reached_store": reached, "started_at": started_at, "returned_at": time.time()}
+    return JSONResponse(answer)
 
 
 APPLIED: dict[str, float] = {}  # token digest -> when this worker applied its revocation
