@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 BUILD_INPUTS := pyproject.toml
 STAMP := $(VENV)/.installed-$(shell cat $(BUILD_INPUTS) | cksum | cut -d' ' -f1)
 
-.PHONY: test demo demo-fleet bench lint clean dist fuzz services
+.PHONY: test demo demo-fleet demo-stores bench lint clean dist fuzz services
 
 $(STAMP): $(BUILD_INPUTS)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,10 @@ demo: $(STAMP)
 # two workers sharing revocations through a real Redis: a sign-out seen by both, an outage
 demo-fleet: $(STAMP) services
 	$(PY) examples/fleet.py
+
+# one RedisStore per deployment (URL, TLS + ACL user, Sentinel through a failover, Cluster)
+demo-stores: $(STAMP) services
+	$(PY) examples/stores.py
 
 bench: $(STAMP)
 	$(PY) benchmarks/verify.py

@@ -15,8 +15,7 @@ import pytest
 
 from authgate import JWTVerifier
 from authgate.testing import SigningKey, TokenFactory
-
-from .redis_servers import Redis
+from authgate.testing.redis_servers import RedisServer as Redis
 
 T = TypeVar("T")
 
@@ -195,7 +194,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
-# -- real Redis and Valkey servers (tests/redis_servers.py) -----------------------------------
+# -- real Redis and Valkey servers (authgate.testing.redis_servers) ---------------------------
 
 
 @pytest.fixture(params=["redis", "valkey"])

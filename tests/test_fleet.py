@@ -31,9 +31,9 @@ from authgate import (
 )
 from authgate.redis import RedisStore
 from authgate.testing import SigningKey, TokenFactory, free_port, wait_for_port
+from authgate.testing.redis_servers import RedisServer as Redis
 
 from .fleet_app import ISSUER, SECRET
-from .redis_servers import Redis
 
 ROOT = Path(__file__).resolve().parents[1]
 

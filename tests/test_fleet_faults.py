@@ -1,6 +1,6 @@
 """The fleet through the faults of real deployments, on Redis and on Valkey: a restart that
 loses data, eviction policies, OOM, a log trimmed while a worker was away, Sentinel failover,
-Cluster. Servers are real processes on free 127.0.0.1 ports (tests/redis_servers.py)."""
+Cluster. Servers are real processes on free 127.0.0.1 ports (authgate.testing.redis_servers)."""
 
 from __future__ import annotations
 
@@ -16,9 +16,11 @@ import pytest
 from authgate import Authenticator, BackOfficeProvider, KeySet, RevokedToken
 from authgate.redis import RedisStore
 from authgate.testing import SigningKey, TokenFactory
+from authgate.testing.redis_servers import ClusterServers as Cluster
+from authgate.testing.redis_servers import RedisServer as Redis
+from authgate.testing.redis_servers import SentinelServers as SentinelDeployment
 
 from .fleet_app import ISSUER, SECRET
-from .redis_servers import Cluster, Redis, SentinelDeployment
 from .test_fleet import FreezableProxy, bearer, wait_until
 
 FLEET_SECRET = "a fleet secret of at least thirty-two bytes"
@@ -475,3 +477,22 @@ def test_tls_with_a_private_ca_and_the_minimal_acl_user(
             auth.close()
         workers.clear()
         server.stop()
+
+
+def test_the_deployment_examples_run(flavour: str) -> None:
+    """examples/stores.py, the README's runnable example for each deployment (URL, TLS + ACL,
+    Sentinel through a failover, Cluster), runs as written against local servers."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run(
+        [sys.executable, str(root / "examples" / "stores.py"), flavour],
+        capture_output=True, text=True, timeout=240, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    expected = ["URL", "Sentinel (master_for)", "Sentinel, after the failover", "Cluster"]
+    expected += ["TLS + ACL user"] if flavour == "redis" else []
+    for name in expected:
+        assert any(line.startswith(name) and "refused by b and by a new worker" in line
+                   for line in done.stdout.splitlines()), name  # fmt: skip

