@@ -232,7 +232,7 @@ def bearer(token: str) -> dict[str, str]:
     return {"authorization": f"Bearer {token}"}
 
 
-def eventually_refused(auth: Authenticator, token: str) -> None:
+def eventuallyrefused(auth: Authenticator, token: str) -> None:
     deadline = time.monotonic() + 5
     while True:
         try:
@@ -256,7 +256,7 @@ def test_revocations_by_token_jti_and_subject_reach_the_other_authenticator(
         assert a.revoke(jti="j-1", expires_at=time.time() + 600) is True
         assert a.revoke(subject="carol", issuer=ISSUER) is True
         for token in (by_token, by_jti, by_subject):
-            eventually_refused(b, token)
+            eventuallyrefused(b, token)
         fresh = tokens.mint("carol", iat=int(time.time()) + 1)  # issued after the sign-out
         time.sleep(1.1)
         assert b.authenticate(bearer(fresh)) is not None
@@ -278,7 +278,7 @@ def test_a_revocation_made_while_redis_is_down_is_written_on_reconnect(
         with pytest.raises(RevokedToken):
             a.authenticate(bearer(token))
         redis.start()
-        eventually_refused(b, token)
+        eventuallyrefused(b, token)
     finally:
         a.close()
         b.close()
@@ -302,7 +302,7 @@ def test_records_that_are_not_ours_are_ignored(redis: Redis, tokens: TokenFactor
         client.zadd(store.denylist_key, dict.fromkeys(junk, 1e12))
         client.close()
         assert a.revoke(token) is True  # the follower survived the junk
-        eventually_refused(b, token)
+        eventuallyrefused(b, token)
         late, spare = pair(redis.url)  # a new worker loads the junk, and skips it
         try:
             assert late.authenticate(bearer(mint(tokens, "bob"))) is not None
@@ -630,7 +630,7 @@ def test_async_revocations_use_the_asyncio_client(redis: Redis, tokens: TokenFac
         assert await a.authenticate_async(bearer(token)) is not None
         assert b.authenticate(bearer(token)) is not None  # b's subscription is up
         reached = await a.revoke_async(token)
-        eventually_refused(b, token)
+        eventuallyrefused(b, token)
         redis.stop(signal.SIGKILL)
         kept = await a.revoke_async(later)
         await a.aclose()
@@ -778,7 +778,7 @@ def test_a_signout_whose_write_fails_once_is_retried_until_the_fleet_has_it(
         assert a.revoke(token) is False  # not stored yet: kept for the background retry
         assert a.store is not None
         assert a.store.subscribed  # a failed write does not mark the subscription down
-        waited = wait_until(lambda: _refused(b, token), within=8.0)
+        waited = wait_until(lambda: refused(b, token), within=8.0)
         assert waited > 0.3  # it came after the pause, from the retry
         assert b.authenticate(bearer(mint(tokens, "bo"))) is not None  # no 503 meanwhile
         with pytest.raises(RevokedToken):
@@ -789,7 +789,8 @@ def test_a_signout_whose_write_fails_once_is_retried_until_the_fleet_has_it(
         b.close()
 
 
-def _refused(auth: Authenticator, token: str) -> bool:
+def refused(auth: Authenticator, token: str) -> bool:
+    """Whether ``auth`` refuses ``token`` as revoked."""
     try:
         auth.authenticate(bearer(token))
     except RevokedToken:
@@ -886,7 +887,7 @@ def test_failed_sign_outs_are_kept_and_said_once(caplog: pytest.LogCaptureFixtur
         store.close()
 
 
-def test_a_dpop_proof_replayed_to_another_worker_is_refused(
+def test_a_dpop_proof_replayed_to_another_worker_isrefused(
     redis: Redis, tokens: TokenFactory
 ) -> None:
     """Two workers behind one public URL: a proof accepted by one is refused by the other

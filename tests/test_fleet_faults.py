@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from authgate import Authenticator, BackOfficeProvider, KeySet, RevokedToken
+from authgate import Authenticator, BackOfficeProvider, KeySet
 from authgate.redis import RedisStore
 from authgate.testing import SigningKey, TokenFactory
 from authgate.testing.redis_servers import ClusterServers as Cluster
@@ -21,7 +21,7 @@ from authgate.testing.redis_servers import RedisServer as Redis
 from authgate.testing.redis_servers import SentinelServers as SentinelDeployment
 
 from .fleet_app import ISSUER, SECRET
-from .test_fleet import FreezableProxy, bearer, wait_until
+from .test_fleet import FreezableProxy, bearer, refused, wait_until
 
 FLEET_SECRET = "a fleet secret of at least thirty-two bytes"
 
@@ -39,14 +39,6 @@ def worker(store: RedisStore, **options: Any) -> Authenticator:
     """One worker: Back Office tokens (revocable) against the fleet's store."""
     provider = BackOfficeProvider(ISSUER, KeySet.from_secret(SECRET), algorithms=["HS256"])
     return Authenticator([provider], store=store, **options)
-
-
-def refused(auth: Authenticator, token: str) -> bool:
-    try:
-        auth.authenticate(bearer(token))
-    except RevokedToken:
-        return True
-    return False
 
 
 @pytest.fixture

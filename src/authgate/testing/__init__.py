@@ -9,6 +9,7 @@
 - :class:`FakeTenants`: a multi-tenant issuer (one issuer, key and JWKS per tenant).
 - :func:`serve_asgi`: uvicorn on a free loopback port.
 - :class:`authgate.testing.pki.PrivateCA`: a CA and certificates for TLS tests.
+- :mod:`authgate.testing.redis_servers`: Redis or Valkey, Sentinel and Cluster servers.
 
 For tests and demos only: keys are generated in memory and never persisted.
 """
