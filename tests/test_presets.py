@@ -26,12 +26,20 @@ from authgate.providers import (
     entra,
     firebase,
     github_actions,
+    google,
     keycloak,
     kubernetes,
     okta,
     supabase,
 )
-from authgate.testing import FakeAuth0, FakeCognito, FakeFirebase, FakeOIDC, TokenFactory
+from authgate.testing import (
+    FakeAuth0,
+    FakeCognito,
+    FakeFirebase,
+    FakeGoogle,
+    FakeOIDC,
+    TokenFactory,
+)
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -358,3 +366,67 @@ def test_kubernetes_service_account_tokens() -> None:
 def test_entra_and_kubernetes_mistakes_fail_at_construction(build: Any, message: str) -> None:
     with pytest.raises(ConfigurationError, match=message):
         build()
+
+
+@pytest.fixture
+def google_keys() -> Iterator[FakeGoogle]:
+    with FakeGoogle() as server:
+        yield server
+
+
+def test_google_id_tokens_in_both_issuer_spellings(google_keys: FakeGoogle) -> None:
+    """Google signs ID tokens with ``iss`` https://accounts.google.com or accounts.google.com:
+    both are routed to the preset and accepted; the client id is the audience."""
+    auth = Authenticator([google(google_keys.client_id, keys_url=google_keys.jwks_url)])
+    for spelling in ("https://accounts.google.com", "accounts.google.com"):
+        principal = auth.authenticate(bearer(google_keys.id_token("1101", iss=spelling)))
+        assert principal is not None
+        assert (principal.subject, principal.issuer, principal.email) == (
+            "1101",
+            spelling,
+            "alice@example.com",
+        )
+    assert google_keys.calls(FakeGoogle.JWKS_PATH) == 1
+
+
+@pytest.mark.parametrize(
+    ("claims", "error", "reason"),
+    [
+        ({"aud": "another-client.apps.googleusercontent.com"}, BadAudience, "audience"),
+        ({"iss": "https://accounts.google.com/"}, BadIssuer, "issuer"),
+        ({"iss": "https://evil.example"}, BadIssuer, "issuer"),
+        ({"hd": "other.example"}, BadAudience, "Workspace domain"),
+        ({"hd": None}, BadAudience, "Workspace domain"),
+    ],
+    ids=["aud", "iss-trailing-slash", "iss-foreign", "hd-other", "hd-missing"],
+)
+def test_google_rules(
+    claims: dict[str, Any], error: type[Exception], reason: str, google_keys: FakeGoogle
+) -> None:
+    provider = google(google_keys.client_id, hosted_domain="example.com",
+                      keys_url=google_keys.jwks_url)  # fmt: skip
+    auth = Authenticator([provider])
+    token = google_keys.id_token("1101", hosted_domain="example.com", **claims)
+    with pytest.raises(error, match=reason):
+        auth.authenticate(bearer(token))
+    assert auth.authenticate(bearer(google_keys.id_token("1101", hosted_domain="example.com")))
+
+
+def test_google_preset_mistakes_fail_at_construction() -> None:
+    with pytest.raises(ConfigurationError, match="client_id"):
+        google([])
+    with pytest.raises(ConfigurationError, match="hosted_domain"):
+        google("id.apps.googleusercontent.com", hosted_domain="")
+
+
+def test_google_and_firebase_keys_side_by_side(google_keys: FakeGoogle) -> None:
+    """The same keys as a certificate map (Google's /oauth2/v1/certs) verify the same token."""
+    from authgate import JWTVerifier
+    from authgate.keysources import CertificateKeySource
+
+    verifier = JWTVerifier(
+        CertificateKeySource(google_keys.url + FakeGoogle.CERTIFICATES_PATH),
+        algorithms=["RS256"], issuer="https://accounts.google.com",
+        audience=google_keys.client_id,
+    )  # fmt: skip
+    assert verifier.verify(google_keys.id_token("1101"))["sub"] == "1101"

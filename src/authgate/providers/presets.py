@@ -6,6 +6,8 @@ token-type rule and the claim checks its documentation asks resource servers to 
   Amazon Cognito Developer Guide).
 - :func:`firebase`: Firebase Authentication ID tokens ("Verify ID tokens using a third-party JWT
   library", Firebase documentation).
+- :func:`google`: Google ID tokens ("Authenticate with a backend server", Google Identity
+  documentation: both issuer spellings, the client id as ``aud``, ``hd`` for Workspace).
 - :func:`auth0`: Auth0 access tokens for an API ("Validate Access Tokens", Auth0 docs).
 - :func:`keycloak`: a Keycloak realm's access tokens (Keycloak Server Administration Guide,
   "OpenID Connect": the realm issuer, discovery, realm and client roles).
@@ -31,7 +33,14 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Literal
 
 from .._upstream import Upstream
-from ..errors import BadAudience, ConfigurationError, InvalidToken, MissingClaim, NotYetValid
+from ..errors import (
+    BadAudience,
+    BadIssuer,
+    ConfigurationError,
+    InvalidToken,
+    MissingClaim,
+    NotYetValid,
+)
 from ..jwt import JWTVerifier
 from ..keysources import CertificateKeySource, JWKSKeySource, OIDCKeySource
 from ..principal import RolePath, Roles
@@ -42,9 +51,12 @@ __all__ = [
     "auth0",
     "clerk",
     "cognito",
+    "entra",
     "firebase",
     "github_actions",
+    "google",
     "keycloak",
+    "kubernetes",
     "okta",
     "supabase",
 ]
@@ -53,6 +65,10 @@ FIREBASE_CERTIFICATES = (
     "https://www.googleapis.com/robot/v1/metadata/x509/securetoken@system.gserviceaccount.com"
 )
 """Where Google publishes the certificates that sign Firebase ID tokens."""
+GOOGLE_KEYS = "https://www.googleapis.com/oauth2/v3/certs"
+"""Google's JWKS for ID tokens (the same keys as the certificate map at ``/oauth2/v1/certs``)."""
+GOOGLE_ISSUERS = ("https://accounts.google.com", "accounts.google.com")
+"""The two spellings of ``iss`` Google's ID tokens carry."""
 
 
 def _names(value: str | Iterable[str], what: str) -> frozenset[str]:
@@ -168,6 +184,58 @@ def firebase(
         return claims
 
     return JWTProvider(name, verifier, claims_hook=check, role_claims=role_claims)
+
+
+class _Google(JWTProvider):
+    """Routes both of Google's issuer spellings here (the exact one by ``issuer``)."""
+
+    issuer_template = GOOGLE_ISSUERS[1]
+
+    def accepts_issuer(self, issuer: str) -> bool:
+        return issuer == GOOGLE_ISSUERS[1]
+
+
+def google(
+    client_id: str | Iterable[str],
+    *,
+    hosted_domain: str | None = None,
+    name: str = "google",
+    keys_url: str = GOOGLE_KEYS,
+    upstream: Upstream | None = None,
+) -> JWTProvider:
+    """Google ID tokens ("Sign in with Google"), checked as Google documents: RS256 under
+    Google's keys, ``aud`` your OAuth client id, ``iss`` ``https://accounts.google.com`` or
+    ``accounts.google.com`` (Google uses both), and with ``hosted_domain`` the Workspace domain
+    in ``hd`` (an account of another domain, or a consumer account, is refused).
+
+    Args:
+        client_id: your OAuth client id(s) (``….apps.googleusercontent.com``).
+        hosted_domain: the Google Workspace domain whose accounts are accepted.
+        name: the provider's name.
+        keys_url: Google's JWKS (a local fake in tests).
+        upstream: how to reach the keys.
+    """
+    audiences = sorted(_names(client_id, "client_id"))
+    if hosted_domain is not None:
+        hosted_domain = _identifier(hosted_domain, "hosted_domain")
+    verifier = JWTVerifier(
+        JWKSKeySource(keys_url, upstream=upstream),
+        algorithms=["RS256"],
+        audience=audiences,
+        required_claims=("exp", "iat", "iss", "sub"),
+    )
+
+    def check(claims: dict[str, Any]) -> Mapping[str, Any]:
+        if claims.get("iss") not in GOOGLE_ISSUERS:  # routing sends only these: kept as a guard
+            raise BadIssuer("the token issuer is not accepted")
+        if hosted_domain is not None and claims.get("hd") != hosted_domain:
+            raise BadAudience("the account is not of the accepted Google Workspace domain",
+                              claim="hd")  # fmt: skip
+        return claims
+
+    provider = _Google(name, verifier, claims_hook=check)
+    provider.issuer = GOOGLE_ISSUERS[0]
+    return provider
 
 
 def auth0(

@@ -25,6 +25,7 @@ __all__ = [
     "FakeAuthon",
     "FakeCognito",
     "FakeFirebase",
+    "FakeGoogle",
     "FakeIntrospection",
     "FakeOIDC",
     "FakeVeryChat",
@@ -523,6 +524,65 @@ def _self_signed(key: SigningKey) -> str:
         .sign(key.private, hashes.SHA256())
     )
     return certificate.public_bytes(serialization.Encoding.PEM).decode()
+
+
+class FakeGoogle(FakeServer):
+    """Google's signing keys, as a JWKS (``/oauth2/v3/certs``) and as a certificate map
+    (``/oauth2/v1/certs``), and Google ID tokens shaped as Google documents them (``azp``,
+    ``email``, ``email_verified``, ``hd`` for Workspace accounts, ``iss`` in either spelling).
+
+    Args:
+        client_id: your OAuth client id (the tokens' ``aud``).
+    """
+
+    JWKS_PATH = "/oauth2/v3/certs"
+    CERTIFICATES_PATH = "/oauth2/v1/certs"
+
+    def __init__(self, *, client_id: str = "1234-abc.apps.googleusercontent.com") -> None:
+        super().__init__()
+        self.client_id = client_id
+        self.factory = TokenFactory(
+            "RS256", issuer="https://accounts.google.com", audience=client_id
+        )
+
+    @property
+    def jwks_url(self) -> str:
+        """The JWKS's URL."""
+        return self.url + self.JWKS_PATH
+
+    def id_token(
+        self, subject: str = "110169484474386276334", *, hosted_domain: str | None = None,
+        **claims: Any,
+    ) -> str:  # fmt: skip
+        """An ID token for the Google account ``subject`` (a numeric string).
+
+        Args:
+            subject: the account's ``sub``.
+            hosted_domain: the Workspace domain (``hd``); none for a consumer account.
+            claims: claims to add or override (``iss="accounts.google.com"``: the other
+                spelling Google uses).
+        """
+        body: dict[str, Any] = {
+            "azp": self.client_id,
+            "email": "alice@example.com",
+            "email_verified": True,
+            "at_hash": "HK6E_P6Dh8Y93mRNtsDB1Q",
+            "name": "Alice Example",
+            "jti": None,
+            **claims,
+        }
+        if hosted_domain is not None:
+            body.setdefault("hd", hosted_domain)
+        return self.factory.mint(subject, **body)
+
+    def answer(self, method: str, path: str, headers: Message, body: bytes) -> Answer:
+        caching = {"cache-control": "public, max-age=21600, must-revalidate, no-transform"}
+        if path == self.JWKS_PATH:
+            return json_answer(200, self.factory.jwks(), caching)
+        if path == self.CERTIFICATES_PATH:
+            certificates = {self.factory.key.kid: _self_signed(self.factory.key)}
+            return json_answer(200, certificates, caching)
+        return super().answer(method, path, headers, body)
 
 
 class FakeAuth0(FakeServer):
