@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 BUILD_INPUTS := pyproject.toml
 STAMP := $(VENV)/.installed-$(shell cat $(BUILD_INPUTS) | cksum | cut -d' ' -f1)
 
-.PHONY: test demo demo-fleet demo-stores bench lint clean dist fuzz services
+.PHONY: test demo demo-fleet demo-stores docs bench lint clean dist fuzz services
 
 $(STAMP): $(BUILD_INPUTS)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -39,6 +39,12 @@ demo-fleet: $(STAMP) services
 # one RedisStore per deployment (URL, TLS + ACL user, Sentinel through a failover, Cluster)
 demo-stores: $(STAMP) services
 	$(PY) examples/stores.py
+
+# the documentation site from docs/ and the docstrings; a broken page or reference fails
+docs: $(STAMP)
+	@$(PY) -c "import mkdocs, material, mkdocstrings_handlers.python" 2>/dev/null || \
+	  $(PY) -m pip install --quiet --disable-pip-version-check -e '.[docs]'
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir build/site
 
 bench: $(STAMP)
 	$(PY) benchmarks/verify.py

@@ -1,4 +1,5 @@
-"""The README's snippets: each complete program runs as written; the rest say they are fragments."""
+"""The snippets of the README and of the docs' pages: each complete program runs as written; the
+rest say they are fragments."""
 
 from __future__ import annotations
 
@@ -9,15 +10,21 @@ from pathlib import Path
 
 import pytest
 
-README = Path(__file__).resolve().parents[1] / "README.md"
-BLOCKS = re.findall(r"^```python\n(.*?)^```", README.read_text(), flags=re.M | re.S)
-PROGRAMS = [block for block in BLOCKS if not block.startswith("# fragment")]
+ROOT = Path(__file__).resolve().parents[1]
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+BLOCKS = [
+    block
+    for page in PAGES
+    for block in re.findall(r"^ *```python\n(.*?)^ *```", page.read_text(), flags=re.M | re.S)
+]
+PROGRAMS = [block for block in BLOCKS if not block.lstrip().startswith("# fragment")]
 
 
 def test_the_readme_has_programs_and_marked_fragments() -> None:
     """Every snippet is either a program run below or starts with '# fragment: …'."""
     assert len(PROGRAMS) >= 4
     for block in BLOCKS:
+        block = block.lstrip()
         if block.startswith("# fragment"):
             assert re.match(r"# fragment: \S", block), block[:80]
 

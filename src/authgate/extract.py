@@ -61,7 +61,7 @@ class Proof(NamedTuple):
     """A DPoP proof as a request carries it (RFC 9449), with what it must name; the shells
     fill in ``method`` and ``uri`` (see :mod:`authgate.dpop`).
 
-    Args:
+    Attributes:
         jwt: the ``DPoP`` header's value (secret: never logged).
         method: the request's method.
         uri: the request's URI (scheme, host, path; no query or fragment).
