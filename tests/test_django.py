@@ -1,6 +1,6 @@
 """authgate.django and authgate.drf in a real Django project (tests/django_site.py) under real
-servers: gunicorn sync and gthread (WSGI, the middleware's sync path) and uvicorn (ASGI, its
-async path). Valid, missing, expired, forged and revoked tokens and an API key; plain views,
+servers: gunicorn sync and gthread and granian (WSGI, the middleware's sync path) and uvicorn
+(ASGI, its async path). Valid, missing, expired, forged and revoked tokens and an API key; plain views,
 login_required, permission_required, the mixins, CSRF, a DRF viewset with IsAuthenticated and the
 scope permission, the OpenAPI scheme, and Django's own session users beside token users."""
 
@@ -30,6 +30,8 @@ SERVERS = {
         "-m", "gunicorn", "-w", "1", "-k", "gthread", "--threads", "4", "tests.django_site:wsgi()"
     ],
     "uvicorn": ["-m", "uvicorn", "--factory", "tests.django_site:asgi", "--log-level", "warning"],
+    "granian-wsgi": ["-m", "granian", "--interface", "wsgi", "--factory", "--workers", "1",
+                     "--blocking-threads", "4", "--host", "127.0.0.1", "tests.django_site:wsgi"],
 }  # fmt: skip
 
 
