@@ -216,9 +216,12 @@ def test_sentinel_failover_loses_no_revocation(
     sentinels = []
 
     def store() -> RedisStore:
-        sentinel = Sentinel(deployment.addresses, socket_timeout=0.5)
+        # redis-py types Sentinel from 8.2 on: older releases need the ignore, newer do not
+        sentinel = Sentinel(deployment.addresses, socket_timeout=0.5)  # type: ignore[no-untyped-call,unused-ignore]
         sentinels.append(sentinel)
-        client = sentinel.master_for(deployment.NAME, socket_timeout=0.5, decode_responses=True)
+        client = sentinel.master_for(  # type: ignore[no-untyped-call,unused-ignore]
+            deployment.NAME, socket_timeout=0.5, decode_responses=True
+        )
         return RedisStore(client=client, retry=0.2)
 
     try:
