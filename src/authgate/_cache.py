@@ -235,6 +235,8 @@ def cache_key(credential: Credential, text: bool = False) -> Key | None:
     """
     if credential.kind != "bearer":
         return None
+    if credential.header is not None:  # never a hit for an Authorization value
+        return (credential.header, credential.value)
     if credential.proof is not None:
         return ("DPoP", credential.value)
     if credential.certificate is not None:  # a certificate-bound token is checked each time

@@ -62,6 +62,7 @@ class Shell(Generic[AppT]):
             self._predicate(rules) if rules else None
         )
         self._cookie = authenticator.cookie_name
+        self._token_header = authenticator.token_header
         self._realm = Challenge(authenticator.realm, authenticator.dpop)
         # The hit path's reads, taken once: the cache's one mapping (never rebound, so a
         # revocation reaches it at once) and its clock. No cache: no hit path.

@@ -100,7 +100,7 @@ class AuthGateMiddleware(Shell[ASGIApp]):
             return True
         credential = None
         try:
-            credential = credential_from_asgi(scope["headers"], self._cookie)
+            credential = credential_from_asgi(scope["headers"], self._cookie, self._token_header)
             if credential is not None and credential.kind == "bearer":
                 credential = self._with_request(credential, scope)
             principal = self._settle(

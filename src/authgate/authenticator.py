@@ -7,6 +7,7 @@ shared by the sync and async entry points, which differ in one ``await``.
 from __future__ import annotations
 
 import hmac
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -104,6 +105,8 @@ class Authenticator:
             raise ConfigurationError("cache must be an authgate.CacheLimits, or None (no cache)")
         lifetime = positive(max_token_lifetime, "max_token_lifetime")
         self.cookie_name = cookie_name
+        self.token_header = _token_header(self.providers)
+        """The one provider header tokens may also arrive in (``Provider.token_header``)."""
         self.realm = realm
         self._clock = clock
         self._router = Router(self.providers, self.max_credential_bytes)
@@ -261,7 +264,7 @@ class Authenticator:
         credential = None
         try:
             credential = with_request(
-                credential_from_headers(headers, self.cookie_name), method, uri
+                credential_from_headers(headers, self.cookie_name, self.token_header), method, uri
             )
             return None if credential is None else self.verify_credential(credential)
         except AuthGateError as exc:
@@ -281,7 +284,7 @@ class Authenticator:
         credential = None
         try:
             credential = with_request(
-                credential_from_headers(headers, self.cookie_name), method, uri
+                credential_from_headers(headers, self.cookie_name, self.token_header), method, uri
             )
             if credential is None:
                 return None
@@ -675,6 +678,29 @@ def _providers(providers: Any) -> tuple[Provider, ...]:
             )
     _check_key_prefixes([p for p in found if p.accepts_api_keys])
     return found
+
+
+_OURS = frozenset({"authorization", "x-api-key", "cookie", "dpop"})
+
+
+def _token_header(providers: tuple[Provider, ...]) -> str | None:
+    """The provider header tokens may arrive in: at most one, a lower-case header name."""
+    headers = {p.token_header for p in providers if p.token_header is not None}
+    if len(headers) > 1:
+        raise ConfigurationError(
+            "at most one provider header is supported: " + ", ".join(sorted(headers))
+        )
+    header = next(iter(headers), None)
+    if header is not None and (
+        not isinstance(header, str)
+        or re.fullmatch(r"[a-z0-9][a-z0-9-]*", header) is None
+        or header in _OURS
+    ):
+        raise ConfigurationError(
+            "a provider's token_header must be a lower-case header name other than "
+            "authorization, x-api-key, cookie and dpop"
+        )
+    return header
 
 
 _BINDINGS = frozenset({"jkt", "x5t#S256"})

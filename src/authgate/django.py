@@ -184,7 +184,7 @@ def _permissions() -> Permissions | None:
 
 def _credential(request: HttpRequest, auth: Authenticator) -> Credential | None:
     """The request's credential, with what proves a binding (DPoP, client certificate)."""
-    credential = credential_from_environ(request.META, auth.cookie_name)
+    credential = credential_from_environ(request.META, auth.cookie_name, auth.token_header)
     if credential is None or credential.kind != "bearer":
         return credential
     if auth.client_certificates is not None:

@@ -78,12 +78,15 @@ class Proof(NamedTuple):
 class Credential(NamedTuple):
     """A credential as found in the request; ``value`` is secret and never logged. A token
     sent under the ``DPoP`` scheme carries its ``proof``; with client certificates configured
-    (:mod:`authgate.mtls`), ``certificate`` is the thumbprint of the request's."""
+    (:mod:`authgate.mtls`), ``certificate`` is the thumbprint of the request's. A token read
+    from a provider's own header (``Provider.token_header``, e.g. AWS ALB's) names it in
+    ``header``: only that provider verifies it."""
 
     kind: Literal["bearer", "api_key"]
     value: str
     proof: Proof | None = None
     certificate: str | None = None
+    header: str | None = None
 
     @property
     def is_jwt(self) -> bool:
@@ -104,6 +107,9 @@ def extract_credential(
     cookie_header: str | None = None,
     cookie_name: str | None = None,
     proofs: Sequence[str] = (),
+    token_header: str | None = None,
+    header_token: str | None = None,
+    header_token_count: int = 1,
 ) -> Credential | None:
     """Decide which credential a request carries, or raise :class:`InvalidRequest`.
 
@@ -115,6 +121,9 @@ def extract_credential(
         cookie_header: the ``Cookie`` header, consulted only when ``cookie_name`` is set.
         cookie_name: the cookie holding a bearer token (opt-in).
         proofs: the ``DPoP`` header values (read only under the ``DPoP`` scheme).
+        token_header: a provider's own token header (``Provider.token_header``), if any.
+        header_token: that header's value, if the request has one.
+        header_token_count: how many of that header there were.
     """
     if authorization_count > 1:
         raise InvalidRequest("send one Authorization header, not several")
@@ -143,6 +152,10 @@ def extract_credential(
                 if not proofs or not proofs[0].strip(" \t"):
                     raise InvalidDPoPProof("the DPoP scheme needs a DPoP proof header")
                 proof = Proof(proofs[0].strip(" \t"))
+    if header_token is not None and token_header is not None:
+        if bearer is not None or api_key is not None:
+            raise InvalidRequest(f"send either the {token_header} header or another credential")
+        return _header_credential(token_header, header_token, header_token_count)
     if api_key is not None:
         api_key = api_key.strip(" \t")
         if not api_key:
@@ -161,6 +174,20 @@ def extract_credential(
         if value:
             return Credential("bearer", value)
     return None
+
+
+_HEADER_TOKEN = re.compile(r"[A-Za-z0-9\-_.=]+")  # base64url segments, padded or not
+
+
+def _header_credential(header: str, value: str, count: int) -> Credential:
+    if count > 1:
+        raise InvalidRequest(f"send one {header} header, not several")
+    value = value.strip(" \t")
+    if not value:
+        raise InvalidRequest(f"the {header} header is empty")
+    if _HEADER_TOKEN.fullmatch(value) is None:
+        raise InvalidRequest(f"the {header} header must hold one token")
+    return Credential("bearer", value, header=header)
 
 
 def with_request(credential: Credential | None, method: str, uri: str) -> Credential | None:
@@ -186,19 +213,24 @@ def _cookie(header: str, name: str) -> str | None:
 
 
 def credential_from_asgi(
-    headers: Iterable[tuple[bytes, bytes]], cookie_name: str | None = None
+    headers: Iterable[tuple[bytes, bytes]],
+    cookie_name: str | None = None,
+    token_header: str | None = None,
 ) -> Credential | None:
     """The credential in raw ASGI headers (lower-case names, latin-1 values).
 
     Args:
         headers: ``scope["headers"]``.
         cookie_name: the opt-in bearer cookie.
+        token_header: a provider's own token header (lower-case), if one is configured.
     """
     authorization: str | None = None
     api_key: str | None = None
     cookie: object = None
     proofs: list[str] = []
-    n_auth = n_key = 0
+    n_auth = n_key = n_own = 0
+    own_name = None if token_header is None else token_header.encode("latin-1")
+    own: str | None = None
     # Read as the hit path reads them, so both agree on any header list.
     for name, value in headers:
         if name == b"authorization":
@@ -211,7 +243,10 @@ def credential_from_asgi(
             cookie = value
         elif name == b"dpop":
             proofs.append(_latin1(value))
-    if authorization is None and api_key is None:
+        elif name == own_name:
+            own = _latin1(value)
+            n_own += 1
+    if authorization is None and api_key is None and own is None:
         if cookie is None:
             return None
         cookie = _latin1(cookie)  # read only when it is the credential
@@ -223,6 +258,9 @@ def credential_from_asgi(
         cookie_header=cookie if isinstance(cookie, str) else None,
         cookie_name=cookie_name,
         proofs=proofs,
+        token_header=token_header,
+        header_token=own,
+        header_token_count=n_own,
     )
 
 
@@ -233,18 +271,25 @@ def _latin1(value: object) -> str:
 
 
 def credential_from_environ(
-    environ: Mapping[str, object], cookie_name: str | None = None
+    environ: Mapping[str, object],
+    cookie_name: str | None = None,
+    token_header: str | None = None,
 ) -> Credential | None:
     """The credential in a WSGI environ.
 
     Args:
         environ: the WSGI environ.
         cookie_name: the opt-in bearer cookie.
+        token_header: a provider's own token header (lower-case), if one is configured.
     """
     authorization = environ.get("HTTP_AUTHORIZATION")
     api_key = environ.get("HTTP_X_API_KEY")
     cookie = environ.get("HTTP_COOKIE") if cookie_name is not None else None
-    if authorization is None and api_key is None and cookie is None:
+    own: str | None = None
+    if token_header is not None:
+        found = environ.get("HTTP_" + token_header.upper().replace("-", "_"))
+        own = found if isinstance(found, str) else None
+    if authorization is None and api_key is None and cookie is None and own is None:
         return None
     api_key = api_key if isinstance(api_key, str) else None
     proof = environ.get("HTTP_DPOP")
@@ -257,12 +302,16 @@ def credential_from_environ(
         cookie_header=cookie if isinstance(cookie, str) else None,
         cookie_name=cookie_name,
         proofs=proof.split(",") if isinstance(proof, str) else (),
+        token_header=token_header,
+        header_token=own,
+        header_token_count=2 if own is not None and "," in own else 1,
     )
 
 
 def credential_from_headers(
     headers: Mapping[str, str] | Iterable[tuple[str | bytes, str | bytes]],
     cookie_name: str | None = None,
+    token_header: str | None = None,
 ) -> Credential | None:
     """The credential in any header collection: a mapping, or (name, value) pairs.
 
@@ -270,6 +319,7 @@ def credential_from_headers(
         headers: a mapping (any case; a multi-valued mapping's ``items()`` should yield each
             value), or pairs of ``str`` or ``bytes``.
         cookie_name: the opt-in bearer cookie.
+        token_header: a provider's own token header (lower-case), if one is configured.
     """
     items = headers.items() if isinstance(headers, Mapping) else headers
     pairs = [
@@ -281,4 +331,4 @@ def credential_from_headers(
         )
         for n, v in items
     ]
-    return credential_from_asgi(pairs, cookie_name)
+    return credential_from_asgi(pairs, cookie_name, token_header)

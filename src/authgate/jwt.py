@@ -312,7 +312,7 @@ class JWTVerifier:
         if checks is None:
             assert self._source is not None
             self._check_worth_fetching(claims)
-            self._source.refresh()
+            self._source.refresh(header.kid)
             checks = self._checks_after_refresh(header)
         self._verify_signature(checks, signing_input, signature)
         self._check_claims(claims)
@@ -329,7 +329,7 @@ class JWTVerifier:
         if checks is None:
             assert self._source is not None
             self._check_worth_fetching(claims)
-            await self._source.refresh_async()
+            await self._source.refresh_async(header.kid)
             checks = self._checks_after_refresh(header)
         self._verify_signature(checks, signing_input, signature)
         self._check_claims(claims)

@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     pass
 
 __all__ = [
+    "ALBKeySource",
     "CertificateKeySource",
     "JWKSKeySource",
     "KeyFetchPolicy",
@@ -209,12 +210,20 @@ class RemoteKeySource:
 
     # -- fetching -----------------------------------------------------------------------------
 
-    def refresh(self) -> None:
-        """Fetch now unless the cooldown forbids it, joining a fetch already in flight."""
+    def refresh(self, kid: str | None = None) -> None:
+        """Fetch now unless the cooldown forbids it, joining a fetch already in flight.
+
+        Args:
+            kid: the key id the token asked for (a source serving one document ignores it).
+        """
         self._flight.do(_FETCH, self._fetch_sync, admit=self._admit)
 
-    async def refresh_async(self) -> None:
-        """Like :meth:`refresh`, without blocking the event loop."""
+    async def refresh_async(self, kid: str | None = None) -> None:
+        """Like :meth:`refresh`, without blocking the event loop.
+
+        Args:
+            kid: the key id the token asked for.
+        """
         await self._flight.do_async(_FETCH, self._fetch_async, admit=self._admit)
 
     def _refresh_in_background(self) -> None:
@@ -605,3 +614,187 @@ class OIDCKeySource(RemoteKeySource):
             return check_url(jwks_uri, "the discovered jwks_uri", self._allow_http)
         except ConfigurationError as exc:
             raise UpstreamError(exc.message) from exc
+
+
+_ALB_KID: Final = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_ALB_MAX_KEYS: Final = 16  # the most recent kids kept; ALB signs with one at a time
+_ALB_BURST: Final = 8  # distinct kids fetched per cooldown, at most
+_ALB_GOVCLOUD: Final = "https://s3-{region}.amazonaws.com/aws-elb-public-keys-prod-{region}"
+
+
+def alb_keys_url(region: str) -> str:
+    """Where AWS publishes the keys an Application Load Balancer of ``region`` signs with
+    ("Authenticate users using an Application Load Balancer", Elastic Load Balancing docs):
+    ``https://public-keys.auth.elb.{region}.amazonaws.com``, or an S3 bucket in GovCloud.
+
+    Args:
+        region: the load balancer's region (``eu-west-1``).
+    """
+    if not isinstance(region, str) or re.fullmatch(r"[a-z]{2}(?:-gov)?-[a-z]+-\d", region) is None:
+        raise ConfigurationError(f"{str(region)[:40]!r} is not an AWS region such as eu-west-1")
+    if "-gov-" in region:
+        return _ALB_GOVCLOUD.format(region=region)
+    return f"https://public-keys.auth.elb.{region}.amazonaws.com"
+
+
+class ALBKeySource(RemoteKeySource):
+    """The keys an AWS Application Load Balancer signs its user-claims tokens with: one PEM
+    public key (ES256, P-256) per key id at ``{url}/{kid}``, fetched when a token names a kid
+    not yet held. A key id's key never changes, so held keys never go stale; the most recent
+    16 are kept.
+
+    A kid must be a UUID (what ALB uses) to be fetched; each is fetched at most once per
+    ``cooldown``, and at most 8 distinct kids per ``cooldown``: forged tokens naming random
+    kids cannot make this source fetch without bound. A kid the endpoint does not have (HTTP
+    403 or 404) is a forged or foreign token (401), not an outage; a failed fetch is a 503.
+    Keys are fetched by each worker (the fleet's store is not used: there is one small key per
+    kid).
+
+    Args:
+        url: the key endpoint (:func:`alb_keys_url` of the load balancer's region).
+        policy: the fetch policy (its ``cooldown``, ``timeout`` and ``max_body``).
+        upstream: how to reach the keys.
+    """
+
+    document = "ALB public key"
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        policy: KeyFetchPolicy | None = None,
+        upstream: Upstream | None = None,
+    ) -> None:
+        self.url = check_url(url, "the ALB key URL", allowed_http(upstream)).rstrip("/")
+        super().__init__(policy=policy, upstream=_upstream_of(upstream))
+        self._keys: dict[str, Key] = {}
+        self._keyset = KeySet(())
+        self._tried: Memo[str, float] = Memo(_MAX_ABSENT_KIDS)  # kid -> when last fetched
+        self._failed: Memo[str, bool] = Memo(_MAX_ABSENT_KIDS)  # kids whose fetch failed
+        self._recent: list[float] = []  # when the last _ALB_BURST fetches started
+
+    def __repr__(self) -> str:
+        return f"ALBKeySource({self.url!r})"
+
+    @property
+    def location(self) -> str:
+        return self.url
+
+    def current(self) -> KeySet | None:
+        return self._keyset  # a kid's key never changes: nothing to refresh
+
+    def may_refetch(self, kid: str | None) -> bool:
+        return kid is not None and _ALB_KID.fullmatch(kid) is not None and self._may_fetch(kid)
+
+    def mark_absent(self, kid: str | None) -> None:
+        pass  # every kid is fetched at most once per cooldown (see _may_fetch)
+
+    def use_store(self, store: Store) -> None:
+        pass  # one small document per kid: each worker fetches its own
+
+    def _may_fetch(self, kid: str) -> bool:
+        now = self._clock()
+        last = self._tried.get(kid)
+        if last is not None and now < last + self.policy.cooldown:
+            return False
+        recent = self._recent
+        return len(recent) < _ALB_BURST or now >= recent[0] + self.policy.cooldown
+
+    def _admit_kid(self, kid: str) -> bool:
+        with self._lock:
+            if not self.may_refetch(kid):
+                return False
+            now = self._clock()
+            self._tried.put(kid, now)
+            self._recent = [*self._recent, now][-_ALB_BURST:]
+            self._why = "cold" if not self._keys else "unknown_kid"
+            self._started = time.monotonic()
+            self._next_fetch = now + self.policy.cooldown
+            self.fetches += 1
+            return True
+
+    def refresh(self, kid: str | None = None) -> None:
+        if kid is None:
+            return
+        self._flight.do(
+            kid, lambda: self._settle(kid, self._run(kid)), admit=lambda: self._admit_kid(kid)
+        )
+        self._raise_if_failed(kid)
+
+    async def refresh_async(self, kid: str | None = None) -> None:
+        if kid is None:
+            return
+
+        async def fetch() -> None:
+            try:
+                outcome: Key | UpstreamError | None = await self._http.run_async(self._plan(kid))
+            except Exception as exc:
+                outcome = _failure(exc)
+            self._settle(kid, outcome)
+
+        await self._flight.do_async(kid, fetch, admit=lambda: self._admit_kid(kid))
+        self._raise_if_failed(kid)
+
+    def _run(self, kid: str) -> Key | UpstreamError | None:
+        try:
+            return self._http.run(self._plan(kid))
+        except Exception as exc:
+            return _failure(exc)
+
+    def _raise_if_failed(self, kid: str) -> None:
+        if self._failed.get(kid) and kid not in self._keys:
+            raise self.unavailable()
+
+    def _plan(self, kid: str) -> Plan[Key | None]:
+        response = yield Request("GET", f"{self.url}/{kid}", _PEM_ACCEPT)
+        if response.status in (403, 404):  # S3 answers 403 for a missing object
+            return None
+        if response.status != 200:
+            raise UpstreamError(f"the ALB key endpoint answered HTTP {response.status}")
+        return _alb_key(kid, response.body)
+
+    def _settle(self, kid: str, outcome: Key | UpstreamError | None) -> None:
+        where = safe_url(self.url)
+        seconds = time.monotonic() - self._started
+        with self._lock:
+            if isinstance(outcome, UpstreamError):
+                self._failed.put(kid, True)
+                self._last_error = outcome.message
+                event = KeyFetch(where, self._why, "failed", seconds, error=outcome.message)
+                warning(LOGGER, "ALB key fetch from %s failed: %s", where, outcome.message)
+            else:
+                self._failed.put(kid, False)
+                self._last_error = ""
+                if outcome is not None:
+                    self._keys[kid] = outcome
+                    while len(self._keys) > _ALB_MAX_KEYS:
+                        del self._keys[next(iter(self._keys))]
+                    self._keyset = KeySet(self._keys.values())
+                    info(LOGGER, "ALB key %s fetched from %s in %.0f ms", kid, where,
+                         seconds * 1000)  # fmt: skip
+                else:
+                    info(LOGGER, "no ALB key %s at %s (a forged or foreign token)", kid, where)
+                found = 0 if outcome is None else 1
+                event = KeyFetch(where, self._why, "ok", seconds, found, 0)
+        if self._emit is not None:
+            self._emit(event)
+
+
+_PEM_ACCEPT: Final = {"accept": "application/x-pem-file, text/plain, */*"}
+
+
+def _alb_key(kid: str, body: bytes) -> Key:
+    """The P-256 public key of an ALB key file, or an UpstreamError naming what is wrong."""
+    from cryptography.exceptions import UnsupportedAlgorithm
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    try:
+        public = serialization.load_pem_public_key(body)
+    except (ValueError, TypeError, UnsupportedAlgorithm):
+        raise UpstreamError(
+            "the ALB key endpoint answered something other than a PEM public key"
+        ) from None
+    if not isinstance(public, ec.EllipticCurvePublicKey) or public.curve.name != "secp256r1":
+        raise UpstreamError("the ALB key is not a P-256 (ES256) public key")
+    return Key(public, kid=kid, alg="ES256")

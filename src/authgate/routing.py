@@ -7,6 +7,7 @@
   tenant), else to the first provider without an issuer that allows its ``alg``; an unknown
   issuer is refused here, before any network call.
 - Any other Bearer value goes to the first provider that takes opaque tokens.
+- A token from a provider's own header (``Provider.token_header``) goes to that provider.
 
 The peek decides routing only, never trust: the chosen provider verifies everything again.
 """
@@ -45,6 +46,7 @@ class Router:
         self._key_providers = tuple(p for p in self.providers if p.accepts_api_keys)
         self._opaque = next((p for p in self.providers if p.accepts_opaque), None)
         self._only_jwt = self._jwt_providers[0] if len(self._jwt_providers) == 1 else None
+        self._by_header = {p.token_header: p for p in self.providers if p.token_header}
 
     def route(self, credential: Credential) -> Provider:
         """The provider that verifies ``credential``; raise when none can.
@@ -54,6 +56,8 @@ class Router:
         """
         value = credential.value
         refuse_oversized(value, self.max_credential_bytes)
+        if credential.header is not None:  # a provider's own header: that provider alone
+            return self._by_header[credential.header]
         from_header = credential.kind == "api_key"
         if from_header and len(self._key_providers) > 1:
             # several rings: an x-api-key value goes to the one whose prefix it carries

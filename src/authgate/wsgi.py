@@ -86,7 +86,7 @@ class AuthGateWSGIMiddleware(Shell[WSGIApp]):
         if not self._is_excluded(environ):
             credential = None
             try:
-                credential = credential_from_environ(environ, self._cookie)
+                credential = credential_from_environ(environ, self._cookie, self._token_header)
                 if credential is not None and credential.kind == "bearer":
                     credential = bound_to_environ(credential, environ, self.authenticator)
                 environ[ENVIRON_KEY] = self._settle(

@@ -23,6 +23,7 @@ from .._remote import Claims, RemotePolicy, upstream_error
 from .._upstream import Upstream, check_url
 from ..extract import Credential
 from ..principal import Principal, principal_from_claims
+from .alb import aws_alb
 from .apikey import APIKeyProvider
 from .authon import AuthonProvider
 from .backoffice import BackOfficeProvider
@@ -71,6 +72,7 @@ __all__ = [
     "UpstreamError",
     "VeryChatProvider",
     "auth0",
+    "aws_alb",
     "check_url",
     "clerk",
     "cognito",

@@ -59,6 +59,9 @@ class Provider:
       keys, each needs its own (none a prefix of another's): ``x-api-key`` values are routed by
       them, and overlapping ones are refused at construction.
     - ``cache_ttl``: the longest your principals are cached (``None``: until ``exp``).
+    - ``token_header``: a request header (lower-case) your tokens arrive in instead of
+      ``Authorization``, e.g. AWS ALB's ``x-amzn-oidc-data``. Its values are routed to you
+      alone, and nothing else is: set ``accepts_jwt`` false.
 
     Override :meth:`verify` and :meth:`verify_async` (the async one must not block the event
     loop). Return a :class:`~authgate.Principal` (build it with
@@ -82,6 +85,8 @@ class Provider:
     api_key_prefixes: tuple[str, ...] = ()
     cache_ttl: float | None = None
     """The longest the Authenticator caches this provider's principals (``None``: until exp)."""
+    token_header: str | None = None
+    """The request header this provider's tokens arrive in, instead of ``Authorization``."""
 
     def accepts_api_key(self, value: str, *, from_header: bool) -> bool:
         """Whether ``value`` is an API key of ours (asked only when ``accepts_api_keys``).

@@ -22,6 +22,9 @@ token-type rule and the claim checks its documentation asks resource servers to 
   tokens in the Microsoft identity platform", Microsoft Learn).
 - :func:`kubernetes`: service-account tokens ("Service account token volume projection" and
   "ServiceAccount issuer discovery", Kubernetes docs).
+- :func:`authgate.providers.aws_alb` (in :mod:`authgate.providers.alb`): the user claims an
+  AWS Application Load Balancer forwards ("Authenticate users using an Application Load
+  Balancer", Elastic Load Balancing User Guide).
 
 Each takes an ``upstream`` (and an endpoint override, for a local fake or a private endpoint).
 """

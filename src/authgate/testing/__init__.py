@@ -22,6 +22,7 @@ except ModuleNotFoundError as exc:  # the extra is missing: say which
     raise extra_missing("authgate.testing", "testing", exc) from exc
 
 from .fakes import (
+    FakeALB,
     FakeAuth0,
     FakeAuthon,
     FakeCognito,
@@ -47,6 +48,7 @@ from .tokens import DPoPClient, SigningKey, TokenFactory, b64url
 __all__ = [
     "Answer",
     "DPoPClient",
+    "FakeALB",
     "FakeAuth0",
     "FakeAuthon",
     "FakeCognito",

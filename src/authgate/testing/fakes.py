@@ -11,11 +11,15 @@ import hmac
 import json
 import secrets
 import time
+import uuid
 from email.message import Message
 from typing import Any
 from urllib.parse import parse_qs, unquote_plus
 
 import jwt as pyjwt
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 from .servers import Answer, FakeServer, json_answer
 from .tokens import SigningKey, TokenFactory
@@ -443,8 +447,6 @@ class FakeCognito(FakeServer):
 
 
 def _uuid_of(name: str) -> str:
-    import uuid
-
     return str(uuid.uuid5(uuid.NAMESPACE_URL, name))
 
 
@@ -506,7 +508,6 @@ def _self_signed(key: SigningKey) -> str:
     import datetime
 
     from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.x509.oid import NameOID
 
     name = x509.Name(
@@ -671,3 +672,100 @@ class FakeOIDC(FakeServer):
         if path == self.jwks_path:
             return json_answer(200, self.factory.jwks())
         return super().answer(method, path, headers, body)
+
+
+class FakeALB(FakeServer):
+    """An AWS Application Load Balancer's key endpoint (``/{kid}``: a PEM public key) and the
+    user-claims tokens ALB forwards in ``x-amzn-oidc-data``, shaped as AWS documents them:
+    ES256, ``typ``, ``kid`` a UUID, ``signer`` the ALB's ARN, ``client``, ``iss`` and ``exp`` in
+    the header, each segment base64url *with* ``=`` padding, signed over the padded text.
+
+    Args:
+        region: the load balancer's region.
+        client_id: the client id of its authenticate action.
+        issuer: the identity provider's issuer.
+    """
+
+    def __init__(
+        self,
+        *,
+        region: str = "eu-west-1",
+        client_id: str = "4mu9e2gt0v3cjq84hn1k7dlr5a",
+        issuer: str = "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbCdEf123",
+    ) -> None:
+        super().__init__()
+        self.arn = (
+            f"arn:aws:elasticloadbalancing:{region}:123456789012:"
+            "loadbalancer/app/my-load-balancer/50dc6c495c0c9188"
+        )
+        self.client_id = client_id
+        self.issuer = issuer
+        self.key = SigningKey("ES256", kid=str(uuid.uuid4()))
+        self.retired: list[SigningKey] = []
+
+    def rotate(self) -> None:
+        """Sign with a new key from now on (the old one stays published)."""
+        self.retired.append(self.key)
+        self.key = SigningKey("ES256", kid=str(uuid.uuid4()))
+
+    def token(
+        self,
+        subject: str = "8f2c5a8e-2f6b-4c1a-9d8e-7b6a5c4d3e2f",
+        *,
+        header: dict[str, Any] | None = None,
+        padded: bool = True,
+        lifetime: float = 120.0,
+        **claims: Any,
+    ) -> str:
+        """A user-claims token as ALB forwards it.
+
+        Args:
+            subject: the user's ``sub``.
+            header: header members to add or override (``signer``, ``client``, ``kid``...).
+            padded: pad the segments as ALB does (``False``: the RFC 7515 form).
+            lifetime: seconds until ``exp``.
+            claims: user claims to add or override.
+        """
+        exp = int(time.time() + lifetime)
+        fields = {  # in the order, and compact form, of a real ALB token's header
+            "typ": "JWT",
+            "kid": self.key.kid,
+            "alg": "ES256",
+            "iss": self.issuer,
+            "client": self.client_id,
+            "signer": self.arn,
+            "exp": exp,
+            **(header or {}),
+        }
+        body = {
+            "sub": subject,
+            "email": "alice@example.com",
+            "email_verified": "true",
+            "username": subject,
+            "exp": exp,
+            "iss": self.issuer,
+            **claims,
+        }
+
+        def encode(data: bytes) -> str:
+            text = base64.urlsafe_b64encode(data).decode()
+            return text if padded else text.rstrip("=")
+
+        signing_input = (
+            encode(json.dumps(fields).encode()) + "." + encode(json.dumps(body).encode())
+        )
+        der = self.key.private.sign(signing_input.encode(), ec.ECDSA(hashes.SHA256()))
+        r, s = decode_dss_signature(der)
+        return signing_input + "." + encode(r.to_bytes(32, "big") + s.to_bytes(32, "big"))
+
+    def answer(self, method: str, path: str, headers: Message, body: bytes) -> Answer:
+        for key in (self.key, *self.retired):
+            if path == "/" + key.kid:
+                pem = key.private.public_key().public_bytes(
+                    serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+                )
+                return Answer(200, pem, {"content-type": "application/octet-stream"})
+        # the endpoint is an S3 bucket: a key it does not hold is 403 AccessDenied
+        return Answer(
+            403, b"<Error><Code>AccessDenied</Code></Error>", {"content-type": "application/xml"}
+        )
