@@ -1,11 +1,13 @@
-"""The snippets of the README and of the docs' pages: each complete program runs as written; the
-rest say they are fragments."""
+"""The snippets of the README and of the docs' pages: each complete program says what to install
+and runs as written in a venv holding only that (the wheel built from this tree, its extras);
+the rest say they are fragments."""
 
 from __future__ import annotations
 
 import re
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -29,16 +31,84 @@ def test_the_readme_has_programs_and_marked_fragments() -> None:
             assert re.match(r"# fragment: \S", block), block[:80]
 
 
+NEEDS = re.compile(
+    r"# needs: pip install ((?:'authgate\[[a-z,]+\]'|authgate)(?: [a-z][a-z0-9-]*)*)\n"
+)
+EXTRAS = set(re.findall(r"^\| `([a-z]+)` \|", (ROOT / "README.md").read_text(), flags=re.M))
+
+
+def needs_of(program: str) -> list[str]:
+    """What the program's first line says to install: authgate (with extras) and others."""
+    found = NEEDS.match(program)
+    assert found is not None, f"a program must start with '# needs: pip install …': {program[:80]}"
+    return [part.strip("'") for part in found.group(1).split()]
+
+
+def test_each_program_names_what_it_needs() -> None:
+    """Every program's first line is what to pip install, naming only extras that exist."""
+    assert {"fastapi", "django", "drf", "flask", "redis", "testing"} <= EXTRAS
+    for program in PROGRAMS:
+        named = needs_of(program)[0]
+        extras = named[len("authgate[") : -1].split(",") if "[" in named else []
+        assert set(extras) <= EXTRAS, named
+
+
+@pytest.fixture(scope="session")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """authgate as a user installs it: the wheel built from this tree."""
+    out = tmp_path_factory.mktemp("wheel")
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(out), str(ROOT)],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    (built,) = out.glob("authgate-*.whl")
+    return built
+
+
+@pytest.fixture(scope="session")
+def environments(
+    tmp_path_factory: pytest.TempPathFactory, wheel: Path
+) -> Callable[[list[str]], Path]:
+    """A venv per set of needs holding only those (built once, then shared): its python."""
+    made: dict[tuple[str, ...], Path] = {}
+
+    def python_for(needs: list[str]) -> Path:
+        key = tuple(needs)
+        if key not in made:
+            home = tmp_path_factory.mktemp("venv")
+            subprocess.run([sys.executable, "-m", "venv", str(home)], check=True, timeout=120)
+            python = home / ("Scripts" if sys.platform == "win32" else "bin") / "python"
+            wanted = [str(wheel) + need[len("authgate") :] if need.startswith("authgate") else need
+                      for need in needs]  # fmt: skip
+            installed = subprocess.run(
+                [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", *wanted],
+                capture_output=True,
+                text=True,
+                timeout=600,
+            )
+            assert installed.returncode == 0, installed.stderr[-3000:]
+            made[key] = python
+        return made[key]
+
+    return python_for
+
+
 @pytest.mark.parametrize(
     "program", PROGRAMS, ids=[f"program-{i}" for i in range(1, len(PROGRAMS) + 1)]
 )
-def test_each_readme_program_runs(program: str, tmp_path: Path) -> None:
-    """The program runs to its end (its asserts included) in a fresh interpreter."""
+def test_each_program_runs_with_only_what_it_names(
+    program: str, tmp_path: Path, environments: Callable[[list[str]], Path]
+) -> None:
+    """The program runs to its end (its asserts included) in a venv holding only the wheel,
+    the extras and the packages its first line names."""
+    python = environments(needs_of(program))
     script = tmp_path / "snippet.py"
     script.write_text(program)
     done = subprocess.run(
         [
-            sys.executable,
+            str(python),
             "-W",
             "error::DeprecationWarning",
             "-W",
