@@ -25,6 +25,7 @@ Proofs are never logged.
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import hmac
 import json
@@ -36,7 +37,7 @@ from typing import Any, Final
 from urllib.parse import quote, urlsplit
 
 from ._cache import Expiring, Memo
-from ._codec import b64url_decode, canonical_tail
+from ._codec import TO_STD, b64url_decode, canonical_tail
 from ._config import non_negative, positive, size
 from ._json import as_number, loads_strict
 from .errors import ConfigurationError, InvalidDPoPProof, UseDPoPNonce
@@ -60,6 +61,7 @@ DEFAULT_ALGORITHMS: Final = ("ES256", "ES384", "ES512", "PS256", "PS384", "PS512
 
 MAX_PROOF_BYTES: Final = 8192
 _HEADER_MEMO: Final = 256
+_a2b = binascii.a2b_base64
 _COMPACT: Final = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
 _THUMBPRINT_MEMBERS: Final = {
     "EC": ("crv", "kty", "x", "y"),
@@ -225,6 +227,11 @@ def _origin(scheme: str, host: str) -> str:
     return f"{scheme}://{host}"
 
 
+_HOST: Final = frozenset({b"host"})
+_FORWARDED: Final = frozenset({b"host", b"x-forwarded-proto", b"x-forwarded-host"})
+_HTTP_OF: Final = {"ws": "http", "wss": "https"}
+
+
 def request_uri_asgi(scope: Mapping[str, Any], dpop: DPoP) -> str:
     """The URI an ASGI request addressed, as a proof's ``htu`` names it.
 
@@ -239,9 +246,14 @@ def request_uri_asgi(scope: Mapping[str, Any], dpop: DPoP) -> str:
         path = str(scope.get("root_path") or "") + str(scope.get("path") or "/")
     if dpop.base_url is not None:
         return dpop.base_url + path
-    headers = {name: value for name, value in scope.get("headers") or () if type(value) is bytes}
+    wanted = _FORWARDED if dpop.trust_forwarded else _HOST
+    headers = {
+        name: value
+        for name, value in scope.get("headers") or ()
+        if name in wanted and type(value) is bytes
+    }
     scheme = str(scope.get("scheme") or "http")
-    scheme = {"ws": "http", "wss": "https"}.get(scheme, scheme)
+    scheme = _HTTP_OF.get(scheme, scheme)
     host = headers.get(b"host", b"").decode("latin-1")
     if dpop.trust_forwarded:
         scheme = headers.get(b"x-forwarded-proto", scheme.encode()).decode("latin-1")
@@ -291,6 +303,7 @@ class ProofChecker:
         # are built once; segments are attacker-chosen, so the memo is bounded
         self._headers: Memo[str, tuple[SignatureCheck, str]] = Memo(_HEADER_MEMO)
         self._uris: Memo[str, str] = Memo(_HEADER_MEMO)
+        self._aths: Memo[str, str] = Memo(_HEADER_MEMO)  # token -> its ath
 
     def check(self, proof: Proof, token: str, jkt: Any) -> bytes:
         """Check ``proof`` for ``token`` bound to ``jkt``; return the proof's replay key
@@ -326,7 +339,10 @@ class ProofChecker:
                 skew=round(now - iat, 3)
             )
         ath = claims.get("ath")
-        expected_ath = _b64(hashlib.sha256(token.encode("ascii", "replace")).digest())
+        expected_ath = self._aths.get(token)  # tokens here were verified: a bounded few
+        if expected_ath is None:
+            expected_ath = _b64(hashlib.sha256(token.encode("ascii", "replace")).digest())
+            self._aths.put(token, expected_ath)
         if not isinstance(ath, str) or not hmac.compare_digest(ath, expected_ath):
             raise InvalidDPoPProof("the proof is for another access token (ath)")
         if settings.nonce_secret is not None:
@@ -367,9 +383,9 @@ class ProofChecker:
             known = self._header(h)
             self._headers.put(h, known)
         check, thumbprint = known
-        try:
-            claims = loads_strict(b64url_decode(p))
-            signature = b64url_decode(s)
+        try:  # the alphabet and the tails are checked above: decode without checking again
+            claims = loads_strict(_a2b(p.encode().translate(TO_STD) + b"=="))
+            signature = _a2b(s.encode().translate(TO_STD) + b"==")
         except ValueError:
             raise InvalidDPoPProof("the DPoP proof is not base64url JSON") from None
         if type(claims) is not dict:

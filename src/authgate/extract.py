@@ -149,9 +149,10 @@ def extract_credential(
             if scheme == "dpop":  # RFC 9449 §4.3: exactly one DPoP header
                 if len(proofs) > 1:
                     raise InvalidRequest("send one DPoP proof header, not several")
-                if not proofs or not proofs[0].strip(" \t"):
+                jwt = proofs[0].strip(" \t") if proofs else ""
+                if not jwt:
                     raise InvalidDPoPProof("the DPoP scheme needs a DPoP proof header")
-                proof = Proof(proofs[0].strip(" \t"))
+                proof = Proof(jwt)
     if header_token is not None and token_header is not None:
         if bearer is not None or api_key is not None:
             raise InvalidRequest(f"send either the {token_header} header or another credential")
@@ -198,9 +199,12 @@ def with_request(credential: Credential | None, method: str, uri: str) -> Creden
         method: the request's method.
         uri: the URI the request addressed (see :mod:`authgate.dpop`).
     """
-    if credential is None or credential.proof is None:
+    if credential is None:
+        return None
+    kind, value, proof, certificate, header = credential
+    if proof is None:
         return credential
-    return credential._replace(proof=credential.proof._replace(method=method, uri=uri))
+    return Credential(kind, value, Proof(proof.jwt, method, uri), certificate, header)
 
 
 def _cookie(header: str, name: str) -> str | None:
