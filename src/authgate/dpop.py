@@ -30,7 +30,6 @@ import hashlib
 import hmac
 import json
 import re
-import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -298,7 +297,6 @@ class ProofChecker:
         self.settings = settings
         self._clock = clock
         self._seen: Expiring[bytes, bool] = Expiring(settings.replay_cache_size, clock)
-        self._lock = threading.Lock()
         # a client's proofs share one header segment (typ, alg, jwk): its key and thumbprint
         # are built once; segments are attacker-chosen, so the memo is bounded
         self._headers: Memo[str, tuple[SignatureCheck, str]] = Memo(_HEADER_MEMO)
@@ -351,10 +349,8 @@ class ProofChecker:
         if not isinstance(jti, str) or not 0 < len(jti) <= 256:
             raise InvalidDPoPProof("the proof needs a jti of at most 256 characters")
         replay = hashlib.sha256(f"{jkt}\x00{jti}".encode()).digest()
-        with self._lock:
-            if self._seen.get(replay) is not None:
-                raise InvalidDPoPProof("the proof was used before (jti)")
-            self._seen.put(replay, True, now + self.window)
+        if not self._seen.add(replay, True, now + self.window):
+            raise InvalidDPoPProof("the proof was used before (jti)")
         return replay
 
     @property
