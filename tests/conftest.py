@@ -179,12 +179,32 @@ def pytest_configure(config: pytest.Config) -> None:
     logging.getLogger("authgate").setLevel(logging.DEBUG)
 
 
+_WORKER_SCANS: list[tuple[int, int, list[str]]] = []
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    """pytest-xdist: each worker's scan, for the controller to report and judge."""
+    scan = getattr(node, "workeroutput", {}).get("authgate_scan")
+    if scan is not None:
+        _WORKER_SCANS.append((scan[0], scan[1], list(scan[2])))
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     leaks = _leaks()
+    records, secrets = len(_RECORDS), sum(map(len, _SECRETS.values()))
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:  # an xdist worker: the controller reports every worker's
+        workeroutput["authgate_scan"] = (records, secrets, leaks)
+        return
+    for worker_records, worker_secrets, worker_leaks in _WORKER_SCANS:
+        records += worker_records
+        secrets += worker_secrets
+        leaks += worker_leaks
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     summary = (
-        f"credential scan: {len(_RECORDS)} authgate log records, "
-        f"{sum(map(len, _SECRETS.values()))} secrets remembered, {len(leaks)} leaks"
+        f"credential scan: {records} authgate log records, "
+        f"{secrets} secrets remembered, {len(leaks)} leaks"
     )
     if reporter is not None:
         reporter.write_line(summary)

@@ -4,10 +4,14 @@ the rest say they are fragments."""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import hashlib
+import os
 import re
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -53,44 +57,76 @@ def test_each_program_names_what_it_needs() -> None:
         assert set(extras) <= EXTRAS, named
 
 
+@contextlib.contextmanager
+def held(lock: Path) -> Iterator[None]:
+    """An exclusive lock on ``lock`` (a file), across the suite's worker processes."""
+    with lock.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 @pytest.fixture(scope="session")
-def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """authgate as a user installs it: the wheel built from this tree."""
-    out = tmp_path_factory.mktemp("wheel")
-    subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(out), str(ROOT)],
-        check=True,
-        capture_output=True,
-        timeout=300,
-    )
+def shared(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A directory every worker of this run shares (pytest-xdist: the workers' common parent)."""
+    base = tmp_path_factory.getbasetemp()
+    root = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "readme-venvs"
+    root.mkdir(exist_ok=True)
+    return root
+
+
+@pytest.fixture(scope="session")
+def wheel(shared: Path) -> Path:
+    """authgate as a user installs it: the wheel built from this tree (once per run)."""
+    out = shared / "wheel"
+    with held(shared / "wheel.lock"):
+        if not list(out.glob("authgate-*.whl")):
+            subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "pip",
+                    "wheel",
+                    "-q",
+                    "--no-deps",
+                    "-w",
+                    str(out),
+                    str(ROOT),
+                ],
+                check=True,
+                capture_output=True,
+                timeout=300,
+            )
     (built,) = out.glob("authgate-*.whl")
     return built
 
 
 @pytest.fixture(scope="session")
-def environments(
-    tmp_path_factory: pytest.TempPathFactory, wheel: Path
-) -> Callable[[list[str]], Path]:
-    """A venv per set of needs holding only those (built once, then shared): its python."""
-    made: dict[tuple[str, ...], Path] = {}
+def environments(shared: Path, wheel: Path) -> Callable[[list[str]], Path]:
+    """A venv per set of needs holding only those (built once per run, by whichever worker
+    needs it first): its python."""
 
     def python_for(needs: list[str]) -> Path:
-        key = tuple(needs)
-        if key not in made:
-            home = tmp_path_factory.mktemp("venv")
-            subprocess.run([sys.executable, "-m", "venv", str(home)], check=True, timeout=120)
-            python = home / ("Scripts" if sys.platform == "win32" else "bin") / "python"
-            wanted = [str(wheel) + need[len("authgate") :] if need.startswith("authgate") else need
-                      for need in needs]  # fmt: skip
-            installed = subprocess.run(
-                [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", *wanted],
-                capture_output=True,
-                text=True,
-                timeout=600,
-            )
-            assert installed.returncode == 0, installed.stderr[-3000:]
-            made[key] = python
-        return made[key]
+        home = shared / hashlib.sha256(" ".join(needs).encode()).hexdigest()[:16]
+        python = home / "bin" / "python"
+        with held(shared / f"{home.name}.lock"):
+            if not (home / "ready").exists():
+                subprocess.run([sys.executable, "-m", "venv", "--clear", str(home)], check=True,
+                               timeout=120)  # fmt: skip
+                wanted = [str(wheel) + need[len("authgate") :] if need.startswith("authgate")
+                          else need for need in needs]  # fmt: skip
+                installed = subprocess.run(
+                    [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check",
+                     *wanted],
+                    capture_output=True,
+                    text=True,
+                    timeout=600,
+                )  # fmt: skip
+                assert installed.returncode == 0, installed.stderr[-3000:]
+                (home / "ready").touch()
+        return python
 
     return python_for
 
