@@ -122,7 +122,9 @@ def aws_alb(
     upstream: Upstream | None = None,
 ) -> JWTProvider:
     """The user claims an AWS Application Load Balancer forwards after authenticating a user
-    (its ``authenticate-oidc`` or ``authenticate-cognito`` action), checked as AWS documents:
+    (its ``authenticate-oidc`` or ``authenticate-cognito`` action), checked as AWS documents
+    ("Authenticate users using an Application Load Balancer", Elastic Load Balancing User
+    Guide, "User claims encoding and signature verification"):
     the token from the ``x-amzn-oidc-data`` header (and nowhere else), ES256 under the key
     its ``kid`` names at ``https://public-keys.auth.elb.{region}.amazonaws.com/{kid}`` (the
     region taken from the ARN), ``signer`` your load balancer's ARN, ``client`` your client
