@@ -150,8 +150,11 @@ def test_signer_and_client_are_checked_before_any_key_fetch(alb: FakeALB) -> Non
     other_alb = alb.arn.replace("50dc6c495c0c9188", "60dc6c495c0c9188")
     with pytest.raises(BadIssuer, match="another load balancer"):
         auth.authenticate({HEADER: alb.token(header={"signer": other_alb})})
-    with pytest.raises(BadIssuer):
-        auth.authenticate({HEADER: alb.token(header={"signer": None})})
+    for hostile in (None, ["x"], {"a": 1}, 5):
+        with pytest.raises(BadIssuer):
+            auth.authenticate({HEADER: alb.token(header={"signer": hostile})})
+        with pytest.raises(BadAudience):
+            auth.authenticate({HEADER: alb.token(header={"client": hostile})})
     with pytest.raises(BadAudience, match="another client"):
         auth.authenticate({HEADER: alb.token(header={"client": "another-client"})})
     assert fetches(alb) == 0

@@ -73,9 +73,10 @@ class _ALBVerifier(JWTVerifier):
         h, p, s = match.groups()
         segment = _unpadded(h, "header")
         fields = unverified_header(segment)
-        if fields.get("signer") not in self.signers:
+        signer, client = fields.get("signer"), fields.get("client")
+        if not isinstance(signer, str) or signer not in self.signers:
             raise BadIssuer("the token was signed by another load balancer", claim="signer")
-        if self.clients is not None and fields.get("client") not in self.clients:
+        if self.clients is not None and (not isinstance(client, str) or client not in self.clients):
             raise BadAudience("the token was issued to another client", claim="client")
         header = self._headers.get(segment)
         if header is None:
