@@ -29,7 +29,7 @@ from authgate.providers import (
     check_url,
     principal_from_claims,
 )
-from authgate.testing import Answer, FakeServer, json_answer
+from authgate.testing import Answer, FakeServer, free_port, json_answer
 
 
 class AcmeServer(FakeServer):
@@ -135,3 +135,12 @@ def test_this_file_needs_no_private_import() -> None:
     modules = [node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)]
     authgate_modules = [m for m in modules if m and m.startswith("authgate")]
     assert authgate_modules == ["authgate", "authgate.providers", "authgate.testing"]
+
+
+def test_free_port_keeps_to_its_xdist_workers_ports(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Parallel workers never pick the same port: each takes its own residue."""
+    monkeypatch.setenv("PYTEST_XDIST_WORKER", "gw2")
+    monkeypatch.setenv("PYTEST_XDIST_WORKER_COUNT", "4")
+    ports = [free_port() for _ in range(64)]
+    assert all(26000 <= port < 29000 for port in ports)  # gw2's slice of 20000-31999
+    assert len(set(ports)) == 64  # none handed out twice in a row

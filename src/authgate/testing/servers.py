@@ -10,6 +10,8 @@ import contextlib
 import functools
 import gzip
 import json
+import os
+import random
 import socket
 import ssl
 import struct
@@ -20,7 +22,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Literal, NamedTuple
+from typing import Any, Final, Literal, NamedTuple
 
 from .tokens import SigningKey, TokenFactory
 
@@ -435,12 +437,39 @@ class FakeTenants(FakeServer):
         return super().answer(method, path, headers, body)
 
 
+_XDIST_PORTS: Final = (20000, 32000)  # below Linux's ephemeral range: no client socket's
+_given: list[int] = []  # the ports this process handed out lately (a worker's own slice)
+
+
 def free_port() -> int:
-    """A TCP port free on 127.0.0.1 now (for a server a test starts as its own process)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
+    """A TCP port free on 127.0.0.1 now (for a server a test starts as its own process).
+
+    Under pytest-xdist each worker takes ports from its own slice of 20000-31999: two workers
+    never pick the same port (one's server could otherwise answer the other's readiness
+    check, then vanish), and a worker does not hand out one of its last 64 ports again.
+    """
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or "1")
+    if count <= 1 or worker[:2] != "gw" or not worker[2:].isdigit():
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port: int = sock.getsockname()[1]
+            return port
+    low, high = _XDIST_PORTS
+    width = (high - low) // count
+    first = low + (int(worker[2:]) % count) * width
+    for _ in range(1000):
+        port = random.randrange(first, first + width)  # noqa: S311 (not a secret)
+        if port in _given:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _given[:] = [*_given[-63:], port]
         return port
+    raise RuntimeError("no free port on 127.0.0.1")
 
 
 def wait_for_port(port: int, *, timeout: float = 20.0, process: Any = None) -> None:
