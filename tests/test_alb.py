@@ -33,6 +33,7 @@ from authgate import (
     Principal,
 )
 from authgate.asgi import AuthGateMiddleware
+from authgate.events import KeyFetch
 from authgate.keysources import alb_keys_url
 from authgate.providers import JWTProvider, aws_alb, cognito
 from authgate.testing import Answer, FakeALB, FakeCognito, SigningKey, serve_asgi
@@ -360,3 +361,17 @@ def test_fake_alb_tokens_are_shaped_as_aws_documents(alb: FakeALB) -> None:
     pem = httpx.get(f"{alb.url}/{alb.key.kid}").content
     assert pem.startswith(b"-----BEGIN PUBLIC KEY-----")
     assert httpx.get(f"{alb.url}/{uuid.uuid4()}").status_code == 403
+
+
+def test_key_fetches_are_reported(alb: FakeALB) -> None:
+    """Each fetch is a KeyFetch event: why, result and the keys now held."""
+    events: list[object] = []
+    auth = Authenticator([provider_for(alb)], on_event=events.append)
+    assert who(auth, {HEADER: alb.token()})
+    with pytest.raises(KeyNotFound):
+        auth.authenticate({HEADER: alb.token(header={"kid": str(uuid.uuid4())})})
+    alb.fault = "error"
+    with pytest.raises(KeySourceUnavailable):
+        auth.authenticate({HEADER: alb.token(header={"kid": str(uuid.uuid4())})})
+    fetched = [(e.why, e.result, e.keys) for e in events if isinstance(e, KeyFetch)]
+    assert fetched == [("cold", "ok", 1), ("unknown_kid", "ok", 1), ("unknown_kid", "failed", 0)]

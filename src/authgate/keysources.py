@@ -774,8 +774,7 @@ class ALBKeySource(RemoteKeySource):
                          seconds * 1000)  # fmt: skip
                 else:
                     info(LOGGER, "no ALB key %s at %s (a forged or foreign token)", kid, where)
-                found = 0 if outcome is None else 1
-                event = KeyFetch(where, self._why, "ok", seconds, found, 0)
+                event = KeyFetch(where, self._why, "ok", seconds, len(self._keys), 0)
         if self._emit is not None:
             self._emit(event)
 
