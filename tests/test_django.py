@@ -17,7 +17,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from authgate.testing import SigningKey, TokenFactory, free_port, wait_for_port
+from authgate.testing import SigningKey, TokenFactory, free_port
+
+from .processes import served
 
 ROOT = Path(__file__).resolve().parents[1]
 ISSUER = "https://django.test"  # tests/django_site.py's (not imported: it configures Django)
@@ -48,18 +50,11 @@ def database(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module", params=list(SERVERS))
 def base(request: pytest.FixtureRequest, database: Path) -> Iterator[str]:
     port = free_port()
-    args = [sys.executable, *SERVERS[request.param]]
+    args = list(SERVERS[request.param])
     args += ["--bind", f"127.0.0.1:{port}"] if "gunicorn" in args else ["--port", str(port)]
-    env = {**os.environ, "AUTHGATE_TEST_DB": str(database), "AUTHGATE_TEST_SECRET": SECRET}
-    process = subprocess.Popen(
-        args, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    try:
-        wait_for_port(port, process=process, timeout=30)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        process.wait(10)
+    env = {"AUTHGATE_TEST_DB": str(database), "AUTHGATE_TEST_SECRET": SECRET}
+    with served(args, port, env) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

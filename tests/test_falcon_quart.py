@@ -4,22 +4,18 @@ key."""
 
 from __future__ import annotations
 
-import os
 import secrets
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 
-from authgate.testing import SigningKey, TokenFactory, free_port, wait_for_port
+from authgate.testing import SigningKey, TokenFactory, free_port
 
 from .falcon_quart_site import API_KEY, ISSUER
+from .processes import served
 
-ROOT = Path(__file__).resolve().parents[1]
 SECRET = secrets.token_urlsafe(32)
 TOKENS = TokenFactory(key=SigningKey("HS256", private=SECRET.encode()), issuer=ISSUER)
 SITE = "tests.falcon_quart_site"
@@ -46,17 +42,9 @@ def bind(name: str, port: int) -> list[str]:
 @pytest.fixture(scope="module", params=sorted(SERVERS))
 def base(request: pytest.FixtureRequest) -> Iterator[str]:
     port = free_port()
-    args = [sys.executable, *SERVERS[request.param], *bind(request.param, port)]
-    env = {**os.environ, "AUTHGATE_TEST_SECRET": SECRET}
-    process = subprocess.Popen(
-        args, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    try:
-        wait_for_port(port, process=process, timeout=30)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        process.wait(10)
+    with served([*SERVERS[request.param], *bind(request.param, port)], port,
+                {"AUTHGATE_TEST_SECRET": SECRET}) as url:  # fmt: skip
+        yield url
 
 
 def bearer(token: str) -> dict[str, str]:

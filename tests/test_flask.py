@@ -6,11 +6,8 @@ from __future__ import annotations
 
 import os
 import secrets
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -26,9 +23,10 @@ from authgate import (
     KeySet,
 )
 from authgate.flask import AuthGate, current_principal, require_auth, require_roles, require_scopes
-from authgate.testing import DPoPClient, SigningKey, TokenFactory, free_port, wait_for_port
+from authgate.testing import DPoPClient, SigningKey, TokenFactory, free_port
 
-ROOT = Path(__file__).resolve().parents[1]
+from .processes import served
+
 ISSUER = "https://flask.test"
 API_KEY = "fk_live_0123456789abcdefghijklmnop"
 
@@ -94,19 +92,11 @@ def bearer(token: str) -> dict[str, str]:
 @pytest.fixture(scope="module", params=["sync", "gthread"])
 def base(request: pytest.FixtureRequest) -> Iterator[str]:
     port = free_port()
-    args = [sys.executable, "-m", "gunicorn", "-w", "1", "-k", request.param]
+    args = ["-m", "gunicorn", "-w", "1", "-k", request.param]
     args += ["--threads", "4"] if request.param == "gthread" else []
     args += ["--bind", f"127.0.0.1:{port}", "tests.test_flask:app_factory()"]
-    env = {**os.environ, "AUTHGATE_TEST_SECRET": SECRET}
-    process = subprocess.Popen(
-        args, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    try:
-        wait_for_port(port, process=process, timeout=30)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        process.wait(10)
+    with served(args, port, {"AUTHGATE_TEST_SECRET": SECRET}) as url:
+        yield url
 
 
 def test_under_gunicorn(base: str) -> None:
