@@ -872,7 +872,9 @@ def test_failed_sign_outs_are_kept_and_said_once(caplog: pytest.LogCaptureFixtur
     reaching the fleet; the warning is one line for the episode, not one per sign-out."""
     import logging
 
-    store = RedisStore(f"redis://127.0.0.1:{free_port()}/0", timeout=0.05, retry=30)
+    store = RedisStore(
+        f"redis://127.0.0.1:{free_port()}/0", timeout=0.05, retry=30, startup_timeout=0.5
+    )
     try:
         with caplog.at_level(logging.WARNING, logger="authgate.store"):
             reached = [
