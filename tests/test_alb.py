@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import string
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -31,6 +32,8 @@ from authgate import (
     KeySourceUnavailable,
     MalformedToken,
     Principal,
+    RevokedToken,
+    Upstream,
 )
 from authgate.asgi import AuthGateMiddleware
 from authgate.events import KeyFetch
@@ -375,3 +378,45 @@ def test_key_fetches_are_reported(alb: FakeALB) -> None:
         auth.authenticate({HEADER: alb.token(header={"kid": str(uuid.uuid4())})})
     fetched = [(e.why, e.result, e.keys) for e in events if isinstance(e, KeyFetch)]
     assert fetched == [("cold", "ok", 1), ("unknown_kid", "ok", 1), ("unknown_kid", "failed", 0)]
+
+
+def test_a_signed_out_alb_token_is_refused(alb: FakeALB) -> None:
+    """Revoking an ALB token (padded as received) refuses it, cached or never seen."""
+    auth = Authenticator([provider_for(alb)])
+    seen, unseen = alb.token(), alb.token(subject="bob")
+    assert who(auth, {HEADER: seen})
+    for token in (seen, unseen):
+        auth.revoke(token)
+        with pytest.raises(RevokedToken):
+            auth.authenticate({HEADER: token})
+
+
+def test_non_canonical_base64_is_malformed(alb: FakeALB) -> None:
+    """A segment whose last character sets spare bits decodes to the same bytes: refused."""
+    auth = Authenticator([provider_for(alb)])
+    alphabet = string.ascii_uppercase + string.ascii_lowercase + string.digits + "-_"
+    h, p, s = alb.token().split(".")
+    body = p.rstrip("=")
+    assert len(body) % 4 in (2, 3)
+    mangled = body[:-1] + alphabet[alphabet.index(body[-1]) + 1]  # one spare bit set
+    with pytest.raises(MalformedToken, match="canonical"):
+        auth.authenticate({HEADER: f"{h}.{mangled}{p[len(body) :]}.{s}"})
+
+
+def test_at_most_16_keys_are_held(alb: FakeALB) -> None:
+    """The most recent 16 kids are kept: the oldest key must be fetched again."""
+    now = [1000.0]
+    provider = aws_alb(alb.arn, client_id=alb.client_id, issuer=alb.issuer, keys_url=alb.url,
+                       upstream=Upstream(clock=lambda: now[0]))  # fmt: skip
+    auth = Authenticator([provider], cache=None)
+    first = alb.token()
+    for i in range(17):
+        if i % 8 == 0:
+            now[0] += 31  # past the cooldown: the next 8 kids may be fetched
+        assert who(auth, {HEADER: alb.token()})
+        alb.rotate()
+    fetched = fetches(alb)
+    assert fetched == 17
+    now[0] += 31
+    assert who(auth, {HEADER: first})  # evicted: fetched again
+    assert fetches(alb) == fetched + 1

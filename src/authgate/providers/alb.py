@@ -24,6 +24,7 @@ from ..extract import refuse_oversized
 from ..jwt import JWTVerifier, _Header, unverified_header
 from ..keysources import ALBKeySource, alb_keys_url
 from .base import JWTProvider
+from .presets import _names
 
 __all__ = ["ALB_HEADER", "aws_alb"]
 
@@ -104,13 +105,6 @@ class _ALB(JWTProvider):
 
     def __repr__(self) -> str:
         return f"aws_alb({self.name!r})"
-
-
-def _names(value: str | Iterable[str], what: str) -> frozenset[str]:
-    found = frozenset([value] if isinstance(value, str) else value)
-    if not found or not all(isinstance(n, str) and n for n in found):
-        raise ConfigurationError(f"{what} must be a non-empty string or strings")
-    return found
 
 
 def aws_alb(
