@@ -214,11 +214,11 @@ def test_upstream_trouble_through_asgi_is_503(
 
 def test_timeout_is_503(authon: FakeAuthon) -> None:
     """A silent endpoint is a 503 after the timeout."""
-    from authgate import RemotePolicy
+    from authgate import Upstream
 
     authon.fault = "hang"
     with pytest.raises(ProviderUnavailable):
-        Authenticator([remote_only(authon, policy=RemotePolicy(timeout=0.3))]).authenticate(
+        Authenticator([remote_only(authon, upstream=Upstream(timeout=0.3))]).authenticate(
             bearer(authon.sign_in("usr_abc123"))
         )
 

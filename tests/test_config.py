@@ -185,9 +185,9 @@ CASES: list[Any] = [
         id="empty-cookie",
     ),
     pytest.param(
-        lambda: RemotePolicy(timeout=-1),
-        "timeout must be > 0",
-        id="policy-timeout",
+        lambda: RemotePolicy(failure_ttl=-1),
+        "failure_ttl must be >= 0",
+        id="policy-failure-ttl",
     ),
     pytest.param(
         lambda: RemotePolicy(cache_size=0),
@@ -195,9 +195,9 @@ CASES: list[Any] = [
         id="policy-cache-size",
     ),
     pytest.param(
-        lambda: KeyFetchPolicy(max_body=0),
-        "max_body must be >= 1",
-        id="fetch-max-body",
+        lambda: Upstream(max_body=0),
+        "Upstream.max_body must be a positive number of bytes",
+        id="upstream-max-body",
     ),
     pytest.param(
         lambda: KeyFetchPolicy(cooldown=True),

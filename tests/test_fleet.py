@@ -408,7 +408,7 @@ def remote_pair(
         JWKSKeySource,
         JWTProvider,
         JWTVerifier,
-        RemotePolicy,
+        Upstream,
     )
 
     made = []
@@ -418,7 +418,7 @@ def remote_pair(
                 "idp",
                 idp.introspection_url,
                 auth=ClientAuth.basic(idp.client_id, idp.client_secret),
-                policy=RemotePolicy(timeout=timeout),
+                upstream=Upstream(timeout=timeout),
             ),
             JWTProvider(
                 "local",

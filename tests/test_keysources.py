@@ -43,11 +43,15 @@ def issuer() -> Iterator[LocalIssuer]:
         yield running
 
 
-def make(issuer: LocalIssuer, clock: Clock, **policy: Any) -> tuple[JWKSKeySource, JWTVerifier]:
+def make(
+    issuer: LocalIssuer, clock: Clock, timeout: float | None = None, **policy: Any
+) -> tuple[JWKSKeySource, JWTVerifier]:
     """A JWKS source on the issuer and a verifier over it, all three on ``clock``."""
     issuer.factory.clock = clock
     source = JWKSKeySource(
-        issuer.jwks_url, policy=KeyFetchPolicy(**policy), upstream=Upstream(clock=clock)
+        issuer.jwks_url,
+        policy=KeyFetchPolicy(**policy),
+        upstream=Upstream(clock=clock, timeout=timeout),
     )
     verifier = JWTVerifier(source, algorithms=["ES256"], issuer=issuer.url, clock=clock)
     return source, verifier
@@ -362,7 +366,7 @@ def test_https_and_loopback_urls_are_accepted(url: str) -> None:
 
 @pytest.mark.parametrize(
     "policy",
-    [{"max_age": 0}, {"cooldown": -1}, {"timeout": 0}, {"min_age": 100, "max_age_cap": 50}],
+    [{"max_age": 0}, {"cooldown": -1}, {"max_stale": -1}, {"min_age": 100, "max_age_cap": 50}],
 )
 def test_bad_policies_raise_at_construction(policy: dict[str, Any]) -> None:
     """A meaningless fetch policy fails at start-up."""

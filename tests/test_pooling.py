@@ -24,7 +24,7 @@ from authgate import (
     JWTVerifier,
     KeyFetchPolicy,
     ProviderUnavailable,
-    RemotePolicy,
+    Upstream,
 )
 from authgate.asgi import AuthGateMiddleware, Message, Receive, Scope, Send
 from authgate.testing import FakeIntrospection, LocalIssuer, serve_asgi
@@ -58,7 +58,7 @@ def introspection(idp: FakeIntrospection, timeout: float | None = None) -> Intro
         "idp",
         idp.introspection_url,
         auth=ClientAuth.basic(idp.client_id, idp.client_secret),
-        policy=RemotePolicy(timeout=timeout) if timeout else None,
+        upstream=Upstream(timeout=timeout) if timeout else None,
     )
 
 

@@ -38,14 +38,16 @@ def idp() -> Iterator[FakeIntrospection]:
         yield server
 
 
-def make(idp: FakeIntrospection, clock: Clock, **policy: Any) -> IntrospectionProvider:
+def make(
+    idp: FakeIntrospection, clock: Clock, timeout: float | None = None, **policy: Any
+) -> IntrospectionProvider:
     """An introspection provider for ``idp`` on ``clock``."""
     return IntrospectionProvider(
         "idp",
         idp.introspection_url,
         auth=ClientAuth.basic(idp.client_id, idp.client_secret),
         policy=RemotePolicy(**policy),
-        upstream=Upstream(clock=clock),
+        upstream=Upstream(clock=clock, timeout=timeout),
     )
 
 

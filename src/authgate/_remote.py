@@ -23,12 +23,12 @@ from typing import Any, Final
 from ._cache import Expiring
 from ._clients import Clients
 from ._codec import sha256
-from ._config import non_negative, positive, size
+from ._config import non_negative, size
 from ._exchange import Plan, Response, UpstreamError
 from ._flight import SingleFlight
 from ._json import as_number
 from ._log import info, upstream_summary, warning
-from ._upstream import Upstream
+from ._upstream import MAX_BODY, Upstream
 from .errors import AuthGateError, ConfigurationError, InvalidToken, ProviderUnavailable
 from .events import BreakerChange, Event, RemoteCall
 from .store import Store, shared_fetch, shared_fetch_async
@@ -36,6 +36,8 @@ from .store import Store, shared_fetch, shared_fetch_async
 __all__ = ["RemoteClient", "RemotePolicy", "retry_after_of", "upstream_error"]
 
 LOGGER: Final = "authgate.remote"
+VERIFY_TIMEOUT: Final = 3.0
+"""Seconds one verification call may take unless its ``Upstream.timeout`` says otherwise."""
 
 
 Claims = dict[str, Any]
@@ -45,29 +47,27 @@ Claims = dict[str, Any]
 class RemotePolicy:
     """How a provider's verification endpoint is called; durations in seconds.
 
+    How to reach it (timeout, body cap, TLS) is the provider's :class:`Upstream`: one place
+    for each setting.
+
     Args:
-        timeout: total time of one upstream call.
         success_ttl: how long an acceptance is cached (never past the token's ``exp``).
         failure_ttl: how long a definitive rejection is cached.
         breaker_threshold: consecutive upstream failures that open the breaker.
         breaker_cooldown: how long the breaker stays open.
-        max_body: the largest upstream body accepted, in bytes.
         cache_size: the most results cached.
     """
 
-    timeout: float = 3.0
     success_ttl: float = 30.0
     failure_ttl: float = 5.0
     breaker_threshold: int = 5
     breaker_cooldown: float = 15.0
-    max_body: int = 1 << 20
     cache_size: int = 10_000
 
     def __post_init__(self) -> None:
-        positive(self.timeout, "timeout")
         for name in ("success_ttl", "failure_ttl", "breaker_cooldown"):
             non_negative(getattr(self, name), name)
-        for name in ("breaker_threshold", "cache_size", "max_body"):
+        for name in ("breaker_threshold", "cache_size"):
             size(getattr(self, name), name, minimum=1)
 
 
@@ -128,7 +128,8 @@ class RemoteClient:
             a definitive ``AuthGateError`` (rejection) or ``UpstreamError`` (outage).
         expires_at: reads the expiry from accepted claims (``exp`` by default).
         policy: the call policy.
-        upstream: how to reach the endpoint (its timeout and body cap override the policy's).
+        upstream: how to reach the endpoint (timeout: :data:`VERIFY_TIMEOUT` unless it names
+            one; body cap: 1 MiB unless it names one).
         clock: returns the current time.
         secrets: our own secrets this client sends (redacted from any upstream text logged).
     """
@@ -153,7 +154,7 @@ class RemoteClient:
         self._clock = clock
         self._secrets = tuple(secret for secret in secrets if secret)
         self._http = Clients(
-            (upstream or Upstream()).settings(timeout=policy.timeout, max_body=policy.max_body)
+            (upstream or Upstream()).settings(timeout=VERIFY_TIMEOUT, max_body=MAX_BODY)
         )
         self._results: Expiring[bytes, Claims | AuthGateError] = Expiring(policy.cache_size, clock)
         self._lock = threading.Lock()
@@ -294,8 +295,10 @@ class RemoteClient:
         return self._taken(key, found)
 
     def _fleet_lock(self) -> dict[str, float]:
-        """The caller holds the lock for two timeouts; the others wait at most one."""
-        return {"lock_ttl": self.policy.timeout * 2, "wait": self.policy.timeout}
+        """The caller holds the lock for two timeouts; the others wait at most one (the
+        timeout the calls are made with)."""
+        timeout = self._http.settings.timeout
+        return {"lock_ttl": timeout * 2, "wait": timeout}
 
     def _taken(self, key: bytes, found: Any) -> Claims | None:
         """A stored result, checked and cached here; ``None`` when unusable."""

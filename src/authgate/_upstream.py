@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Final, NamedTuple
 from urllib.parse import urlsplit
 
 from .errors import ConfigurationError
@@ -17,7 +17,18 @@ if TYPE_CHECKING:
 
     import httpx
 
-__all__ = ["HTTPSettings", "Upstream", "allowed_http", "check_url", "upstream_of"]
+__all__ = [
+    "MAX_BODY",
+    "HTTPSettings",
+    "Upstream",
+    "allowed_http",
+    "check_url",
+    "upstream_of",
+]
+
+MAX_BODY: Final = 1 << 20
+"""The largest response body accepted from an identity provider unless ``Upstream.max_body``
+says otherwise (1 MiB)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -27,10 +38,9 @@ class Upstream:
 
     Args:
         timeout: seconds for one whole exchange (connect, send, the whole body); ``None``: the
-            component's own default (5 s for key fetches, :class:`RemotePolicy`'s 3 s for
-            verification calls).
-        max_body: the largest response body accepted, in bytes; ``None``: the component's
-            default (1 MiB).
+            component's own default (5 s for key fetches, 3 s for verification calls). The
+            one place a timeout is set: the fleet's locks on a call follow it too.
+        max_body: the largest response body accepted, in bytes; ``None``: 1 MiB.
         verify: which servers to trust: ``True`` (the default CA bundle), the path of a CA
             bundle (PEM), or an ``ssl.SSLContext`` (e.g. for a private CA).
         cert: a client certificate for mutual TLS with the identity provider: the path of a

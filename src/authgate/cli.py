@@ -25,12 +25,18 @@ from typing import Any, Final
 from ._clients import Clients
 from ._decisions import explain
 from ._exchange import Request, Response, UpstreamError
-from ._upstream import Upstream, check_url
+from ._upstream import MAX_BODY, Upstream, check_url
 from .errors import AuthGateError, ConfigurationError, ServiceUnavailable
 from .extract import MAX_TOKEN_BYTES, Credential
 from .jwt import JWTVerifier
 from .keys import ALGORITHMS, KeySet, parse_jwks
-from .keysources import JWKSKeySource, KeyFetchPolicy, OIDCKeySource, RemoteKeySource
+from .keysources import (
+    KEY_FETCH_TIMEOUT,
+    JWKSKeySource,
+    KeyFetchPolicy,
+    OIDCKeySource,
+    RemoteKeySource,
+)
 from .principal import principal_from_claims
 
 __all__ = ["main"]
@@ -362,13 +368,12 @@ def _discovered_algorithms(issuer: str) -> list[str]:
 
 def _get(url: str) -> Response:
     check_url(url, "the URL")
-    policy = KeyFetchPolicy()
 
     def plan() -> Any:
         response = yield Request("GET", url, {"accept": "application/json"})
         return response
 
-    clients = Clients(Upstream().settings(timeout=policy.timeout, max_body=policy.max_body))
+    clients = Clients(Upstream().settings(timeout=KEY_FETCH_TIMEOUT, max_body=MAX_BODY))
     try:
         response: Response = clients.run(plan())
     except UpstreamError as exc:

@@ -30,12 +30,12 @@ from typing import TYPE_CHECKING, Any, Final
 from ._cache import Memo
 from ._clients import Clients
 from ._codec import sha256
-from ._config import non_negative, positive, size
+from ._config import non_negative, positive
 from ._exchange import Plan, Request, Response, UpstreamError
 from ._flight import SingleFlight
 from ._json import as_number
 from ._log import info, safe_url, warning
-from ._upstream import Upstream, allowed_http, check_url
+from ._upstream import MAX_BODY, Upstream, allowed_http, check_url
 from ._upstream import upstream_of as _upstream_of
 from .errors import ConfigurationError, KeySourceUnavailable
 from .events import Event, KeyFetch
@@ -60,6 +60,8 @@ _NOT_THERE: Final = frozenset({404, 410})  # the location is wrong, not down
 
 _MAX_AGE = r"(?:^|,)\s*(?:s-)?max-age\s*=\s*\"?(\d{1,10})\"?\s*(?:,|$)"  # compiled on first use
 _MAX_ABSENT_KIDS = 4096
+KEY_FETCH_TIMEOUT: Final = 5.0
+"""Seconds one key fetch may take unless its ``Upstream.timeout`` says otherwise."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -72,8 +74,9 @@ class KeyFetchPolicy:
         max_age_cap: upper clamp of a response's ``Cache-Control: max-age``.
         cooldown: least time between two fetches triggered by unknown kids or failures.
         max_stale: how long past its expiry the last good set is served while fetches fail.
-        timeout: total time for one fetch.
-        max_body: largest response body accepted, in bytes.
+
+    How to reach the keys (timeout: :data:`KEY_FETCH_TIMEOUT`; body cap, TLS) is the source's
+    :class:`Upstream`: one place for each setting.
     """
 
     max_age: float = 600.0
@@ -81,15 +84,12 @@ class KeyFetchPolicy:
     max_age_cap: float = 86400.0
     cooldown: float = 30.0
     max_stale: float = 3600.0
-    timeout: float = 5.0
-    max_body: int = 1 << 20
 
     def __post_init__(self) -> None:
-        for name in ("max_age", "min_age", "max_age_cap", "timeout"):
+        for name in ("max_age", "min_age", "max_age_cap"):
             positive(getattr(self, name), name)
         for name in ("cooldown", "max_stale"):
             non_negative(getattr(self, name), name)
-        size(self.max_body, "max_body", minimum=1)
         if not self.min_age <= self.max_age_cap:
             raise ConfigurationError("min_age must not exceed max_age_cap")
 
@@ -106,8 +106,8 @@ class RemoteKeySource:
 
     Args:
         policy: the fetch and cache policy.
-        upstream: how to reach the keys (its timeout and body cap override the policy's; its
-            clock is the source's).
+        upstream: how to reach the keys (its timeout, else :data:`KEY_FETCH_TIMEOUT`; its body
+            cap, else 1 MiB; its clock is the source's).
     """
 
     def __init__(
@@ -120,9 +120,7 @@ class RemoteKeySource:
             raise ConfigurationError("policy must be an authgate.KeyFetchPolicy")
         self.policy = policy or KeyFetchPolicy()
         self._http = Clients(
-            (upstream or Upstream()).settings(
-                timeout=self.policy.timeout, max_body=self.policy.max_body
-            )
+            (upstream or Upstream()).settings(timeout=KEY_FETCH_TIMEOUT, max_body=MAX_BODY)
         )
         self._allow_http = allowed_http(upstream)
         self._clock = _upstream_of(upstream).clock
@@ -652,7 +650,7 @@ class ALBKeySource(RemoteKeySource):
 
     Args:
         url: the key endpoint (:func:`alb_keys_url` of the load balancer's region).
-        policy: the fetch policy (its ``cooldown``, ``timeout`` and ``max_body``).
+        policy: the fetch policy (its ``cooldown``).
         upstream: how to reach the keys.
     """
 
