@@ -9,6 +9,7 @@ import asyncio
 import base64
 import json
 import string
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -177,6 +178,10 @@ def test_issuer_expiry_and_algorithm(alb: FakeALB) -> None:
         auth.authenticate({HEADER: alb.token(header={"alg": "HS256"})})
     anyone = Authenticator([provider_for(alb, issuer=None)])
     assert anyone.authenticate({HEADER: alb.token(iss="https://idp.example.com")})
+    # the verifier judges expiry by the Upstream's clock, as the key source does
+    ahead = Upstream(clock=lambda: time.time() + 7200)
+    with pytest.raises(ExpiredToken):
+        Authenticator([provider_for(alb, upstream=ahead)]).authenticate({HEADER: alb.token()})
 
 
 def test_forged_kids_cannot_make_the_source_fetch_without_bound(alb: FakeALB) -> None:

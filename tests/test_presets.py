@@ -15,9 +15,11 @@ from authgate import (
     BadAudience,
     BadIssuer,
     ConfigurationError,
+    ExpiredToken,
     InvalidToken,
     MissingClaim,
     NotYetValid,
+    Upstream,
 )
 from authgate.providers import (
     auth0,
@@ -430,3 +432,25 @@ def test_google_and_firebase_keys_side_by_side(google_keys: FakeGoogle) -> None:
         audience=google_keys.client_id,
     )  # fmt: skip
     assert verifier.verify(google_keys.id_token("1101"))["sub"] == "1101"
+
+
+def test_presets_judge_time_by_their_upstreams_clock(
+    project: FakeFirebase, pool: FakeCognito, google_keys: FakeGoogle
+) -> None:
+    """One clock per provider: a preset's verifier reads its ``Upstream``'s clock, as its key
+    source does. Two hours on, a fresh token is expired; two hours back, Firebase's
+    ``auth_time`` of a minute ago is in the future."""
+    ahead = Upstream(clock=lambda: time.time() + 7200)
+    behind = Upstream(clock=lambda: time.time() - 7200)
+    with pytest.raises(ExpiredToken):
+        firebase_for(project, upstream=ahead).authenticate(bearer(project.id_token()))
+    with pytest.raises(NotYetValid) as raised:
+        firebase_for(project, upstream=behind).authenticate(
+            bearer(project.id_token(iat=int(time.time()) - 7300))
+        )
+    assert raised.value.claim == "auth_time"
+    with pytest.raises(ExpiredToken):
+        cognito_for(pool, upstream=ahead).authenticate(bearer(pool.access_token("bob")))
+    provider = google(google_keys.client_id, keys_url=google_keys.jwks_url, upstream=ahead)
+    with pytest.raises(ExpiredToken):
+        Authenticator([provider]).authenticate(bearer(google_keys.id_token("1101")))

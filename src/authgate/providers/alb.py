@@ -13,12 +13,12 @@ client ids (both in the token's header, checked before any key fetch), ``exp`` a
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, Final
 
 from .._codec import b64url_decode, canonical_tail
 from .._json import loads_strict
-from .._upstream import Upstream
+from .._upstream import Upstream, upstream_of
 from ..errors import BadAudience, BadIssuer, ConfigurationError, MalformedToken
 from ..extract import refuse_oversized
 from ..jwt import JWTVerifier, _Header, unverified_header
@@ -59,8 +59,11 @@ class _ALBVerifier(JWTVerifier):
         signers: frozenset[str],
         clients: frozenset[str] | None,
         issuer: str | None,
+        clock: Callable[[], float],
     ) -> None:
-        super().__init__(keys, algorithms=["ES256"], issuer=issuer, required_claims=("exp", "sub"))
+        super().__init__(
+            keys, algorithms=["ES256"], issuer=issuer, required_claims=("exp", "sub"), clock=clock
+        )
         self.signers = signers
         self.clients = clients
 
@@ -155,7 +158,9 @@ def aws_alb(
     if issuer is not None and (not isinstance(issuer, str) or not issuer):
         raise ConfigurationError("issuer must be the identity provider's issuer, or None")
     source = ALBKeySource(keys_url or alb_keys_url(regions.pop()), upstream=upstream)
-    verifier = _ALBVerifier(source, signers=signers, clients=clients, issuer=issuer)
+    verifier = _ALBVerifier(
+        source, signers=signers, clients=clients, issuer=issuer, clock=upstream_of(upstream).clock
+    )
     provider = _ALB(name, verifier)
     provider.issuer = None  # routed by its header, never by iss
     return provider

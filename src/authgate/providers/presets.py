@@ -31,11 +31,10 @@ Each takes an ``upstream`` (and an endpoint override, for a local fake or a priv
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Literal
 
-from .._upstream import Upstream
+from .._upstream import Upstream, upstream_of
 from ..errors import (
     BadAudience,
     BadIssuer,
@@ -127,6 +126,7 @@ def cognito(
         issuer=issuer,
         audience=sorted(clients) if kind == "id" else None,
         required_claims=("exp", "iat", "token_use", "sub"),
+        clock=upstream_of(upstream).clock,
     )
 
     def check(claims: dict[str, Any]) -> Mapping[str, Any]:
@@ -148,7 +148,6 @@ def firebase(
     role_claims: Iterable[RolePath] = (),
     certificates_url: str = FIREBASE_CERTIFICATES,
     upstream: Upstream | None = None,
-    clock: Callable[[], float] | None = None,
 ) -> JWTProvider:
     """Firebase Authentication ID tokens, checked as Firebase documents: RS256 under Google's
     certificate map, ``aud`` the project id, ``iss`` ``https://securetoken.google.com/{project}``,
@@ -160,20 +159,18 @@ def firebase(
         name: the provider's name.
         role_claims: custom claims holding roles, if any.
         certificates_url: the certificate map (a local fake in tests).
-        upstream: how to reach the certificates.
-        clock: the clock ``auth_time`` is judged by (the verifier's by default).
+        upstream: how to reach the certificates; its clock judges ``exp`` and ``auth_time``.
     """
     project = _identifier(project_id, "project_id")
-    verifier_options: dict[str, Any] = {} if clock is None else {"clock": clock}
     verifier = JWTVerifier(
         CertificateKeySource(certificates_url, upstream=upstream),
         algorithms=["RS256"],
         issuer=f"https://securetoken.google.com/{project}",
         audience=project,
         required_claims=("exp", "iat", "sub", "auth_time"),
-        **verifier_options,
+        clock=upstream_of(upstream).clock,
     )
-    now = clock or time.time
+    now = upstream_of(upstream).clock
 
     def check(claims: dict[str, Any]) -> Mapping[str, Any]:
         subject = claims.get("sub")
@@ -226,6 +223,7 @@ def google(
         algorithms=["RS256"],
         audience=audiences,
         required_claims=("exp", "iat", "iss", "sub"),
+        clock=upstream_of(upstream).clock,
     )
 
     def check(claims: dict[str, Any]) -> Mapping[str, Any]:
@@ -269,6 +267,7 @@ def auth0(
         algorithms=["RS256"],
         issuer=base + "/",
         audience=sorted(_names(audience, "audience")),
+        clock=upstream_of(upstream).clock,
     )
     return JWTProvider(name, verifier, role_claims=role_claims)
 
@@ -307,6 +306,7 @@ def keycloak(
         algorithms=["RS256"],
         issuer=issuer,
         audience=None if audience is None else sorted(_names(audience, "audience")),
+        clock=upstream_of(upstream).clock,
     )
     return JWTProvider(name, verifier, role_claims=Roles.keycloak(client_id))
 
@@ -346,6 +346,7 @@ def okta(
         algorithms=["RS256"],
         issuer=issuer,
         audience=sorted(_names(audience, "audience")),
+        clock=upstream_of(upstream).clock,
     )
 
     def check(claims: dict[str, Any]) -> Mapping[str, Any]:
@@ -404,6 +405,7 @@ def github_actions(
         algorithms=["RS256"],
         issuer=issuer,
         audience=sorted(_names(audience, "audience")),
+        clock=upstream_of(upstream).clock,
     )
 
     def check(claims: dict[str, Any]) -> Mapping[str, Any]:
@@ -441,6 +443,7 @@ def supabase(
         algorithms=["ES256", "RS256"],
         issuer=issuer,
         audience=audience,
+        clock=upstream_of(upstream).clock,
     )
     return JWTProvider(name, verifier, role_claims=["role"])
 
@@ -467,6 +470,7 @@ def clerk(
         JWKSKeySource(issuer + "/.well-known/jwks.json", upstream=upstream),
         algorithms=["RS256"],
         issuer=issuer,
+        clock=upstream_of(upstream).clock,
     )
 
     def check(claims: dict[str, Any]) -> Mapping[str, Any]:
@@ -530,7 +534,11 @@ def entra(
     if tenant_id is not None:
         issuer = template.replace("{tenant}", _identifier(tenant_id, "tenant_id"))
         verifier = JWTVerifier(
-            keys(issuer), algorithms=["RS256"], issuer=issuer, audience=audiences
+            keys(issuer),
+            algorithms=["RS256"],
+            issuer=issuer,
+            audience=audiences,
+            clock=upstream_of(upstream).clock,
         )
         return JWTProvider(name, verifier, role_claims=["roles"])
     assert tenants is not None
@@ -577,6 +585,7 @@ def kubernetes(
         algorithms=["RS256"],
         issuer=issuer,
         audience=sorted(_names(audience, "audience")),
+        clock=upstream_of(upstream).clock,
     )
 
     def check(claims: dict[str, Any]) -> Mapping[str, Any]:
