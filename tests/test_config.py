@@ -24,10 +24,13 @@ from authgate import (
     KeyFetchPolicy,
     KeySet,
     MoriProvider,
+    MultiTenantProvider,
+    OIDCKeySource,
     RemotePolicy,
     Upstream,
 )
 from authgate.asgi import AuthGateMiddleware
+from authgate.providers import TenantLimits, entra
 from authgate.wsgi import AuthGateWSGIMiddleware
 
 SECRET = b"s" * 32
@@ -223,6 +226,43 @@ CASES: list[Any] = [
         lambda: MoriProvider(keys=KeySet.from_secret(SECRET), algorithms=["HS256"], api_keys={}),  # type: ignore[arg-type]
         "api_keys must be an authgate.APIKeyRing",
         id="ring-type",
+    ),
+    # settings that would be silently ignored: refused instead
+    pytest.param(
+        lambda: AuthonProvider("sk_test_abc", audience="my-api"),
+        "Authon's issuer and audience are checked on local verification: give keys= too",
+        id="authon-audience-without-keys",
+    ),
+    pytest.param(
+        lambda: AuthonProvider("sk_test_abc", issuer="https://api.authon.dev"),
+        "Authon's issuer and audience are checked on local verification: give keys= too",
+        id="authon-issuer-without-keys",
+    ),
+    pytest.param(
+        lambda: MoriProvider(endpoint="https://mori.example/verify", issuer="https://mori"),
+        "Mori's algorithms and issuer are for local verification: give keys= too",
+        id="mori-issuer-without-keys",
+    ),
+    pytest.param(
+        lambda: MoriProvider(endpoint="https://mori.example/verify", algorithms=["ES256"]),
+        "Mori's algorithms and issuer are for local verification: give keys= too",
+        id="mori-algorithms-without-keys",
+    ),
+    pytest.param(
+        lambda: MultiTenantProvider(
+            "t",
+            "https://login.example.com/{tenant}/v2.0",
+            tenants=["a"],
+            keys=OIDCKeySource,
+            policy=KeyFetchPolicy(cooldown=5),
+        ),
+        "policy is for the default key sources: with keys=, give each source its policy",
+        id="tenants-policy-with-keys",
+    ),
+    pytest.param(
+        lambda: entra("api://app", tenant_id="contoso", limits=TenantLimits(max_new=5)),
+        "limits bound the tenants met: they need tenants, not tenant_id",
+        id="entra-limits-one-tenant",
     ),
 ]
 

@@ -54,8 +54,10 @@ class AuthonProvider(HybridProvider):
             verification is off without it).
         base_url: Authon's API.
         keys: a key source or ``KeySet`` for local RS256 verification.
-        issuer: the ``iss`` Authon tokens carry, when known (exact match; routes tokens here).
-        audience: the ``aud`` to require, when Authon tokens carry one.
+        issuer: the ``iss`` Authon tokens carry, when known (exact match; routes tokens here);
+            checked locally, so it needs ``keys``.
+        audience: the ``aud`` to require, when Authon tokens carry one; checked locally, so it
+            needs ``keys`` (Authon's verify endpoint answers with the user, not the claims).
         api_keys: Authon API keys this service accepts (see :meth:`add_api_key`).
         subject_claim: the JWT claim holding the user id.
         banned_claim: the JWT claim that marks a banned user.
@@ -96,6 +98,10 @@ class AuthonProvider(HybridProvider):
         )
         self.subject_claim = subject_claim
         self.banned_claim = banned_claim
+        if keys is None and (issuer is not None or audience is not None):
+            raise ConfigurationError(
+                "Authon's issuer and audience are checked on local verification: give keys= too"
+            )
         verifier = None
         if keys is not None:
             verifier = JWTVerifier(

@@ -40,8 +40,8 @@ class MoriProvider(HybridProvider):
 
     Args:
         keys: a key source or ``KeySet`` for JWT access tokens.
-        algorithms: the JWT allowlist.
-        issuer: the tokens' ``iss``, when they carry one.
+        algorithms: the JWT allowlist (``RS256`` unless given; needs ``keys``).
+        issuer: the tokens' ``iss``, when they carry one (checked locally: needs ``keys``).
         endpoint: the endpoint that vouches for a token (the operator names it): an
             :class:`~authgate.Endpoint` (method, header and body templates, ``read_claims``),
             or its URL alone (``GET`` with ``Authorization: Bearer {token}``).
@@ -60,7 +60,7 @@ class MoriProvider(HybridProvider):
         self,
         *,
         keys: KeySet | RemoteKeySource | None = None,
-        algorithms: Iterable[str] = ("RS256",),
+        algorithms: Iterable[str] | None = None,
         issuer: str | None = None,
         endpoint: Endpoint | str | None = None,
         subject_claim: str = "sub",
@@ -75,6 +75,10 @@ class MoriProvider(HybridProvider):
     ) -> None:
         if not lifetime > 0:
             raise ConfigurationError("lifetime must be > 0 seconds")
+        if keys is None and (algorithms is not None or issuer is not None):
+            raise ConfigurationError(
+                "Mori's algorithms and issuer are for local verification: give keys= too"
+            )
         self.endpoint = (
             None if endpoint is None else endpoint_of(endpoint, "Mori's endpoint", upstream)
         )
@@ -87,7 +91,7 @@ class MoriProvider(HybridProvider):
         if keys is not None:
             verifier = JWTVerifier(
                 keys,
-                algorithms=algorithms,
+                algorithms=("RS256",) if algorithms is None else algorithms,
                 issuer=issuer,
                 leeway=leeway,
                 required_claims=(),

@@ -515,6 +515,8 @@ def entra(
     """
     if (tenant_id is None) == (tenants is None):
         raise ConfigurationError("entra needs tenant_id (one tenant) or tenants (several)")
+    if tenant_id is not None and limits is not None:
+        raise ConfigurationError("limits bound the tenants met: they need tenants, not tenant_id")
     if version not in (1, 2):
         raise ConfigurationError("version must be 1 or 2")
     base = _base(authority, "authority")

@@ -88,7 +88,8 @@ class MultiTenantProvider(Provider):
         keys: builds the key source of one issuer (default: OIDC discovery at the issuer).
         limits: how many issuers live at once, how long an idle one lives, how many new ones
             a window may bring (:class:`TenantLimits`).
-        policy: the key fetch policy of every issuer's key source.
+        policy: the key fetch policy of every issuer's default key source (with ``keys``,
+            give each source its own).
         upstream: how to reach the issuers.
     """
 
@@ -128,6 +129,10 @@ class MultiTenantProvider(Provider):
         self._clock = upstream_of(upstream).clock
         if keys is not None and not callable(keys):
             raise ConfigurationError("keys must build a key source from an issuer URL")
+        if keys is not None and policy is not None:
+            raise ConfigurationError(
+                "policy is for the default key sources: with keys=, give each source its policy"
+            )
 
         def default_keys(issuer: str) -> RemoteKeySource:
             return OIDCKeySource(issuer, policy=policy, upstream=upstream)
