@@ -374,7 +374,8 @@ def test_fake_alb_tokens_are_shaped_as_aws_documents(alb: FakeALB) -> None:
 def test_key_fetches_are_reported(alb: FakeALB) -> None:
     """Each fetch is a KeyFetch event: why, result and the keys now held."""
     events: list[object] = []
-    auth = Authenticator([provider_for(alb)], on_event=events.append)
+    auth = Authenticator([provider_for(alb)])
+    auth.add_listener(events.append)
     assert who(auth, {HEADER: alb.token()})
     with pytest.raises(KeyNotFound):
         auth.authenticate({HEADER: alb.token(header={"kid": str(uuid.uuid4())})})

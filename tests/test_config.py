@@ -183,6 +183,11 @@ CASES: list[Any] = [
         id="quoted-realm",
     ),
     pytest.param(
+        lambda: Authenticator([provider()]).add_listener(42),  # type: ignore[arg-type]
+        "an event listener must be callable",
+        id="listener-not-callable",
+    ),
+    pytest.param(
         lambda: Authenticator([provider()], cookie_name=""),
         "cookie_name must be a non-empty ASCII cookie name",
         id="empty-cookie",

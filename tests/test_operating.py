@@ -171,7 +171,8 @@ def test_a_refusal_flood_is_rate_limited_per_reason(caplog: pytest.LogCaptureFix
 
 def test_events_for_decisions(tokens: TokenFactory) -> None:
     seen: list[Event] = []
-    auth = auth_for(tokens, on_event=seen.append)
+    auth = auth_for(tokens)
+    auth.add_listener(seen.append)
     token = tokens.mint("ada")
     for _ in range(3):
         auth.authenticate(bearer(token))
@@ -192,7 +193,8 @@ def test_a_listener_that_raises_is_removed_and_logged(
     def broken(event: Event) -> None:
         raise RuntimeError("metrics backend down")
 
-    auth = auth_for(tokens, on_event=broken)
+    auth = auth_for(tokens)
+    auth.add_listener(broken)
     assert auth.authenticate(bearer(tokens.mint("ada"))) is not None
     assert auth.authenticate(bearer(tokens.mint("bob"))) is not None
     warnings = [r.getMessage() for r in caplog.records if r.name == "authgate.events"]
@@ -209,7 +211,8 @@ def test_key_fetches_are_logged_and_reported_once_per_transition(
     with LocalIssuer("ES256") as issuer:
         source = JWKSKeySource(issuer.jwks_url, policy=KeyFetchPolicy(cooldown=0))
         verifier = JWTVerifier(source, algorithms=["ES256"], issuer=issuer.url)
-        auth = Authenticator([JWTProvider("local", verifier)], on_event=seen.append)
+        auth = Authenticator([JWTProvider("local", verifier)])
+        auth.add_listener(seen.append)
         assert auth.authenticate(bearer(issuer.mint("a"))) is not None  # cold
         issuer.rotate()
         assert auth.authenticate(bearer(issuer.mint("b"))) is not None  # unknown kid
@@ -247,7 +250,8 @@ def test_breaker_transitions_are_logged_once_and_reported(
             auth=ClientAuth.basic(idp.client_id, idp.client_secret),
             policy=RemotePolicy(breaker_threshold=2, breaker_cooldown=0.0),
         )
-        auth = Authenticator([provider], on_event=seen.append)
+        auth = Authenticator([provider])
+        auth.add_listener(seen.append)
         idp.fault = "error"
         for i in range(4):
             with pytest.raises(Exception, match="cannot be reached"):

@@ -60,8 +60,6 @@ class Authenticator:
         max_credential_bytes: longer credentials are refused before routing or parsing.
         refusal_log_level: the level of the one record each refusal gets on
             ``authgate.decisions`` (a ``logging`` level or its name; INFO by default).
-        on_event: called with each :mod:`authgate.events` event (metrics); more listeners
-            can be added with :meth:`add_listener`.
         store: a shared store (:class:`authgate.redis.RedisStore`): revocations reach every
             worker of the fleet (and DPoP proof ids, so a proof replayed to another worker
             is refused too).
@@ -84,7 +82,6 @@ class Authenticator:
         max_token_lifetime: float = 86400.0,
         max_credential_bytes: int = MAX_TOKEN_BYTES,
         refusal_log_level: int | str = "INFO",
-        on_event: Callable[[Event], None] | None = None,
         store: Store | None = None,
         dpop: DPoP | None = DEFAULT_DPOP,
         client_certificates: ClientCertificates | None = None,
@@ -138,8 +135,6 @@ class Authenticator:
         """The refusal log (its ``level``, ``burst`` and ``window`` may be changed)."""
         self._listeners: list[Callable[[Event], None]] = []
         self._misses = 0
-        if on_event is not None:
-            self.add_listener(on_event)
         for provider in self.providers:
             provider.observe(self._dispatch)
         self.store = store
@@ -163,7 +158,7 @@ class Authenticator:
                 then ignored).
         """
         if not callable(listener):
-            raise ConfigurationError("on_event listeners must be callable")
+            raise ConfigurationError("an event listener must be callable")
         self._listeners.append(listener)
 
     def _dispatch(self, event: Event) -> None:

@@ -1,4 +1,5 @@
-"""What happens inside authgate, as small typed events for metrics (``Authenticator(on_event=)``).
+"""What happens inside authgate, as small typed events for metrics
+(``Authenticator.add_listener``).
 
 Events are emitted where work is already expensive (a verification that missed the cache, a
 key fetch, a call to a provider, a breaker changing state), never on a cache hit: hits are
