@@ -53,7 +53,7 @@ def whoami_body(user: Any) -> dict[str, Any]:
 
 
 async def whoami(request: Request) -> JSONResponse:
-    assert request.state.principal is request.user
+    assert request.auth is request.user
     return JSONResponse(whoami_body(request.user))
 
 

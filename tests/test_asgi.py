@@ -43,7 +43,7 @@ def bearer(token: str) -> dict[str, str]:
 def test_valid_token_reaches_the_app_with_a_principal(
     client: TestClient, auth: Authenticator, tokens: TokenFactory
 ) -> None:
-    """request.user, request.state.principal, provider and verified_by are all set."""
+    """request.user (and request.auth), provider and verified_by are all set."""
     token = tokens.mint("alice", scope="orders:read")
     first = client.get("/whoami", headers=bearer(token))
     second = client.get("/whoami", headers=bearer(token))

@@ -151,7 +151,7 @@ def asgi_outcome(app: AuthGateMiddleware, scope: dict[str, Any], loop: Any) -> t
 
     async def inner(scope: Any, receive: Any, send: Any) -> None:
         state = scope.get("state", {})
-        seen.append((scope.get("user"), scope.get("auth"), state.get("principal"), realm_of(scope)))
+        seen.append((scope.get("user"), scope.get("auth"), dict(state), realm_of(scope)))
 
     async def receive() -> dict[str, Any]:
         return {"type": "http.request"}
@@ -263,7 +263,8 @@ def test_the_properties_reach_the_hit_path(loop: Any) -> None:
     scope: dict[str, Any] = {"type": "http", "path": "/", "headers": headers}
     assert asgi_outcome(asgi, scope, loop)[0] == "app"
     assert scope["user"].subject == "cached"
-    assert scope["auth"] is scope["user"] is scope["state"]["principal"]
+    assert scope["auth"] is scope["user"]
+    assert "principal" not in scope["state"]  # one name: request.user
     assert realm_of(scope) == "hit-realm"
     assert "authgate.realm" not in scope  # in the state: a scope key more can resize the scope
     assert full_calls == []

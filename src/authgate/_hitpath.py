@@ -17,10 +17,12 @@ its clock taken once at construction (as structlog specialises its hot path): a 
 loop over the header pairs, one dict lookup, one comparison, one clock read and :func:`attach`.
 
 What a hit writes is chosen by cost too: ``scope["user"]`` and ``scope["auth"]`` (Starlette's
-names) and the request's ``state``. The realm goes into the state (:data:`REALM_KEY`), not the
-scope: the scope already holds the server's keys and the framework's, and one key more than its
-table holds makes the interpreter grow the table on every request (measured: about 1,100
-instructions, a tenth of the hit path's cost, on a Starlette app in-process and under uvicorn).
+names: the principal has one name, ``request.user``) and the realm, for answers the app gives
+later (:mod:`authgate.fastapi`). The realm goes into the request's state (:data:`REALM_KEY`),
+not the scope: the scope already holds the server's keys and the framework's, and one key
+more than its table holds makes the interpreter grow the table on every request (measured:
+about 1,100 instructions, a tenth of the hit path's cost, on a Starlette app in-process and
+under uvicorn).
 """
 
 from __future__ import annotations
@@ -69,7 +71,7 @@ UNSET: Final[Any] = object()
 def attach(
     scope: MutableMapping[str, Any], principal: Principal | Anonymous, realm: Challenge
 ) -> None:
-    """Set ``scope["user"]``, ``scope["auth"]``, ``scope["state"]["principal"]`` and
+    """Set ``scope["user"]`` and ``scope["auth"]`` (the principal) and
     ``scope["state"]["authgate.realm"]`` (see :func:`challenge_of`).
 
     Args:
@@ -80,9 +82,8 @@ def attach(
     scope["user"] = scope["auth"] = principal
     state = scope.get("state")
     if state is None:
-        scope["state"] = {"principal": principal, REALM_KEY: realm}
+        scope["state"] = {REALM_KEY: realm}
     else:
-        state["principal"] = principal
         state[REALM_KEY] = realm
 
 

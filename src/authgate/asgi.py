@@ -1,7 +1,7 @@
 """The ASGI shell: raw ASGI, no Starlette import, no wrapper around ``send``.
 
 Sets ``scope["user"]`` and ``scope["auth"]`` (so Starlette's ``request.user``,
-``request.auth.scopes`` and ``@requires`` work unchanged) and ``scope["state"]["principal"]``.
+``request.auth.scopes`` and ``@requires`` work unchanged).
 """
 
 from __future__ import annotations
