@@ -370,6 +370,7 @@ def test_the_thumbprint_is_rfc_7638s() -> None:
         ({"base_url": "api.example.com"}, "base_url"),
         ({"nonce_secret": b"short"}, "nonce_secret"),
         ({"trust_forwarded": "yes"}, "trust_forwarded"),
+        ({"base_url": "https://api.example.com", "trust_forwarded": True}, "not both"),
     ],
 )
 def test_dpop_settings_mistakes_fail_at_construction(

@@ -235,6 +235,7 @@ def test_a_wsgi_server_checks_the_proxys_certificate_header(
         ({"header": "x-cert\r\n"}, "cannot be sent"),
         ({"format": "der"}, "'pem' or 'xfcc'"),
         ({"tls_extension": False}, "needs a header"),
+        ({"format": "xfcc"}, "give header= too"),
     ],
 )
 def test_certificate_settings_mistakes_fail_at_construction(

@@ -128,6 +128,11 @@ class DPoP:
         positive(self.nonce_lifetime, "DPoP.nonce_lifetime")
         if not isinstance(self.trust_forwarded, bool):
             raise ConfigurationError("DPoP.trust_forwarded must be True or False")
+        if self.trust_forwarded and self.base_url is not None:
+            raise ConfigurationError(
+                "DPoP takes base_url (a fixed origin) or trust_forwarded (the proxy's headers), "
+                "not both"
+            )
         if self.base_url is not None:
             parts = urlsplit(self.base_url) if isinstance(self.base_url, str) else None
             if (

@@ -63,6 +63,8 @@ class ClientCertificates:
             object.__setattr__(self, "header", self.header.lower())
         if self.format not in ("pem", "xfcc"):
             raise ConfigurationError("ClientCertificates.format must be 'pem' or 'xfcc'")
+        if self.format != "pem" and self.header is None:
+            raise ConfigurationError("ClientCertificates.format is the header's: give header= too")
         if self.header is None and not self.tls_extension:
             raise ConfigurationError(
                 "ClientCertificates needs a header, the TLS extension, or both"
