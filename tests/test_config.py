@@ -28,6 +28,7 @@ from authgate import (
     OIDCKeySource,
     RemotePolicy,
     Upstream,
+    VeryChatProvider,
 )
 from authgate.asgi import AuthGateMiddleware
 from authgate.providers import TenantLimits, entra
@@ -263,6 +264,11 @@ CASES: list[Any] = [
         ),
         "policy is for the default key sources: with keys=, give each source its policy",
         id="tenants-policy-with-keys",
+    ),
+    pytest.param(
+        lambda: VeryChatProvider("proj", "s" * 32, policy=RemotePolicy(success_ttl=5)),
+        "verychat: policy= sets how a verification endpoint is called, and none is configured",
+        id="policy-without-endpoint",
     ),
     pytest.param(
         lambda: entra("api://app", tenant_id="contoso", limits=TenantLimits(max_new=5)),

@@ -292,6 +292,11 @@ class HybridProvider(Provider):
             raise ConfigurationError(f"{name}: configure keys, a verification endpoint, or both")
         if ring is not None and not isinstance(ring, APIKeyRing):
             raise ConfigurationError(f"{name}: api_keys must be an authgate.APIKeyRing")
+        if policy is not None and not remote:
+            raise ConfigurationError(
+                f"{name}: policy= sets how a verification endpoint is called, and none is "
+                "configured"
+            )
         self.verifier = verifier
         self.ring = ring
         self.issuer = verifier.issuer if verifier is not None else self.issuer
