@@ -116,8 +116,12 @@ class SentinelServers:
 
         for server in (self.master, self.replica):
             server.folder.mkdir(parents=True, exist_ok=True)
+        # a replica's sync starts at once (a diskless sync waits 5 s by default for more
+        # replicas to join it), from either server: the replica may be promoted
+        at_once = ["--repl-diskless-sync-delay", "0"]
+        self.master.options = [*self.master.options, *at_once]
         self.master.start()
-        self.replica.options = ["--replicaof", "127.0.0.1", str(self.master.port)]
+        self.replica.options = ["--replicaof", "127.0.0.1", str(self.master.port), *at_once]
         self.replica.start()
         binary = server_binary(self.flavour)
         for i, port in enumerate(self.sentinel_ports):
