@@ -266,6 +266,11 @@ CASES: list[Any] = [
         id="tenants-policy-with-keys",
     ),
     pytest.param(
+        lambda: VeryChatProvider("proj", leeway=60),
+        "VeryChat's leeway is for local verification: give the secret too",
+        id="verychat-leeway-without-secret",
+    ),
+    pytest.param(
         lambda: VeryChatProvider("proj", "s" * 32, policy=RemotePolicy(success_ttl=5)),
         "verychat: policy= sets how a verification endpoint is called, and none is configured",
         id="policy-without-endpoint",

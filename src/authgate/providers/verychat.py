@@ -37,7 +37,8 @@ class VeryChatProvider(HybridProvider):
         secret: the HS256 secret (at least 32 bytes) for local verification.
         base_url: VeryChat's API.
         name: the provider's name.
-        leeway: seconds of clock skew for local verification.
+        leeway: seconds of clock skew for local verification (30 unless given; needs
+            ``secret``).
         role_claims: where the roles are in the claims (see :class:`authgate.Roles`).
         policy: the remote call policy.
         upstream: how to reach the endpoint (timeouts, transports).
@@ -52,7 +53,7 @@ class VeryChatProvider(HybridProvider):
         *,
         base_url: str = "https://gapi.veryapi.io",
         name: str = "verychat",
-        leeway: float = 30.0,
+        leeway: float | None = None,
         role_claims: Iterable[RolePath] = (),
         policy: RemotePolicy | None = None,
         upstream: Upstream | None = None,
@@ -63,13 +64,17 @@ class VeryChatProvider(HybridProvider):
         self.validate_url = check_url(
             base_url.rstrip("/") + VALIDATE_PATH, "VeryChat's base_url", allowed_http(upstream)
         )
+        if secret is None and leeway is not None:
+            raise ConfigurationError(
+                "VeryChat's leeway is for local verification: give the secret too"
+            )
         verifier = None
         if secret is not None:
             verifier = JWTVerifier(
                 KeySet.from_secret(secret),
                 algorithms=["HS256"],
                 required_claims=("exp", "sub"),
-                leeway=leeway,
+                leeway=30.0 if leeway is None else leeway,
                 clock=upstream_of(upstream).clock,
             )
         super().__init__(
