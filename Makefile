@@ -22,7 +22,7 @@ services:
 	@command -v redis-server >/dev/null || { echo "redis-server could not be installed" >&2; exit 1; }
 
 test: $(STAMP) lint services
-	$(PY) -m pytest -q -n 6 --cov --cov-fail-under=93
+	$(PY) -m pytest -q -n 4 --cov --cov-fail-under=93
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks examples fuzz
