@@ -29,6 +29,7 @@ from authgate import (
     ConfigurationError,
     ExpiredToken,
     InvalidRequest,
+    JWTVerifier,
     KeyNotFound,
     KeySourceUnavailable,
     MalformedToken,
@@ -40,7 +41,14 @@ from authgate.asgi import AuthGateMiddleware
 from authgate.events import KeyFetch
 from authgate.keysources import alb_keys_url
 from authgate.providers import JWTProvider, aws_alb, cognito
-from authgate.testing import Answer, FakeALB, FakeCognito, SigningKey, serve_asgi
+from authgate.testing import (
+    Answer,
+    FakeALB,
+    FakeCognito,
+    SigningKey,
+    TokenFactory,
+    serve_asgi,
+)
 from authgate.wsgi import ENVIRON_KEY, AuthGateWSGIMiddleware
 
 from .apps import starlette_app
@@ -301,6 +309,35 @@ def test_alb_under_a_real_server_asgi_and_wsgi(alb: FakeALB) -> None:
     assert answer.status_code == 200
     assert answer.json == {"subject": "carol"}
     assert client.get("/", headers={HEADER: alb.token(header={"client": "x"})}).status_code == 401
+
+
+def test_a_cached_bearer_token_beside_albs_header_is_still_ambiguous(alb: FakeALB) -> None:
+    """Bearer tokens and ALB's header in one deployment: a Bearer value served from the cache
+    is refused beside ALB's header (400) as the first one was, under a real ASGI server and a
+    WSGI app alike, never admitted as the Bearer token's subject."""
+    key = SigningKey("HS256", kid="api", private=b"k" * 32)
+    verifier = JWTVerifier(key.keyset(), algorithms=["HS256"], issuer="https://api.test")
+    bearer = "Bearer " + TokenFactory(key=key, issuer="https://api.test").mint("dave")
+    auth = Authenticator([provider_for(alb), JWTProvider("api", verifier)])
+    both = {"authorization": bearer, HEADER: alb.token(subject="carol")}
+    with serve_asgi(AuthGateMiddleware(starlette_app(), auth)) as url:
+        assert httpx.get(url + "/whoami", headers={"authorization": bearer}).status_code == 200
+        assert auth.cache is not None
+        assert len(auth.cache) == 1  # a hit from now on
+        refused = httpx.get(url + "/whoami", headers=both)
+        assert refused.status_code == 400
+        assert "or another credential" in refused.headers["www-authenticate"]
+
+    def wsgi_app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        start_response("200 OK", [("content-type", "text/plain")])
+        return [environ[ENVIRON_KEY].subject.encode()]
+
+    client = Client(AuthGateWSGIMiddleware(wsgi_app, auth))
+    assert client.get("/", headers={"authorization": bearer}).text == "dave"
+    hits = auth.cache.hits
+    assert client.get("/", headers={"authorization": bearer}).text == "dave"
+    assert auth.cache.hits == hits + 1
+    assert client.get("/", headers=both).status_code == 400
 
 
 @pytest.mark.parametrize(

@@ -18,9 +18,18 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from authgate import APIKeyProvider, APIKeyRing, Authenticator, JWTProvider, JWTVerifier
+from authgate import (
+    APIKeyProvider,
+    APIKeyRing,
+    Authenticator,
+    Credential,
+    JWTProvider,
+    JWTVerifier,
+    Principal,
+)
 from authgate._hitpath import realm_of
 from authgate.asgi import AuthGateMiddleware
+from authgate.providers import Provider
 from authgate.testing import SigningKey, TokenFactory
 from authgate.wsgi import ENVIRON_KEY, AuthGateWSGIMiddleware
 
@@ -52,7 +61,31 @@ BEARER_VALUES = [
     "Bearer opaque-value",
     "",
 ]
-NAMES = [b"authorization", b"authorization", b"x-api-key", b"cookie", b"host", b"Authorization"]
+OWN_HEADER = "x-own-token"
+NAMES = [
+    b"authorization",
+    b"authorization",
+    b"x-api-key",
+    b"cookie",
+    b"host",
+    b"Authorization",
+    OWN_HEADER.encode(),
+]
+
+
+class OwnHeaderProvider(Provider):
+    """A provider whose tokens arrive in a header of their own (as AWS ALB's do): a request
+    carrying it beside a Bearer value is ambiguous, and refused."""
+
+    name = "own"
+    token_header = OWN_HEADER
+    accepts_jwt = False
+
+    def verify(self, credential: Credential) -> Principal:
+        return Principal(subject="own-user", provider=self.name)
+
+    async def verify_async(self, credential: Credential) -> Principal:
+        return self.verify(credential)
 
 
 class Clock:
@@ -73,7 +106,7 @@ def authenticator(clock: Clock, *, wsgi: bool = False) -> Authenticator:
         KEY.keyset(), algorithms=["HS256"], issuer="https://issuer.test", clock=clock, leeway=0
     )
     auth = Authenticator(
-        [JWTProvider("jwt", verifier), APIKeyProvider("keys", ring)],
+        [JWTProvider("jwt", verifier), APIKeyProvider("keys", ring), OwnHeaderProvider()],
         clock=clock,
         cookie_name="session",
         realm="hit-realm",
@@ -139,6 +172,7 @@ def environ_strategy() -> st.SearchStrategy[dict[str, Any]]:
         optional={
             "HTTP_AUTHORIZATION": value,
             "HTTP_X_API_KEY": value,
+            "HTTP_X_OWN_TOKEN": value,
             "HTTP_COOKIE": st.sampled_from([f"session={CACHED}", "session=", "a=b"]),
         },
     )

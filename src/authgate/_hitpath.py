@@ -1,8 +1,9 @@
 """The cache-hit path: from a request to a cached principal with no parsing at all.
 
 One rule, for ASGI HTTP scopes and WSGI environs alike: the request carries exactly one
-``Authorization`` value, no ``x-api-key``, and that raw value is a whole key of the
-verified-token cache (keys are the canonical ``Bearer <token>`` line, see
+``Authorization`` value, no other credential header (``x-api-key``, a provider's own
+``token_header``: beside a Bearer value, the full path refuses them), and that raw value is a
+whole key of the verified-token cache (keys are the canonical ``Bearer <token>`` line, see
 :func:`authgate._cache.cache_key`, so a hit *is* a Bearer value of RFC 6750 syntax) whose
 deadline the cache's clock has not reached. Then the shell attaches the principal and calls the
 app. Anything else, however ordinary, goes to the shell's full path with the request untouched,

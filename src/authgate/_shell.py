@@ -62,7 +62,11 @@ class Shell(Generic[AppT]):
             self._predicate(rules) if rules else None
         )
         self._cookie = authenticator.cookie_name
-        self._token_header = authenticator.token_header
+        self._token_header = own = authenticator.token_header
+        # The other credential headers: beside an Authorization value, the full path refuses
+        # them (400), so the hit path must leave such a request to it.
+        self._others = frozenset({b"x-api-key"} | (set() if own is None else {own.encode()}))
+        self._own_environ = None if own is None else "HTTP_" + own.upper().replace("-", "_")
         self._realm = Challenge(authenticator.realm, authenticator.dpop)
         # The hit path's reads, taken once: the cache's one mapping (never rebound, so a
         # revocation reaches it at once) and its clock. No cache: no hit path.

@@ -50,20 +50,21 @@ class AuthGateMiddleware(Shell[ASGIApp]):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         get = self._get
         excluded = self._excluded
+        others = self._others
         if (
             get is not None
             and scope["type"] == "http"
             and (excluded is None or not excluded(scope))
         ):
-            # the hit path (see _hitpath): one Authorization, no x-api-key, a cached whole
-            # credential not past its deadline; anything else takes the full path below.
+            # the hit path (see _hitpath): one Authorization, no other credential header, a
+            # cached whole credential not past its deadline; anything else takes the full path.
             value: Any = UNSET  # not None: a None value must still count as a header
             for name, found in scope["headers"]:  # a plain loop: the cheapest we measured
                 if name == b"authorization":
                     if value is not UNSET:
                         break
                     value = found
-                elif name == b"x-api-key":
+                elif name in others:
                     break
             else:
                 if type(value) is bytes:

@@ -65,10 +65,12 @@ class AuthGateWSGIMiddleware(Shell[WSGIApp]):
         # the hit path (see _hitpath); servers join a repeated header's values with commas,
         # which no cache key contains.
         value = environ.get("HTTP_AUTHORIZATION")
+        own = self._own_environ
         if (
             get is not None
             and type(value) is str
             and "HTTP_X_API_KEY" not in environ
+            and (own is None or own not in environ)
             and (excluded is None or not excluded(environ))
         ):
             entry = get(value[TAIL_SLICE])  # keys are the str WSGI decoded (use_text_keys)
