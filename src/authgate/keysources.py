@@ -25,7 +25,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 from ._cache import Memo
 from ._clients import Clients
@@ -41,9 +41,6 @@ from .errors import ConfigurationError, KeySourceUnavailable
 from .events import Event, KeyFetch
 from .keys import Key, KeySet, parse_certificates, parse_jwks
 from .store import Store, shared_fetch, shared_fetch_async
-
-if TYPE_CHECKING:
-    pass
 
 __all__ = [
     "ALBKeySource",

@@ -9,7 +9,7 @@ token's ``kid`` stays unknown, the verify endpoint with the secret key. A banned
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 from .._config import header_safe
 from .._exchange import Plan, Request, Response
@@ -23,9 +23,6 @@ from ..keys import KeySet
 from ..keysources import RemoteKeySource
 from ..principal import Principal, RolePath, principal_from_claims
 from .base import HybridProvider, credential_kind
-
-if TYPE_CHECKING:
-    pass
 
 __all__ = ["AUTHON_KEY_PREFIXES", "AuthonProvider", "classify_authon_key"]
 

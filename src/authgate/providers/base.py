@@ -10,7 +10,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .._config import names
 from .._exchange import Plan
@@ -31,9 +31,6 @@ from ..principal import (
     role_paths,
 )
 from ..store import Store
-
-if TYPE_CHECKING:
-    pass
 
 __all__ = ["HybridProvider", "JWTProvider", "Provider", "RemoteProvider"]
 

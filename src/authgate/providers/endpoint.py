@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 from urllib.parse import quote_plus
 
 from .._config import header_safe, names, non_negative
@@ -23,9 +23,6 @@ from ..errors import BadAudience, BadIssuer, ConfigurationError, InvalidToken
 from ..jwt import check_times
 from ..principal import RolePath
 from .base import RemoteProvider
-
-if TYPE_CHECKING:
-    pass
 
 __all__ = [
     "ClientAuth",

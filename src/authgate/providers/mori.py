@@ -11,7 +11,7 @@ fields (``planType``, ``usageLimit``…) can be attached to every principal by `
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .._exchange import Plan
 from .._json import as_number
@@ -26,9 +26,6 @@ from ..keysources import RemoteKeySource
 from ..principal import CredentialKind, Principal, RolePath, VerifiedBy, principal_from_claims
 from .base import HybridProvider, credential_kind
 from .endpoint import Endpoint, endpoint_of
-
-if TYPE_CHECKING:
-    pass
 
 __all__ = ["MoriProvider"]
 

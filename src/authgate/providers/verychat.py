@@ -9,7 +9,7 @@ secret. Without it, every token goes to the validate endpoint with the Bearer he
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .._exchange import Plan, Request, Response
 from .._remote import Claims, RemotePolicy, upstream_error
@@ -20,9 +20,6 @@ from ..jwt import JWTVerifier
 from ..keys import KeySet
 from ..principal import CredentialKind, Principal, RolePath, VerifiedBy, principal_from_claims
 from .base import HybridProvider, credential_kind
-
-if TYPE_CHECKING:
-    pass
 
 __all__ = ["VeryChatProvider"]
 
