@@ -63,9 +63,9 @@ class Shell(Generic[AppT]):
         )
         self._cookie = authenticator.cookie_name
         self._token_header = own = authenticator.token_header
-        # The other credential headers: beside an Authorization value, the full path refuses
-        # them (400), so the hit path must leave such a request to it.
-        self._others = frozenset({b"x-api-key"} | (set() if own is None else {own.encode()}))
+        # A provider's own token header (AWS ALB's): beside an Authorization value the full
+        # path refuses it (400), as it does x-api-key, so a hit must not carry it either.
+        self._own = None if own is None else own.encode("latin-1")
         self._own_environ = None if own is None else "HTTP_" + own.upper().replace("-", "_")
         self._realm = Challenge(authenticator.realm, authenticator.dpop)
         # The hit path's reads, taken once: the cache's one mapping (never rebound, so a

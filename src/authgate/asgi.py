@@ -50,7 +50,6 @@ class AuthGateMiddleware(Shell[ASGIApp]):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         get = self._get
         excluded = self._excluded
-        others = self._others
         if (
             get is not None
             and scope["type"] == "http"
@@ -64,12 +63,17 @@ class AuthGateMiddleware(Shell[ASGIApp]):
                     if value is not UNSET:
                         break
                     value = found
-                elif name in others:
+                elif name == b"x-api-key":
                     break
             else:
                 if type(value) is bytes:
                     entry = get(value[TAIL_SLICE])
-                    if entry is not None and entry[2] == value and self._clock() < entry[0]:
+                    if (
+                        entry is not None
+                        and entry[2] == value
+                        and self._clock() < entry[0]
+                        and (self._own is None or not self._carries_own(scope))
+                    ):
                         self._cache.hits += 1
                         attach(scope, entry[1], self._realm)
                         await self.app(scope, receive, send)
@@ -78,6 +82,11 @@ class AuthGateMiddleware(Shell[ASGIApp]):
             await self.app(scope, receive, self._closing_at_shutdown(send))
         elif await self._authenticate(scope, send):
             await self.app(scope, receive, send)
+
+    def _carries_own(self, scope: Scope) -> bool:
+        """Whether the request carries the provider header (:attr:`Shell._own`) too."""
+        own = self._own
+        return any(name == own for name, _ in scope["headers"])
 
     def _predicate(self, rules: PathRules) -> Callable[[Mapping[str, Any]], bool]:
         return rules.asgi()
