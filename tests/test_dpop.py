@@ -226,6 +226,32 @@ def test_proof_ids_are_forgotten_only_once_the_proof_is_too_old_anyway(
         ask(auth, headers)
 
 
+def test_a_full_replay_cache_refuses_proofs_as_old_as_the_ids_it_dropped(
+    tokens: TokenFactory, client: DPoPClient
+) -> None:
+    """More proofs within the window than ``replay_cache_size``: the oldest ids are dropped,
+    and a proof that could have been one of them is refused, never accepted twice; a fresh
+    proof still passes."""
+    clock = Clock()
+    start = clock.now = float(int(clock.now))
+    client.clock = clock
+    settings = DPoP(max_age=60, leeway=5, replay_cache_size=2)
+    auth = authenticator(tokens, clock=clock, dpop=settings)
+    token = tokens.mint("alice", cnf=client.cnf, exp=int(start) + 3600)
+    first = client.headers(token, "GET", URI)
+    ask(auth, first)
+    for _ in range(2):  # the second drops the first proof's id, still within its window
+        clock.now += 1
+        ask(auth, client.headers(token, "GET", URI))
+    with pytest.raises(InvalidDPoPProof, match="older than the proof ids"):
+        ask(auth, first)  # a replay the cache no longer holds
+    clock.now = start + 6
+    # seen by `start`, a proof could carry an iat up to the leeway ahead: still refused
+    with pytest.raises(InvalidDPoPProof, match="older than the proof ids"):
+        ask(auth, client.headers(token, "GET", URI, iat=int(start) + 5))
+    assert ask(auth, client.headers(token, "GET", URI)).subject == "alice"  # iat start + 6
+
+
 @pytest.mark.parametrize(
     ("headers", "error"),
     [

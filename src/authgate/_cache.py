@@ -10,6 +10,7 @@ lock); entries here live minutes at most, so recency buys little over insertion 
 from __future__ import annotations
 
 import hashlib
+import math
 import sys
 import threading
 from collections import OrderedDict
@@ -100,21 +101,25 @@ class Expiring(Generic[K, V]):
     """A bounded map whose entries each carry a deadline, past which they read as absent.
 
     Full, it drops its oldest entry first (insertion order), so a flood of new keys (e.g.
-    distinct junk tokens) cycles through it without ever growing it. Reads are one lock-free
-    ``dict.get`` and one comparison; writes take a lock.
+    distinct junk tokens) cycles through it without ever growing it; :attr:`forgotten` says
+    how far the entries it dropped reached, for a user that must not mistake a forgotten key
+    for a new one (DPoP's proof ids). Reads are one lock-free ``dict.get`` and one
+    comparison; writes take a lock.
 
     Args:
         size: the most entries held.
         clock: returns the current time, in the deadlines' unit.
     """
 
-    __slots__ = ("_clock", "_data", "_lock", "size")
+    __slots__ = ("_clock", "_data", "_lock", "forgotten", "size")
 
     def __init__(self, size: int, clock: Callable[[], float]) -> None:
         self.size = size
         self._clock = clock
         self._data: OrderedDict[K, tuple[float, V]] = OrderedDict()
         self._lock = threading.Lock()
+        self.forgotten = -math.inf
+        """The latest deadline among the entries dropped to make room (``-inf``: none)."""
 
     def __len__(self) -> int:
         return len(self._data)
@@ -173,7 +178,9 @@ class Expiring(Generic[K, V]):
         data = self._data
         data.pop(key, None)
         while len(data) >= self.size:
-            data.popitem(last=False)
+            dropped = data.popitem(last=False)[1][0]
+            if dropped > self.forgotten:
+                self.forgotten = dropped
         data[key] = (deadline, value)
 
 

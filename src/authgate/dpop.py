@@ -91,6 +91,9 @@ class DPoP:
             ``X-Forwarded-Host`` (only behind a proxy that sets them and strips clients'
             own; off by default, since a client may send any).
         replay_cache_size: the most proof ids remembered per process (within ``max_age``).
+            When more proofs arrive within the window, the oldest ids are dropped and proofs
+            as old as they are refused (a fresh proof still passes): a proof is never
+            accepted twice.
         nonce_secret: with 32 bytes or more, proofs must carry a ``nonce`` this server
             issued (RFC 9449 §8): a 401 ``use_dpop_nonce`` answers with a fresh one in
             ``DPoP-Nonce``; every worker sharing the secret accepts the others' nonces.
@@ -340,6 +343,14 @@ class ProofChecker:
         if iat > now + settings.leeway or iat < now - settings.max_age - settings.leeway:
             raise InvalidDPoPProof("the proof is too old or from the future (iat)").with_context(
                 skew=round(now - iat, 3)
+            )
+        if iat <= self._seen.forgotten - settings.max_age - settings.leeway:
+            # Proof ids were dropped for room while live (more proofs within the window than
+            # replay_cache_size): one first seen by then has an iat at most this late, and
+            # could be a replay we no longer recognise. Refused, never accepted twice.
+            raise InvalidDPoPProof(
+                "the proof is older than the proof ids this server still remembers (iat): "
+                "send a fresh one"
             )
         ath = claims.get("ath")
         expected_ath = self._aths.get(token)  # tokens here were verified: a bounded few
