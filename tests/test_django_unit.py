@@ -53,6 +53,21 @@ def test_token_user_reads_as_a_django_user() -> None:
         user.delete()
 
 
+def test_token_users_are_one_user_only_within_one_provider_and_issuer() -> None:
+    """A subject is unique within its issuer: the same ``sub`` from two tenants of one
+    provider, or from two providers, is two users (never merged in a set or a dict)."""
+    alice = TokenUser(Principal(subject="1", provider="tenants", issuer="https://a.test"))
+    assert alice == TokenUser(Principal(subject="1", provider="tenants", issuer="https://a.test"))
+    others = [
+        Principal(subject="1", provider="tenants", issuer="https://b.test"),
+        Principal(subject="1", provider="other", issuer="https://a.test"),
+        Principal(subject="2", provider="tenants", issuer="https://a.test"),
+    ]
+    for principal in others:
+        assert alice != TokenUser(principal)
+    assert len({alice, *(TokenUser(p) for p in others)}) == 4
+
+
 def test_permissions_from_a_callable() -> None:
     user = TokenUser(principal(), lambda p: [f"tenant.{p.subject}"])
     assert user.has_perm("tenant.alice")

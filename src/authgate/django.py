@@ -102,14 +102,17 @@ class TokenUser:
     def __repr__(self) -> str:
         return f"TokenUser({self.username!r}, provider={self.principal.provider!r})"
 
+    def _who(self) -> tuple[str, str | None, str]:
+        """Whose user this is: a subject is unique only within its issuer (OIDC Core §2), and
+        one provider may accept several issuers (a tenant each)."""
+        principal = self.principal
+        return (principal.provider, principal.issuer, principal.subject)
+
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, TokenUser) and (
-            (other.principal.provider, other.principal.subject)
-            == (self.principal.provider, self.principal.subject)
-        )
+        return isinstance(other, TokenUser) and other._who() == self._who()
 
     def __hash__(self) -> int:
-        return hash((self.principal.provider, self.principal.subject))
+        return hash(self._who())
 
     def get_all_permissions(self, obj: object = None) -> set[str]:
         return set(self._permissions)

@@ -34,7 +34,9 @@ class Principal:
     """Who made the request, as verified; works as Starlette's ``request.user`` and ``.auth``.
 
     Args:
-        subject: the stable user or client id (``sub``, Authon ``id``, an API key's subject).
+        subject: the stable user or client id (``sub``, Authon ``id``, an API key's subject),
+            unique within its issuer only: with several providers, or a provider of several
+            issuers (tenants), key your users by ``(provider, issuer, subject)``.
         provider: the configured provider's name.
         credential: ``jwt``, ``api_key`` or ``opaque``.
         issuer: the token issuer, when known.
@@ -73,7 +75,7 @@ class Principal:
 
     @property
     def identity(self) -> str:
-        """The subject (Starlette's ``BaseUser.identity``)."""
+        """The subject (Starlette's ``BaseUser.identity``): unique within one issuer."""
         return self.subject
 
     @property
