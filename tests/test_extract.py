@@ -87,6 +87,29 @@ def test_cookie_is_opt_in() -> None:
     )
 
 
+def test_a_cookie_set_twice_with_two_values_is_ambiguous() -> None:
+    """Two values for the token cookie (one tossed in from a sibling domain or set on another
+    path) are a 400, whichever comes first; the same value twice, or the cookie split over
+    several Cookie headers (HTTP/2), is read."""
+    other = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJtIn0.b3RoZXI"
+    for first, second in ((TOKEN, other), (other, TOKEN)):
+        tossed = [("cookie", f"access_token={first}; theme=dark; access_token={second}")]
+        with pytest.raises(InvalidRequest, match="one access_token cookie") as caught:
+            credential_from_headers(tossed, cookie_name="access_token")
+        assert caught.value.status == 400
+        assert first not in caught.value.message
+        split = [("cookie", f"access_token={first}"), ("cookie", f"access_token={second}")]
+        with pytest.raises(InvalidRequest, match="one access_token cookie"):
+            credential_from_headers(split, cookie_name="access_token")
+        environ = {"HTTP_COOKIE": f"access_token={first}; access_token={second}"}
+        with pytest.raises(InvalidRequest, match="one access_token cookie"):
+            credential_from_environ(environ, cookie_name="access_token")
+    same = [("cookie", f"access_token={TOKEN}; access_token={TOKEN}")]
+    assert credential_from_headers(same, cookie_name="access_token") == Credential("bearer", TOKEN)
+    split = [("cookie", "theme=dark"), ("cookie", f"access_token={TOKEN}")]
+    assert credential_from_headers(split, cookie_name="access_token") == Credential("bearer", TOKEN)
+
+
 def test_asgi_raw_headers() -> None:
     """Raw ASGI header pairs are scanned once, as bytes."""
     raw = [(b"host", b"x"), (b"authorization", f"Bearer {TOKEN}".encode())]

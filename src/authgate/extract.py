@@ -208,12 +208,18 @@ def with_request(credential: Credential | None, method: str, uri: str) -> Creden
 
 
 def _cookie(header: str, name: str) -> str | None:
+    """The bearer token in cookie ``name``. Two different values for it (a cookie set again
+    from a sibling domain or another path) are ambiguous: refused, as two Authorization
+    headers are, never resolved by order."""
+    found: str | None = None
     for part in header.split(";"):
         key, sep, value = part.strip().partition("=")
         if sep and key == name:
             value = value.strip().strip('"')
-            return value if _B64TOKEN.fullmatch(value) else None
-    return None
+            if found is not None and value != found:
+                raise InvalidRequest(f"send one {name} cookie, not several")
+            found = value
+    return found if found and _B64TOKEN.fullmatch(found) else None
 
 
 def credential_from_asgi(
@@ -230,7 +236,8 @@ def credential_from_asgi(
     """
     authorization: str | None = None
     api_key: str | None = None
-    cookie: object = None
+    cookies: list[object] = []
+    cookie: str | None = None
     proofs: list[str] = []
     n_auth = n_key = n_own = 0
     own_name = None if token_header is None else token_header.encode("latin-1")
@@ -244,22 +251,22 @@ def credential_from_asgi(
             api_key = _latin1(value)
             n_key += 1
         elif name == b"cookie" and cookie_name is not None:
-            cookie = value
+            cookies.append(value)  # HTTP/2 may split one Cookie header into several
         elif name == b"dpop":
             proofs.append(_latin1(value))
         elif name == own_name:
             own = _latin1(value)
             n_own += 1
     if authorization is None and api_key is None and own is None:
-        if cookie is None:
+        if not cookies:
             return None
-        cookie = _latin1(cookie)  # read only when it is the credential
+        cookie = "; ".join(map(_latin1, cookies))  # read only when it is the credential
     return extract_credential(
         authorization,
         api_key,
         authorization_count=n_auth,
         api_key_count=n_key,
-        cookie_header=cookie if isinstance(cookie, str) else None,
+        cookie_header=cookie,
         cookie_name=cookie_name,
         proofs=proofs,
         token_header=token_header,
