@@ -171,7 +171,9 @@ def test_nginx_escaped_cert_header_under_uvicorn(
 def xfcc(pem: str, *, by_hash: bool) -> str:
     der = x509.load_pem_x509_certificate(pem.encode()).public_bytes(Encoding.DER)
     if by_hash:
-        return f'By=spiffe://api;Hash={hashlib.sha256(der).hexdigest()};Subject="CN=x"'
+        # Envoy quotes Subject, whose RFC 2253 form holds commas and may hold semicolons
+        subject = 'Subject="CN=Test Client,OU=Payments;EU,O=Example\\"Inc\\",C=US"'
+        return f"By=spiffe://api;Hash={hashlib.sha256(der).hexdigest()};{subject};DNS=a.test"
     return f'By=spiffe://api;Cert="{quote(pem)}"'
 
 

@@ -35,6 +35,13 @@ __all__ = ["ClientCertificates", "certificate_asgi", "certificate_wsgi", "thumbp
 
 _MEMO: Final = 256
 _HASH: Final = re.compile(r"[0-9a-fA-F]{64}")
+# XFCC: elements split by commas, fields by semicolons, neither inside a double-quoted value
+# (Envoy quotes Subject, whose RFC 2253 form holds commas: "CN=Test Client,O=Lyft,C=US")
+_QUOTED: Final = r'"(?:[^"\\]|\\.)*"'
+_XFCC_ELEMENT: Final = re.compile(rf'(?:[^,"]|{_QUOTED})+')
+_XFCC_ELEMENTS: Final = re.compile(rf"{_XFCC_ELEMENT.pattern}(?:,{_XFCC_ELEMENT.pattern})*")
+_XFCC_FIELD: Final = re.compile(rf'(?:[^;"]|{_QUOTED})+')
+_XFCC_FIELDS: Final = re.compile(rf"{_XFCC_FIELD.pattern}(?:;{_XFCC_FIELD.pattern})*")
 _thumbprints: Memo[str, str] = Memo(_MEMO)  # header value -> thumbprint ("": unusable)
 
 
@@ -108,11 +115,15 @@ def _read(value: str, fmt: str) -> str:
             return thumbprint_of_pem(unquote(value))
         except (ValueError, UnicodeEncodeError):
             return ""
-    elements = value.split(",")
+    if _XFCC_ELEMENTS.fullmatch(value) is None:
+        return ""  # an unbalanced quote, an empty element: not Envoy's
+    elements = _XFCC_ELEMENT.findall(value)
     if len(elements) != 1:  # several hops: which one is the client's is the proxy's to say
         raise InvalidRequest("the client certificate header names several certificates")
+    if _XFCC_FIELDS.fullmatch(elements[0]) is None:
+        return ""
     fields: dict[str, str] = {}
-    for part in elements[0].split(";"):
+    for part in _XFCC_FIELD.findall(elements[0]):
         name, sep, field = part.strip().partition("=")
         if sep:
             fields[name.strip().lower()] = field.strip().strip('"')
