@@ -192,6 +192,17 @@ def test_envoy_xfcc_header(by_hash: bool, tokens: TokenFactory, client_pem: str)
     scope["headers"][-1] = (b"x-forwarded-client-cert", several.encode())
     with pytest.raises(InvalidRequest):
         certificate_asgi(scope, settings)
+    # a stray quote is not Envoy's: no certificate (or a 400), never a hash read past it
+    for broken in (
+        '"' + xfcc(client_pem, by_hash=by_hash),
+        xfcc(client_pem, by_hash=by_hash) + '"',
+    ):
+        scope["headers"][-1] = (b"x-forwarded-client-cert", broken.encode())
+        try:
+            found = certificate_asgi(scope, settings)
+        except InvalidRequest:
+            found = None
+        assert found is None
 
 
 class _Quiet(WSGIRequestHandler):

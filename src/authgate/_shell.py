@@ -19,6 +19,7 @@ from ._hitpath import Challenge
 from ._paths import PathRules
 from .authenticator import Authenticator
 from .errors import ConfigurationError, MissingCredential
+from .extract import environ_key
 from .principal import ANONYMOUS, Anonymous, Principal
 
 __all__ = ["Shell"]
@@ -66,7 +67,7 @@ class Shell(Generic[AppT]):
         # A provider's own token header (AWS ALB's): beside an Authorization value the full
         # path refuses it (400), as it does x-api-key, so a hit must not carry it either.
         self._own = None if own is None else own.encode("latin-1")
-        self._own_environ = None if own is None else "HTTP_" + own.upper().replace("-", "_")
+        self._own_environ = None if own is None else environ_key(own)
         self._realm = Challenge(authenticator.realm, authenticator.dpop)
         # The hit path's reads, taken once: the cache's one mapping (never rebound, so a
         # revocation reaches it at once) and its clock. No cache: no hit path.

@@ -21,6 +21,7 @@ __all__ = [
     "credential_from_asgi",
     "credential_from_environ",
     "credential_from_headers",
+    "environ_key",
     "extract_credential",
     "is_jwt",
     "refuse_oversized",
@@ -281,6 +282,16 @@ def _latin1(value: object) -> str:
     return value.decode("latin-1")
 
 
+def environ_key(header: str) -> str:
+    """Where a WSGI server puts request header ``header`` (``x-own-token``:
+    ``HTTP_X_OWN_TOKEN``).
+
+    Args:
+        header: the header's name.
+    """
+    return "HTTP_" + header.upper().replace("-", "_")
+
+
 def credential_from_environ(
     environ: Mapping[str, object],
     cookie_name: str | None = None,
@@ -298,7 +309,7 @@ def credential_from_environ(
     cookie = environ.get("HTTP_COOKIE") if cookie_name is not None else None
     own: str | None = None
     if token_header is not None:
-        found = environ.get("HTTP_" + token_header.upper().replace("-", "_"))
+        found = environ.get(environ_key(token_header))
         own = found if isinstance(found, str) else None
     if authorization is None and api_key is None and cookie is None and own is None:
         return None

@@ -30,6 +30,7 @@ from urllib.parse import unquote
 from ._cache import Memo
 from ._config import header_safe
 from .errors import ConfigurationError, InvalidRequest
+from .extract import environ_key
 
 __all__ = ["ClientCertificates", "certificate_asgi", "certificate_wsgi", "thumbprint_of_pem"]
 
@@ -41,7 +42,6 @@ _QUOTED: Final = r'"(?:[^"\\]|\\.)*"'
 _XFCC_ELEMENT: Final = re.compile(rf'(?:[^,"]|{_QUOTED})+')
 _XFCC_ELEMENTS: Final = re.compile(rf"{_XFCC_ELEMENT.pattern}(?:,{_XFCC_ELEMENT.pattern})*")
 _XFCC_FIELD: Final = re.compile(rf'(?:[^;"]|{_QUOTED})+')
-_XFCC_FIELDS: Final = re.compile(rf"{_XFCC_FIELD.pattern}(?:;{_XFCC_FIELD.pattern})*")
 _thumbprints: Memo[str, str] = Memo(_MEMO)  # header value -> thumbprint ("": unusable)
 
 
@@ -80,7 +80,7 @@ class ClientCertificates:
     @property
     def environ_key(self) -> str | None:
         """The header's WSGI environ key."""
-        return None if self.header is None else "HTTP_" + self.header.upper().replace("-", "_")
+        return None if self.header is None else environ_key(self.header)
 
 
 def _b64(raw: bytes) -> str:
@@ -120,8 +120,6 @@ def _read(value: str, fmt: str) -> str:
     elements = _XFCC_ELEMENT.findall(value)
     if len(elements) != 1:  # several hops: which one is the client's is the proxy's to say
         raise InvalidRequest("the client certificate header names several certificates")
-    if _XFCC_FIELDS.fullmatch(elements[0]) is None:
-        return ""
     fields: dict[str, str] = {}
     for part in _XFCC_FIELD.findall(elements[0]):
         name, sep, field = part.strip().partition("=")
