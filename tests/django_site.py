@@ -78,6 +78,7 @@ from django.contrib.auth import get_user_model, login  # noqa: E402
 from django.contrib.auth.decorators import login_required, permission_required  # noqa: E402
 from django.contrib.auth.mixins import LoginRequiredMixin, PermissionRequiredMixin  # noqa: E402
 from django.http import HttpRequest, JsonResponse  # noqa: E402
+from django.middleware.csrf import get_token  # noqa: E402
 from django.urls import include, path  # noqa: E402
 from django.views import View  # noqa: E402
 from django.views.decorators.csrf import csrf_exempt  # noqa: E402
@@ -94,6 +95,7 @@ from authgate import (  # noqa: E402
     JWTProvider,
     JWTVerifier,
     KeySet,
+    TokenCookie,
 )
 from authgate.drf import roles, scopes  # noqa: E402
 
@@ -111,7 +113,8 @@ authenticator = Authenticator(
             role_claims=["roles"],
         ),
         APIKeyProvider("keys", _ring),
-    ]
+    ],
+    cookie=TokenCookie("access_token"),
 )
 
 
@@ -153,6 +156,11 @@ def submit(request: HttpRequest) -> JsonResponse:
     )
 
 
+def csrf(request: HttpRequest) -> JsonResponse:
+    """Django's CSRF token (and its cookie), as a page with a form would hand it out."""
+    return JsonResponse({"token": get_token(request)})
+
+
 def session_login(request: HttpRequest) -> JsonResponse:
     """Log the prepared Django user in by session (stands in for a login form)."""
     user = get_user_model().objects.get(username="admin")
@@ -170,6 +178,9 @@ class OrderViewSet(viewsets.ViewSet):
 
     def list(self, request: Request) -> Response:
         return Response({"orders": [], "user": request.user.get_username()})
+
+    def create(self, request: Request) -> Response:
+        return Response({"ordered": True, "user": request.user.get_username()}, status=201)
 
 
 class AdminOnlyViewSet(viewsets.ViewSet):
@@ -190,6 +201,7 @@ urlpatterns = [
     path("reports", Reports.as_view()),
     path("submit", submit),
     path("session-login", session_login),
+    path("csrf", csrf),
     path("signout", signout),
     path("api/", include(router.urls)),
     path("api/schema", SpectacularAPIView.as_view(permission_classes=[]), name="schema"),

@@ -27,6 +27,7 @@ from authgate import (
     MultiTenantProvider,
     OIDCKeySource,
     RemotePolicy,
+    TokenCookie,
     Upstream,
     VeryChatProvider,
 )
@@ -189,9 +190,31 @@ CASES: list[Any] = [
         id="listener-not-callable",
     ),
     pytest.param(
-        lambda: Authenticator([provider()], cookie_name=""),
-        "cookie_name must be a non-empty ASCII cookie name",
-        id="empty-cookie",
+        lambda: Authenticator([provider()], cookie="access_token"),  # type: ignore[arg-type]
+        "cookie must be an authgate.TokenCookie",
+        id="cookie-not-a-TokenCookie",
+    ),
+    pytest.param(lambda: TokenCookie(""), "must be a cookie name", id="empty-cookie"),
+    pytest.param(lambda: TokenCookie("a=b"), "must be a cookie name", id="cookie-name-with-equals"),
+    pytest.param(
+        lambda: TokenCookie("t", trusted_origins="https://app.example.com"),
+        "a list of origins, not one string",
+        id="trusted-origins-one-string",
+    ),
+    pytest.param(
+        lambda: TokenCookie("t", trusted_origins=["https://app.example.com/login"]),
+        "is not an origin",
+        id="trusted-origin-with-a-path",
+    ),
+    pytest.param(
+        lambda: TokenCookie("t", trusted_origins=["app.example.com"]),
+        "is not an origin",
+        id="trusted-origin-without-scheme",
+    ),
+    pytest.param(
+        lambda: TokenCookie("t", trusted_origins=["https://app.example.com:99999"]),
+        "is not an origin",
+        id="trusted-origin-bad-port",
     ),
     pytest.param(
         lambda: RemotePolicy(failure_ttl=-1),

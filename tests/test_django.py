@@ -138,6 +138,47 @@ def test_a_header_token_needs_no_csrf_token_a_session_does(base: str, tokens: To
         assert browser.post("/submit").status_code == 403  # Django's CSRF check still applies
 
 
+def test_a_cookie_token_needs_djangos_csrf_token_on_django_and_drf_views(
+    base: str, tokens: TokenFactory
+) -> None:
+    """A token from the opt-in cookie is sent by the browser on its own: Django's CSRF check
+    applies to it on a Django view and, as DRF's SessionAuthentication does, on a DRF view
+    (DRF's views are CSRF-exempt); a Basic Authorization header beside it changes nothing."""
+    same_origin = {"sec-fetch-site": "same-origin"}
+    with httpx.Client(base_url=base, headers=same_origin) as browser:
+        browser.cookies.set("access_token", tokens.mint("carol", scope="orders:read"))
+        assert browser.get("/whoami").json()["user"] == "carol"
+        for page in ("/submit", "/api/orders/"):
+            refused = browser.post(page)
+            assert refused.status_code == 403, page
+            assert "CSRF" in refused.text, page
+            basic = browser.post(page, headers={"authorization": "Basic YTpi"})
+            assert basic.status_code == 403, page  # a browser may send Basic on its own too
+        csrf = browser.get("/csrf").json()["token"]
+        posted = browser.post("/submit", headers={"x-csrftoken": csrf})
+        assert posted.json() == {"submitted": True, "user": "carol"}
+        ordered = browser.post("/api/orders/", headers={"x-csrftoken": csrf})
+        assert (ordered.status_code, ordered.json()) == (201, {"ordered": True, "user": "carol"})
+
+
+def test_a_cookie_token_is_refused_on_a_request_from_another_site(
+    base: str, tokens: TokenFactory
+) -> None:
+    """Even with Django's CSRF token at hand, another site's page gets a 403 from authgate for
+    the cookie's token; the header token of the same request is no browser's doing."""
+    with httpx.Client(base_url=base) as browser:
+        browser.cookies.set("access_token", tokens.mint("carol"))
+        csrf = browser.get("/csrf").json()["token"]
+        forged = {"sec-fetch-site": "cross-site", "x-csrftoken": csrf}
+        for page in ("/submit", "/api/orders/", "/whoami"):
+            refused = browser.post(page, headers=forged)
+            assert refused.status_code == 403, page
+            assert refused.json()["message"].startswith("a token from the access_token cookie")
+        dave = bearer(tokens.mint("dave", scope="orders:read"))
+        header = browser.post("/api/orders/", headers={**forged, **dave})
+        assert header.json()["user"] == "dave"
+
+
 def test_session_users_keep_working_beside_token_users(base: str, tokens: TokenFactory) -> None:
     """Without a token, Django's own authentication applies (the admin's users); with one, the
     request is the token's user, whatever session comes with it."""

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from authgate import InvalidRequest
+from authgate import CrossOrigin, InvalidRequest, TokenCookie
 from authgate.extract import (
     Credential,
     credential_from_asgi,
@@ -15,6 +15,7 @@ from authgate.extract import (
 )
 
 TOKEN = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln"
+COOKIE = TokenCookie("access_token")
 
 FOUND: list[Any] = [
     pytest.param([("authorization", f"Bearer {TOKEN}")], ("bearer", TOKEN), id="bearer"),
@@ -73,18 +74,14 @@ def test_ambiguous_or_malformed_requests(headers: list[tuple[str, str]], fragmen
 
 
 def test_cookie_is_opt_in() -> None:
-    """With cookie_name set, a Bearer token may come from that cookie; headers still win."""
+    """With a TokenCookie, a Bearer token may come from that cookie; headers still win."""
     headers = [("cookie", f"theme=dark; access_token={TOKEN}; x=1")]
-    assert credential_from_headers(headers, cookie_name="access_token") == Credential(
-        "bearer", TOKEN
+    assert credential_from_headers(headers, cookie=COOKIE) == Credential(
+        "bearer", TOKEN, from_cookie=True
     )
     both = [*headers, ("authorization", "Bearer other")]
-    assert credential_from_headers(both, cookie_name="access_token") == Credential(
-        "bearer", "other"
-    )
-    assert (
-        credential_from_headers([("cookie", "access_token=")], cookie_name="access_token") is None
-    )
+    assert credential_from_headers(both, cookie=COOKIE) == Credential("bearer", "other")
+    assert credential_from_headers([("cookie", "access_token=")], cookie=COOKIE) is None
 
 
 def test_a_cookie_set_twice_with_two_values_is_ambiguous() -> None:
@@ -95,19 +92,23 @@ def test_a_cookie_set_twice_with_two_values_is_ambiguous() -> None:
     for first, second in ((TOKEN, other), (other, TOKEN)):
         tossed = [("cookie", f"access_token={first}; theme=dark; access_token={second}")]
         with pytest.raises(InvalidRequest, match="one access_token cookie") as caught:
-            credential_from_headers(tossed, cookie_name="access_token")
+            credential_from_headers(tossed, cookie=COOKIE)
         assert caught.value.status == 400
         assert first not in caught.value.message
         split = [("cookie", f"access_token={first}"), ("cookie", f"access_token={second}")]
         with pytest.raises(InvalidRequest, match="one access_token cookie"):
-            credential_from_headers(split, cookie_name="access_token")
+            credential_from_headers(split, cookie=COOKIE)
         environ = {"HTTP_COOKIE": f"access_token={first}; access_token={second}"}
         with pytest.raises(InvalidRequest, match="one access_token cookie"):
-            credential_from_environ(environ, cookie_name="access_token")
+            credential_from_environ(environ, cookie=COOKIE)
     same = [("cookie", f"access_token={TOKEN}; access_token={TOKEN}")]
-    assert credential_from_headers(same, cookie_name="access_token") == Credential("bearer", TOKEN)
+    assert credential_from_headers(same, cookie=COOKIE) == Credential(
+        "bearer", TOKEN, from_cookie=True
+    )
     split = [("cookie", "theme=dark"), ("cookie", f"access_token={TOKEN}")]
-    assert credential_from_headers(split, cookie_name="access_token") == Credential("bearer", TOKEN)
+    assert credential_from_headers(split, cookie=COOKIE) == Credential(
+        "bearer", TOKEN, from_cookie=True
+    )
 
 
 def test_asgi_raw_headers() -> None:
@@ -128,3 +129,116 @@ def test_credential_repr_hides_the_value() -> None:
     text = repr(Credential("bearer", TOKEN))
     assert TOKEN not in text
     assert "bearer" in text
+
+
+FROM_COOKIE = Credential("bearer", TOKEN, from_cookie=True)
+SAME_SITE: list[Any] = [
+    pytest.param("GET", [("sec-fetch-site", "cross-site")], id="a-safe-method-from-anywhere"),
+    pytest.param("HEAD", [("origin", "https://evil.example")], id="head"),
+    pytest.param("OPTIONS", [("origin", "https://evil.example")], id="options"),
+    pytest.param("POST", [("sec-fetch-site", "same-origin")], id="fetch-metadata-same-origin"),
+    pytest.param("POST", [("sec-fetch-site", "none")], id="typed-by-the-user"),
+    pytest.param("POST", [], id="no-browser-headers-no-browser"),
+    pytest.param(
+        "POST",
+        [("origin", "https://api.example.com"), ("host", "api.example.com")],
+        id="an-old-browser-same-origin",
+    ),
+    pytest.param(
+        "DELETE",
+        [("origin", "https://APP.example.com"), ("sec-fetch-site", "same-site")],
+        id="a-trusted-origin",
+    ),
+    pytest.param(
+        "POST",
+        [("origin", "http://localhost:8080"), ("host", "api.example.com")],
+        id="a-trusted-origin-with-its-port",
+    ),
+]
+CROSS_SITE: list[Any] = [
+    pytest.param("POST", [("sec-fetch-site", "cross-site")], id="fetch-metadata-cross-site"),
+    pytest.param(
+        "POST",
+        [("sec-fetch-site", "same-site"), ("origin", "https://blog.example.com")],
+        id="a-sibling-host-is-another-origin",
+    ),
+    pytest.param(
+        "PUT",
+        [("origin", "https://evil.example"), ("host", "api.example.com")],
+        id="an-old-browser-cross-origin",
+    ),
+    pytest.param("PATCH", [("origin", "null"), ("host", "api.example.com")], id="origin-null"),
+    pytest.param("post", [("sec-fetch-site", "cross-site")], id="a-method-in-lower-case"),
+    pytest.param("", [("sec-fetch-site", "cross-site")], id="unknown-method-or-websocket"),
+    pytest.param(
+        "POST",
+        [("sec-fetch-site", "same-origin"), ("sec-fetch-site", "cross-site")],
+        id="two-answers-neither-believed",
+    ),
+    pytest.param(
+        "POST",
+        [("origin", "https://api.example.com"), ("origin", "https://evil.example")],
+        id="two-origins",
+    ),
+    pytest.param(
+        "POST",
+        [
+            ("origin", "https://evil.example"),
+            ("host", "api.example.com"),
+            ("sec-fetch-site", "cross-site"),
+        ],
+        id="an-untrusted-origin",
+    ),
+]
+TRUSTING = TokenCookie(
+    "access_token", trusted_origins=["https://app.example.com", "http://localhost:8080"]
+)
+
+
+def _environ(method: str, headers: list[tuple[str, str]]) -> dict[str, Any]:
+    environ: dict[str, Any] = {"REQUEST_METHOD": method, "HTTP_COOKIE": f"access_token={TOKEN}"}
+    for name, value in headers:  # WSGI servers join a repeated header's values with commas
+        key = "HTTP_" + name.upper().replace("-", "_")
+        environ[key] = f"{environ[key]},{value}" if key in environ else value
+    return environ
+
+
+@pytest.mark.parametrize(("method", "headers"), SAME_SITE)
+def test_a_cookie_token_is_read_on_requests_from_the_apps_own_pages(
+    method: str, headers: list[tuple[str, str]]
+) -> None:
+    """Safe methods, same-origin requests (Fetch Metadata, or Origin against Host from an old
+    browser), requests from no browser, and trusted origins read the cookie's token."""
+    pairs = [("cookie", f"access_token={TOKEN}"), *headers]
+    assert credential_from_headers(pairs, TRUSTING, method=method) == FROM_COOKIE
+    assert credential_from_environ(_environ(method, headers), TRUSTING) == FROM_COOKIE
+
+
+@pytest.mark.parametrize(("method", "headers"), CROSS_SITE)
+def test_a_cookie_token_is_refused_on_requests_another_site_may_have_sent(
+    method: str, headers: list[tuple[str, str]]
+) -> None:
+    """Cross-site request forgery: a browser sends the cookie with a form another site posts;
+    such a request is a 403 naming the fix, before any verification."""
+    pairs = [("cookie", f"access_token={TOKEN}"), *headers]
+    with pytest.raises(CrossOrigin, match="from the access_token cookie") as caught:
+        credential_from_headers(pairs, TRUSTING, method=method)
+    assert caught.value.status == 403
+    assert caught.value.reason == "cross_origin"
+    assert TOKEN not in caught.value.message
+    with pytest.raises(CrossOrigin):
+        credential_from_environ(_environ(method, headers), TRUSTING)
+
+
+def test_the_cross_site_rule_concerns_only_the_cookie() -> None:
+    """A header credential is never sent by a browser on its own: no origin rule applies."""
+    cross = [("sec-fetch-site", "cross-site"), ("cookie", f"access_token={TOKEN}")]
+    found = credential_from_headers(
+        [*cross, ("authorization", f"Bearer {TOKEN}")], COOKIE, method="POST"
+    )
+    assert found == Credential("bearer", TOKEN)
+    assert credential_from_headers([*cross, ("x-api-key", "k")], COOKIE, method="POST") == (
+        Credential("api_key", "k")
+    )
+    # without a TokenCookie the cookie is no credential, so no rule either
+    assert credential_from_headers(cross, method="POST") is None

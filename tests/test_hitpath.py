@@ -26,6 +26,7 @@ from authgate import (
     JWTProvider,
     JWTVerifier,
     Principal,
+    TokenCookie,
 )
 from authgate._hitpath import realm_of
 from authgate.asgi import AuthGateMiddleware
@@ -108,7 +109,7 @@ def authenticator(clock: Clock, *, wsgi: bool = False) -> Authenticator:
     auth = Authenticator(
         [JWTProvider("jwt", verifier), APIKeyProvider("keys", ring), OwnHeaderProvider()],
         clock=clock,
-        cookie_name="session",
+        cookie=TokenCookie("session"),
         realm="hit-realm",
     )
     if wsgi:

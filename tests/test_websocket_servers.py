@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
+from websockets.typing import Origin
 
 from authgate.testing import SigningKey, TokenFactory, free_port
 
@@ -105,3 +106,27 @@ def test_a_refused_handshake_gets_the_http_answer(
     assert body["statusCode"] == 401
     assert body["error"] == "Unauthorized"
     assert body["message"].startswith(message)
+
+
+def test_a_cookie_token_opens_the_socket_only_from_the_apps_own_origin(
+    server: tuple[str, str],
+) -> None:
+    """Cross-site WebSocket hijacking: a browser sends the cookie with a handshake another
+    site's page starts (a GET, yet it opens a channel acting for the user). The token cookie
+    is read only when the Origin is the app's own, or from a client that is no browser."""
+    _, url = server
+    token = TokenFactory(key=SigningKey("HS256", private=SECRET), issuer=ISSUER).mint("ada")
+    cookie = {"cookie": f"session={token}"}
+    own = "http://" + url.split("/")[2]  # the Host the client sends
+    for origin in (Origin(own), None):
+        with connect(url, additional_headers=cookie, origin=origin) as ws:
+            assert json.loads(ws.recv(timeout=5)) == {"user": "ada"}
+    for origin in (Origin("https://evil.example"), Origin("null")):
+        with (
+            pytest.raises(InvalidStatus) as caught,
+            connect(url, additional_headers=cookie, origin=origin),
+        ):
+            pass
+        assert caught.value.response.status_code == 403
+        body = json.loads(caught.value.response.body or b"")
+        assert body["message"].startswith("a token from the session cookie"), body

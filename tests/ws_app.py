@@ -7,7 +7,7 @@ from starlette.applications import Starlette
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket
 
-from authgate import Authenticator, JWTProvider, JWTVerifier, KeySet
+from authgate import Authenticator, JWTProvider, JWTVerifier, KeySet, TokenCookie
 from authgate.asgi import AuthGateMiddleware
 
 ISSUER = "https://ws.test"
@@ -23,5 +23,5 @@ async def echo(websocket: WebSocket) -> None:
 verifier = JWTVerifier(KeySet.from_secret(SECRET), algorithms=["HS256"], issuer=ISSUER)
 app = AuthGateMiddleware(
     Starlette(routes=[WebSocketRoute("/ws", echo)]),
-    Authenticator([JWTProvider("ws", verifier)], realm="sockets"),
+    Authenticator([JWTProvider("ws", verifier)], realm="sockets", cookie=TokenCookie("session")),
 )

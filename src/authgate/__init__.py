@@ -30,6 +30,7 @@ from .errors import (
     BadIssuer,
     BadSignature,
     ConfigurationError,
+    CrossOrigin,
     ExpiredToken,
     Forbidden,
     InsufficientScope,
@@ -48,7 +49,7 @@ from .errors import (
     UnsupportedHeader,
     UnverifiedBinding,
 )
-from .extract import Credential
+from .extract import Credential, TokenCookie
 from .jwt import JWTVerifier
 from .keys import Key, KeySet
 from .keysources import (
@@ -96,6 +97,7 @@ __all__ = [
     "ClientAuth",
     "ConfigurationError",
     "Credential",
+    "CrossOrigin",
     "Endpoint",
     "EndpointProvider",
     "ExpiredToken",
@@ -128,6 +130,7 @@ __all__ = [
     "Roles",
     "ServiceUnavailable",
     "TenantLimits",
+    "TokenCookie",
     "TokenTooLarge",
     "UnsupportedHeader",
     "UnverifiedBinding",

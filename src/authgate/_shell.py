@@ -62,7 +62,7 @@ class Shell(Generic[AppT]):
         self._excluded: Callable[[Mapping[str, Any]], bool] | None = (
             self._predicate(rules) if rules else None
         )
-        self._cookie = authenticator.cookie_name
+        self._cookie = authenticator.cookie
         self._token_header = own = authenticator.token_header
         # A provider's own token header (AWS ALB's): beside an Authorization value the full
         # path refuses it (400), as it does x-api-key, so a hit must not carry it either.

@@ -110,7 +110,12 @@ class AuthGateMiddleware(Shell[ASGIApp]):
             return True
         credential = None
         try:
-            credential = credential_from_asgi(scope["headers"], self._cookie, self._token_header)
+            credential = credential_from_asgi(
+                scope["headers"],
+                self._cookie,
+                self._token_header,
+                method=scope.get("method", "") if kind == "http" else "",  # a handshake: ""
+            )
             if credential is not None and credential.kind == "bearer":
                 credential = self._with_request(credential, scope)
             principal = self._settle(

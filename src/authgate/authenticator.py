@@ -28,7 +28,13 @@ from .errors import (
     UnverifiedBinding,
 )
 from .events import Decision, Event
-from .extract import MAX_TOKEN_BYTES, Credential, credential_from_headers, with_request
+from .extract import (
+    MAX_TOKEN_BYTES,
+    Credential,
+    TokenCookie,
+    credential_from_headers,
+    with_request,
+)
 from .jwt import unverified_claims
 from .mtls import ClientCertificates
 from .principal import Principal
@@ -53,7 +59,8 @@ class Authenticator:
         cache: the verified-token cache's bounds (:class:`CacheLimits`), or ``None``: no
             cache, every request is verified.
         clock: returns the current time; the cache and expiry checks use it.
-        cookie_name: also accept a Bearer token from this cookie (off by default).
+        cookie: also accept a Bearer token from this cookie (:class:`TokenCookie`; off by
+            default), refused on requests another site's page may have sent.
         realm: the ``realm`` of ``WWW-Authenticate`` challenges.
         max_token_lifetime: the longest any accepted token lives; bounds how long a
             revocation whose token expiry is unknown is remembered.
@@ -77,7 +84,7 @@ class Authenticator:
         *,
         cache: CacheLimits | None = DEFAULT_CACHE,
         clock: Callable[[], float] = time.time,
-        cookie_name: str | None = None,
+        cookie: TokenCookie | None = None,
         realm: str = "api",
         max_token_lifetime: float = 86400.0,
         max_credential_bytes: int = MAX_TOKEN_BYTES,
@@ -88,10 +95,10 @@ class Authenticator:
     ) -> None:
         self.providers = _providers(providers)
         self.max_credential_bytes = size(max_credential_bytes, "max_credential_bytes", minimum=1)
-        if cookie_name is not None and (
-            not isinstance(cookie_name, str) or not cookie_name.isascii() or not cookie_name
-        ):
-            raise ConfigurationError("cookie_name must be a non-empty ASCII cookie name")
+        if cookie is not None and not isinstance(cookie, TokenCookie):
+            raise ConfigurationError(
+                'cookie must be an authgate.TokenCookie (TokenCookie("access_token")), or None'
+            )
         if not isinstance(realm, str) or not realm.isprintable() or any(c in realm for c in '"\\'):
             raise ConfigurationError(
                 "the realm must be printable text without quotes or backslashes"
@@ -101,7 +108,7 @@ class Authenticator:
         if cache is not None and not isinstance(cache, CacheLimits):
             raise ConfigurationError("cache must be an authgate.CacheLimits, or None (no cache)")
         lifetime = positive(max_token_lifetime, "max_token_lifetime")
-        self.cookie_name = cookie_name
+        self.cookie = cookie
         self.token_header = _token_header(self.providers)
         """The one provider header tokens may also arrive in (``Provider.token_header``)."""
         self.realm = realm
@@ -253,13 +260,16 @@ class Authenticator:
 
         Args:
             headers: the request headers, as a mapping or (name, value) pairs.
-            method: the request's method, which a DPoP proof must name.
+            method: the request's method, which a DPoP proof must name (and which decides
+                whether a token from the cookie needs a same-site request: unset, it does).
             uri: the request's URI (scheme, host, path), which a DPoP proof must name.
         """
         credential = None
         try:
             credential = with_request(
-                credential_from_headers(headers, self.cookie_name, self.token_header), method, uri
+                credential_from_headers(headers, self.cookie, self.token_header, method=method),
+                method,
+                uri,
             )
             return None if credential is None else self.verify_credential(credential)
         except AuthGateError as exc:
@@ -279,7 +289,9 @@ class Authenticator:
         credential = None
         try:
             credential = with_request(
-                credential_from_headers(headers, self.cookie_name, self.token_header), method, uri
+                credential_from_headers(headers, self.cookie, self.token_header, method=method),
+                method,
+                uri,
             )
             if credential is None:
                 return None

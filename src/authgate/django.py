@@ -20,7 +20,8 @@ credential's user: ``request.user`` is a :class:`TokenUser` (``is_authenticated`
 status, ``WWW-Authenticate``, a JSON body). A request without one keeps whatever Django's own
 authentication made of it (the admin's session users, ``AnonymousUser``). A request
 authenticated by a header needs no CSRF token (a browser never sends it by itself); one by the
-opt-in cookie still does.
+opt-in cookie (:class:`~authgate.TokenCookie`) still does, and is refused (403) on a request
+from another site's page whatever the view.
 
 The middleware is sync and async capable: under ASGI it verifies without blocking the loop.
 """
@@ -187,7 +188,7 @@ def _permissions() -> Permissions | None:
 
 def _credential(request: HttpRequest, auth: Authenticator) -> Credential | None:
     """The request's credential, with what proves a binding (DPoP, client certificate)."""
-    credential = credential_from_environ(request.META, auth.cookie_name, auth.token_header)
+    credential = credential_from_environ(request.META, auth.cookie, auth.token_header)
     if credential is None or credential.kind != "bearer":
         return credential
     if auth.client_certificates is not None:
@@ -223,13 +224,8 @@ def _attach(request: HttpRequest, principal: Principal, credential: Credential) 
     request.auser = auser
     request.auth = principal
     request.META["authgate.principal"] = principal
-    if not _from_cookie(request, credential):
+    if not credential.from_cookie:  # a browser never sends a header credential by itself
         request._dont_enforce_csrf_checks = True
-
-
-def _from_cookie(request: HttpRequest, credential: Credential) -> bool:
-    header = request.META.get("HTTP_AUTHORIZATION") or request.META.get("HTTP_X_API_KEY")
-    return not header
 
 
 def authenticate_request(request: HttpRequest) -> Principal | None:

@@ -10,10 +10,11 @@ Settings (``AUTHGATE`` as for :mod:`authgate.django`)::
 
 and per view ``permission_classes = [IsAuthenticated, scopes("orders:read")]``.
 
-A missing or bad token is a 401 with the RFC 6750 challenge (``authenticate_header``), never
-DRF's 403; a malformed request a 400; an outage a 503 with ``Retry-After``. A missing scope or
-role is a 403 naming it. With drf-spectacular installed, the OpenAPI schema gets a ``bearerAuth``
-security scheme for this class.
+A token from the opt-in cookie needs Django's CSRF token on unsafe methods, as DRF's
+``SessionAuthentication`` does. A missing or bad token is a 401 with the RFC 6750 challenge
+(``authenticate_header``), never DRF's 403; a malformed request a 400; an outage a 503 with
+``Retry-After``. A missing scope or role is a 403 naming it. With drf-spectacular installed,
+the OpenAPI schema gets a ``bearerAuth`` security scheme for this class.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from ._extras import extra_missing
 
 try:
     from rest_framework import exceptions
-    from rest_framework.authentication import BaseAuthentication
+    from rest_framework.authentication import BaseAuthentication, SessionAuthentication
     from rest_framework.permissions import BasePermission
     from rest_framework.request import Request
 except ModuleNotFoundError as exc:  # the extra is missing: say which
@@ -68,6 +69,9 @@ class AuthGateAuthentication(BaseAuthentication):
             raise _Refused(error) from None
         if principal is None:
             return None
+        # DRF's views are CSRF-exempt: a token from the cookie, which a browser sends by
+        # itself, gets Django's CSRF check here, as a session does (a header token skips it)
+        SessionAuthentication().enforce_csrf(django_request)
         user = django_request.user
         assert isinstance(user, TokenUser)
         return user, principal

@@ -46,6 +46,7 @@ __all__ = [
     "BadIssuer",
     "BadSignature",
     "ConfigurationError",
+    "CrossOrigin",
     "ExpiredToken",
     "Forbidden",
     "InsufficientScope",
@@ -283,6 +284,14 @@ class Forbidden(AuthGateError):
     error = "forbidden"
     reason = "forbidden"
     default_message = "this credential is not allowed here"
+
+
+class CrossOrigin(Forbidden):
+    """A token from the opt-in cookie on a request another site's page may have sent
+    (cross-site request forgery, see :class:`authgate.extract.TokenCookie`): 403."""
+
+    reason = "cross_origin"
+    default_message = "a token from a cookie is not accepted on a request from another site"
 
 
 class InsufficientScope(Forbidden):

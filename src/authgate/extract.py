@@ -4,20 +4,24 @@ DPoP`` with its ``DPoP`` proof header (RFC 9449), ``x-api-key``, a cookie.
 Never from the query string. Ambiguity is the client's error (400 ``invalid_request``): several
 ``Authorization`` headers, an empty or multi-part Bearer value, a Bearer token and an API key
 together. A non-Bearer ``Authorization`` scheme (e.g. ``Basic``) is not ours and counts as no
-credential.
+credential. A token from the opt-in cookie (:class:`TokenCookie`) is refused (403) on a
+request another site's page may have sent (cross-site request forgery).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Final, Literal, NamedTuple
+from urllib.parse import urlsplit
 
-from .errors import InvalidDPoPProof, InvalidRequest, TokenTooLarge
+from .errors import ConfigurationError, CrossOrigin, InvalidDPoPProof, InvalidRequest, TokenTooLarge
 
 __all__ = [
     "Credential",
     "Proof",
+    "TokenCookie",
     "credential_from_asgi",
     "credential_from_environ",
     "credential_from_headers",
@@ -36,6 +40,107 @@ _B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
 # An auth-scheme is an RFC 9110 token; what follows it decides whether the header is well-formed.
 _SCHEME = re.compile(r"([!#$%&'*+.^_`|~0-9A-Za-z-]+)(.*)", re.DOTALL)
 _API_KEY = re.compile(r"[\x21-\x2b\x2d-\x7e]+")  # visible ASCII, no spaces, no commas
+_COOKIE_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # an RFC 6265 cookie-name (a token)
+_SAFE_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
+_SAME_ORIGIN: Final = frozenset({"same-origin", "none"})  # Sec-Fetch-Site: ours, or the user's
+
+
+@dataclass(frozen=True, slots=True)
+class TokenCookie:
+    """A cookie that may carry a Bearer token (``Authenticator(cookie=TokenCookie("token"))``).
+
+    A browser sends cookies with requests other sites' pages start (a form posted to this
+    app, a ``fetch``, a WebSocket opened from their page), so a token read from the cookie
+    is accepted on a request that may change something (any method but GET, HEAD and
+    OPTIONS; every WebSocket handshake) only when the browser says the request comes from
+    this app's own origin (``Sec-Fetch-Site: same-origin``, or, from a browser without
+    Fetch Metadata, an ``Origin`` whose host is the ``Host``), or from one of
+    ``trusted_origins``; else 403 (as Go's ``CrossOriginProtection`` decides). A request
+    with neither header comes from no browser, and passes. Tokens in ``Authorization`` are
+    not concerned: a browser never adds that header on its own.
+
+    Args:
+        name: the cookie's name.
+        trusted_origins: other origins (``https://app.example.com``) whose pages may send
+            such requests with the cookie too (a front end on another host).
+    """
+
+    name: str
+    trusted_origins: Collection[str] = ()
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or _COOKIE_NAME.fullmatch(self.name) is None:
+            raise ConfigurationError("TokenCookie.name must be a cookie name (an RFC 6265 token)")
+        if isinstance(self.trusted_origins, str):
+            raise ConfigurationError(
+                "TokenCookie.trusted_origins must be a list of origins, not one string"
+            )
+        object.__setattr__(
+            self, "trusted_origins", frozenset(map(_trusted_origin, self.trusted_origins))
+        )
+
+    def refuse_cross_origin(
+        self, method: str, fetch_site: str | None, origin: str | None, host: str | None
+    ) -> None:
+        """Raise :class:`~authgate.errors.CrossOrigin` when a browser may have sent this
+        request from another site's page.
+
+        Args:
+            method: the request's method (``""`` when unknown, e.g. a WebSocket handshake:
+                checked as one that changes something).
+            fetch_site: the ``Sec-Fetch-Site`` header, if any.
+            origin: the ``Origin`` header, if any.
+            host: the ``Host`` header, if any.
+        """
+        if method in _SAFE_METHODS:
+            return
+        if fetch_site is not None:
+            if fetch_site.lower() in _SAME_ORIGIN:
+                return
+        elif origin is None:
+            return  # neither header: not a browser's request
+        elif host and _host_of(origin) == host.lower():
+            return
+        if origin is not None and origin.lower() in self.trusted_origins:
+            return
+        raise CrossOrigin(
+            f"a token from the {self.name} cookie is not accepted on a request from another "
+            "site; send it in the Authorization header"
+        ).with_context(origin=(origin or "")[:200], fetch_site=(fetch_site or "")[:50])
+
+
+def _trusted_origin(origin: object) -> str:
+    """An origin as browsers serialise it in ``Origin`` (lower case, no path), or refuse it."""
+    try:
+        parts = urlsplit(origin) if isinstance(origin, str) else None
+        port = None if parts is None else parts.port
+    except ValueError:
+        parts = None
+    if (
+        parts is None
+        or parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or parts.path not in ("", "/")
+        or parts.query
+        or parts.fragment
+        or parts.username is not None
+    ):
+        raise ConfigurationError(
+            f"TokenCookie.trusted_origins: {origin!r} is not an origin such as "
+            "'https://app.example.com'"
+        )
+    host = parts.hostname
+    if ":" in host:
+        host = f"[{host}]"
+    if port is not None and port != {"http": 80, "https": 443}[parts.scheme]:
+        host = f"{host}:{port}"  # browsers leave the default port out of Origin
+    return f"{parts.scheme}://{host}"
+
+
+def _host_of(origin: str) -> str | None:
+    """The host (and port, if any) of an ``Origin`` value, lower case."""
+    scheme, sep, rest = origin.partition("://")
+    return rest.lower() if sep and scheme.lower() in ("http", "https") and rest else None
 
 
 def refuse_oversized(value: str, limit: int) -> None:
@@ -81,13 +186,15 @@ class Credential(NamedTuple):
     sent under the ``DPoP`` scheme carries its ``proof``; with client certificates configured
     (:mod:`authgate.mtls`), ``certificate`` is the thumbprint of the request's. A token read
     from a provider's own header (``Provider.token_header``, e.g. AWS ALB's) names it in
-    ``header``: only that provider verifies it."""
+    ``header``: only that provider verifies it. ``from_cookie`` says the token came from the
+    opt-in cookie, which a browser sends by itself (CSRF checks still apply to it)."""
 
     kind: Literal["bearer", "api_key"]
     value: str
     proof: Proof | None = None
     certificate: str | None = None
     header: str | None = None
+    from_cookie: bool = False
 
     @property
     def is_jwt(self) -> bool:
@@ -174,7 +281,7 @@ def extract_credential(
     if cookie_name is not None and cookie_header:
         value = _cookie(cookie_header, cookie_name)
         if value:
-            return Credential("bearer", value)
+            return Credential("bearer", value, from_cookie=True)
     return None
 
 
@@ -202,10 +309,10 @@ def with_request(credential: Credential | None, method: str, uri: str) -> Creden
     """
     if credential is None:
         return None
-    kind, value, proof, certificate, header = credential
+    kind, value, proof, certificate, header, from_cookie = credential
     if proof is None:
         return credential
-    return Credential(kind, value, Proof(proof.jwt, method, uri), certificate, header)
+    return Credential(kind, value, Proof(proof.jwt, method, uri), certificate, header, from_cookie)
 
 
 def _cookie(header: str, name: str) -> str | None:
@@ -225,20 +332,25 @@ def _cookie(header: str, name: str) -> str | None:
 
 def credential_from_asgi(
     headers: Iterable[tuple[bytes, bytes]],
-    cookie_name: str | None = None,
+    cookie: TokenCookie | None = None,
     token_header: str | None = None,
+    *,
+    method: str = "",
 ) -> Credential | None:
     """The credential in raw ASGI headers (lower-case names, latin-1 values).
 
     Args:
         headers: ``scope["headers"]``.
-        cookie_name: the opt-in bearer cookie.
+        cookie: the opt-in token cookie.
         token_header: a provider's own token header (lower-case), if one is configured.
+        method: the request's method, for the cookie's cross-site check (``""``, unknown or a
+            WebSocket handshake: checked as a method that changes something).
     """
     authorization: str | None = None
     api_key: str | None = None
     cookies: list[object] = []
-    cookie: str | None = None
+    cookie_header: str | None = None
+    browser: dict[bytes, object] = {}
     proofs: list[str] = []
     n_auth = n_key = n_own = 0
     own_name = None if token_header is None else token_header.encode("latin-1")
@@ -251,29 +363,43 @@ def credential_from_asgi(
         elif name == b"x-api-key":
             api_key = _latin1(value)
             n_key += 1
-        elif name == b"cookie" and cookie_name is not None:
-            cookies.append(value)  # HTTP/2 may split one Cookie header into several
         elif name == b"dpop":
             proofs.append(_latin1(value))
         elif name == own_name:
             own = _latin1(value)
             n_own += 1
+        elif cookie is not None:
+            if name == b"cookie":
+                cookies.append(value)  # HTTP/2 may split one Cookie header into several
+            elif name in _BROWSER:  # read only when the cookie is the credential
+                # the same header twice with two values: neither is believed
+                browser[name] = value if browser.setdefault(name, value) == value else b"\x00"
     if authorization is None and api_key is None and own is None:
         if not cookies:
             return None
-        cookie = "; ".join(map(_latin1, cookies))  # read only when it is the credential
-    return extract_credential(
+        cookie_header = "; ".join(map(_latin1, cookies))  # read only when it is the credential
+    credential = extract_credential(
         authorization,
         api_key,
         authorization_count=n_auth,
         api_key_count=n_key,
-        cookie_header=cookie,
-        cookie_name=cookie_name,
+        cookie_header=cookie_header,
+        cookie_name=None if cookie is None else cookie.name,
         proofs=proofs,
         token_header=token_header,
         header_token=own,
         header_token_count=n_own,
     )
+    if cookie is not None and credential is not None and credential.from_cookie:
+        site, origin, host = (
+            None if name not in browser else _latin1(browser[name]) for name in _BROWSER_NAMES
+        )
+        cookie.refuse_cross_origin(method, site, origin, host)
+    return credential
+
+
+_BROWSER_NAMES: Final = (b"sec-fetch-site", b"origin", b"host")
+_BROWSER: Final = frozenset(_BROWSER_NAMES)
 
 
 def _latin1(value: object) -> str:
@@ -294,54 +420,70 @@ def environ_key(header: str) -> str:
 
 def credential_from_environ(
     environ: Mapping[str, object],
-    cookie_name: str | None = None,
+    cookie: TokenCookie | None = None,
     token_header: str | None = None,
 ) -> Credential | None:
-    """The credential in a WSGI environ.
+    """The credential in a WSGI environ (Django's ``request.META`` too).
 
     Args:
         environ: the WSGI environ.
-        cookie_name: the opt-in bearer cookie.
+        cookie: the opt-in token cookie.
         token_header: a provider's own token header (lower-case), if one is configured.
     """
     authorization = environ.get("HTTP_AUTHORIZATION")
     api_key = environ.get("HTTP_X_API_KEY")
-    cookie = environ.get("HTTP_COOKIE") if cookie_name is not None else None
+    cookie_header = environ.get("HTTP_COOKIE") if cookie is not None else None
     own: str | None = None
     if token_header is not None:
         found = environ.get(environ_key(token_header))
         own = found if isinstance(found, str) else None
-    if authorization is None and api_key is None and cookie is None and own is None:
+    if authorization is None and api_key is None and cookie_header is None and own is None:
         return None
     api_key = api_key if isinstance(api_key, str) else None
     proof = environ.get("HTTP_DPOP")
     # WSGI servers (wsgiref, gunicorn) join a repeated header's values with commas; no API
     # key or DPoP proof has one, so a comma means several headers (as for ASGI: a 400).
-    return extract_credential(
+    credential = extract_credential(
         authorization if isinstance(authorization, str) else None,
         api_key,
         api_key_count=2 if api_key is not None and "," in api_key else 1,
-        cookie_header=cookie if isinstance(cookie, str) else None,
-        cookie_name=cookie_name,
+        cookie_header=cookie_header if isinstance(cookie_header, str) else None,
+        cookie_name=None if cookie is None else cookie.name,
         proofs=proof.split(",") if isinstance(proof, str) else (),
         token_header=token_header,
         header_token=own,
         header_token_count=2 if own is not None and "," in own else 1,
     )
+    if cookie is not None and credential is not None and credential.from_cookie:
+        cookie.refuse_cross_origin(
+            _text(environ.get("REQUEST_METHOD")) or "",
+            _text(environ.get("HTTP_SEC_FETCH_SITE")),
+            _text(environ.get("HTTP_ORIGIN")),
+            _text(environ.get("HTTP_HOST")),
+        )
+    return credential
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 def credential_from_headers(
     headers: Mapping[str, str] | Iterable[tuple[str | bytes, str | bytes]],
-    cookie_name: str | None = None,
+    cookie: TokenCookie | None = None,
     token_header: str | None = None,
+    *,
+    method: str = "",
 ) -> Credential | None:
     """The credential in any header collection: a mapping, or (name, value) pairs.
 
     Args:
         headers: a mapping (any case; a multi-valued mapping's ``items()`` should yield each
             value), or pairs of ``str`` or ``bytes``.
-        cookie_name: the opt-in bearer cookie.
+        cookie: the opt-in token cookie.
         token_header: a provider's own token header (lower-case), if one is configured.
+        method: the request's method, for the cookie's cross-site check (``""``, unknown:
+            checked as a method that changes something).
     """
     items = headers.items() if isinstance(headers, Mapping) else headers
     pairs = [
@@ -353,4 +495,4 @@ def credential_from_headers(
         )
         for n, v in items
     ]
-    return credential_from_asgi(pairs, cookie_name, token_header)
+    return credential_from_asgi(pairs, cookie, token_header, method=method)

@@ -100,7 +100,7 @@ class AuthGate:
             return
         credential = None
         try:
-            credential = credential_from_environ(environ, auth.cookie_name, auth.token_header)
+            credential = credential_from_environ(environ, auth.cookie, auth.token_header)
             if credential is not None and credential.kind == "bearer":
                 credential = bound_to_environ(credential, environ, auth)
             if credential is not None:
