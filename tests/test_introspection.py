@@ -278,6 +278,48 @@ def test_a_sender_constrained_introspection_answer_is_refused(idp: FakeIntrospec
 # -- issue 21, point 1: introspection as servers really answer ------------------------------
 
 
+@pytest.mark.parametrize(
+    ("member", "value"),
+    [
+        ("typ", "Refresh"),  # Keycloak, whatever token_type_hint says
+        ("typ", "Offline"),
+        ("typ", "ID"),
+        ("token_use", "refresh_token"),  # Ory Hydra
+        ("token_type", "refresh_token"),
+        ("token_type", "Refresh"),
+    ],
+)
+def test_an_answer_for_a_refresh_or_id_token_is_refused(
+    idp: FakeIntrospection, member: str, value: str
+) -> None:
+    """Servers introspect refresh tokens too (active: true): one sent as a Bearer token would
+    serve for as long as the refresh token lives. The answer's kind of token is checked."""
+    auth = Authenticator([provider_for(idp)])
+    kind: dict[str, Any] = {member: value}
+    token = idp.issue("ada", **kind)
+    with pytest.raises(InvalidToken) as caught:
+        auth.authenticate(bearer(token))
+    assert (caught.value.message, caught.value.claim) == (
+        "the token is not an access token",
+        member,
+    )
+
+
+@pytest.mark.parametrize(
+    "kind",
+    [{"typ": "Bearer"}, {"token_use": "access_token"}, {"token_type": "DPoP", "cnf": None},
+     {"token_type": None}],
+    ids=["keycloak", "hydra", "token-type-dpop-unbound", "no-kind-at-all"],
+)  # fmt: skip
+def test_an_answer_for_an_access_token_is_accepted(
+    idp: FakeIntrospection, kind: dict[str, Any]
+) -> None:
+    auth = Authenticator([provider_for(idp)])
+    principal = auth.authenticate(bearer(idp.issue("ada", **kind)))
+    assert principal is not None
+    assert principal.subject == "ada"
+
+
 def test_jwts_locally_and_opaque_tokens_by_introspection_from_one_issuer() -> None:
     """One identity provider, two credential kinds: its JWTs verified locally (no call), its
     opaque tokens introspected; two local verifiers for one issuer are still refused."""

@@ -214,6 +214,17 @@ def test_keycloak_realm_tokens_with_realm_and_client_roles() -> None:
         assert principal.name == "alice"
         with pytest.raises(BadAudience):
             auth.authenticate(bearer(server.mint("x", aud="account")))
+        # the realm signs ID and logout tokens with the same key, for the same audience
+        for kind in ("ID", "Logout"):
+            other = server.mint("f6b3c2e1", aud="orders-api", azp="orders-api", typ=kind)
+            with pytest.raises(InvalidToken) as caught:
+                auth.authenticate(bearer(other))
+            assert (caught.value.message, caught.value.claim) == (
+                "the token is not a Keycloak access token",
+                "typ",
+            )
+        lightweight = server.mint("f6b3c2e1", aud="orders-api")  # no typ: still an access token
+        assert auth.authenticate(bearer(lightweight)) is not None
 
 
 def test_okta_custom_authorization_server() -> None:

@@ -331,9 +331,20 @@ class ClientAuth:
         return (self.secret, quote_plus(self.secret, safe=""), basic, basic[6:])
 
 
+_KIND_MEMBERS: Final = ("token_type", "token_use", "typ")
+"""Where introspection answers name the kind of token: RFC 7662's ``token_type``, Hydra's
+``token_use``, Keycloak's ``typ``."""
+_NOT_ACCESS_TOKENS: Final = frozenset(
+    {"refresh", "refresh_token", "offline", "id", "id_token", "logout", "logout_token"}
+)
+"""Their values for tokens that are no access token (lower case)."""
+
+
 class IntrospectionProvider(RemoteProvider):
-    """RFC 7662 token introspection: the answer must say ``active: true`` and, when configured,
-    name our audience and the issuer; see ``subject_claim`` for the subject.
+    """RFC 7662 token introspection: the answer must say ``active: true``, not name a refresh,
+    ID or logout token (``token_type``; Hydra's ``token_use``, Keycloak's ``typ``: servers
+    answer for refresh tokens too, whatever the hint) and, when configured, name our audience
+    and the issuer; see ``subject_claim`` for the subject.
 
     The resource server authenticates as ``auth`` says (:class:`ClientAuth`: HTTP Basic,
     ``client_secret_post``, or a Bearer token of its own). A 400 is the server's verdict on
@@ -443,7 +454,16 @@ class IntrospectionProvider(RemoteProvider):
         return body
 
     def _check_answer(self, body: Claims) -> None:
-        """The answer's issuer, audience and times, checked as a JWT's would be."""
+        """The answer's kind of token, then its issuer, audience and times, checked as a JWT's
+        would be."""
+        for member in _KIND_MEMBERS:
+            kind = body.get(member)
+            if isinstance(kind, str) and kind.lower() in _NOT_ACCESS_TOKENS:
+                # an active refresh token (Keycloak, Hydra, WSO2 answer for them too, whatever
+                # the hint) lives far longer than an access token and is for the token endpoint
+                raise InvalidToken("the token is not an access token", claim=member).with_context(
+                    **{member: kind[:40]}
+                )
         if self.issuer is not None and "iss" in body and body["iss"] != self.issuer:
             raise BadIssuer("the token was issued by another issuer").with_context(
                 expected_iss=self.issuer, iss=body.get("iss")

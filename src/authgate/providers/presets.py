@@ -32,7 +32,7 @@ Each takes an ``upstream`` (and an endpoint override, for a local fake or a priv
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from .._upstream import Upstream, upstream_of
 from ..errors import (
@@ -289,7 +289,9 @@ def keycloak(
 ) -> JWTProvider:
     """A Keycloak realm's access tokens: the realm issuer ``{base_url}/realms/{realm}`` found
     by discovery, RS256, ``aud`` when ``audience`` is set (an audience mapper adds it), realm
-    roles and ``client_id``'s client roles as roles.
+    roles and ``client_id``'s client roles as roles. The realm signs its ID and logout tokens
+    with the same key: a ``typ`` claim other than ``Bearer`` or ``DPoP`` (``ID``, ``Logout``)
+    is refused.
 
     Args:
         base_url: the server (``https://keycloak.example.com``; ``/auth`` included if yours
@@ -308,7 +310,22 @@ def keycloak(
         audience=None if audience is None else sorted(_names(audience, "audience")),
         clock=upstream_of(upstream).clock,
     )
-    return JWTProvider(name, verifier, role_claims=Roles.keycloak(client_id))
+    return JWTProvider(
+        name, verifier, claims_hook=_keycloak_access, role_claims=Roles.keycloak(client_id)
+    )
+
+
+_KEYCLOAK_ACCESS: Final = frozenset({"Bearer", "DPoP"})  # Keycloak's TokenUtil.TOKEN_TYPE_*
+
+
+def _keycloak_access(claims: dict[str, Any]) -> Mapping[str, Any]:
+    """Keycloak's ``typ`` claim: an access token's is ``Bearer`` (``DPoP`` when bound); an ID
+    token (``ID``), a logout token (``Logout``) or a refresh token is no credential here."""
+    if "typ" in claims and claims["typ"] not in _KEYCLOAK_ACCESS:
+        raise InvalidToken("the token is not a Keycloak access token", claim="typ").with_context(
+            typ=str(claims["typ"])[:40]
+        )
+    return claims
 
 
 def okta(
