@@ -523,3 +523,40 @@ def test_the_testing_kit_mints_every_algorithm_name_authgate_accepts(alg: str) -
     token = TokenFactory(key=key).mint("ed")
     verifier = JWTVerifier(key.keyset(), algorithms=[alg])
     assert verifier.verify(token)["sub"] == "ed"
+
+
+@pytest.mark.parametrize("how", ["token", "subject", "jti"])
+def test_a_sign_out_outlives_every_token_it_denies(
+    auth: Authenticator, acme: TokenFactory, clock: Clock, how: str
+) -> None:
+    """A revocation is forgotten max_token_lifetime after it (a subject's cut-off, a token
+    whose exp is unknown): so no token may live longer, or it would be served again once its
+    sign-out was forgotten. A longer-lived token is refused when first seen, naming exp."""
+    lifetime = auth.denylist.max_token_lifetime
+    assert lifetime == 86400.0
+    now = int(clock.now)
+    long_lived = acme.mint("ada", jti="j-long", exp=now + 10 * 86400)
+    with pytest.raises(InvalidToken) as caught:
+        auth.authenticate(bearer(long_lived))
+    assert caught.value.claim == "exp"
+    assert caught.value.message == "the token lives longer than this server accepts"
+    no_iat = acme.mint("ada", iat=None, exp=now + lifetime + 60)  # from now: too long too
+    with pytest.raises(InvalidToken, match="lives longer"):
+        auth.authenticate(bearer(no_iat))
+    # the longest accepted: signed out, it stays refused until it expires
+    token = acme.mint("ada", jti="j-day", exp=now + lifetime)
+    assert auth.authenticate(bearer(token)) is not None
+    clock.now += 1  # signed out a second later (a subject's cut-off is now)
+    if how == "token":
+        auth.revoke(token)
+    elif how == "subject":
+        auth.revoke(subject="ada", issuer="https://acme.test")
+    else:
+        auth.revoke(jti="j-day")  # its expiry unknown to the caller
+    # refused as revoked up to its exp and through the verifier's leeway (30 s), then expired
+    for step, reason in ((0, "revoked"), (lifetime - 2, "revoked"), (1, "revoked"),
+                         (29, "revoked"), (1, "expired")):  # fmt: skip
+        clock.now += step
+        with pytest.raises(InvalidToken) as refused:
+            auth.authenticate(bearer(token))
+        assert refused.value.reason == reason, clock.now - now

@@ -18,6 +18,7 @@ from authgate import (
     InvalidToken,
     VeryChatProvider,
 )
+from authgate._config import MAX_LEEWAY
 from authgate.asgi import AuthGateMiddleware
 from authgate.testing import SigningKey, TokenFactory
 from authgate.wsgi import ENVIRON_KEY, AuthGateWSGIMiddleware
@@ -172,13 +173,13 @@ def test_revoke_by_subject_and_issue_time(
 def test_denylist_forgets_entries_after_exp(
     auth: Authenticator, backoffice: TokenFactory, clock: Clock
 ) -> None:
-    """A revoked token's entries (its signing input and its jti) live until its exp, then are
-    forgotten by the next amortised prune; the list never holds more than twice its live
+    """A revoked token's entries (its signing input and its jti) live until its exp and the
+    longest leeway (MAX_LEEWAY) after, then are forgotten by the next amortised prune; the list never holds more than twice its live
     entries plus 64."""
     token = backoffice.mint("1", exp=int(clock.now) + 60)
     auth.revoke(token)
     assert len(auth.denylist) == 2  # the signing input and the jti
-    clock.now += 61
+    clock.now += 60 + MAX_LEEWAY + 1
     for i in range(200):
         auth.revoke(jti=f"later-{i}", expires_at=clock.now + 3600)
         assert len(auth.denylist) <= 2 * (i + 1) + 64

@@ -289,6 +289,23 @@ CASES: list[Any] = [
         id="tenants-policy-with-keys",
     ),
     pytest.param(
+        lambda: MoriProvider(endpoint=Endpoint("https://mori.example/verify"), leeway=-1),
+        "leeway must be >= 0",
+        id="mori-remote-negative-leeway",
+    ),
+    pytest.param(
+        lambda: MoriProvider(endpoint=Endpoint("https://mori.example/verify"), leeway="30"),  # type: ignore[arg-type]
+        "leeway must be a finite number",
+        id="mori-remote-leeway-text",
+    ),
+    pytest.param(
+        lambda: IntrospectionProvider(
+            "i", "https://i.example/in", auth=ClientAuth.basic("a", "b"), leeway=3600
+        ),
+        "leeway must be at most 300 seconds",
+        id="introspection-leeway-of-an-hour",
+    ),
+    pytest.param(
         lambda: VeryChatProvider("proj", leeway=60),
         "VeryChat's leeway is for local verification: give the secret too",
         id="verychat-leeway-without-secret",

@@ -8,6 +8,7 @@ documented rejections.
 from __future__ import annotations
 
 import secrets
+import time
 from collections.abc import Iterator
 from email.message import Message
 from typing import Any
@@ -136,7 +137,7 @@ class JunkRejecter(FakeServer):
 
     def answer(self, method: str, path: str, headers: Message, body: bytes) -> Answer:
         if headers.get("authorization") == "Bearer good-token":
-            return json_answer(200, {"sub": "u1", "exp": 4102444800})
+            return json_answer(200, {"sub": "u1", "exp": int(time.time()) + 3600})
         return json_answer(400, {"error": "invalid_token"})
 
 

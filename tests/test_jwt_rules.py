@@ -448,6 +448,7 @@ CONFIGS: list[Any] = [
     pytest.param({"algorithms": ["HS256"]}, id="no-key-suits"),
     pytest.param({"leeway": -1}, id="negative-leeway"),
     pytest.param({"leeway": float("nan")}, id="nan-leeway"),
+    pytest.param({"leeway": 301}, id="leeway-beyond-five-minutes"),
     pytest.param({"audience": []}, id="empty-audience"),
     pytest.param({"audience": [""]}, id="blank-audience"),
     pytest.param({"issuer": ""}, id="blank-issuer"),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import json
+import time
 from collections.abc import Iterator
 from email.message import Message
 from pathlib import Path
@@ -38,7 +39,8 @@ class AcmeServer(FakeServer):
     def answer(self, method: str, path: str, headers: Message, body: bytes) -> Answer:
         token = json.loads(body or b"{}").get("token")
         if token == "acme-good-token":
-            return json_answer(200, {"user": {"id": "u-7", "org": "acme"}, "exp": 4102444800})
+            expiry = int(time.time()) + 3600
+            return json_answer(200, {"user": {"id": "u-7", "org": "acme"}, "exp": expiry})
         if token == "acme-down":
             return json_answer(500, {"error": "boom"})
         return json_answer(404, {"error": "unknown token"})

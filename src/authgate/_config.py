@@ -8,11 +8,23 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Final
 
 from .errors import ConfigurationError
 
-__all__ = ["header_safe", "names", "non_negative", "positive", "size"]
+__all__ = [
+    "MAX_LEEWAY",
+    "header_safe",
+    "leeway_seconds",
+    "names",
+    "non_negative",
+    "positive",
+    "size",
+]
+
+MAX_LEEWAY: Final = 300.0
+"""The most clock skew any verifier may allow, in seconds: revocations are remembered this
+much past the expiry of the tokens they deny, so none is served again within its leeway."""
 
 
 def names(value: Iterable[str] | Any, what: str, *, allow_empty: bool = True) -> tuple[str, ...]:
@@ -52,6 +64,21 @@ def non_negative(value: Any, what: str) -> float:
     number = _number(value, what)
     if number < 0:
         raise ConfigurationError(f"{what} must be >= 0")
+    return number
+
+
+def leeway_seconds(value: Any, what: str = "leeway") -> float:
+    """Seconds of clock skew: from 0 to :data:`MAX_LEEWAY`.
+
+    Args:
+        value: the configured number.
+        what: the argument's name, for the error.
+    """
+    number = non_negative(value, what)
+    if number > MAX_LEEWAY:
+        raise ConfigurationError(
+            f"{what} must be at most {MAX_LEEWAY:.0f} seconds: a larger skew is a clock to fix"
+        )
     return number
 
 

@@ -22,6 +22,7 @@ from .errors import (
     AuthGateError,
     ConfigurationError,
     InvalidDPoPProof,
+    InvalidToken,
     MalformedToken,
     ProviderUnavailable,
     RevokedToken,
@@ -62,8 +63,9 @@ class Authenticator:
         cookie: also accept a Bearer token from this cookie (:class:`TokenCookie`; off by
             default), refused on requests another site's page may have sent.
         realm: the ``realm`` of ``WWW-Authenticate`` challenges.
-        max_token_lifetime: the longest any accepted token lives; bounds how long a
-            revocation whose token expiry is unknown is remembered.
+        max_token_lifetime: the longest any accepted token lives (from its ``iat``, or from
+            now without one; a longer-lived token is refused, naming ``exp``): how long a
+            revocation whose token expiry is unknown (a subject's, a ``jti``) is remembered.
         max_credential_bytes: longer credentials are refused before routing or parsing.
         refusal_log_level: the level of the one record each refusal gets on
             ``authgate.decisions`` (a ``logging`` level or its name; INFO by default).
@@ -537,7 +539,7 @@ class Authenticator:
                     "subject": subject,
                     "issued_before": cutoff,
                     "issuer": issuer,
-                    "until": cutoff + self.denylist.max_token_lifetime,
+                    "until": self.denylist.subject_until(cutoff),
                 }
             )
         return records
@@ -591,6 +593,7 @@ class Authenticator:
         self, credential: Credential, principal: Principal, provider: Provider, generation: int
     ) -> None:
         _check_binding_shape(credential, principal.claims.get("cnf"))
+        self._check_lifetime(principal)
         if self.denylist.is_revoked(credential.value, principal):
             raise RevokedToken("the token has been revoked")
         store = self.store
@@ -605,6 +608,25 @@ class Authenticator:
             ):
                 raise RevokedToken("the token has been revoked")
             self._remember(credential, principal, provider)
+
+    def _check_lifetime(self, principal: Principal) -> None:
+        """Refuse a token living longer than ``max_token_lifetime`` (from its ``iat``, or from
+        now without one): revocations whose token expiry is unknown (a subject's cut-off, a
+        ``jti``) are forgotten that long after, and must outlive every token they deny."""
+        expires_at = principal.expires_at
+        if expires_at is None:
+            return  # no expiry to judge (an API key, an answer without exp)
+        now = self._clock()
+        issued = as_number(principal.claims.get("iat"))
+        start = now if issued is None or issued > now else issued
+        if expires_at - start > self.denylist.max_token_lifetime:
+            raise InvalidToken(
+                "the token lives longer than this server accepts", claim="exp"
+            ).with_context(
+                lifetime=round(expires_at - start),
+                max_token_lifetime=self.denylist.max_token_lifetime,
+                hint="raise Authenticator(max_token_lifetime=) if the provider issues such tokens",
+            )
 
     def _unconfirmed(self, provider: Provider) -> bool:
         """Whether ``provider``'s tokens are refused now: revocable, the store's subscription

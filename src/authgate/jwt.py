@@ -8,7 +8,6 @@ allowlist and the keys come from configuration only.
 from __future__ import annotations
 
 import binascii
-import math
 import re
 import time
 from collections.abc import Callable, Iterable
@@ -16,7 +15,7 @@ from typing import Any, Final
 
 from ._cache import Memo
 from ._codec import TO_STD, b64url_decode, canonical_tail
-from ._config import names
+from ._config import leeway_seconds, names
 from ._json import as_number, loads_strict
 from .errors import (
     AlgorithmNotAllowed,
@@ -228,8 +227,7 @@ class JWTVerifier:
             self._keyset, self._source = None, keys
         else:
             raise ConfigurationError("keys must be a KeySet or a remote key source")
-        if not (isinstance(leeway, int | float) and math.isfinite(leeway) and leeway >= 0):
-            raise ConfigurationError("leeway must be a finite number of seconds >= 0")
+        self.leeway = leeway_seconds(leeway)
         if not (isinstance(max_token_bytes, int) and max_token_bytes > 0):
             raise ConfigurationError("max_token_bytes must be a positive integer")
         if issuer is not None and (not isinstance(issuer, str) or not issuer):
@@ -247,7 +245,6 @@ class JWTVerifier:
         }
         self.issuer = issuer
         self.audience = audiences
-        self.leeway = float(leeway)
         self.required_claims = names(required_claims, "required_claims")
         self.max_token_bytes = max_token_bytes
         self.typ = _normalise_typ(typ) if typ is not None else None

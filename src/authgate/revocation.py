@@ -3,10 +3,13 @@
 A token is denied by what its signature covers (the signing input, ``header.payload``), not by
 its whole text: ECDSA signatures are malleable (``(r, n - s)`` verifies too), so the same
 claims can arrive under another token string, and JOSE requires no low-S form. Entries hold
-digests, never tokens, and are forgotten once every token they can match has expired: a token
-entry at the token's ``exp``, a ``jti`` entry at the given expiry (or ``max_token_lifetime``
-from now), a subject entry ``max_token_lifetime`` after its cut-off. Expired entries are
-pruned when the list has doubled since the last prune: amortised O(1) per revocation.
+digests, never tokens, and are forgotten once every token they can match has expired, its
+leeway included (:data:`~authgate._config.MAX_LEEWAY` past it): a token entry after the
+token's ``exp``, a ``jti`` entry after the given expiry (or ``max_token_lifetime`` from now),
+a subject entry ``max_token_lifetime`` after its cut-off. The authenticator accepts no token
+living longer than ``max_token_lifetime``, so none outlives the revocation that denies it.
+Expired entries are pruned when the list has doubled since the last prune: amortised O(1) per
+revocation.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ._codec import sha256
+from ._config import MAX_LEEWAY
 from ._json import is_number
 from .principal import Principal
 
@@ -63,7 +67,7 @@ class Denylist:
             until: when the entry may be forgotten.
         """
         with self._lock:
-            self._tokens[digest] = min(until, self._clock() + self.max_token_lifetime)
+            self._tokens[digest] = min(until, self._longest())
             self._prune()
 
     def revoke_digests(self, digests: dict[bytes, float]) -> None:
@@ -74,7 +78,7 @@ class Denylist:
         """
         if not digests:
             return
-        cap = self._clock() + self.max_token_lifetime
+        cap = self._longest()
         with self._lock:
             tokens = self._tokens
             for digest, until in digests.items():
@@ -101,7 +105,7 @@ class Denylist:
             issued_before: tokens with an earlier ``iat`` (or none) are denied.
             issuer: only tokens of this issuer (``None``: any).
         """
-        until = issued_before + self.max_token_lifetime
+        until = self.subject_until(issued_before)
         with self._lock:
             key = (issuer, subject)
             previous = self._subjects.get(key)
@@ -165,11 +169,24 @@ class Denylist:
         """
         return self._until(expires_at)
 
+    def subject_until(self, issued_before: float) -> float:
+        """When a subject's entry with this cut-off may be forgotten: its last token issued
+        before it has expired, leeway included.
+
+        Args:
+            issued_before: the cut-off ``iat``.
+        """
+        return issued_before + self.max_token_lifetime + MAX_LEEWAY
+
+    def _longest(self) -> float:
+        """The latest any token accepted now can still be served (leeway included)."""
+        return self._clock() + self.max_token_lifetime + MAX_LEEWAY
+
     def _until(self, expires_at: float | None) -> float:
-        now = self._clock()
+        longest = self._longest()
         if expires_at is None:
-            return now + self.max_token_lifetime
-        return min(expires_at, now + self.max_token_lifetime)
+            return longest
+        return min(expires_at + MAX_LEEWAY, longest)
 
     def _prune(self) -> None:
         if len(self) < 2 * self._pruned_at + 64:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 from urllib.parse import quote_plus
 
-from .._config import header_safe, names, non_negative
+from .._config import header_safe, leeway_seconds, names
 from .._exchange import Plan, Request, Response
 from .._log import safe_url
 from .._remote import Claims, RemotePolicy, upstream_error
@@ -404,7 +404,7 @@ class IntrospectionProvider(RemoteProvider):
             if not all(self.audience):
                 raise ConfigurationError("audience must be a non-empty string or strings")
         self.token_type_hint = token_type_hint
-        self.leeway = non_negative(leeway, "leeway")
+        self.leeway = leeway_seconds(leeway)
         self._clock = upstream_of(upstream).clock
         super().__init__(
             name,

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from .._config import leeway_seconds
 from .._exchange import Plan
 from .._json import as_number
 from .._remote import Claims, RemotePolicy
@@ -82,7 +83,7 @@ class MoriProvider(HybridProvider):
         self.subject_claim = subject_claim
         self.profile = profile
         self.lifetime = lifetime
-        self.leeway = leeway
+        self.leeway = leeway_seconds(leeway)
         self._clock = upstream_of(upstream).clock
         verifier = None
         if keys is not None:
