@@ -538,6 +538,37 @@ def test_what_is_planted_in_redis_can_never_admit(
             auth.close()
 
 
+@pytest.mark.parametrize("age", [86_400.0 * 30, 601.0])
+def test_an_authentic_key_set_past_its_freshness_is_absent(redis: Redis, age: float) -> None:
+    """A key set a worker shared once (its HMAC genuine), written back by whoever can write to
+    Redis after the identity provider retired a key in it, or simply outliving its freshness:
+    its age counts from when it was fetched, so a cold worker fetches the current set itself
+    and a token signed with the retired key is refused."""
+    from authgate import BadSignature, KeyNotFound
+    from authgate._codec import sha256
+    from authgate.testing import FakeIntrospection, LocalIssuer
+
+    retired = SigningKey("ES256", kid="retired")
+    with FakeIntrospection() as idp, LocalIssuer("ES256") as issuer:
+        old = {
+            "body": json.dumps({"keys": [retired.public_jwk(), issuer.factory.key.public_jwk()]}),
+            "cache_control": "max-age=600",
+            "fetched_at": time.time() - age,
+        }
+        genuine = RedisStore(redis.url, secret=FLEET_SECRET)
+        assert genuine.set_json(f"keys:{sha256(issuer.jwks_url).hex()}", old, 60)
+        genuine.close()
+        auth = remote_pair(redis, idp, issuer)[0]
+        try:
+            forged = TokenFactory(key=retired, issuer=issuer.url).mint("mallory")
+            with pytest.raises((KeyNotFound, BadSignature)):
+                auth.authenticate(bearer(forged))
+            assert issuer.jwks_requests == 1  # the identity provider's current keys
+            assert auth.authenticate(bearer(issuer.mint("ada"))) is not None
+        finally:
+            auth.close()
+
+
 def test_an_authentic_record_moved_or_stale_is_absent(redis: Redis) -> None:
     """With the secret, a record is bound to its key (copied under another key it fails its
     HMAC) and re-checked on read: an inactive answer or a past exp is absent."""

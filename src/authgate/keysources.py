@@ -349,13 +349,20 @@ class RemoteKeySource:
         import httpx
 
         try:
-            keyset = self._keyset_from(
+            keyset, fresh_for = self._keyset_from(
                 Response(200, httpx.Headers(headers), str(found["body"]).encode())
             )
         except UpstreamError:  # an unusable shared set: ask the identity provider
             return None
+        # fresh from when it was fetched, not from now: a record written back into Redis
+        # after the identity provider retired a key in it must not serve that key again
+        fetched_at = float(found["fetched_at"])
+        fresh_for -= max(0.0, self._clock() - fetched_at)
+        if fresh_for <= 0:
+            return None
         self._via_fleet = True
-        return keyset
+        self._fetched_at = fetched_at  # never taken again, once ours
+        return keyset, fresh_for
 
     def _newer(self, document: Any) -> dict[str, Any] | None:
         if not isinstance(document, dict) or not isinstance(document.get("body"), str):
