@@ -66,6 +66,30 @@ def test_valid_token(auth: Authenticator, backoffice: TokenFactory) -> None:
     assert (principal.subject, principal.issuer, principal.provider) == ("1", ISSUER, "backoffice")
 
 
+def test_a_deployments_refresh_tokens_are_refused_with_a_claims_hook(
+    backoffice: TokenFactory, clock: Clock
+) -> None:
+    """The document gives refresh tokens an access token's very claims: by default both
+    verify (nothing documented tells them apart). A deployment that marks them refuses them
+    with claims_hook."""
+    refresh = backoffice.mint("1", token_use="refresh")
+    plain = Authenticator(
+        [BackOfficeProvider(ISSUER, backoffice.keyset(), clock=clock)], clock=clock
+    )
+    assert plain.authenticate(bearer(refresh)) is not None
+
+    def access_only(claims: dict[str, Any]) -> dict[str, Any]:
+        if claims.get("token_use") == "refresh":
+            raise InvalidToken("a refresh token is no access token", claim="token_use")
+        return claims
+
+    provider = BackOfficeProvider(ISSUER, backoffice.keyset(), clock=clock, claims_hook=access_only)
+    auth = Authenticator([provider], clock=clock)
+    with pytest.raises(InvalidToken, match="no access token"):
+        auth.authenticate(bearer(refresh))
+    assert auth.authenticate(bearer(backoffice.mint("1"))) is not None
+
+
 @pytest.mark.parametrize("missing", ["iat", "sub", "iss"])
 def test_required_claims(missing: str, auth: Authenticator, backoffice: TokenFactory) -> None:
     """Each of sub, iat, iss is required."""

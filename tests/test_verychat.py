@@ -62,6 +62,20 @@ def test_valid_token(mode: str, verychat: FakeVeryChat) -> None:
     assert verychat.calls(FakeVeryChat.VALIDATE_PATH) == (0 if mode == "local" else 1)
 
 
+def test_role_claims_name_the_roles(verychat: FakeVeryChat) -> None:
+    """role_claims is honoured (it was accepted, then ignored). Locally: the validate
+    endpoint answers only the documented sub, projectId, iat and exp."""
+    provider = VeryChatProvider(
+        verychat.project_id, secret=verychat.secret, base_url=verychat.url, role_claims=["roles"]
+    )
+    token = verychat.factory.mint(
+        "user123", headers={"kid": None}, projectId=verychat.project_id, roles=["moderator"]
+    )
+    principal = Authenticator([provider]).authenticate(bearer(token))
+    assert principal is not None
+    assert principal.roles == {"moderator"}
+
+
 @pytest.mark.parametrize("mode", ["local", "remote"])
 def test_leading_at_is_normalised(mode: str, verychat: FakeVeryChat) -> None:
     """A sub of '@user123' becomes 'user123', as VeryChat strips a handle's '@'."""

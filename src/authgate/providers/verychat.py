@@ -125,6 +125,7 @@ class VeryChatProvider(HybridProvider):
             credential=kind,
             verified_by=verified_by,
             tenant_claims=("projectId",),
+            role_claims=self.role_claims,
         )
 
     def local_principal(self, claims: dict[str, Any]) -> Principal:
