@@ -14,11 +14,13 @@ from authgate import (
     CacheLimits,
     ConfigurationError,
     Credential,
+    CrossOrigin,
     InvalidToken,
     JWKSKeySource,
     JWTProvider,
     JWTVerifier,
     Principal,
+    TokenCookie,
 )
 from authgate.testing import LocalIssuer, SigningKey, TokenFactory
 
@@ -527,7 +529,11 @@ def test_the_testing_kit_mints_every_algorithm_name_authgate_accepts(alg: str) -
 
 @pytest.mark.parametrize("how", ["token", "subject", "jti"])
 def test_a_sign_out_outlives_every_token_it_denies(
-    auth: Authenticator, acme: TokenFactory, clock: Clock, how: str
+    auth: Authenticator,
+    acme: TokenFactory,
+    clock: Clock,
+    how: str,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """A revocation is forgotten max_token_lifetime after it (a subject's cut-off, a token
     whose exp is unknown): so no token may live longer, or it would be served again once its
@@ -540,6 +546,8 @@ def test_a_sign_out_outlives_every_token_it_denies(
         auth.authenticate(bearer(long_lived))
     assert caught.value.claim == "exp"
     assert caught.value.message == "the token lives longer than this server accepts"
+    assert "it lives 864000 s, max_token_lifetime is 86400 s: raise it" in caplog.text
+    assert long_lived.split(".")[1][:20] not in caplog.text
     no_iat = acme.mint("ada", iat=None, exp=now + lifetime + 60)  # from now: too long too
     with pytest.raises(InvalidToken, match="lives longer"):
         auth.authenticate(bearer(no_iat))
@@ -560,3 +568,26 @@ def test_a_sign_out_outlives_every_token_it_denies(
         with pytest.raises(InvalidToken) as refused:
             auth.authenticate(bearer(token))
         assert refused.value.reason == reason, clock.now - now
+
+
+def test_a_cookie_token_from_another_site_is_refused_and_logged(
+    acme: TokenFactory, clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Authenticator.authenticate applies the cookie's cross-site rule (an unknown method
+    counts as one that changes something) and logs the origin, never the token."""
+    verifier = JWTVerifier(
+        acme.keyset(), algorithms=["RS256"], issuer="https://acme.test", clock=clock
+    )
+    auth = Authenticator([JWTProvider("acme", verifier)], clock=clock, cookie=TokenCookie("t"))
+    token = acme.mint("ada")
+    cookie = {
+        "cookie": f"t={token}",
+        "sec-fetch-site": "cross-site",
+        "origin": "https://evil.example",
+    }
+    assert auth.authenticate(cookie, method="GET") is not None  # a safe method
+    for method in ("POST", ""):
+        with pytest.raises(CrossOrigin):
+            auth.authenticate(cookie, method=method)
+    assert "origin 'https://evil.example', sec-fetch-site 'cross-site'" in caplog.text
+    assert token.split(".")[1][:20] not in caplog.text

@@ -221,6 +221,15 @@ def _message(exc: AuthGateError, fields: dict[str, Any]) -> str:
         parts.append(_skew(exc, float(fields["authgate_skew"])))
     elif exc.reason in ("alg_not_allowed", "key_not_found") and fields["authgate_alg"]:
         parts.append(f"alg {fields['authgate_alg']}, kid {fields['authgate_kid']!r}")
+    elif exc.reason == "cross_origin":
+        origin, site = _safe(exc.context.get("origin")), _safe(exc.context.get("fetch_site"))
+        parts.append(f"origin {origin!r}, sec-fetch-site {site!r}")
+    elif "max_token_lifetime" in exc.context:
+        lifetime, longest = exc.context.get("lifetime"), exc.context["max_token_lifetime"]
+        parts.append(
+            f"it lives {lifetime} s, max_token_lifetime is {longest:.0f} s: raise it if the "
+            "provider issues such tokens"
+        )
     if exc.detail:
         parts.append(exc.detail)
     for label, key in (("provider", "authgate_provider"), ("path", "authgate_path")):

@@ -625,7 +625,6 @@ class Authenticator:
             ).with_context(
                 lifetime=round(expires_at - start),
                 max_token_lifetime=self.denylist.max_token_lifetime,
-                hint="raise Authenticator(max_token_lifetime=) if the provider issues such tokens",
             )
 
     def _unconfirmed(self, provider: Provider) -> bool:
