@@ -588,7 +588,10 @@ def kubernetes(
     (``kubernetes.io.namespace``) among ``namespaces`` when given. Legacy Secret-based tokens
     (``iss`` ``kubernetes/serviceaccount``, no ``exp``, no ``aud``) are not these: verify them,
     if you must, with ``JWTProvider`` over ``KeySet.from_pem`` of the service-account key,
-    ``issuer="kubernetes/serviceaccount"`` and ``required_claims=()``.
+    ``issuer="kubernetes/serviceaccount"`` and ``required_claims=()``. Mount a projected token
+    with your own audience (``expirationSeconds`` 3600 by default): the default
+    ``kube-api-access`` token may be extended to a year by the API server, longer than the
+    authenticator's ``max_token_lifetime`` accepts.
 
     Args:
         issuer: the service-account issuer URL.
