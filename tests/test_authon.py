@@ -12,6 +12,7 @@ from werkzeug.test import Client
 from authgate import (
     Authenticator,
     AuthonProvider,
+    BadAudience,
     ConfigurationError,
     Forbidden,
     InvalidToken,
@@ -89,6 +90,29 @@ def test_banned_user_is_403(where: str, authon: FakeAuthon) -> None:
         auth.authenticate(bearer(authon.sign_in("usr_banned")))
     assert caught.value.status == 403
     assert authon.calls(FakeAuthon.VERIFY_PATH) == (1 if where == "remote" else 0)
+
+
+@pytest.mark.parametrize("where", ["remote", "local"])
+def test_project_id_admits_only_that_projects_users(where: str, authon: FakeAuthon) -> None:
+    """With project_id, a user of another project of the account is refused (the endpoint's
+    projectId remotely, the token's claim locally); the configured project's user passes."""
+    keys = JWKSKeySource(authon.jwks_url) if where == "local" else None
+
+    def auth(project: str) -> Authenticator:
+        provider = AuthonProvider(
+            secret_key=authon.secret_key, base_url=authon.url, keys=keys, project_id=project
+        )
+        return Authenticator([provider])
+
+    token = authon.sign_in("usr_abc123")  # a user of proj_xyz
+    with pytest.raises(BadAudience, match="another Authon project") as caught:
+        auth("proj_other").authenticate(bearer(token))
+    assert caught.value.claim == "projectId"
+    assert auth("proj_xyz").authenticate(bearer(token)) is not None
+    no_claim = authon.factory.mint("usr_abc123")  # no projectId claim at all
+    if where == "local":
+        with pytest.raises(BadAudience):
+            auth("proj_xyz").authenticate(bearer(no_claim))
 
 
 def test_local_verification_makes_no_remote_call(authon: FakeAuthon) -> None:
@@ -175,8 +199,9 @@ def test_api_keys_classified_and_publishable_limited(authon: FakeAuthon) -> None
         ({"secret_key": "pk_live_x"}, "secret key"),
         ({}, "keys for local verification or a secret_key"),
         ({"secret_key": "sk_live_x", "base_url": "http://api.authon.dev"}, "https"),
+        ({"secret_key": "sk_live_x", "project_id": ""}, "project_id"),
     ],
-    ids=["publishable-as-secret", "nothing", "plain-http"],
+    ids=["publishable-as-secret", "nothing", "plain-http", "empty-project"],
 )
 def test_bad_configuration(options: dict[str, Any], fragment: str) -> None:
     """A publishable key as the secret, nothing to verify with, or plain http fail at start-up."""

@@ -392,6 +392,8 @@ def test_the_thumbprint_is_rfc_7638s() -> None:
         ({"algorithms": []}, "at least one"),
         ({"algorithms": ["none"]}, "unsupported"),
         ({"max_age": 0}, "DPoP.max_age"),
+        ({"leeway": -1}, "DPoP.leeway must be >= 0"),
+        ({"leeway": 3600}, "DPoP.leeway must be at most 300 seconds"),
         ({"base_url": "https://api.example.com/v1?x=1"}, "base_url"),
         ({"base_url": "api.example.com"}, "base_url"),
         ({"nonce_secret": b"short"}, "nonce_secret"),

@@ -37,7 +37,7 @@ from urllib.parse import quote, urlsplit
 
 from ._cache import Expiring, Memo
 from ._codec import TO_STD, b64url_decode, canonical_tail
-from ._config import non_negative, positive, size
+from ._config import leeway_seconds, positive, size
 from ._json import as_number, loads_strict
 from .errors import ConfigurationError, InvalidDPoPProof, UseDPoPNonce
 from .extract import Proof
@@ -81,7 +81,7 @@ class DPoP:
         algorithms: the proof algorithms accepted (asymmetric only); also the ``algs`` of
             the ``WWW-Authenticate: DPoP`` challenge.
         max_age: how old a proof's ``iat`` may be, in seconds.
-        leeway: how far ahead of our clock a proof's ``iat`` may be.
+        leeway: how far ahead of our clock a proof's ``iat`` may be (at most 300 s).
         base_url: the external origin, and the path prefix a proxy strips, that clients
             address this app by (``https://api.example.com/v1``), put before the request's
             path; unset, the URI is the request's own (ASGI ``scheme``, ``Host`` and
@@ -126,7 +126,7 @@ class DPoP:
                 )
         object.__setattr__(self, "algorithms", algorithms)
         positive(self.max_age, "DPoP.max_age")
-        non_negative(self.leeway, "DPoP.leeway")
+        leeway_seconds(self.leeway, "DPoP.leeway")
         size(self.replay_cache_size, "DPoP.replay_cache_size", minimum=1)
         positive(self.nonce_lifetime, "DPoP.nonce_lifetime")
         if not isinstance(self.trust_forwarded, bool):

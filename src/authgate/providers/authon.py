@@ -8,7 +8,7 @@ token's ``kid`` stays unknown, the verify endpoint with the secret key. A banned
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
 from .._config import header_safe
@@ -16,7 +16,7 @@ from .._exchange import Plan, Request, Response
 from .._remote import Claims, RemotePolicy, upstream_error
 from .._upstream import Upstream, allowed_http, check_url, upstream_of
 from ..apikeys import APIKey, APIKeyRing
-from ..errors import ConfigurationError, Forbidden, InvalidToken
+from ..errors import BadAudience, ConfigurationError, Forbidden, InvalidToken
 from ..extract import Credential
 from ..jwt import JWTVerifier, unverified_exp
 from ..keys import KeySet
@@ -56,6 +56,9 @@ class AuthonProvider(HybridProvider):
         audience: the ``aud`` to require, when Authon tokens carry one; checked locally, so it
             needs ``keys`` (Authon's verify endpoint answers with the user, not the claims).
         api_keys: Authon API keys this service accepts (see :meth:`add_api_key`).
+        project_id: when set, only this project's users are accepted: the verify endpoint's
+            ``projectId``, or the token's ``projectId`` claim locally (a token without it is
+            refused). Set it when one Authon account holds several projects.
         subject_claim: the JWT claim holding the user id.
         banned_claim: the JWT claim that marks a banned user.
         name: the provider's name.
@@ -78,6 +81,7 @@ class AuthonProvider(HybridProvider):
         api_keys: APIKeyRing | None = None,
         subject_claim: str = "sub",
         banned_claim: str = "isBanned",
+        project_id: str | None = None,
         name: str = "authon",
         role_claims: Iterable[RolePath] = (),
         policy: RemotePolicy | None = None,
@@ -95,6 +99,9 @@ class AuthonProvider(HybridProvider):
         )
         self.subject_claim = subject_claim
         self.banned_claim = banned_claim
+        if project_id is not None and (not isinstance(project_id, str) or not project_id):
+            raise ConfigurationError("Authon's project_id must be a project id (proj_…)")
+        self.project_id = project_id
         if keys is None and (issuer is not None or audience is not None):
             raise ConfigurationError(
                 "Authon's issuer and audience are checked on local verification: give keys= too"
@@ -194,7 +201,14 @@ class AuthonProvider(HybridProvider):
 
     # -- principals ---------------------------------------------------------------------------
 
+    def _same_project(self, claims: Mapping[str, Any]) -> None:
+        if self.project_id is not None and claims.get("projectId") != self.project_id:
+            raise BadAudience(
+                "the token belongs to another Authon project", claim="projectId"
+            ).with_context(expected_aud=self.project_id, aud=claims.get("projectId"))
+
     def local_principal(self, claims: dict[str, Any]) -> Principal:
+        self._same_project(claims)
         if claims.get(self.banned_claim) is True:
             raise Forbidden("this user is banned")
         return principal_from_claims(
@@ -207,6 +221,7 @@ class AuthonProvider(HybridProvider):
         )
 
     def remote_principal(self, credential: Credential, claims: Claims) -> Principal:
+        self._same_project(claims)
         mapped = dict(claims)
         mapped["sub"] = claims["id"]
         return principal_from_claims(
