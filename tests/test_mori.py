@@ -13,6 +13,7 @@ from werkzeug.test import Client
 
 from authgate import APIKeyRing, Authenticator, ConfigurationError, InvalidToken, MoriProvider
 from authgate.asgi import AuthGateMiddleware
+from authgate.jwt import unverified_exp
 from authgate.testing import Answer, FakeServer, SigningKey, TokenFactory, json_answer
 from authgate.wsgi import ENVIRON_KEY, AuthGateWSGIMiddleware
 
@@ -91,6 +92,26 @@ def test_profile_attaches_contract_fields(tokens: TokenFactory) -> None:
     principal = Authenticator([provider]).authenticate(bearer(tokens.mint("42")))
     assert principal is not None
     assert (principal.claims["planType"], principal.claims["usageLimit"]) == ("pro", 10000)
+
+
+def test_a_profile_never_replaces_what_the_token_says(tokens: TokenFactory) -> None:
+    """A profile row that happens to hold sub, exp or cnf adds fields but replaces none of
+    the verified claims: the subject, the expiry and any key binding stay the token's."""
+
+    def row(subject: str) -> dict[str, Any]:
+        return {"sub": "admin", "exp": 4102444800, "cnf": None, "planType": "pro"}
+
+    auth = Authenticator([local(tokens, profile=row)])
+    token = tokens.mint("42")
+    principal = auth.authenticate(bearer(token))
+    assert principal is not None
+    assert principal.subject == "42"
+    assert principal.claims["planType"] == "pro"
+    assert principal.expires_at == unverified_exp(token)
+    bound = tokens.mint("43", cnf={"jkt": "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"})
+    with pytest.raises(InvalidToken) as caught:
+        auth.authenticate(bearer(bound))  # still bound: a Bearer request cannot prove it
+    assert caught.value.reason == "unverified_binding"
 
 
 def test_operator_endpoint_for_opaque_tokens(endpoint: OperatorEndpoint) -> None:

@@ -45,7 +45,8 @@ class MoriProvider(HybridProvider):
             or its URL alone (``GET`` with ``Authorization: Bearer {token}``).
         subject_claim: the claim holding the client id (Mori's ``user.id``).
         api_keys: the ``user.apiKey`` values accepted.
-        profile: the operator's mapping from subject to extra fields for the principal's claims.
+        profile: the operator's mapping from subject to extra fields for the principal's claims
+            (added beside the token's claims, never replacing one).
         lifetime: a token without ``exp`` expires this long after ``iat``.
         leeway: seconds of clock skew.
         name: the provider's name.
@@ -138,7 +139,8 @@ class MoriProvider(HybridProvider):
         extra = (
             self.profile(str(subject)) if self.profile is not None and subject is not None else None
         )
-        merged = {**claims, **extra} if extra else claims
+        # extra fields only: what the token itself says (sub, exp, cnf...) is never replaced
+        merged = {**extra, **claims} if extra else claims
         return principal_from_claims(
             merged,
             provider=self.name,
