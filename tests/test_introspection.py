@@ -306,11 +306,24 @@ def test_an_answer_for_a_refresh_or_id_token_is_refused(
     )
 
 
+def test_an_answer_calling_the_token_dpop_without_its_key_is_refused(
+    idp: FakeIntrospection,
+) -> None:
+    """token_type DPoP with no cnf.jkt: a bound token whose key is unknown never passes as a
+    Bearer token (RFC 9449 §7.2)."""
+    auth = Authenticator([provider_for(idp)])
+    cnfs: list[Any] = [None, {"x5t#S256": "abc"}, {"jkt": 5}]
+    for cnf in cnfs:
+        with pytest.raises(InvalidToken) as caught:
+            auth.authenticate(bearer(idp.issue("ada", token_type="DPoP", cnf=cnf)))
+        assert caught.value.claim == "cnf"
+
+
 @pytest.mark.parametrize(
     "kind",
-    [{"typ": "Bearer"}, {"token_use": "access_token"}, {"token_type": "DPoP", "cnf": None},
+    [{"typ": "Bearer"}, {"token_use": "access_token"}, {"token_type": "bearer"},
      {"token_type": None}],
-    ids=["keycloak", "hydra", "token-type-dpop-unbound", "no-kind-at-all"],
+    ids=["keycloak", "hydra", "token-type-bearer", "no-kind-at-all"],
 )  # fmt: skip
 def test_an_answer_for_an_access_token_is_accepted(
     idp: FakeIntrospection, kind: dict[str, Any]

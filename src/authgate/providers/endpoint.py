@@ -464,6 +464,18 @@ class IntrospectionProvider(RemoteProvider):
                 raise InvalidToken("the token is not an access token", claim=member).with_context(
                     **{member: kind[:40]}
                 )
+        token_type, cnf = body.get("token_type"), body.get("cnf")
+        if (
+            isinstance(token_type, str)
+            and token_type.lower() == "dpop"
+            and not (isinstance(cnf, dict) and isinstance(cnf.get("jkt"), str))
+        ):
+            # RFC 9449 §6.2: a DPoP-bound token's answer names its key; without it no proof
+            # can be checked, and the token must never pass as a Bearer token (§7.2)
+            raise InvalidToken(
+                "the token is bound to a DPoP key the introspection answer does not name",
+                claim="cnf",
+            )
         if self.issuer is not None and "iss" in body and body["iss"] != self.issuer:
             raise BadIssuer("the token was issued by another issuer").with_context(
                 expected_iss=self.issuer, iss=body.get("iss")
