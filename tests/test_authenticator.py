@@ -551,6 +551,8 @@ def test_a_sign_out_outlives_every_token_it_denies(
     no_iat = acme.mint("ada", iat=None, exp=now + lifetime + 60)  # from now: too long too
     with pytest.raises(InvalidToken, match="lives longer"):
         auth.authenticate(bearer(no_iat))
+    ahead = acme.mint("ada", iat=now + 10, exp=now + 10 + lifetime)  # its clock 10 s ahead
+    assert auth.authenticate(bearer(ahead)) is not None
     # the longest accepted: signed out, it stays refused until it expires
     token = acme.mint("ada", jti="j-day", exp=now + lifetime)
     assert auth.authenticate(bearer(token)) is not None

@@ -191,8 +191,9 @@ CROSS_SITE: list[Any] = [
     ),
 ]
 TRUSTING = TokenCookie(
-    "access_token", trusted_origins=["https://app.example.com", "http://localhost:8080"]
-)
+    "access_token",
+    trusted_origins=["https://App.Example.com:443/", "http://localhost:8080"],  # as browsers
+)  # send it: https://app.example.com (no default port, lower case)
 
 
 def _environ(method: str, headers: list[tuple[str, str]]) -> dict[str, Any]:

@@ -618,7 +618,9 @@ class Authenticator:
             return  # no expiry to judge (an API key, an answer without exp)
         now = self._clock()
         issued = as_number(principal.claims.get("iat"))
-        start = now if issued is None or issued > now else issued
+        # from iat even a little ahead of our clock (within leeway): a token living exactly
+        # max_token_lifetime (Auth0's default day) from a clock ahead of ours still passes
+        start = now if issued is None else issued
         if expires_at - start > self.denylist.max_token_lifetime:
             raise InvalidToken(
                 "the token lives longer than this server accepts", claim="exp"
