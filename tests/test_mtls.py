@@ -30,9 +30,9 @@ from authgate import (
     UnverifiedBinding,
 )
 from authgate.asgi import AuthGateMiddleware
-from authgate.extract import Credential
+from authgate.extract import Credential, credential_from_headers, with_request
 from authgate.mtls import ClientCertificates, certificate_asgi, thumbprint_of_pem
-from authgate.testing import TokenFactory, b64url, serve_asgi
+from authgate.testing import DPoPClient, TokenFactory, b64url, serve_asgi
 from authgate.testing.pki import PrivateCA
 from authgate.wsgi import ENVIRON_KEY, AuthGateWSGIMiddleware
 
@@ -142,6 +142,37 @@ def test_a_certificate_bound_token_never_takes_the_hit_path(
         auth.verify_credential(good._replace(certificate=thumbprint_of_pem(other_pem)))
     with pytest.raises(UnverifiedBinding):
         auth.verify_credential(Credential("bearer", token))
+
+
+def test_a_token_bound_to_a_key_and_a_certificate_needs_both_on_every_request(
+    tokens: TokenFactory, client_pem: str, other_pem: str
+) -> None:
+    """Cached under its DPoP key, which a request without the certificate finds too, the
+    token still needs the certificate each time: in the shell and in verify_credential."""
+    auth = authenticator(tokens, ClientCertificates())
+    app = app_behind(auth)
+    client = DPoPClient()
+    token = tokens.mint("alice", cnf={**client.cnf, "x5t#S256": thumbprint_of_pem(client_pem)})
+
+    def scope(pem: str | None) -> dict[str, Any]:
+        headers = client.headers(token, "GET", "http://api.example.com/whoami")
+        found = scope_with(pem, token)
+        found["headers"] = [(b"host", b"api.example.com")] + [
+            (name.encode(), value.encode()) for name, value in headers.items()
+        ]
+        return found
+
+    for _ in range(2):  # admitted, then from the cache
+        assert call(app, scope(client_pem)) == (200, b'{"subject":"alice"}')
+    status, body = call(app, scope(None))
+    assert (status, b"presents none" in body) == (401, True)
+    status, body = call(app, scope(other_pem))
+    assert (status, b"another client certificate" in body) == (401, True)
+    uri = "https://api.example.com/x"
+    proved = with_request(credential_from_headers(client.headers(token, "GET", uri)), "GET", uri)
+    assert proved is not None
+    with pytest.raises(UnverifiedBinding, match="presents none"):
+        auth.verify_credential(proved)
 
 
 def app_behind(auth: Authenticator) -> AuthGateMiddleware:

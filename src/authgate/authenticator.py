@@ -325,13 +325,9 @@ class Authenticator:
                 raise
             if self._listeners:
                 self._dispatch(Decision("accepted", "ok", provider.name))
-        if credential.certificate is not None:
-            _check_certificate(credential.certificate, principal)
+        _check_certificate(credential.certificate, principal)
         if credential.proof is not None:
-            replay = self._proved(credential, principal)
-            store = self.store
-            if store is not None:  # fleet-wide: claimed once (an outage: see _first_use)
-                self._first_use(store, store.claim(_REPLAY + replay.hex(), self._window))
+            self.check_proof(credential, principal)
         return principal
 
     async def verify_credential_async(self, credential: Credential) -> Principal:
@@ -360,17 +356,41 @@ class Authenticator:
                 raise
             if self._listeners:
                 self._dispatch(Decision("accepted", "ok", provider.name))
-        if credential.certificate is not None:
-            _check_certificate(credential.certificate, principal)
+        _check_certificate(credential.certificate, principal)
         if credential.proof is not None:
-            replay = self._proved(credential, principal)
-            store = self.store
-            if store is not None:
-                claimed = await store.claim_async(_REPLAY + replay.hex(), self._window)
-                self._first_use(store, claimed)
+            await self.check_proof_async(credential, principal)
         return principal
 
     # -- DPoP (RFC 9449): the proof, on every request ---------------------------------------
+
+    def check_proof(self, credential: Credential, principal: Principal) -> None:
+        """Check ``credential``'s DPoP proof against ``principal`` (its verified token's
+        ``cnf.jkt``), and claim the proof's id in this process and, with a shared store,
+        fleet-wide; raise :class:`InvalidDPoPProof` (or :class:`UseDPoPNonce`) when it does
+        not hold. :meth:`verify_credential` calls it on every request that carries a proof.
+
+        Args:
+            credential: a token with its proof (method and URI filled in).
+            principal: the token's verified principal.
+        """
+        replay = self._proved(credential, principal)
+        store = self.store
+        if store is not None:  # fleet-wide: claimed once (an outage: see _first_use)
+            self._first_use(store, store.claim(_REPLAY + replay.hex(), self._window))
+
+    async def check_proof_async(self, credential: Credential, principal: Principal) -> None:
+        """Like :meth:`check_proof`, without blocking the event loop (the fleet's claim):
+        :meth:`verify_credential_async` calls it, and so does the ASGI shell for a cached
+        DPoP-bound token.
+
+        Args:
+            credential: a token with its proof (method and URI filled in).
+            principal: the token's verified principal.
+        """
+        replay = self._proved(credential, principal)
+        store = self.store
+        if store is not None:  # fleet-wide: claimed once (an outage: see _first_use)
+            self._first_use(store, await store.claim_async(_REPLAY + replay.hex(), self._window))
 
     def _proved(self, credential: Credential, principal: Principal) -> bytes:
         """Check the request's proof against the (verified) token's ``cnf.jkt``; the proof's
@@ -764,13 +784,19 @@ def _check_binding_shape(credential: Credential, cnf: Any) -> None:
         )
 
 
-def _check_certificate(certificate: str, principal: Principal) -> None:
-    """A certificate-bound token's thumbprint against the request's certificate."""
+def _check_certificate(certificate: str | None, principal: Principal) -> None:
+    """A certificate-bound token's thumbprint against the request's certificate, on every
+    request: a token bound to a key and a certificate is cached under its DPoP key, which a
+    request without the certificate finds too."""
     cnf = principal.claims.get("cnf")
     bound = cnf.get("x5t#S256") if type(cnf) is dict else None
-    if bound is not None and not (
-        isinstance(bound, str) and hmac.compare_digest(bound.encode(), certificate.encode())
-    ):
+    if bound is None:
+        return
+    if certificate is None:
+        raise UnverifiedBinding(
+            "the token is bound to a client certificate and the request presents none"
+        )
+    if not (isinstance(bound, str) and hmac.compare_digest(bound.encode(), certificate.encode())):
         raise UnverifiedBinding("the token is bound to another client certificate")
 
 
