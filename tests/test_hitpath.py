@@ -31,7 +31,7 @@ from authgate import (
 from authgate._hitpath import realm_of
 from authgate.asgi import AuthGateMiddleware
 from authgate.providers import Provider
-from authgate.testing import SigningKey, TokenFactory
+from authgate.testing import DPoPClient, SigningKey, TokenFactory
 from authgate.wsgi import ENVIRON_KEY, AuthGateWSGIMiddleware
 
 from .conftest import NOW, fixed_clock
@@ -371,3 +371,142 @@ def test_wsgi_hits_compare_the_header_str_with_no_copy(loop: Any) -> None:
 
 AUTH_BY_CLOCK = authenticator(Clock())
 WSGI_AUTH_BY_CLOCK = authenticator(Clock(), wsgi=True)
+
+
+# -- the DPoP lane: a cached DPoP-bound token skips extraction, never the proof ---------------
+
+PROVER = DPoPClient("ES256", clock=fixed_clock)
+BOUND = FACTORY.mint("bound", cnf=PROVER.cnf)
+DPOP_URI = "http://api.test/whoami"
+
+
+def proof(method: str = "GET", uri: str = DPOP_URI, token: str = BOUND) -> str:
+    return PROVER.proof(method, uri, token)
+
+
+PROOF_VALUES = [
+    proof(),  # good for GET, whoever sends it first
+    proof(),
+    proof("POST"),
+    proof(uri="http://elsewhere.test/whoami"),
+    proof(token=CACHED),
+    f" {proof()} ",
+    "not-a-jws",
+    "",
+]
+DPOP_VALUES = [
+    f"DPoP {BOUND}",
+    f"DPoP {BOUND}",
+    f"DPoP {BOUND}",
+    f"dpop {BOUND}",
+    f"DPoP  {BOUND}",
+    f"DPoP {BOUND} ",
+    f"Bearer {BOUND}",
+    f"DPoP {CACHED}",
+    f"DPoP {OTHER}",
+]
+
+
+def dpop_authenticator(*, own: bool = False) -> Authenticator:
+    """The token bound to PROVER's key, cached under its DPoP key by one proved request; with
+    ``own``, a provider whose tokens come in a header of their own too."""
+    verifier = JWTVerifier(
+        KEY.keyset(), algorithms=["HS256"], issuer="https://issuer.test", clock=fixed_clock
+    )
+    ring = APIKeyRing()
+    ring.add(API_KEY, subject="svc")
+    providers: list[Provider] = [JWTProvider("jwt", verifier), APIKeyProvider("keys", ring)]
+    auth = Authenticator(providers + [OwnHeaderProvider()] * own, clock=fixed_clock)
+    auth.authenticate(
+        {"authorization": f"DPoP {BOUND}", "dpop": proof()}, method="GET", uri=DPOP_URI
+    )
+    return auth
+
+
+def dpop_scope_strategy() -> st.SearchStrategy[dict[str, Any]]:
+    """HTTP requests built of DPoP's parts, in any order: the scheme in every spelling, zero
+    to two proofs (good, broken, padded, empty), a Host, and now and then an API key, the
+    provider's own header, a non-bytes value."""
+
+    def value(choices: list[str]) -> st.SearchStrategy[Any]:
+        encoded = st.sampled_from(choices).map(str.encode)
+        return st.one_of(encoded, encoded, encoded, encoded, encoded, st.just(7))
+
+    pair = st.tuples
+    headers = st.tuples(
+        st.lists(pair(st.just(b"authorization"), value(DPOP_VALUES)), min_size=1, max_size=2),
+        st.lists(pair(st.just(b"dpop"), value(PROOF_VALUES)), max_size=2),
+        st.lists(pair(st.just(b"host"), value(["api.test", "elsewhere.test"])), max_size=1),
+        st.lists(
+            pair(st.sampled_from([b"x-api-key", OWN_HEADER.encode()]), value([API_KEY])),
+            max_size=1,
+        ),
+    ).flatmap(lambda parts: st.permutations([item for part in parts for item in part]))
+    return st.fixed_dictionaries(
+        {
+            "type": st.just("http"),
+            "method": st.sampled_from(["GET", "GET", "POST"]),
+            "path": st.just("/whoami"),
+            "headers": headers,
+        }
+    )
+
+
+DPOP_AUTHS = {
+    own: (dpop_authenticator(own=own), dpop_authenticator(own=own)) for own in (False, True)
+}
+
+
+@pytest.mark.parametrize("own", [False, True], ids=["dpop", "dpop-and-own-header"])
+@PROPERTY
+@given(scope=dpop_scope_strategy())
+def test_asgi_dpop_lane_answers_as_the_full_path(
+    scope: dict[str, Any], own: bool, loop: Any
+) -> None:
+    """On any request, the shell with its DPoP lane answers as its full path alone (each with
+    its own replay memory, emptied first: a proof is new to both)."""
+    fast_auth, slow_auth = DPOP_AUTHS[own]
+    for auth in (fast_auth, slow_auth):
+        assert auth._proofs is not None
+        auth._proofs._seen.clear()
+    fast = AuthGateMiddleware(never, fast_auth)  # type: ignore[arg-type]
+    slow = AuthGateMiddleware(never, slow_auth)  # type: ignore[arg-type]
+    slow._get = None  # the full path alone
+    expected = asgi_outcome(slow, copy.deepcopy(scope), loop)
+    assert asgi_outcome(fast, copy.deepcopy(scope), loop) == expected
+
+
+def test_the_dpop_lane_is_taken_and_checks_every_proof(loop: Any) -> None:
+    """A cached bound token with one proof is served without the full path, each proof
+    checked: a replay, another method or URI, a proof for another token is refused there."""
+    auth = dpop_authenticator()
+    asgi = AuthGateMiddleware(never, auth)  # type: ignore[arg-type]
+    full_calls: list[str] = []
+
+    async def counted(scope: Any, send: Any) -> bool:
+        full_calls.append("asgi")
+        return await AuthGateMiddleware._authenticate(asgi, scope, send)
+
+    asgi._authenticate = counted  # type: ignore[method-assign]
+
+    def request(dpop: str, method: str = "GET") -> tuple[Any, ...]:
+        headers = [(b"host", b"api.test"), (b"authorization", f"DPoP {BOUND}".encode())]
+        scope = {"type": "http", "method": method, "path": "/whoami", "headers": headers}
+        headers.append((b"dpop", dpop.encode()))
+        return asgi_outcome(asgi, scope, loop)
+
+    fresh = proof()
+    served = request(fresh)
+    assert (served[0], served[1][:2]) == ("app", ("bound", "jwt"))
+    for wrong, reason in [
+        (fresh, b"used before"),
+        (proof("POST"), b"another HTTP method"),
+        (proof(uri="http://elsewhere.test/whoami"), b"another URI"),
+        (proof(token=CACHED), b"another access token"),
+        ("not-a-jws", b"not a compact JWS"),
+    ]:
+        outcome = request(wrong)
+        assert outcome[:2] == ("rejected", 401)
+        assert reason in outcome[-1]
+    assert request(proof("POST"), method="POST")[0] == "app"
+    assert full_calls == []

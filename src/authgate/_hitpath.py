@@ -17,6 +17,14 @@ Each shell applies the rule at the top of its ``__call__``, over the cache's bou
 its clock taken once at construction (as structlog specialises its hot path): a hit costs one
 loop over the header pairs, one dict lookup, one comparison, one clock read and :func:`attach`.
 
+A DPoP request never takes the hit path: its cache key is not a header value. The ASGI
+shell has a lane for it instead (``AuthGateMiddleware._proved_hit``): when the header value
+after ``DPoP `` is, byte for byte, a token the cache holds under the DPoP scheme and the
+request carries one ``DPoP`` header, extraction is skipped and the proof is checked as the
+full path checks it (:meth:`authgate.Authenticator.check_proof_async`); anything else, and
+any configuration where more could come with the token (client certificates, a provider's
+own header), goes to the full path.
+
 What a hit writes is chosen by cost too: ``scope["user"]`` and ``scope["auth"]`` (Starlette's
 names: the principal has one name, ``request.user``) and the realm, for answers the app gives
 later (:mod:`authgate.fastapi`). The realm goes into the request's state (:data:`REALM_KEY`),

@@ -79,6 +79,14 @@ class Shell(Generic[AppT]):
             self._cache: TokenCache = cache
             self._get = cache.entries.get
             self._clock: Callable[[], float] = cache.clock
+        # A cached DPoP-bound token skips extraction (the ASGI shell's DPoP lane) only where
+        # nothing else can come with it: no client certificates, no provider header.
+        self._proved_lane = (
+            cache is not None
+            and authenticator.dpop is not None
+            and authenticator.client_certificates is None
+            and own is None
+        )
 
     def _predicate(self, rules: PathRules) -> Callable[[Mapping[str, Any]], bool]:
         """The exclusion test over this protocol's request (a scope, an environ)."""

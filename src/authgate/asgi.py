@@ -15,7 +15,7 @@ from ._responses import rejection
 from ._shell import Shell
 from .dpop import request_uri_asgi
 from .errors import AuthGateError
-from .extract import Credential, credential_from_asgi, with_request
+from .extract import Credential, Proof, credential_from_asgi, with_request
 from .mtls import certificate_asgi
 
 __all__ = ["AuthGateMiddleware"]
@@ -78,10 +78,52 @@ class AuthGateMiddleware(Shell[ASGIApp]):
                         attach(scope, entry[1], self._realm)
                         await self.app(scope, receive, send)
                         return
+                    if (
+                        self._proved_lane
+                        and value.startswith(b"DPoP ")
+                        and await self._proved_hit(scope, value, receive, send)
+                    ):
+                        return
         if scope["type"] == "lifespan":
             await self.app(scope, receive, self._closing_at_shutdown(send))
         elif await self._authenticate(scope, send):
             await self.app(scope, receive, send)
+
+    async def _proved_hit(self, scope: Scope, value: bytes, receive: Receive, send: Send) -> bool:
+        """The DPoP lane: a cached DPoP-bound token sent as ``DPoP <token>`` with one proof
+        header, the proof checked as on the full path; whether it answered the request.
+
+        Taken only when the whole header value after the scheme is a token the cache holds
+        under the DPoP scheme (extracted, checked and verified when it was admitted) and the
+        request carries exactly one ``DPoP`` header (the hit path's loop already saw one
+        ``Authorization`` and no ``x-api-key``); anything else goes to the full path, which
+        decides, including every 400.
+        """
+        token = value[5:].decode("latin-1")
+        principal = self._cache.get(("DPoP", token))
+        if principal is None:
+            return False
+        jwt: Any = None
+        for name, found in scope["headers"]:
+            if name == b"dpop":
+                if jwt is not None:
+                    return False
+                jwt = found
+        if type(jwt) is not bytes or not (jwt := jwt.decode("latin-1").strip(" \t")):
+            return False
+        dpop = self.authenticator.dpop
+        assert dpop is not None  # the lane is open only with DPoP on
+        proof = Proof(jwt, scope.get("method", "GET"), request_uri_asgi(scope, dpop))
+        credential = Credential("bearer", token, proof)
+        try:
+            await self.authenticator.check_proof_async(credential, principal)
+        except AuthGateError as exc:
+            self.authenticator.refused(exc, credential, path=scope.get("path"))
+            await self._reject(exc, scope, send)
+            return True
+        attach(scope, principal, self._realm)
+        await self.app(scope, receive, send)
+        return True
 
     def _carries_own(self, scope: Scope) -> bool:
         """Whether the request carries the provider header (:attr:`Shell._own`) too."""
