@@ -177,6 +177,10 @@ PROOFS: list[Any] = [
     pytest.param(lambda c, t: "not-a-jws", "compact JWS", id="garbage"),
     pytest.param(lambda c, t: "a." * 5000 + "b", "compact JWS", id="huge"),
     pytest.param(lambda c, t: "e30.e30.e30=", "compact JWS", id="padded"),
+    pytest.param(lambda c, t: "e30..AA", "compact JWS", id="empty-segment"),
+    pytest.param(lambda c, t: "e30.e30.AA.", "compact JWS", id="four-segments"),
+    pytest.param(lambda c, t: "e30.e30\u00e9.AA", "compact JWS", id="non-ascii"),
+    pytest.param(lambda c, t: "e30.e30\ud800.AA", "compact JWS", id="lone-surrogate"),
     pytest.param(lambda c, t: "W10.e30.AA", "JSON objects", id="header-array"),
 ]
 

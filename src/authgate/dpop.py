@@ -61,7 +61,8 @@ DEFAULT_ALGORITHMS: Final = ("ES256", "ES384", "ES512", "PS256", "PS384", "PS512
 MAX_PROOF_BYTES: Final = 8192
 _HEADER_MEMO: Final = 256
 _a2b = binascii.a2b_base64
-_COMPACT: Final = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
+_COMPACT_ALPHABET: Final = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_."
+"""A compact JWS's characters: base64url and the dots."""
 _THUMBPRINT_MEMBERS: Final = {
     "EC": ("crv", "kty", "x", "y"),
     "RSA": ("e", "kty", "n"),
@@ -234,7 +235,6 @@ def _origin(scheme: str, host: str) -> str:
     return f"{scheme}://{host}"
 
 
-_HOST: Final = frozenset({b"host"})
 _FORWARDED: Final = frozenset({b"host", b"x-forwarded-proto", b"x-forwarded-host"})
 _HTTP_OF: Final = {"ws": "http", "wss": "https"}
 
@@ -253,12 +253,15 @@ def request_uri_asgi(scope: Mapping[str, Any], dpop: DPoP) -> str:
         path = str(scope.get("root_path") or "") + str(scope.get("path") or "/")
     if dpop.base_url is not None:
         return dpop.base_url + path
-    wanted = _FORWARDED if dpop.trust_forwarded else _HOST
-    headers = {
-        name: value
-        for name, value in scope.get("headers") or ()
-        if name in wanted and type(value) is bytes
-    }
+    headers: dict[bytes, bytes] = {}  # the last of each, as the other servers' headers read
+    if dpop.trust_forwarded:
+        for name, value in scope.get("headers") or ():
+            if name in _FORWARDED and type(value) is bytes:
+                headers[name] = value
+    else:  # a plain loop: one header wanted, on every DPoP request
+        for name, value in scope.get("headers") or ():
+            if name == b"host" and type(value) is bytes:
+                headers[name] = value
     scheme = str(scope.get("scheme") or "http")
     scheme = _HTTP_OF.get(scheme, scheme)
     host = headers.get(b"host", b"").decode("latin-1")
@@ -385,9 +388,17 @@ class ProofChecker:
     def _verified(self, jwt: str) -> tuple[str, dict[str, Any]]:
         """The proof's key thumbprint and claims, its signature verified under its own
         ``jwk``."""
-        if len(jwt) > MAX_PROOF_BYTES or _COMPACT.fullmatch(jwt) is None:
+        # the alphabet (a non-ASCII character encodes to bytes outside it): what a delete
+        # leaves, a third of a regular expression's cost on every request
+        if (
+            len(jwt) > MAX_PROOF_BYTES
+            or jwt.encode("utf-8", "replace").translate(None, _COMPACT_ALPHABET)
+            or jwt.count(".") != 2
+        ):
             raise InvalidDPoPProof("the DPoP proof is not a compact JWS")
         h, p, s = jwt.split(".")
+        if not (h and p and s):
+            raise InvalidDPoPProof("the DPoP proof is not a compact JWS")
         if not (canonical_tail(h) and canonical_tail(p) and canonical_tail(s)):
             raise InvalidDPoPProof("the DPoP proof is not canonical base64url")
         known = self._headers.get(h)
