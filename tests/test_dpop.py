@@ -671,3 +671,28 @@ def test_request_uris_without_a_host_header_use_the_server_address() -> None:
     assert normalized_uri("https://a.example/caf\xe9") == normalized_uri(
         "https://a.example/caf%C3%A9"
     )
+
+
+@pytest.mark.parametrize("how", ["token", "jti", "subject"])
+def test_a_sign_out_reaches_a_cached_bound_token(
+    how: str, auth: Authenticator, tokens: TokenFactory, client: DPoPClient
+) -> None:
+    """Served from the cache (the shell's DPoP lane) until it is revoked, then refused."""
+    from starlette.testclient import TestClient
+
+    token = tokens.mint("alice", cnf=client.cnf, jti="j-1")
+    url = "http://testserver/whoami"
+    with TestClient(starlette(auth)) as test:
+        for _ in range(2):
+            assert test.get("/whoami", headers=client.headers(token, "GET", url)).status_code == 200
+        hits = auth.stats.hits
+        if how == "token":
+            auth.revoke(token)
+        elif how == "jti":
+            auth.revoke(jti="j-1")
+        else:
+            auth.revoke(subject="alice")
+        refused = test.get("/whoami", headers=client.headers(token, "GET", url))
+    assert refused.status_code == 401
+    assert refused.json()["message"] == "the token has been revoked"
+    assert hits == 1  # the second request, from the cache
