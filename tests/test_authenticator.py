@@ -242,10 +242,10 @@ def test_cache_entry_never_outlives_exp(
     auth.authenticate(bearer(token))
     assert auth.stats.hits == 1
     clock.now = NOW + 60
-    assert auth.cached(credential) is None
+    assert auth._cached(credential) is None
     # inside the leeway the verifier still accepts it, but it is not cached past exp again
     assert auth.authenticate(bearer(token)).verified_by == "local"  # type: ignore[union-attr]
-    assert auth.cached(credential) is None
+    assert auth._cached(credential) is None
     clock.now = NOW + 90
     with pytest.raises(InvalidToken) as caught:
         auth.authenticate(bearer(token))

@@ -54,6 +54,17 @@ def test_the_issue_api_names() -> None:
     assert AuthGateWSGIMiddleware.__name__ == "AuthGateWSGIMiddleware"
 
 
+def test_every_public_answer_checks_the_binding() -> None:
+    """The cache lookup answers before a token's proof or certificate is checked: it is not
+    public, so no caller takes it for an answer. The public answers are these."""
+    from authgate import Authenticator
+
+    answers = {"authenticate", "authenticate_async", "verify_credential", "verify_credential_async"}
+    public = {name for name in vars(Authenticator) if not name.startswith("_")}
+    assert answers <= public
+    assert not {"cached", "lookup", "get"} & public
+
+
 def test_core_never_imports_starlette() -> None:
     """The core modules import no web framework (asgi.py speaks raw ASGI); only the
     integrations do (fastapi.py, django.py, drf.py, flask.py)."""

@@ -308,7 +308,7 @@ class Authenticator:
         Args:
             credential: what :mod:`authgate.extract` found.
         """
-        principal = self.cached(credential)
+        principal = self._cached(credential)
         if principal is None:
             self._misses += 1
             if self.store is not None:
@@ -336,7 +336,7 @@ class Authenticator:
         Args:
             credential: what :mod:`authgate.extract` found.
         """
-        principal = self.cached(credential)
+        principal = self._cached(credential)
         if principal is None:
             self._misses += 1
             store = self.store
@@ -424,8 +424,9 @@ class Authenticator:
 
     # -- the shared, pure parts ---------------------------------------------------------------
 
-    def cached(self, credential: Credential) -> Principal | None:
-        """The cached principal for ``credential``, if any is still valid.
+    def _cached(self, credential: Credential) -> Principal | None:
+        """The cached principal for ``credential``, if any is still valid: before its binding
+        (proof, certificate) is checked, so never an answer on its own.
 
         Args:
             credential: what :mod:`authgate.extract` found.
