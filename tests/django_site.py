@@ -68,6 +68,16 @@ if not settings.configured:
             "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
             "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
         },
+        # one cache for every worker process, as a deployment shares Redis or memcached (DRF's
+        # throttles count in it)
+        CACHES={
+            "default": {
+                "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+                "LOCATION": os.environ["AUTHGATE_TEST_CACHE"],
+            }
+            if "AUTHGATE_TEST_CACHE" in os.environ
+            else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+        },
         USE_TZ=True,
         DEFAULT_AUTO_FIELD="django.db.models.AutoField",
     )
@@ -87,6 +97,7 @@ from rest_framework import routers, viewsets  # noqa: E402
 from rest_framework.permissions import IsAuthenticated  # noqa: E402
 from rest_framework.request import Request  # noqa: E402
 from rest_framework.response import Response  # noqa: E402
+from rest_framework.throttling import UserRateThrottle  # noqa: E402
 
 from authgate import (  # noqa: E402
     APIKeyProvider,
@@ -190,9 +201,23 @@ class AdminOnlyViewSet(viewsets.ViewSet):
         return Response({"ok": True})
 
 
+class ThreePerHour(UserRateThrottle):
+    rate = "3/hour"
+
+
+class ThrottledViewSet(viewsets.ViewSet):
+    """DRF's per-user throttle, keyed on ``request.user.pk``."""
+
+    throttle_classes = (ThreePerHour,)
+
+    def list(self, request: Request) -> Response:
+        return Response({"user": request.user.get_username()})
+
+
 router = routers.DefaultRouter()
 router.register("orders", OrderViewSet, basename="orders")
 router.register("admin-only", AdminOnlyViewSet, basename="admin-only")
+router.register("throttled", ThrottledViewSet, basename="throttled")
 
 urlpatterns = [
     path("whoami", whoami),

@@ -52,7 +52,8 @@ def base(request: pytest.FixtureRequest, database: Path) -> Iterator[str]:
     port = free_port()
     args = list(SERVERS[request.param])
     args += ["--bind", f"127.0.0.1:{port}"] if "gunicorn" in args else ["--port", str(port)]
-    env = {"AUTHGATE_TEST_DB": str(database), "AUTHGATE_TEST_SECRET": SECRET}
+    env = {"AUTHGATE_TEST_DB": str(database), "AUTHGATE_TEST_SECRET": SECRET,
+           "AUTHGATE_TEST_CACHE": str(database.parent / f"cache-{port}")}  # fmt: skip
     with served(args, port, env) as url:
         yield url
 
@@ -224,6 +225,16 @@ def test_drf_viewset_with_the_scope_permission(base: str, tokens: TokenFactory) 
     assert (role.status_code, role.json()) == (403, {"detail": "missing role: admin"})
     admin = bearer(tokens.mint("root", roles=["admin"]))
     assert httpx.get(base + "/api/admin-only/", headers=admin).json() == {"ok": True}
+
+
+def test_drf_throttles_count_each_token_user_apart(base: str, tokens: TokenFactory) -> None:
+    """DRF's UserRateThrottle keys on request.user.pk: one user's requests spend only that
+    user's allowance (3 an hour here), in a cache every worker shares."""
+    alice, bob = bearer(tokens.mint("alice")), bearer(tokens.mint("bob"))
+    statuses = [httpx.get(base + "/api/throttled/", headers=alice).status_code for _ in range(4)]
+    assert statuses == [200, 200, 200, 429]
+    answer = httpx.get(base + "/api/throttled/", headers=bob)
+    assert (answer.status_code, answer.json()) == (200, {"user": "bob"})
 
 
 def test_drf_spectacular_names_the_bearer_scheme(base: str) -> None:

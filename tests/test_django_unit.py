@@ -4,6 +4,7 @@ mistakes, the async path, DPoP and an outage (the real servers are tests/test_dj
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import Any
 
 import pytest
@@ -66,6 +67,18 @@ def test_token_users_are_one_user_only_within_one_provider_and_issuer() -> None:
     for principal in others:
         assert alice != TokenUser(principal)
     assert len({alice, *(TokenUser(p) for p in others)}) == 4
+    # what keys per user on pk (DRF's throttles, caches) keeps them apart as well
+    same = TokenUser(Principal(subject="1", provider="tenants", issuer="https://a.test"))
+    assert alice.pk == alice.id == same.pk
+    assert re.fullmatch(r"[0-9a-f]{32}", str(alice.pk))
+    tricky = [
+        Principal(subject="1", provider="tenants", issuer=None),
+        Principal(subject="1", provider="tenants", issuer="None"),
+        Principal(subject="a.test\x001", provider="tenants", issuer="https:/"),
+        Principal(subject="caf\u00e9 \ud800", provider="tenants", issuer="https://a.test"),
+    ]
+    keys = {TokenUser(p).pk for p in [*others, *tricky]}
+    assert len(keys | {alice.pk}) == 1 + len(others) + len(tricky)
 
 
 def test_permissions_from_a_callable() -> None:

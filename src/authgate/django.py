@@ -28,6 +28,8 @@ The middleware is sync and async capable: under ASGI it verifies without blockin
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
@@ -60,7 +62,10 @@ class TokenUser:
     Its permissions are the principal's scopes and roles, each as it is (a scope
     ``orders.view_order`` is that permission), plus what ``AUTHGATE["PERMISSIONS"]`` maps them
     to: a mapping from scope or role to permission names, or a callable from the principal to
-    permission names. It is not a database user: it has no primary key and cannot be saved.
+    permission names. It is not a database user and cannot be saved; its ``pk`` (and ``id``)
+    is an opaque, stable id of who it is (provider, issuer, subject), so what keys per user on
+    ``request.user.pk`` (DRF's ``UserRateThrottle`` and ``ScopedRateThrottle``, caches) keeps
+    users apart. It is no database key.
 
     Args:
         principal: the verified principal.
@@ -72,11 +77,13 @@ class TokenUser:
     is_superuser = False
     is_authenticated = True
     is_anonymous = False
-    pk = None
-    id = None
 
     def __init__(self, principal: Principal, permissions: Permissions | None = None) -> None:
         self.principal = principal
+        # 32 hex digits: safe in any cache key (memcached's too), whatever the subject holds;
+        # JSON (ASCII, null apart from "null") tells every (provider, issuer, subject) apart
+        who = json.dumps(self._who()).encode()
+        self.pk = self.id = hashlib.sha256(who).hexdigest()[:32]
         granted = set(principal.scopes) | set(principal.roles)
         granted.discard("authenticated")
         if callable(permissions):
