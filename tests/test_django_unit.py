@@ -10,9 +10,17 @@ from typing import Any
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.test import RequestFactory, override_settings
+from django.test import AsyncClient, Client, RequestFactory, override_settings
+from django.urls import path
 
-from authgate import Authenticator, JWTProvider, JWTVerifier, Principal
+from authgate import (
+    APIKeyProvider,
+    APIKeyRing,
+    Authenticator,
+    JWTProvider,
+    JWTVerifier,
+    Principal,
+)
 from authgate.django import AuthGateMiddleware, TokenUser, authenticate_request, authenticator
 from authgate.testing import DPoPClient, TokenFactory
 
@@ -164,3 +172,58 @@ def test_settings_mistakes_fail_at_start_up(setting: Any, message: str) -> None:
 def test_a_dotted_path_or_a_factory(configured: str) -> None:
     with override_settings(AUTHGATE={"AUTHENTICATOR": configured}):
         assert authenticator() is AUTH
+
+
+def who(request: HttpRequest) -> JsonResponse:
+    """Who the request is from, anonymous included (Django's site cache keeps the page)."""
+    found = getattr(request, "auth", None)
+    return JsonResponse({"user": None if found is None else found.identity})
+
+
+urlpatterns = [path("who", who)]
+SITE_KEY = "sk_live_0123456789abcdefghij"
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_the_site_cache_never_serves_one_clients_page_to_another(mode: str) -> None:
+    """Django's site-wide cache keys a page by the response's Vary: every response varies
+    on the credentials authgate reads, so a page cached for an API key (which Django's cache
+    does not know about) is not served to anyone else, nor one cached for no credential to a
+    token's holder. Under WSGI and ASGI (the middleware's sync and async paths)."""
+    ring = APIKeyRing()
+    ring.add(SITE_KEY, subject="billing")
+    verifier = JWTVerifier(TOKENS.keyset(), algorithms=["ES256"], issuer=ISSUER)
+    auth = Authenticator([JWTProvider("idp", verifier), APIKeyProvider("keys", ring)])
+    site_cache = override_settings(
+        AUTHGATE={"AUTHENTICATOR": auth},
+        ROOT_URLCONF=__name__,
+        MIDDLEWARE=[
+            "django.middleware.cache.UpdateCacheMiddleware",
+            "authgate.django.AuthGateMiddleware",
+            "django.middleware.cache.FetchFromCacheMiddleware",
+        ],
+        CACHES={
+            "default": {
+                "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+                "LOCATION": f"site-{mode}",
+            }
+        },
+        CACHE_MIDDLEWARE_SECONDS=60,
+    )
+    alice = {"authorization": f"Bearer {TOKENS.mint('alice')}"}
+    bob = {"authorization": f"Bearer {TOKENS.mint('bob')}"}
+    key = {"x-api-key": SITE_KEY}
+    expected = [(key, "billing"), ({}, None), (alice, "alice"), (bob, "bob"), (key, "billing")]
+    with site_cache:
+        if mode == "sync":
+            client = Client()
+            answers = [client.get("/who", headers=headers) for headers, _ in expected]
+        else:
+            async_client = AsyncClient()
+
+            async def ask_all() -> list[Any]:
+                return [await async_client.get("/who", headers=h) for h, _ in expected]
+
+            answers = asyncio.run(ask_all())
+    assert [a.json()["user"] for a in answers] == [user for _, user in expected]
+    assert {"Authorization", "x-api-key"} <= set(map(str.strip, answers[3]["vary"].split(",")))

@@ -40,6 +40,7 @@ try:
     from django.conf import settings
     from django.core.exceptions import ImproperlyConfigured
     from django.http import HttpRequest, HttpResponse
+    from django.utils.cache import patch_vary_headers
     from django.utils.module_loading import import_string
 except ModuleNotFoundError as exc:  # the extra is missing: say which
     raise extra_missing("authgate.django", "django", exc) from exc
@@ -272,6 +273,7 @@ class AuthGateMiddleware:
         self.get_response = get_response
         self.authenticator = authenticator()
         _permissions()  # a wrong setting fails at start-up, not on a request
+        self._vary = _credential_headers(self.authenticator)
         self._async = iscoroutinefunction(get_response)
         if self._async:
             markcoroutinefunction(self)
@@ -288,7 +290,9 @@ class AuthGateMiddleware:
         except AuthGateError as exc:
             auth.refused(exc, credential, path=request.path)
             return _answer(exc, auth)
-        return self.get_response(request)
+        response = self.get_response(request)
+        patch_vary_headers(response, self._vary)
+        return response
 
     async def __acall__(self, request: HttpRequest) -> Any:
         auth = self.authenticator
@@ -300,5 +304,21 @@ class AuthGateMiddleware:
         except AuthGateError as exc:
             auth.refused(exc, credential, path=request.path)
             return _answer(exc, auth)
-        response: Awaitable[Any] = self.get_response(request)
-        return await response
+        pending: Awaitable[Any] = self.get_response(request)
+        response = await pending
+        patch_vary_headers(response, self._vary)
+        return response
+
+
+def _credential_headers(auth: Authenticator) -> tuple[str, ...]:
+    """The request headers a response depends on once authgate reads them: every response
+    varies on them (``Vary``), so a cache keyed by Vary (Django's site-wide cache, a shared
+    HTTP cache) never hands one client's page to another. Django's cache varies on
+    ``Authorization`` by itself, only when the request has one; an API key, the token cookie
+    and a provider's own header it does not know."""
+    headers = ["Authorization", "x-api-key"]
+    if auth.cookie is not None:
+        headers.append("Cookie")
+    if auth.token_header is not None:
+        headers.append(auth.token_header)
+    return tuple(headers)
