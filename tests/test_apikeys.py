@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import hmac
+import threading
+from collections.abc import Iterator
 from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, make_server
 
+import httpx
 import pytest
 from starlette.testclient import TestClient
 
@@ -14,9 +19,16 @@ from authgate import (
     Authenticator,
     ConfigurationError,
     InvalidToken,
+    JWTProvider,
+    JWTVerifier,
+    TokenCookie,
     hash_api_key,
 )
+from authgate._shell import varies_on
 from authgate.asgi import AuthGateMiddleware
+from authgate.extract import Credential
+from authgate.testing import TokenFactory, serve_asgi
+from authgate.wsgi import ENVIRON_KEY, AuthGateWSGIMiddleware
 
 from .apps import starlette_app
 
@@ -167,3 +179,67 @@ def test_two_rings_with_distinct_prefixes_each_get_their_keys(ring: APIKeyRing) 
     assert (first.provider, second.provider) == ("keys", "partners")
     with pytest.raises(InvalidToken, match="not recognised"):
         auth.authenticate({"x-api-key": "zz_live_0000000000000000000000"})
+
+
+def _vary_app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+    start_response("200 OK", [("content-type", "text/plain"), ("vary", "Accept-Encoding")])
+    return [environ[ENVIRON_KEY].identity.encode()]
+
+
+async def _vary_asgi(scope: Any, receive: Any, send: Any) -> None:
+    headers = [(b"content-type", b"text/plain"), (b"vary", b"Accept-Encoding")]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": scope["user"].identity.encode()})
+
+
+@contextlib.contextmanager
+def _wsgi_server(app: Any) -> Iterator[str]:
+    class Quiet(WSGIRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:
+            return None
+
+    server = make_server("127.0.0.1", 0, app, handler_class=Quiet)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+@pytest.mark.parametrize("shell", ["asgi", "wsgi"])
+def test_a_response_to_a_key_or_cookie_varies_on_it(shell: str, ring: APIKeyRing) -> None:
+    """HTTP caches keep Authorization's responses apart by themselves (RFC 9111 §3.5), not
+    x-api-key's or a cookie's: a cache in front would serve one key's page to whoever asks
+    next. Those responses vary on the header (beside the app's own Vary); a Bearer one, and
+    the cached Bearer hit, are left as the app made them. uvicorn and a WSGI server."""
+    tokens = TokenFactory("ES256", issuer="https://issuer.test")
+    verifier = JWTVerifier(tokens.keyset(), algorithms=["ES256"], issuer="https://issuer.test")
+    auth = Authenticator(
+        [JWTProvider("idp", verifier), APIKeyProvider("keys", ring)], cookie=TokenCookie("t")
+    )
+    token = tokens.mint("alice")
+    served = (
+        serve_asgi(AuthGateMiddleware(_vary_asgi, auth))
+        if shell == "asgi"
+        else _wsgi_server(AuthGateWSGIMiddleware(_vary_app, auth))
+    )
+    with served as base, httpx.Client(base_url=base) as http:
+        key = http.get("/", headers={"x-api-key": LIVE})
+        cookie = http.get("/", headers={"cookie": f"t={token}"})
+        bearer = [http.get("/", headers={"authorization": f"Bearer {token}"}) for _ in range(2)]
+    assert (key.text, cookie.text, bearer[1].text) == ("svc-billing", "alice", "alice")
+    assert key.headers.get_list("vary") == ["Accept-Encoding", "x-api-key"]
+    assert cookie.headers.get_list("vary") == ["Accept-Encoding", "cookie"]
+    assert [b.headers.get_list("vary") for b in bearer] == [["Accept-Encoding"]] * 2
+
+
+def test_what_a_response_varies_on() -> None:
+    assert varies_on(None) is None
+    assert varies_on(Credential("bearer", "a.b.c")) is None
+    assert varies_on(Credential("api_key", LIVE)) == "x-api-key"
+    assert varies_on(Credential("bearer", "a.b.c", from_cookie=True)) == "cookie"
+    own = Credential("bearer", "a.b.c", header="x-amzn-oidc-data")
+    assert varies_on(own) == "x-amzn-oidc-data"

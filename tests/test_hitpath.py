@@ -289,7 +289,7 @@ def test_the_properties_reach_the_hit_path(loop: Any) -> None:
     wsgi._full = None  # type: ignore[assignment,method-assign]  # a hit never calls it
     full_calls: list[str] = []
 
-    async def counted(scope: Any, send: Any) -> bool:
+    async def counted(scope: Any, send: Any) -> Any:
         full_calls.append("asgi")
         return await AuthGateMiddleware._authenticate(asgi, scope, send)
 
@@ -483,7 +483,7 @@ def test_the_dpop_lane_is_taken_and_checks_every_proof(loop: Any) -> None:
     asgi = AuthGateMiddleware(never, auth)  # type: ignore[arg-type]
     full_calls: list[str] = []
 
-    async def counted(scope: Any, send: Any) -> bool:
+    async def counted(scope: Any, send: Any) -> Any:
         full_calls.append("asgi")
         return await AuthGateMiddleware._authenticate(asgi, scope, send)
 

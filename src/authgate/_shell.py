@@ -19,12 +19,34 @@ from ._hitpath import Challenge
 from ._paths import PathRules
 from .authenticator import Authenticator
 from .errors import ConfigurationError, MissingCredential
-from .extract import environ_key
+from .extract import Credential, environ_key
 from .principal import ANONYMOUS, Anonymous, Principal
 
-__all__ = ["Shell"]
+__all__ = ["Shell", "varies_on"]
 
 AppT = TypeVar("AppT")
+
+
+def varies_on(credential: Credential | None) -> str | None:
+    """The request header a response to ``credential`` depends on that HTTP caches do not
+    know (``x-api-key``, the token cookie, a provider's own header), or ``None``.
+
+    A shared cache never answers one client with a response to another's ``Authorization``
+    (RFC 9111 §3.5), whatever the header; any other credential header it knows nothing of, and
+    a cache that stores what it may (Varnish does by default) would serve the page of the key's
+    holder to whoever asks next, before authgate sees the request. The shells add
+    ``Vary: <header>`` to such responses.
+
+    Args:
+        credential: the request's credential.
+    """
+    if credential is None:
+        return None
+    if credential.header is not None:
+        return credential.header
+    if credential.kind == "api_key":
+        return "x-api-key"
+    return "cookie" if credential.from_cookie else None
 
 
 class Shell(Generic[AppT]):

@@ -1,4 +1,6 @@
-"""The ASGI shell: raw ASGI, no Starlette import, no wrapper around ``send``.
+"""The ASGI shell: raw ASGI, no Starlette import, no wrapper around ``send`` (but for a
+response to a credential header HTTP caches do not know, which varies on it: see
+:func:`authgate._shell.varies_on`).
 
 Sets ``scope["user"]`` and ``scope["auth"]`` (so Starlette's ``request.user``,
 ``request.auth.scopes`` and ``@requires`` work unchanged).
@@ -12,7 +14,7 @@ from typing import Any, Final
 from ._hitpath import TAIL_SLICE, UNSET, attach
 from ._paths import PathRules
 from ._responses import rejection
-from ._shell import Shell
+from ._shell import Shell, varies_on
 from .dpop import request_uri_asgi
 from .errors import AuthGateError
 from .extract import Credential, Proof, credential_from_asgi, with_request
@@ -30,6 +32,17 @@ POLICY_VIOLATION: Final = 1008
 _DENIAL: Final = "websocket.http.response"  # the ASGI extension for answering a handshake
 _GUARDED: Final = frozenset({"http", "websocket"})
 _SHUTDOWN_DONE: Final = frozenset({"lifespan.shutdown.complete", "lifespan.shutdown.failed"})
+
+
+def _varying(send: Send, header: bytes) -> Send:
+    """``send``, adding ``Vary: <header>`` to the response's start."""
+
+    async def varying_send(message: Message) -> None:
+        if message.get("type") == "http.response.start":
+            message = {**message, "headers": [*message.get("headers", ()), (b"vary", header)]}
+        await send(message)
+
+    return varying_send
 
 
 class AuthGateMiddleware(Shell[ASGIApp]):
@@ -86,8 +99,8 @@ class AuthGateMiddleware(Shell[ASGIApp]):
                         return
         if scope["type"] == "lifespan":
             await self.app(scope, receive, self._closing_at_shutdown(send))
-        elif await self._authenticate(scope, send):
-            await self.app(scope, receive, send)
+        elif (answer := await self._authenticate(scope, send)) is not None:
+            await self.app(scope, receive, answer)
 
     async def _proved_hit(self, scope: Scope, value: bytes, receive: Receive, send: Send) -> bool:
         """The DPoP lane: a cached DPoP-bound token sent as ``DPoP <token>`` with one proof
@@ -144,12 +157,13 @@ class AuthGateMiddleware(Shell[ASGIApp]):
 
         return lifespan_send
 
-    async def _authenticate(self, scope: Scope, send: Send) -> bool:
-        """Attach a principal, or let a scope we don't guard through (true); or answer the
-        rejection (false)."""
+    async def _authenticate(self, scope: Scope, send: Send) -> Send | None:
+        """Attach a principal, or let a scope we don't guard through: the ``send`` the app
+        answers with (the response varies on a credential header caches do not know, see
+        :func:`~authgate._shell.varies_on`); or answer the rejection (``None``)."""
         kind = scope["type"]
         if kind not in _GUARDED or self._is_excluded(scope):
-            return True
+            return send
         credential = None
         try:
             credential = credential_from_asgi(
@@ -168,9 +182,10 @@ class AuthGateMiddleware(Shell[ASGIApp]):
         except AuthGateError as exc:
             self.authenticator.refused(exc, credential, path=scope.get("path"))
             await self._reject(exc, scope, send)
-            return False
+            return None
         attach(scope, principal, self._realm)
-        return True
+        header = varies_on(credential) if kind == "http" else None
+        return send if header is None else _varying(send, header.encode("latin-1"))
 
     def _with_request(self, credential: Credential, scope: Scope) -> Credential:
         """A token with what proves its binding: for DPoP, the method and URI its proof must

@@ -8,7 +8,7 @@ from typing import Any
 from ._hitpath import ENVIRON_KEY, TAIL_SLICE
 from ._paths import PathRules
 from ._responses import PHRASES, rejection
-from ._shell import Shell
+from ._shell import Shell, varies_on
 from .authenticator import Authenticator
 from .dpop import request_uri_wsgi
 from .errors import AuthGateError
@@ -19,6 +19,15 @@ __all__ = ["ENVIRON_KEY", "AuthGateWSGIMiddleware", "bound_to_environ"]
 
 StartResponse = Callable[..., Any]
 WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
+
+
+def _varying(start_response: StartResponse, header: str) -> StartResponse:
+    """``start_response``, adding ``Vary: <header>`` to the response's headers."""
+
+    def varying_start_response(status: str, headers: list[tuple[str, str]], *rest: Any) -> Any:
+        return start_response(status, [*headers, ("Vary", header)], *rest)
+
+    return varying_start_response
 
 
 def bound_to_environ(
@@ -104,4 +113,7 @@ class AuthGateWSGIMiddleware(Shell[WSGIApp]):
                 )
                 start_response(f"{status} {PHRASES.get(status, 'Error')}", headers)
                 return [body]
+            header = varies_on(credential)
+            if header is not None:  # a credential header caches do not know: see varies_on
+                return self.app(environ, _varying(start_response, header))
         return self.app(environ, start_response)
