@@ -107,9 +107,10 @@ def test_under_gunicorn(base: str) -> None:
             "g": True,
         }
     assert httpx.get(base + "/whoami").json() == {"user": None, "g": True}
-    assert httpx.get(base + "/orders", headers={"x-api-key": API_KEY}).json()["user"] == (
-        "billing-service"
-    )
+    keyed = httpx.get(base + "/orders", headers={"x-api-key": API_KEY})
+    assert keyed.json()["user"] == "billing-service"
+    assert keyed.headers["vary"] == "x-api-key"  # a cache in front keeps it to this key
+    assert "vary" not in httpx.get(base + "/whoami", headers=bearer(reader)).headers
     missing = httpx.get(base + "/private")
     assert missing.status_code == 401
     assert missing.headers.get_list("www-authenticate")[0] == 'Bearer realm="api"'

@@ -32,6 +32,7 @@ except ModuleNotFoundError as exc:  # the extra is missing: say which
 
 from ._paths import PathRules
 from ._responses import PHRASES, rejection
+from ._shell import varies_on
 from .authenticator import Authenticator
 from .errors import (
     AuthGateError,
@@ -89,6 +90,7 @@ class AuthGate:
         self.authenticator = authenticator
         app.extensions["authgate"] = self
         app.before_request(self._authenticate)
+        app.after_request(self._vary)
         app.register_error_handler(AuthGateError, self._answer)
 
     def _authenticate(self) -> None:
@@ -105,11 +107,21 @@ class AuthGate:
                 credential = bound_to_environ(credential, environ, auth)
             if credential is not None:
                 g.principal = auth.verify_credential(credential)
+                g.authgate_varies_on = varies_on(credential)
             elif self.required:
                 raise MissingCredential()
         except AuthGateError as exc:
             auth.refused(exc, credential, path=request.path)
             raise
+
+    @staticmethod
+    def _vary(response: Response) -> Response:
+        """The response to a credential HTTP caches do not know varies on its header (see
+        :func:`authgate._shell.varies_on`)."""
+        header = g.get("authgate_varies_on")
+        if header is not None:
+            response.vary.add(header)
+        return response
 
     def _answer(self, exc: AuthGateError) -> Response:
         auth = self.authenticator
