@@ -24,7 +24,7 @@ from authgate import (
     TokenCookie,
     hash_api_key,
 )
-from authgate._shell import varies_on
+from authgate._shell import add_vary, varies_on
 from authgate.asgi import AuthGateMiddleware
 from authgate.extract import Credential
 from authgate.testing import TokenFactory, serve_asgi
@@ -182,12 +182,14 @@ def test_two_rings_with_distinct_prefixes_each_get_their_keys(ring: APIKeyRing) 
 
 
 def _vary_app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
-    start_response("200 OK", [("content-type", "text/plain"), ("vary", "Accept-Encoding")])
+    own = [] if environ["PATH_INFO"] == "/plain" else [("vary", "Accept-Encoding")]
+    start_response("200 OK", [("content-type", "text/plain"), *own])
     return [environ[ENVIRON_KEY].identity.encode()]
 
 
 async def _vary_asgi(scope: Any, receive: Any, send: Any) -> None:
-    headers = [(b"content-type", b"text/plain"), (b"vary", b"Accept-Encoding")]
+    own = [] if scope["path"] == "/plain" else [(b"vary", b"Accept-Encoding")]
+    headers = [(b"content-type", b"text/plain"), *own]
     await send({"type": "http.response.start", "status": 200, "headers": headers})
     await send({"type": "http.response.body", "body": scope["user"].identity.encode()})
 
@@ -228,15 +230,21 @@ def test_a_response_to_a_key_or_cookie_varies_on_it(shell: str, ring: APIKeyRing
     )
     with served as base, httpx.Client(base_url=base) as http:
         key = http.get("/", headers={"x-api-key": LIVE})
+        plain = http.get("/plain", headers={"x-api-key": LIVE})  # the app sets no Vary
         cookie = http.get("/", headers={"cookie": f"t={token}"})
         bearer = [http.get("/", headers={"authorization": f"Bearer {token}"}) for _ in range(2)]
     assert (key.text, cookie.text, bearer[1].text) == ("svc-billing", "alice", "alice")
-    assert key.headers.get_list("vary") == ["Accept-Encoding", "x-api-key"]
-    assert cookie.headers.get_list("vary") == ["Accept-Encoding", "cookie"]
+    assert key.headers.get_list("vary") == ["Accept-Encoding, x-api-key"]  # one field line
+    assert plain.headers.get_list("vary") == ["x-api-key"]
+    assert cookie.headers.get_list("vary") == ["Accept-Encoding, cookie"]
     assert [b.headers.get_list("vary") for b in bearer] == [["Accept-Encoding"]] * 2
 
 
 def test_what_a_response_varies_on() -> None:
+    assert add_vary("", "x-api-key") == "x-api-key"
+    assert add_vary("Accept-Encoding", "x-api-key") == "Accept-Encoding, x-api-key"
+    assert add_vary("accept-encoding, X-API-Key", "x-api-key") == "accept-encoding, X-API-Key"
+    assert add_vary("*", "x-api-key") == "*"
     assert varies_on(None) is None
     assert varies_on(Credential("bearer", "a.b.c")) is None
     assert varies_on(Credential("api_key", LIVE)) == "x-api-key"

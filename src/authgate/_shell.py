@@ -22,7 +22,7 @@ from .errors import ConfigurationError, MissingCredential
 from .extract import Credential, environ_key
 from .principal import ANONYMOUS, Anonymous, Principal
 
-__all__ = ["Shell", "varies_on"]
+__all__ = ["Shell", "add_vary", "varies_on"]
 
 AppT = TypeVar("AppT")
 
@@ -47,6 +47,20 @@ def varies_on(credential: Credential | None) -> str | None:
     if credential.kind == "api_key":
         return "x-api-key"
     return "cookie" if credential.from_cookie else None
+
+
+def add_vary(value: str, header: str) -> str:
+    """A ``Vary`` field's ``value`` naming ``header`` too (unchanged when it does, or is
+    ``*``: it varies on everything).
+
+    Args:
+        value: the response's ``Vary`` field.
+        header: the request header the response varies on.
+    """
+    named = {part.strip().lower() for part in value.split(",")}
+    if header.lower() in named or "*" in named:
+        return value
+    return f"{value}, {header}" if value.strip() else header
 
 
 class Shell(Generic[AppT]):

@@ -14,7 +14,7 @@ from typing import Any, Final
 from ._hitpath import TAIL_SLICE, UNSET, attach
 from ._paths import PathRules
 from ._responses import rejection
-from ._shell import Shell, varies_on
+from ._shell import Shell, add_vary, varies_on
 from .dpop import request_uri_asgi
 from .errors import AuthGateError
 from .extract import Credential, Proof, credential_from_asgi, with_request
@@ -34,12 +34,21 @@ _GUARDED: Final = frozenset({"http", "websocket"})
 _SHUTDOWN_DONE: Final = frozenset({"lifespan.shutdown.complete", "lifespan.shutdown.failed"})
 
 
-def _varying(send: Send, header: bytes) -> Send:
-    """``send``, adding ``Vary: <header>`` to the response's start."""
+def _varying(send: Send, header: str) -> Send:
+    """``send``, adding ``header`` to the response's ``Vary`` (one field line: not every
+    cache combines several)."""
 
     async def varying_send(message: Message) -> None:
         if message.get("type") == "http.response.start":
-            message = {**message, "headers": [*message.get("headers", ()), (b"vary", header)]}
+            headers = list(message.get("headers", ()))
+            for i, (name, value) in enumerate(headers):
+                if type(name) is bytes and type(value) is bytes and name.lower() == b"vary":
+                    varied = add_vary(value.decode("latin-1"), header)
+                    headers[i] = (name, varied.encode("latin-1"))
+                    break
+            else:
+                headers.append((b"vary", header.encode("latin-1")))
+            message = {**message, "headers": headers}
         await send(message)
 
     return varying_send
@@ -185,7 +194,7 @@ class AuthGateMiddleware(Shell[ASGIApp]):
             return None
         attach(scope, principal, self._realm)
         header = varies_on(credential) if kind == "http" else None
-        return send if header is None else _varying(send, header.encode("latin-1"))
+        return send if header is None else _varying(send, header)
 
     def _with_request(self, credential: Credential, scope: Scope) -> Credential:
         """A token with what proves its binding: for DPoP, the method and URI its proof must

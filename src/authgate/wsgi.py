@@ -8,7 +8,7 @@ from typing import Any
 from ._hitpath import ENVIRON_KEY, TAIL_SLICE
 from ._paths import PathRules
 from ._responses import PHRASES, rejection
-from ._shell import Shell, varies_on
+from ._shell import Shell, add_vary, varies_on
 from .authenticator import Authenticator
 from .dpop import request_uri_wsgi
 from .errors import AuthGateError
@@ -22,10 +22,17 @@ WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 
 
 def _varying(start_response: StartResponse, header: str) -> StartResponse:
-    """``start_response``, adding ``Vary: <header>`` to the response's headers."""
+    """``start_response``, adding ``header`` to the response's ``Vary``."""
 
     def varying_start_response(status: str, headers: list[tuple[str, str]], *rest: Any) -> Any:
-        return start_response(status, [*headers, ("Vary", header)], *rest)
+        headers = list(headers)
+        for i, (name, value) in enumerate(headers):
+            if name.lower() == "vary":
+                headers[i] = (name, add_vary(value, header))
+                break
+        else:
+            headers.append(("Vary", header))
+        return start_response(status, headers, *rest)
 
     return varying_start_response
 
