@@ -167,6 +167,18 @@ def submit(request: HttpRequest) -> JsonResponse:
     )
 
 
+def groups(request: HttpRequest) -> JsonResponse:
+    """What code written for Django's users reads of any user."""
+    user = request.user
+    return JsonResponse(
+        {
+            "groups": [group.name for group in user.groups.all()],
+            "in_admins": user.groups.filter(name="admins").exists(),
+            "user_permissions": user.user_permissions.count(),
+        }
+    )
+
+
 def csrf(request: HttpRequest) -> JsonResponse:
     """Django's CSRF token (and its cookie), as a page with a form would hand it out."""
     return JsonResponse({"token": get_token(request)})
@@ -227,6 +239,7 @@ urlpatterns = [
     path("submit", submit),
     path("session-login", session_login),
     path("csrf", csrf),
+    path("groups", groups),
     path("signout", signout),
     path("api/", include(router.urls)),
     path("api/schema", SpectacularAPIView.as_view(permission_classes=[]), name="schema"),

@@ -237,6 +237,20 @@ def test_drf_throttles_count_each_token_user_apart(base: str, tokens: TokenFacto
     assert (answer.status_code, answer.json()) == (200, {"user": "bob"})
 
 
+def test_code_reading_a_users_groups_works_for_a_token_user(
+    base: str, tokens: TokenFactory
+) -> None:
+    """A token user has no groups and no database permissions (empty managers, as Django's
+    AnonymousUser), so views written for Django's users do not fail on it."""
+    answer = httpx.get(base + "/groups", headers=bearer(tokens.mint("alice")))
+    assert answer.json() == {"groups": [], "in_admins": False, "user_permissions": 0}
+    assert httpx.get(base + "/groups").json() == {  # AnonymousUser, as Django answers
+        "groups": [],
+        "in_admins": False,
+        "user_permissions": 0,
+    }
+
+
 def test_drf_spectacular_names_the_bearer_scheme(base: str) -> None:
     schema = httpx.get(base + "/api/schema", params={"format": "json"}).json()
     assert schema["components"]["securitySchemes"]["bearerAuth"] == {

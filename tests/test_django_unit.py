@@ -60,6 +60,10 @@ def test_token_user_reads_as_a_django_user() -> None:
         user.save()
     with pytest.raises(NotImplementedError):
         user.delete()
+    with pytest.raises(NotImplementedError, match="no password"):
+        user.check_password("x")
+    with pytest.raises(NotImplementedError, match="no password"):
+        user.set_password("x")
 
 
 def test_token_users_are_one_user_only_within_one_provider_and_issuer() -> None:

@@ -149,6 +149,33 @@ class TokenUser:
     def delete(self, *args: Any, **kwargs: Any) -> None:
         raise NotImplementedError("a TokenUser is not a database user: it cannot be deleted")
 
+    def set_password(self, raw_password: str) -> None:
+        raise NotImplementedError("a TokenUser has no password: its identity provider has")
+
+    def check_password(self, raw_password: str) -> bool:
+        raise NotImplementedError("a TokenUser has no password: its identity provider has")
+
+    @property
+    def groups(self) -> Any:
+        """No groups (an empty manager, as ``AnonymousUser``'s): its rights are its
+        permissions."""
+        return _empty_manager("Group")
+
+    @property
+    def user_permissions(self) -> Any:
+        """No database permissions (an empty manager, as ``AnonymousUser``'s): its rights are
+        :meth:`get_all_permissions`."""
+        return _empty_manager("Permission")
+
+
+def _empty_manager(model: str) -> Any:
+    """An empty manager of ``django.contrib.auth``'s ``model`` (imported only when read: a
+    project without the auth app never touches it)."""
+    from django.contrib.auth import models
+    from django.db.models.manager import EmptyManager
+
+    return EmptyManager(getattr(models, model))
+
 
 def _setting(name: str, default: Any = None) -> Any:
     config = getattr(settings, "AUTHGATE", None)
