@@ -28,6 +28,7 @@ from . import django_project
 
 django_project.application()  # settings configured once per process (as tests/test_wsgi.py's)
 
+
 ISSUER = "https://issuer.test"
 TOKENS = TokenFactory("ES256", issuer=ISSUER)
 AUTH = Authenticator(
@@ -167,6 +168,36 @@ def factory_of_authenticator() -> Authenticator:
 def test_settings_mistakes_fail_at_start_up(setting: Any, message: str) -> None:
     with override_settings(AUTHGATE=setting), pytest.raises(ImproperlyConfigured, match=message):
         AuthGateMiddleware(view)
+
+
+DJANGO_AUTH = "django.contrib.auth.middleware.AuthenticationMiddleware"
+OURS = "authgate.django.AuthGateMiddleware"
+
+
+@pytest.mark.parametrize(
+    ("middleware", "refused"),
+    [
+        ([OURS, DJANGO_AUTH], True),
+        ([OURS, "tests.django_site_middleware.OwnAuthentication"], True),
+        (["tests.test_django_unit.Missing", DJANGO_AUTH, OURS], False),
+        ([DJANGO_AUTH, OURS], False),
+        ([OURS], False),
+    ],
+)
+def test_djangos_authentication_after_ours_is_refused(middleware: list[str], refused: bool) -> None:
+    """After ours, Django's AuthenticationMiddleware (or a subclass) would set request.user
+    again, to the session's user, beside the token's request.auth: refused at start-up."""
+    settings = override_settings(
+        AUTHGATE={"AUTHENTICATOR": AUTH},
+        MIDDLEWARE=middleware,
+        INSTALLED_APPS=["django.contrib.auth", "django.contrib.contenttypes"],
+    )
+    with settings:
+        if refused:
+            with pytest.raises(ImproperlyConfigured, match=r"after .*AuthenticationMiddleware"):
+                AuthGateMiddleware(view)
+        else:
+            AuthGateMiddleware(view)
 
 
 @pytest.mark.parametrize(

@@ -168,6 +168,38 @@ class TokenUser:
         return _empty_manager("Permission")
 
 
+def _check_order(ours: type) -> None:
+    """Refuse a ``MIDDLEWARE`` list where Django's ``AuthenticationMiddleware`` (or a
+    subclass) comes after this one: it would set ``request.user`` again, to the session's
+    user or ``AnonymousUser``, while ``request.auth`` is the token's principal."""
+
+    def djangos(kind: type) -> bool:  # known by name: the auth app may not be installed
+        return any(
+            c.__module__ == "django.contrib.auth.middleware"
+            and c.__name__ == "AuthenticationMiddleware"
+            for c in kind.__mro__
+        )
+
+    mine: list[int] = []
+    theirs: list[int] = []
+    for i, name in enumerate(getattr(settings, "MIDDLEWARE", None) or ()):
+        try:
+            loaded = import_string(name) if isinstance(name, str) else None
+        except Exception:  # noqa: S112  (Django reports a middleware it cannot load)
+            continue
+        if isinstance(loaded, type):
+            if issubclass(loaded, ours):
+                mine.append(i)
+            elif djangos(loaded):
+                theirs.append(i)
+    if mine and theirs and max(theirs) > min(mine):
+        raise ImproperlyConfigured(
+            "put authgate.django.AuthGateMiddleware after "
+            "django.contrib.auth.middleware.AuthenticationMiddleware in MIDDLEWARE: after it, "
+            "Django's would replace each token's user with the session's"
+        )
+
+
 def _empty_manager(model: str) -> Any:
     """An empty manager of ``django.contrib.auth``'s ``model`` (imported only when read: a
     project without the auth app never touches it)."""
@@ -300,6 +332,7 @@ class AuthGateMiddleware:
         self.get_response = get_response
         self.authenticator = authenticator()
         _permissions()  # a wrong setting fails at start-up, not on a request
+        _check_order(type(self))
         self._vary = _credential_headers(self.authenticator)
         self._async = iscoroutinefunction(get_response)
         if self._async:
