@@ -325,7 +325,10 @@ class Authenticator:
                 raise
             if self._listeners:
                 self._dispatch(Decision("accepted", "ok", provider.name))
-        _check_certificate(credential.certificate, principal)
+        if credential.proof is not None or credential.certificate is not None:
+            # a plain Bearer key never holds a certificate-bound token (see _check_binding_shape);
+            # a DPoP key may, and is found without the certificate too
+            _check_certificate(credential.certificate, principal)
         if credential.proof is not None:
             self.check_proof(credential, principal)
         return principal
@@ -356,7 +359,10 @@ class Authenticator:
                 raise
             if self._listeners:
                 self._dispatch(Decision("accepted", "ok", provider.name))
-        _check_certificate(credential.certificate, principal)
+        if credential.proof is not None or credential.certificate is not None:
+            # a plain Bearer key never holds a certificate-bound token (see _check_binding_shape);
+            # a DPoP key may, and is found without the certificate too
+            _check_certificate(credential.certificate, principal)
         if credential.proof is not None:
             await self.check_proof_async(credential, principal)
         return principal
