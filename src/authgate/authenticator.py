@@ -466,7 +466,11 @@ class Authenticator:
             token: the exact token (its ``exp`` and ``jti`` are read from it, unverified).
             jti: deny every token carrying this ``jti``.
             subject: with ``issued_before``: deny the subject's tokens issued earlier.
-            issued_before: the cut-off ``iat`` for ``subject`` (default: now).
+            issued_before: the cut-off ``iat`` for ``subject`` (default: now, on this
+                server's clock; a token without ``iat`` is denied too). A token the identity
+                provider issued just before the sign-out from a clock ahead of ours carries a
+                later ``iat`` and survives: pass the provider's time of the sign-out when you
+                have it.
             issuer: restrict the subject revocation to this issuer.
             expires_at: when the ``jti``'s tokens expire, when known.
         """
