@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import hmac
-import threading
-from collections.abc import Iterator
 from typing import Any
-from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 import httpx
 import pytest
@@ -27,7 +23,7 @@ from authgate import (
 from authgate._shell import add_vary, varies_on
 from authgate.asgi import AuthGateMiddleware
 from authgate.extract import Credential
-from authgate.testing import TokenFactory, serve_asgi
+from authgate.testing import TokenFactory, serve_asgi, serve_wsgi
 from authgate.wsgi import ENVIRON_KEY, AuthGateWSGIMiddleware
 
 from .apps import starlette_app
@@ -194,23 +190,6 @@ async def _vary_asgi(scope: Any, receive: Any, send: Any) -> None:
     await send({"type": "http.response.body", "body": scope["user"].identity.encode()})
 
 
-@contextlib.contextmanager
-def _wsgi_server(app: Any) -> Iterator[str]:
-    class Quiet(WSGIRequestHandler):
-        def log_message(self, format: str, *args: Any) -> None:
-            return None
-
-    server = make_server("127.0.0.1", 0, app, handler_class=Quiet)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
-
-
 @pytest.mark.parametrize("shell", ["asgi", "wsgi"])
 def test_a_response_to_a_key_or_cookie_varies_on_it(shell: str, ring: APIKeyRing) -> None:
     """HTTP caches keep Authorization's responses apart by themselves (RFC 9111 §3.5), not
@@ -226,7 +205,7 @@ def test_a_response_to_a_key_or_cookie_varies_on_it(shell: str, ring: APIKeyRing
     served = (
         serve_asgi(AuthGateMiddleware(_vary_asgi, auth))
         if shell == "asgi"
-        else _wsgi_server(AuthGateWSGIMiddleware(_vary_app, auth))
+        else serve_wsgi(AuthGateWSGIMiddleware(_vary_app, auth))
     )
     with served as base, httpx.Client(base_url=base) as http:
         key = http.get("/", headers={"x-api-key": LIVE})

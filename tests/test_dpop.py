@@ -6,11 +6,9 @@ from __future__ import annotations
 import base64
 import json
 import re
-import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
-from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 import httpx
 import pytest
@@ -32,7 +30,14 @@ from authgate import (
 from authgate.asgi import AuthGateMiddleware
 from authgate.dpop import DPoP, jwk_thumbprint, normalized_uri
 from authgate.errors import InvalidDPoPProof, UseDPoPNonce
-from authgate.testing import DPoPClient, FakeIntrospection, TokenFactory, b64url, serve_asgi
+from authgate.testing import (
+    DPoPClient,
+    FakeIntrospection,
+    TokenFactory,
+    b64url,
+    serve_asgi,
+    serve_wsgi,
+)
 from authgate.wsgi import ENVIRON_KEY, AuthGateWSGIMiddleware
 
 ISSUER = "https://issuer.test"
@@ -488,11 +493,6 @@ def test_forwarded_headers_count_only_when_trusted(
         assert http.get("/whoami", headers=headers).status_code == 200
 
 
-class _Quiet(WSGIRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:
-        return None
-
-
 @pytest.fixture
 def wsgi_base(auth: Authenticator) -> Iterator[str]:
     def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
@@ -500,13 +500,8 @@ def wsgi_base(auth: Authenticator) -> Iterator[str]:
         start_response("200 OK", [("content-type", "application/json")])
         return [body]
 
-    server = make_server("127.0.0.1", 0, AuthGateWSGIMiddleware(app, auth), handler_class=_Quiet)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    server.server_close()
-    thread.join(5)
+    with serve_wsgi(AuthGateWSGIMiddleware(app, auth)) as base:
+        yield base
 
 
 def test_a_wsgi_server_serves_dpop_like_bearer(

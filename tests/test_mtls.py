@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
-from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 import httpx
 import pytest
@@ -32,7 +30,7 @@ from authgate import (
 from authgate.asgi import AuthGateMiddleware
 from authgate.extract import Credential, credential_from_headers, with_request
 from authgate.mtls import ClientCertificates, certificate_asgi, thumbprint_of_pem
-from authgate.testing import DPoPClient, TokenFactory, b64url, serve_asgi
+from authgate.testing import DPoPClient, TokenFactory, b64url, serve_asgi, serve_wsgi
 from authgate.testing.pki import PrivateCA
 from authgate.wsgi import ENVIRON_KEY, AuthGateWSGIMiddleware
 
@@ -236,11 +234,6 @@ def test_envoy_xfcc_header(by_hash: bool, tokens: TokenFactory, client_pem: str)
         assert found is None
 
 
-class _Quiet(WSGIRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:
-        return None
-
-
 @pytest.fixture
 def wsgi_base(tokens: TokenFactory) -> Iterator[str]:
     auth = authenticator(tokens, ClientCertificates(header="x-ssl-client-cert"))
@@ -249,13 +242,8 @@ def wsgi_base(tokens: TokenFactory) -> Iterator[str]:
         start_response("200 OK", [("content-type", "text/plain")])
         return [environ[ENVIRON_KEY].identity.encode()]
 
-    server = make_server("127.0.0.1", 0, AuthGateWSGIMiddleware(app, auth), handler_class=_Quiet)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    server.server_close()
-    thread.join(5)
+    with serve_wsgi(AuthGateWSGIMiddleware(app, auth)) as base:
+        yield base
 
 
 def test_a_wsgi_server_checks_the_proxys_certificate_header(

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from typing import Any
-from wsgiref.simple_server import WSGIRequestHandler, make_server
 from wsgiref.validate import validator
 
 import httpx
@@ -15,7 +13,7 @@ from flask import Flask, request
 from werkzeug.test import Client
 
 from authgate import Authenticator, JWTProvider, JWTVerifier
-from authgate.testing import TokenFactory
+from authgate.testing import TokenFactory, serve_wsgi
 from authgate.wsgi import ENVIRON_KEY, AuthGateWSGIMiddleware
 
 from . import django_project
@@ -143,23 +141,11 @@ def test_wsgi_shell_passes_wsgiref_validate(
         assert response.data == b"user-1"
 
 
-class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:
-        """Stay quiet."""
-
-
 @pytest.fixture
 def wsgi_server(auth: Authenticator) -> Iterator[str]:
     """A real wsgiref server on 127.0.0.1 serving the wrapped Flask app."""
-    server = make_server("127.0.0.1", 0, flask_app(auth), handler_class=_QuietHandler)
-    thread = threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-    )
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    server.server_close()
-    thread.join(5)
+    with serve_wsgi(flask_app(auth)) as base:
+        yield base
 
 
 def test_real_wsgi_server_end_to_end(wsgi_server: str, tokens: TokenFactory) -> None:
@@ -246,14 +232,9 @@ def test_repeated_api_keys_behind_a_real_wsgi_server_are_a_400() -> None:
     """wsgiref joins repeated x-api-key headers with a comma: that is two keys, a 400, as over
     ASGI (it was a 401 'not recognised')."""
     import http.client
-    import threading
-    from wsgiref.simple_server import WSGIRequestHandler, make_server
+    from urllib.parse import urlsplit
 
     from authgate import APIKeyProvider, APIKeyRing
-
-    class Quiet(WSGIRequestHandler):
-        def log_message(self, format: str, *args: Any) -> None:
-            return None
 
     ring = APIKeyRing()
     ring.add("ak_0123456789abcdef", subject="svc")
@@ -263,13 +244,11 @@ def test_repeated_api_keys_behind_a_real_wsgi_server_are_a_400() -> None:
         start_response("200 OK", [("content-type", "text/plain")])
         return [environ[ENVIRON_KEY].subject.encode()]
 
-    server = make_server("127.0.0.1", 0, AuthGateWSGIMiddleware(app, auth), handler_class=Quiet)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        answers = []
+    answers = []
+    with serve_wsgi(AuthGateWSGIMiddleware(app, auth)) as base:
+        port = urlsplit(base).port
         for keys in (["ak_0123456789abcdef"], ["ak_0123456789abcdef", "ak_0123456789abcdef"]):
-            connection = http.client.HTTPConnection("127.0.0.1", server.server_port, timeout=5)
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
             connection.putrequest("GET", "/whoami")
             for key in keys:
                 connection.putheader("x-api-key", key)
@@ -277,9 +256,6 @@ def test_repeated_api_keys_behind_a_real_wsgi_server_are_a_400() -> None:
             response = connection.getresponse()
             answers.append((response.status, response.read()))
             connection.close()
-    finally:
-        server.shutdown()
-        server.server_close()
     assert answers[0] == (200, b"svc")
     assert answers[1][0] == 400
     assert b"send one x-api-key header, not several" in answers[1][1]

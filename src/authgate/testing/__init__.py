@@ -8,6 +8,7 @@
   verification endpoints, speaking exactly their documented shapes.
 - :class:`FakeTenants`: a multi-tenant issuer (one issuer, key and JWKS per tenant).
 - :func:`serve_asgi`: uvicorn on a free loopback port.
+- :func:`serve_wsgi`: the standard library's WSGI server on a free loopback port.
 - :class:`authgate.testing.pki.PrivateCA`: a CA and certificates for TLS tests.
 - :mod:`authgate.testing.redis_servers`: Redis or Valkey, Sentinel and Cluster servers.
 
@@ -41,6 +42,7 @@ from .servers import (
     free_port,
     json_answer,
     serve_asgi,
+    serve_wsgi,
     wait_for_port,
 )
 from .tokens import DPoPClient, SigningKey, TokenFactory, b64url
@@ -67,5 +69,6 @@ __all__ = [
     "free_port",
     "json_answer",
     "serve_asgi",
+    "serve_wsgi",
     "wait_for_port",
 ]

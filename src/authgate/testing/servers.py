@@ -527,3 +527,30 @@ def serve_asgi(app: Any, *, timeout: float = 10.0, lifespan: bool = False) -> It
         server.should_exit = True
         thread.join(timeout)
         sock.close()
+
+
+@contextmanager
+def serve_wsgi(app: Any) -> Iterator[str]:
+    """Serve a WSGI app with the standard library's ``wsgiref`` server (one thread) on a free
+    127.0.0.1 port; yield its base URL. The server stops when the block ends.
+
+    Args:
+        app: the WSGI app.
+    """
+    from wsgiref.simple_server import WSGIRequestHandler, make_server
+
+    class Quiet(WSGIRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:
+            return None
+
+    server = make_server("127.0.0.1", 0, app, handler_class=Quiet)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
