@@ -21,8 +21,10 @@ services:
 	  { apt-get update -qq && apt-get install -y -qq redis-server; }; }
 	@command -v redis-server >/dev/null || { echo "redis-server could not be installed" >&2; exit 1; }
 
+# the suite starts dozens of Python processes (servers, workers, the README's programs): let
+# them cache bytecode even where the environment says not to; worksteal: a few tests are long
 test: $(STAMP) lint services
-	$(PY) -m pytest -q -n 4 --cov --cov-fail-under=93
+	PYTHONDONTWRITEBYTECODE= $(PY) -m pytest -q -n 4 --dist worksteal --cov --cov-fail-under=93
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks examples fuzz
