@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from ._cache import DEFAULT_CACHE, CacheLimits, Stats, TokenCache
+from ._cache import DEFAULT_CACHE, CacheLimits, Key, Stats, TokenCache
 from ._config import positive, size
 from ._decisions import Refusals
 from ._json import as_number
@@ -308,7 +308,9 @@ class Authenticator:
         Args:
             credential: what :mod:`authgate.extract` found.
         """
-        principal = self._cached(credential)
+        cache = self._cache
+        key = None if cache is None else cache.key_for(credential)
+        principal = None if cache is None or key is None else cache.get(key)
         if principal is None:
             self._misses += 1
             if self.store is not None:
@@ -318,7 +320,7 @@ class Authenticator:
             try:
                 provider = self._router.route(credential)
                 principal = provider.verify(credential)
-                self._admit(credential, principal, provider, generation)
+                self._admit(credential, principal, provider, generation, key)
             except AuthGateError as exc:
                 if provider is not None:
                     exc.context.setdefault("provider", provider.name)
@@ -339,7 +341,9 @@ class Authenticator:
         Args:
             credential: what :mod:`authgate.extract` found.
         """
-        principal = self._cached(credential)
+        cache = self._cache
+        key = None if cache is None else cache.key_for(credential)
+        principal = None if cache is None or key is None else cache.get(key)
         if principal is None:
             self._misses += 1
             store = self.store
@@ -352,7 +356,7 @@ class Authenticator:
             try:
                 provider = self._router.route(credential)
                 principal = await provider.verify_async(credential)
-                self._admit(credential, principal, provider, generation)
+                self._admit(credential, principal, provider, generation, key)
             except AuthGateError as exc:
                 if provider is not None:
                     exc.context.setdefault("provider", provider.name)
@@ -621,7 +625,12 @@ class Authenticator:
             self._cache.clear()
 
     def _admit(
-        self, credential: Credential, principal: Principal, provider: Provider, generation: int
+        self,
+        credential: Credential,
+        principal: Principal,
+        provider: Provider,
+        generation: int,
+        key: Key | None,
     ) -> None:
         _check_binding_shape(credential, principal.claims.get("cnf"))
         self._check_lifetime(principal)
@@ -638,7 +647,7 @@ class Authenticator:
                 credential.value, principal
             ):
                 raise RevokedToken("the token has been revoked")
-            self._remember(credential, principal, provider)
+            self._remember(key, principal, provider)
 
     def _check_lifetime(self, principal: Principal) -> None:
         """Refuse a token living longer than ``max_token_lifetime`` (from its ``iat``, or from
@@ -671,9 +680,9 @@ class Authenticator:
             and not store.subscribed
         )
 
-    def _remember(self, credential: Credential, principal: Principal, provider: Provider) -> None:
+    def _remember(self, key: Key | None, principal: Principal, provider: Provider) -> None:
+        """Cache ``principal`` under ``key`` (the credential's, ``None``: never cached)."""
         cache = self._cache
-        key = None if cache is None else cache.key_for(credential)
         if cache is None or key is None:
             return
         now = self._clock()
