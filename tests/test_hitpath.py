@@ -510,3 +510,17 @@ def test_the_dpop_lane_is_taken_and_checks_every_proof(loop: Any) -> None:
         assert reason in outcome[-1]
     assert request(proof("POST"), method="POST")[0] == "app"
     assert full_calls == []
+
+
+def test_a_request_the_dpop_lane_hands_on_counts_no_hit(loop: Any) -> None:
+    """Two proof headers: the lane leaves the request to the full path, which refuses it
+    (400) before any cache lookup; the lane counted no hit of its own either."""
+    auth = dpop_authenticator()
+    asgi = AuthGateMiddleware(never, auth)  # type: ignore[arg-type]
+    assert auth.cache is not None
+    hits = auth.cache.hits
+    headers = [(b"authorization", f"DPoP {BOUND}".encode())]
+    headers += [(b"dpop", proof().encode()), (b"dpop", proof().encode())]
+    outcome = asgi_outcome(asgi, {"type": "http", "path": "/", "headers": headers}, loop)
+    assert outcome[:2] == ("rejected", 400)
+    assert auth.cache.hits == hits

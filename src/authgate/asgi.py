@@ -121,10 +121,6 @@ class AuthGateMiddleware(Shell[ASGIApp]):
         ``Authorization`` and no ``x-api-key``); anything else goes to the full path, which
         decides, including every 400.
         """
-        token = value[5:].decode("latin-1")
-        principal = self._cache.get(("DPoP", token))
-        if principal is None:
-            return False
         jwt: Any = None
         for name, found in scope["headers"]:
             if name == b"dpop":
@@ -132,6 +128,10 @@ class AuthGateMiddleware(Shell[ASGIApp]):
                     return False
                 jwt = found
         if type(jwt) is not bytes or not (jwt := jwt.decode("latin-1").strip(" \t")):
+            return False
+        token = value[5:].decode("latin-1")
+        principal = self._cache.get(("DPoP", token))  # a hit counted once: the lane is taken
+        if principal is None:
             return False
         dpop = self.authenticator.dpop
         assert dpop is not None  # the lane is open only with DPoP on
