@@ -14,7 +14,15 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from authgate.testing import Answer, FakeServer, LocalIssuer, SigningKey, TokenFactory, json_answer
+from authgate.testing import (
+    Answer,
+    DPoPClient,
+    FakeServer,
+    LocalIssuer,
+    SigningKey,
+    TokenFactory,
+    json_answer,
+)
 
 
 def authgate(
@@ -296,3 +304,26 @@ def test_an_unreachable_key_set_is_said_once() -> None:
     assert code == 3
     assert out == ""
     assert err.count("the connection was refused") == 1
+
+
+def test_verify_refuses_what_the_middleware_refuses_beyond_the_signature(
+    issuer: LocalIssuer,
+) -> None:
+    """A bound token (cnf) as a Bearer token and a token living longer than a day verify as
+    JWTs, and the middleware still refuses them: so does `verify`, saying why (and the bound
+    one, what it needs)."""
+    import time
+
+    args = ["--issuer", issuer.url, "--audience", "api://orders", "--jwks", issuer.jwks_url]
+    bound = issuer.mint("ada", cnf=DPoPClient().cnf)
+    code, out, _ = authgate("verify", "-", *args, "--json", stdin=bound)
+    said = json.loads(out)
+    assert (code, said["valid"], said["reason"]) == (1, False, "unverified_binding")
+    assert "Authorization: DPoP" in said["hint"]
+    now = int(time.time())
+    long_lived = issuer.mint("bob", iat=now, exp=now + 2 * 86400)
+    code, out, _ = authgate("verify", "-", *args, stdin=long_lived)
+    assert code == 1
+    assert "lives longer than this server accepts" in out
+    longer = ["--max-token-lifetime", str(3 * 86400)]
+    assert authgate("verify", "-", *args, *longer, stdin=long_lived)[0] == 0

@@ -26,7 +26,8 @@ from ._clients import Clients
 from ._decisions import explain
 from ._exchange import Request, Response, UpstreamError
 from ._upstream import MAX_BODY, Upstream, check_url
-from .errors import AuthGateError, ConfigurationError, ServiceUnavailable
+from .authenticator import Authenticator
+from .errors import AuthGateError, ConfigurationError, ServiceUnavailable, UnverifiedBinding
 from .extract import MAX_TOKEN_BYTES, Credential
 from .jwt import JWTVerifier
 from .keys import ALGORITHMS, KeySet, parse_jwks
@@ -38,6 +39,7 @@ from .keysources import (
     RemoteKeySource,
 )
 from .principal import principal_from_claims
+from .providers.base import JWTProvider
 
 __all__ = ["main"]
 
@@ -129,6 +131,12 @@ def _parser() -> argparse.ArgumentParser:
     keys.add_argument("--secret-file", metavar="FILE", help="an HMAC secret in this file")
     verify.add_argument("--alg", action="append", help="an allowed algorithm (repeatable)")
     verify.add_argument("--leeway", type=float, default=30.0, help="seconds of clock skew")
+    verify.add_argument(
+        "--max-token-lifetime",
+        type=float,
+        default=86400.0,
+        help="the longest lifetime accepted, in seconds (the Authenticator's; default a day)",
+    )
     verify.add_argument("--json", action="store_true", help="print JSON")
     verify.set_defaults(run=_verify)
 
@@ -274,11 +282,22 @@ def _verify(args: argparse.Namespace) -> int:
     try:
         claims = verifier.verify(token)
         principal = principal_from_claims(claims, provider="cli")
+        # then what the middleware checks beyond signature and claims, for a Bearer request:
+        # a binding (cnf) it cannot prove, a lifetime beyond max_token_lifetime
+        middleware = Authenticator(
+            [JWTProvider("cli", verifier)], cache=None, max_token_lifetime=args.max_token_lifetime
+        )
+        middleware.verify_credential(Credential("bearer", token))
     except ServiceUnavailable as exc:
         raise _Unreachable(f"{exc.message}: {exc.detail}") from None
     except AuthGateError as exc:
         reason = explain(exc, Credential("bearer", token))
         said: dict[str, Any] = {"valid": False, "reason": exc.reason, "log": reason}
+        if isinstance(exc, UnverifiedBinding):
+            said["hint"] = (
+                "the token is bound (cnf): the middleware accepts it only with its proof "
+                "(Authorization: DPoP and a DPoP header) or its client certificate"
+            )
         if exc.reason == "key_not_found":  # which kids there are: the usual fix is a key id
             held = keys if isinstance(keys, KeySet) else keys.current()
             said["kids"] = sorted(held.kids()) if held is not None else []
