@@ -327,3 +327,6 @@ def test_verify_refuses_what_the_middleware_refuses_beyond_the_signature(
     assert "lives longer than this server accepts" in out
     longer = ["--max-token-lifetime", str(3 * 86400)]
     assert authgate("verify", "-", *args, *longer, stdin=long_lived)[0] == 0
+    for wrong in ("0", "-5", "nan"):  # a usage mistake (exit 2), never a refused token
+        code, _, err = authgate("verify", "-", *args, "--max-token-lifetime", wrong, stdin=bound)
+        assert (code, "max_token_lifetime must be" in err) == (2, True)

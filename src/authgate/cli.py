@@ -279,14 +279,15 @@ def _verify(args: argparse.Namespace) -> int:
         audience=args.audience,
         leeway=args.leeway,
     )
+    # then what the middleware checks beyond signature and claims, for a Bearer request: a
+    # binding (cnf) it cannot prove, a lifetime beyond max_token_lifetime (built first: a
+    # wrong --max-token-lifetime is a usage error, not a refused token)
+    middleware = Authenticator(
+        [JWTProvider("cli", verifier)], cache=None, max_token_lifetime=args.max_token_lifetime
+    )
     try:
         claims = verifier.verify(token)
         principal = principal_from_claims(claims, provider="cli")
-        # then what the middleware checks beyond signature and claims, for a Bearer request:
-        # a binding (cnf) it cannot prove, a lifetime beyond max_token_lifetime
-        middleware = Authenticator(
-            [JWTProvider("cli", verifier)], cache=None, max_token_lifetime=args.max_token_lifetime
-        )
         middleware.verify_credential(Credential("bearer", token))
     except ServiceUnavailable as exc:
         raise _Unreachable(f"{exc.message}: {exc.detail}") from None

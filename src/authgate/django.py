@@ -28,6 +28,7 @@ The middleware is sync and async capable: under ASGI it verifies without blockin
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Awaitable, Callable, Iterable, Mapping
@@ -81,10 +82,6 @@ class TokenUser:
 
     def __init__(self, principal: Principal, permissions: Permissions | None = None) -> None:
         self.principal = principal
-        # 32 hex digits: safe in any cache key (memcached's too), whatever the subject holds;
-        # JSON (ASCII, null apart from "null") tells every (provider, issuer, subject) apart
-        who = json.dumps(self._who()).encode()
-        self.pk = self.id = hashlib.sha256(who).hexdigest()[:32]
         granted = set(principal.scopes) | set(principal.roles)
         granted.discard("authenticated")
         if callable(permissions):
@@ -93,6 +90,19 @@ class TokenUser:
             for name in list(granted):
                 granted.update(permissions.get(name, ()))
         self._permissions = frozenset(granted)
+
+    @functools.cached_property
+    def pk(self) -> str:
+        """32 hex digits of the provider, issuer and subject: safe in any cache key
+        (memcached's too), whatever the subject holds; JSON (ASCII, null apart from
+        ``"null"``) tells every one apart. Computed when read (DRF's throttles), not for every
+        request."""
+        return hashlib.sha256(json.dumps(self._who()).encode()).hexdigest()[:32]
+
+    @property
+    def id(self) -> str:
+        """:attr:`pk`."""
+        return self.pk
 
     @property
     def username(self) -> str:
