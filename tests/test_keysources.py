@@ -25,7 +25,7 @@ from authgate import (
     Upstream,
 )
 from authgate._exchange import Response
-from authgate.testing import LocalIssuer, b64url, json_answer
+from authgate.testing import LocalIssuer, SigningKey, TokenFactory, b64url, json_answer
 
 from .conftest import Clock, all_at_once
 
@@ -394,6 +394,41 @@ def test_injected_transport_for_unit_tests(clock: Clock) -> None:
     assert calls == ["https://keys.example/jwks.json"]
 
 
+@pytest.mark.parametrize("mode", ["sync", "async"])
+@pytest.mark.parametrize("timeout", [httpx.ConnectTimeout, httpx.ReadTimeout, httpx.PoolTimeout])
+def test_an_httpx_timeout_is_too_slow_sync_and_async(
+    clock: Clock, mode: str, timeout: type[httpx.TimeoutException]
+) -> None:
+    """httpx's own per-read or connect timeout says the same as the total deadline: the
+    upstream was too slow, never 'unreachable', whichever timer fires first."""
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        raise timeout("timed out", request=request)
+
+    async def answer_async(request: httpx.Request) -> httpx.Response:
+        return answer(request)
+
+    source = JWKSKeySource(
+        "https://keys.example/jwks.json",
+        upstream=Upstream(
+            transport=httpx.MockTransport(answer),
+            async_transport=httpx.MockTransport(answer_async),
+            clock=clock,
+        ),
+    )
+    verifier = JWTVerifier(source, algorithms=["ES256"], clock=clock)
+    minted = TokenFactory(key=SigningKey("ES256"), clock=clock).mint("ivy")
+
+    def verify() -> object:
+        if mode == "sync":
+            return verifier.verify(minted)
+        return asyncio.run(verifier.verify_async(minted))
+
+    with pytest.raises(KeySourceUnavailable) as caught:
+        verify()
+    assert "too slow" in caught.value.detail
+
+
 @pytest.mark.parametrize(
     ("claims", "reason"),
     [({"iss": "https://evil.test"}, "bad_issuer"), ({"exp": 1000}, "expired")],
@@ -460,7 +495,6 @@ def test_a_decompression_bomb_is_refused_unread(
     """A JWKS answer with Content-Encoding (here 256 MiB of zeros as gzip, gzip, a few hundred
     bytes on the wire) is refused before anything is inflated: peak memory stays far below
     the 200 MiB bound, and the answer is our 503, not the client's 401."""
-    import asyncio
     import tracemalloc
 
     from authgate.testing.servers import _bomb
@@ -493,8 +527,6 @@ def test_a_server_dribbling_headers_is_cut_at_the_total_deadline(
 ) -> None:
     """One header line a second never trips a per-read timeout; the exchange still ends
     within twice its total timeout (1 s here), sync and async, as our 503."""
-    import asyncio
-
     _, verifier = make(issuer, clock, timeout=1.0)
     issuer.fault = "slow-headers"
     token = issuer.mint()

@@ -397,7 +397,7 @@ async def _send_async(
             async with asyncio.timeout(settings.timeout):
                 return await exchange()
         return await asyncio.wait_for(exchange(), settings.timeout)
-    except asyncio.TimeoutError as exc:
+    except (asyncio.TimeoutError, httpx.TimeoutException) as exc:
         raise UpstreamError("the upstream was too slow to answer") from exc
     except (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError) as exc:
         raise UpstreamError(f"the upstream is unreachable: {cause_of(exc)}") from exc
