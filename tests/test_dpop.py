@@ -656,12 +656,18 @@ def test_request_uris_without_a_host_header_use_the_server_address() -> None:
     assert request_uri_asgi({"path": "/a"}, plain) == "http://localhost/a"
     environ = {"SERVER_NAME": "10.0.0.2", "SERVER_PORT": "8080", "PATH_INFO": "/caf\xc3\xa9"}
     assert request_uri_wsgi(environ, plain) == "http://10.0.0.2:8080/caf\xe9"
+    mounted = {**environ, "SCRIPT_NAME": "/\xc3\xa9t\xc3\xa9"}
+    assert request_uri_wsgi(mounted, plain) == "http://10.0.0.2:8080/\xe9t\xe9/caf\xe9"
     forwarded = {"HTTP_HOST": "internal:8000", "HTTP_X_FORWARDED_HOST": "api.example.com",
                  "HTTP_X_FORWARDED_PROTO": "https", "PATH_INFO": "/a"}  # fmt: skip
     assert request_uri_wsgi(forwarded, plain) == "http://internal:8000/a"
     assert request_uri_wsgi(forwarded, DPoP(trust_forwarded=True)) == "https://api.example.com/a"
     assert request_uri_wsgi(forwarded, DPoP(base_url="https://x.example/p")) == (
         "https://x.example/p/a"
+    )
+    # behind a proxy too, the path is the client's UTF-8, not WSGI's latin-1 reading of it
+    assert request_uri_wsgi(environ, DPoP(base_url="https://x.example/p")) == (
+        "https://x.example/p/caf\xe9"
     )
     assert normalized_uri("https://a.example/caf\xe9") == normalized_uri(
         "https://a.example/caf%C3%A9"

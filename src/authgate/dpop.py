@@ -281,7 +281,7 @@ def request_uri_wsgi(environ: Mapping[str, Any], dpop: DPoP) -> str:
         environ: the WSGI environ.
         dpop: the settings (``base_url``, ``trust_forwarded``).
     """
-    path = str(environ.get("PATH_INFO") or "/")
+    path = _as_sent(environ.get("PATH_INFO")) or "/"
     if dpop.base_url is not None:
         return dpop.base_url + path
     scheme = str(environ.get("wsgi.url_scheme") or "http")
@@ -291,9 +291,13 @@ def request_uri_wsgi(environ: Mapping[str, Any], dpop: DPoP) -> str:
         host = str(environ.get("HTTP_X_FORWARDED_HOST") or host)
     if not host:
         host = f"{environ.get('SERVER_NAME', 'localhost')}:{environ.get('SERVER_PORT', '80')}"
-    # WSGI decodes the path as latin-1 from the raw bytes: back to them, then percent-encode
-    raw = path.encode("latin-1", "replace").decode("utf-8", "replace")
-    return _origin(scheme, host) + str(environ.get("SCRIPT_NAME") or "") + raw
+    return _origin(scheme, host) + _as_sent(environ.get("SCRIPT_NAME")) + path
+
+
+def _as_sent(value: Any) -> str:
+    """A WSGI path as the client sent it: WSGI decodes the bytes as latin-1, a client's path is
+    UTF-8 (percent-encoded when normalised)."""
+    return str(value or "").encode("latin-1", "replace").decode("utf-8", "replace")
 
 
 class ProofChecker:
