@@ -85,7 +85,8 @@ class DPoP:
         leeway: how far ahead of our clock a proof's ``iat`` may be (at most 300 s).
         base_url: the external origin, and the path prefix a proxy strips, that clients
             address this app by (``https://api.example.com/v1``), put before the request's
-            path; unset, the URI is the request's own (ASGI ``scheme``, ``Host`` and
+            path (ASGI's ``raw_path``, WSGI's ``PATH_INFO``: ``base_url`` then includes any
+            ``SCRIPT_NAME``); unset, the URI is the request's own (ASGI ``scheme``, ``Host`` and
             ``raw_path``; WSGI's ``wsgi.url_scheme``, ``HTTP_HOST``, ``SCRIPT_NAME`` and
             ``PATH_INFO``).
         trust_forwarded: read the scheme and host from ``X-Forwarded-Proto`` and
