@@ -150,6 +150,20 @@ def dpop_through_django() -> None:
     assert authenticate_request(request) is request.auth
     stolen = RequestFactory().get("/me", HTTP_AUTHORIZATION=f"Bearer {token}")
     assert AuthGateMiddleware(view)(stolen).status_code == 401
+    # a path beginning '//' is a path on this host, never another origin (Django's
+    # build_absolute_uri reads '//evil.example/me' as that host's URL)
+    for htu, status in [
+        ("http://evil.example/me", 401),
+        ("http://testserver//evil.example/me", 200),
+    ]:
+        headers = client.headers(token, "GET", htu)
+        request = RequestFactory().get(
+            "/me",
+            PATH_INFO="//evil.example/me",  # as a WSGI server passes it (the factory parses it)
+            HTTP_AUTHORIZATION=headers["authorization"],
+            HTTP_DPOP=headers["dpop"],
+        )
+        assert AuthGateMiddleware(view)(request).status_code == status, htu
 
 
 def factory_of_authenticator() -> Authenticator:

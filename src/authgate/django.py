@@ -274,7 +274,10 @@ def _credential(request: HttpRequest, auth: Authenticator) -> Credential | None:
             credential = credential._replace(certificate=thumbprint)
     if credential.proof is not None and auth.dpop is not None:
         base = auth.dpop.base_url
-        uri = base + request.path_info if base else request.build_absolute_uri(request.path)
+        if base is not None:
+            uri = base + request.path_info
+        else:  # not build_absolute_uri(request.path): it reads '//evil.example/x' as that host
+            uri = f"{request.scheme}://{request.get_host()}{request.path}"
         credential = with_request(credential, request.method or "GET", uri) or credential
     return credential
 
