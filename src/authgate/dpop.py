@@ -88,7 +88,8 @@ class DPoP:
             path (ASGI's ``raw_path``, WSGI's ``PATH_INFO``: ``base_url`` then includes any
             ``SCRIPT_NAME``); unset, the URI is the request's own (ASGI ``scheme``, ``Host`` and
             ``raw_path``; WSGI's ``wsgi.url_scheme``, ``HTTP_HOST``, ``SCRIPT_NAME`` and
-            ``PATH_INFO``).
+            ``PATH_INFO``), whose host the client chooses: set it where one token is good at
+            several servers, or a proof made for another of them passes here with its ``Host``.
         trust_forwarded: read the scheme and host from ``X-Forwarded-Proto`` and
             ``X-Forwarded-Host`` (only behind a proxy that sets them and strips clients'
             own; off by default, since a client may send any).
