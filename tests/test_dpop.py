@@ -654,6 +654,22 @@ def test_request_uris_without_a_host_header_use_the_server_address() -> None:
     scope = {"scheme": "https", "server": ("10.0.0.1", 8443), "root_path": "/v1", "path": "/a"}
     assert request_uri_asgi(scope, plain) == "https://10.0.0.1:8443/v1/a"
     assert request_uri_asgi({"path": "/a"}, plain) == "http://localhost/a"
+    trusting = DPoP(trust_forwarded=True)
+    headers = [(b"host", b"internal:8000"), (b"x-forwarded-host", b"api.example.com"),
+               (b"x-forwarded-proto", b"https")]  # fmt: skip
+    behind = {"scheme": "http", "raw_path": b"/a?q", "headers": headers}
+    assert request_uri_asgi(behind, plain) == "http://internal:8000/a"
+    assert request_uri_asgi(behind, trusting) == "https://api.example.com/a"
+    assert request_uri_asgi({**behind, "headers": headers[:1]}, trusting) == (
+        "http://internal:8000/a"
+    )
+    assert request_uri_asgi({**behind, "headers": [], "server": ("10.0.0.1", 80)}, trusting) == (
+        "http://10.0.0.1:80/a"
+    )
+    twice = [(b"host", b"first.example"), (b"host", b"last.example")]
+    assert request_uri_asgi({"raw_path": b"/a", "headers": twice}, plain) == (
+        "http://last.example/a"
+    )
     environ = {"SERVER_NAME": "10.0.0.2", "SERVER_PORT": "8080", "PATH_INFO": "/caf\xc3\xa9"}
     assert request_uri_wsgi(environ, plain) == "http://10.0.0.2:8080/caf\xe9"
     mounted = {**environ, "SCRIPT_NAME": "/\xc3\xa9t\xc3\xa9"}

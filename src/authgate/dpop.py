@@ -255,25 +255,24 @@ def request_uri_asgi(scope: Mapping[str, Any], dpop: DPoP) -> str:
         path = str(scope.get("root_path") or "") + str(scope.get("path") or "/")
     if dpop.base_url is not None:
         return dpop.base_url + path
-    headers: dict[bytes, bytes] = {}  # the last of each, as the other servers' headers read
+    scheme = str(scope.get("scheme") or "http")
+    scheme = _HTTP_OF.get(scheme, scheme)
+    host: Any = None  # the last of each header, as the other servers' headers read
     if dpop.trust_forwarded:
+        forwarded: dict[bytes, bytes] = {}
         for name, value in scope.get("headers") or ():
             if name in _FORWARDED and type(value) is bytes:
-                headers[name] = value
+                forwarded[name] = value
+        scheme = forwarded.get(b"x-forwarded-proto", scheme.encode()).decode("latin-1")
+        host = forwarded.get(b"x-forwarded-host", forwarded.get(b"host"))
     else:  # a plain loop: one header wanted, on every DPoP request
         for name, value in scope.get("headers") or ():
             if name == b"host" and type(value) is bytes:
-                headers[name] = value
-    scheme = str(scope.get("scheme") or "http")
-    scheme = _HTTP_OF.get(scheme, scheme)
-    host = headers.get(b"host", b"").decode("latin-1")
-    if dpop.trust_forwarded:
-        scheme = headers.get(b"x-forwarded-proto", scheme.encode()).decode("latin-1")
-        host = headers.get(b"x-forwarded-host", host.encode()).decode("latin-1")
-    if not host:
-        server = scope.get("server")
-        host = f"{server[0]}:{server[1]}" if server else "localhost"
-    return _origin(scheme, host) + path
+                host = value
+    if host:
+        return f"{scheme}://{host.decode('latin-1')}{path}"
+    server = scope.get("server")
+    return f"{scheme}://{server[0]}:{server[1]}{path}" if server else f"{scheme}://localhost{path}"
 
 
 def request_uri_wsgi(environ: Mapping[str, Any], dpop: DPoP) -> str:
@@ -313,6 +312,8 @@ class ProofChecker:
     def __init__(self, settings: DPoP, clock: Callable[[], float]) -> None:
         self.settings = settings
         self._clock = clock
+        self.window = settings.max_age + 2 * settings.leeway
+        """How long a proof id is remembered: as long as the proof could be accepted."""
         self._seen: Expiring[bytes, bool] = Expiring(settings.replay_cache_size, clock)
         # a client's proofs share one header segment (typ, alg, jwk): its key and thumbprint
         # are built once; segments are attacker-chosen, so the memo is bounded
@@ -377,11 +378,6 @@ class ProofChecker:
         if not self._seen.add(replay, True, now + self.window):
             raise InvalidDPoPProof("the proof was used before (jti)")
         return replay
-
-    @property
-    def window(self) -> float:
-        """How long a proof id is remembered: as long as the proof could be accepted."""
-        return self.settings.max_age + 2 * self.settings.leeway
 
     def _normalized(self, uri: str) -> str | None:
         """:func:`normalized_uri`, memoised (``""``: not an http(s) URI)."""
