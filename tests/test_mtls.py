@@ -67,6 +67,24 @@ def test_the_thumbprint_is_the_sha256_of_the_der(client_pem: str) -> None:
     assert thumbprint_of_pem(client_pem) == b64url(hashlib.sha256(der).digest())
 
 
+def test_a_header_value_reads_only_as_its_own_format(client_pem: str) -> None:
+    """One process, two proxies' formats: a value read as nginx's PEM is no Envoy XFCC value
+    (nor the other way round), whichever was read first."""
+    from urllib.parse import quote
+
+    from authgate.mtls import certificate_wsgi
+
+    escaped = quote(client_pem)
+    nginx = ClientCertificates(header="x-client-cert", format="pem")
+    envoy = ClientCertificates(header="x-client-cert", format="xfcc")
+    environ = {"HTTP_X_CLIENT_CERT": escaped}
+    assert certificate_wsgi(environ, nginx) == thumbprint_of_pem(client_pem)
+    assert certificate_wsgi(environ, envoy) is None
+    xfcc = {"HTTP_X_CLIENT_CERT": f'Hash={"ab" * 32};Subject="CN=x"'}
+    assert certificate_wsgi(xfcc, envoy) is not None
+    assert certificate_wsgi(xfcc, nginx) is None
+
+
 async def whoami(request: Request) -> JSONResponse:
     return JSONResponse({"subject": request.user.identity})
 

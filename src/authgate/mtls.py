@@ -42,7 +42,8 @@ _QUOTED: Final = r'"(?:[^"\\]|\\.)*"'
 _XFCC_ELEMENT: Final = re.compile(rf'(?:[^,"]|{_QUOTED})+')
 _XFCC_ELEMENTS: Final = re.compile(rf"{_XFCC_ELEMENT.pattern}(?:,{_XFCC_ELEMENT.pattern})*")
 _XFCC_FIELD: Final = re.compile(rf'(?:[^;"]|{_QUOTED})+')
-_thumbprints: Memo[str, str] = Memo(_MEMO)  # header value -> thumbprint ("": unusable)
+# per format, header value -> thumbprint ("": unusable): a value reads as its own format only
+_thumbprints: dict[str, Memo[str, str]] = {"pem": Memo(_MEMO), "xfcc": Memo(_MEMO)}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -102,10 +103,11 @@ def thumbprint_of_pem(pem: str) -> str:
 
 def _from_header(value: str, fmt: str) -> str:
     """The thumbprint a proxy's header names (``""``: none usable)."""
-    found = _thumbprints.get(value)
+    memo = _thumbprints[fmt]
+    found = memo.get(value)
     if found is None:
         found = _read(value, fmt)
-        _thumbprints.put(value, found)
+        memo.put(value, found)
     return found
 
 
