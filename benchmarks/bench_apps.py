@@ -132,5 +132,9 @@ def build_apps(jwk: dict[str, Any], token: str = "") -> dict[str, Any]:
 
 _jwk_path = os.environ.get("AUTHGATE_BENCH_JWK")
 if _jwk_path:  # served by uvicorn in the end-to-end run
-    _apps = build_apps(json.loads(open(_jwk_path).read()))  # noqa: SIM115
+    _apps = build_apps(
+        json.loads(open(_jwk_path).read()),  # noqa: SIM115
+        os.environ.get("AUTHGATE_BENCH_TOKEN", ""),
+    )
     bare, authgate, starlette = _apps["bare"], _apps["authgate"], _apps["starlette"]
+    noop, minimal = _apps["noop"], _apps["minimal"]

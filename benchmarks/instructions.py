@@ -7,7 +7,8 @@ callgrind, and the difference divided by N is its cost per request, start-up exc
 Run: ``python benchmarks/instructions.py`` (needs valgrind; a few minutes), and with ``--e2e``
 for a uvicorn server over real sockets (slower: the server runs under valgrind), with
 ``--server standard`` for uvloop and httptools (what ``uvicorn[standard]`` installs) or ``h11``,
-``--alg`` and ``--token-bytes 300,2000`` for tokens of those sizes. End to end, the count still
+``--alg`` and ``--token-bytes 300,2000`` for tokens of those sizes, ``--references`` for the
+empty pass-through and the least a Python middleware can do beside them. End to end, the count still
 moves with how the event loop happens to batch the four connections' requests (about 0.2 % a
 run), so ``--e2e`` runs ``--rounds`` interleaved rounds (3 by default) and reports each app's
 median and range.
@@ -151,16 +152,17 @@ def sized_token(alg: str, size: int) -> tuple[str, dict[str, object]]:
 SERVERS = {"standard": ("uvloop", "httptools"), "h11": ("asyncio", "h11")}
 
 
-def end_to_end(rounds: int, server: str, alg: str, sizes: list[int]) -> None:
+def end_to_end(rounds: int, server: str, alg: str, sizes: list[int], references: bool) -> None:
     """Instructions per request of a real uvicorn server over sockets (N=1500 minus N=500),
     the median of ``rounds`` interleaved rounds, for each token size; what a hit adds over
-    the bare app for each size (same request headers)."""
+    the bare app for each size (same request headers). With ``references``, also the empty
+    pass-through and the least a Python middleware can do (header loop, dict lookup)."""
     import json
     import statistics
     import tempfile
 
     low, high = 500, 1500
-    names = ("bare", "authgate", "starlette")
+    names = ("bare", "authgate", "starlette") + (("noop", "minimal") if references else ())
     runs: dict[tuple[int, str], list[float]] = {(n, a): [] for n in sizes for a in names}
     tokens = {size: sized_token(alg, size) for size in sizes}
     with tempfile.TemporaryDirectory() as tmp:
@@ -170,7 +172,8 @@ def end_to_end(rounds: int, server: str, alg: str, sizes: list[int]) -> None:
                 jwk_path.write_text(json.dumps(jwk))
                 path = str(HERE) + os.pathsep + os.environ.get("PYTHONPATH", "")
                 env = {**os.environ, "PYTHONHASHSEED": "0", "PYTHONPATH": path,
-                       "AUTHGATE_BENCH_JWK": str(jwk_path)}  # fmt: skip
+                       "AUTHGATE_BENCH_JWK": str(jwk_path),
+                       "AUTHGATE_BENCH_TOKEN": token}  # fmt: skip
                 for name in names:
                     per = SERVERS[server]
                     runs[size, name].append(
@@ -188,7 +191,10 @@ def end_to_end(rounds: int, server: str, alg: str, sizes: list[int]) -> None:
     )
     print("-" * 100)
     labels = {"bare": "bare Starlette app", "authgate": "authgate, cache hit",
-              "starlette": f"AuthenticationMiddleware + PyJWT ({alg})"}  # fmt: skip
+              "starlette": f"AuthenticationMiddleware + PyJWT ({alg})",
+              "noop": "  reference: empty pass-through",
+              "minimal": "  reference: header loop + dict lookup"}  # fmt: skip
+    labels = {name: label for name, label in labels.items() if name in names}
     for size in sizes:
         bare = runs[size, "bare"]
         for name, label in labels.items():
@@ -234,10 +240,13 @@ def main() -> None:
     parser.add_argument("--server", choices=sorted(SERVERS), default="h11")
     parser.add_argument("--alg", default="HS256")
     parser.add_argument("--token-bytes", default="0", help="comma-separated token sizes")
+    parser.add_argument(
+        "--references", action="store_true", help="end to end: the pass-through and minimal too"
+    )
     args = parser.parse_args()
     sizes = [int(size) for size in args.token_bytes.split(",")]
     if args.e2e:
-        end_to_end(args.rounds, args.server, args.alg, sizes)
+        end_to_end(args.rounds, args.server, args.alg, sizes, args.references)
         return
     if sizes != [0]:
         by_size(sizes)
