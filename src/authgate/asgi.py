@@ -26,7 +26,9 @@ Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+ASGIApp = Callable[[Any, Any, Any], Awaitable[None]]
+"""An ASGI app, typed loosely on purpose: every framework's app and every server's call fit
+(Starlette's ``MutableMapping`` scopes, Litestar's and asgiref's ``TypedDict`` ones)."""
 
 POLICY_VIOLATION: Final = 1008
 _DENIAL: Final = "websocket.http.response"  # the ASGI extension for answering a handshake
@@ -69,7 +71,7 @@ class AuthGateMiddleware(Shell[ASGIApp]):
     (:meth:`Authenticator.aclose`) before reporting the app's shutdown to the server.
     """
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:  # see ASGIApp
         get = self._get
         excluded = self._excluded
         if (

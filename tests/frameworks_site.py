@@ -1,6 +1,7 @@
-"""Falcon (WSGI and ASGI) and Quart apps written as the frameworks guide's recipes show, for
-real servers: the principal in ``req.context`` (Falcon) or the scope (Quart), a sign-out
-route revoking the token it is given. The HMAC secret comes from the environment."""
+"""Falcon (WSGI and ASGI), Quart and Litestar apps written as the frameworks guide's recipes
+show, for real servers: the principal in ``req.context`` (Falcon), the scope (Quart) or
+``request.user`` (Litestar, with a guard on a scope), a sign-out route revoking the token it is
+given. The HMAC secret comes from the environment."""
 
 from __future__ import annotations
 
@@ -9,9 +10,22 @@ from typing import Any, cast
 
 import falcon
 import falcon.asgi
+import litestar
+from litestar.connection import ASGIConnection
+from litestar.exceptions import PermissionDeniedException
+from litestar.handlers.base import BaseRouteHandler
+from litestar.middleware import DefineMiddleware
 from quart import Quart, request
 
-from authgate import APIKeyProvider, APIKeyRing, Authenticator, JWTProvider, JWTVerifier, KeySet
+from authgate import (
+    APIKeyProvider,
+    APIKeyRing,
+    Authenticator,
+    JWTProvider,
+    JWTVerifier,
+    KeySet,
+    Principal,
+)
 from authgate.asgi import AuthGateMiddleware
 from authgate.wsgi import ENVIRON_KEY, AuthGateWSGIMiddleware
 
@@ -95,3 +109,35 @@ def quart() -> Any:
     wrapped: Any = AuthGateMiddleware(cast(Any, app.asgi_app), auth)
     app.asgi_app = wrapped  # type: ignore[method-assign]
     return app
+
+
+def needs(scope: str) -> Any:
+    """A Litestar guard: the request's principal holds ``scope``, else 403."""
+
+    def guard(connection: ASGIConnection[Any, Any, Principal, Any], _: BaseRouteHandler) -> None:
+        if scope not in connection.auth.scopes:
+            raise PermissionDeniedException(f"missing scope: {scope}")
+
+    return guard
+
+
+def litestar_app() -> Any:
+    auth = authenticator()
+
+    @litestar.get("/me")
+    async def me(request: litestar.Request[Principal, Principal, Any]) -> dict[str, str]:
+        return {"me": request.user.identity}
+
+    @litestar.get("/orders", guards=[needs("orders:read")])
+    async def orders(request: litestar.Request[Principal, Principal, Any]) -> dict[str, str]:
+        return {"orders": request.user.identity}
+
+    @litestar.post("/signout", status_code=200)
+    async def signout(request: litestar.Request[Any, Any, Any]) -> dict[str, bool]:
+        auth.revoke((await request.body()).decode())
+        return {"ok": True}
+
+    return litestar.Litestar(
+        [me, orders, signout],
+        middleware=[DefineMiddleware(AuthGateMiddleware, authenticator=auth)],
+    )

@@ -1,6 +1,6 @@
-"""The frameworks guide's Falcon and Quart recipes under real servers (gunicorn sync and
-gthread, uvicorn, hypercorn): valid, missing, expired, forged and revoked tokens, and an API
-key."""
+"""The frameworks guide's Falcon, Quart and Litestar recipes under real servers (gunicorn sync
+and gthread, uvicorn, hypercorn): valid, missing, expired, forged and revoked tokens, and an API
+key; Litestar's guard on a scope."""
 
 from __future__ import annotations
 
@@ -13,12 +13,12 @@ import pytest
 
 from authgate.testing import SigningKey, TokenFactory, free_port
 
-from .falcon_quart_site import API_KEY, ISSUER
+from .frameworks_site import API_KEY, ISSUER
 from .processes import served
 
 SECRET = secrets.token_urlsafe(32)
 TOKENS = TokenFactory(key=SigningKey("HS256", private=SECRET.encode()), issuer=ISSUER)
-SITE = "tests.falcon_quart_site"
+SITE = "tests.frameworks_site"
 
 SERVERS = {
     "falcon-gunicorn-sync": ["-m", "gunicorn", "-w", "1", "-k", "sync", f"{SITE}:falcon_wsgi()"],
@@ -28,6 +28,7 @@ SERVERS = {
     "falcon-asgi-uvicorn": ["-m", "uvicorn", "--factory", f"{SITE}:falcon_asgi"],
     "quart-uvicorn": ["-m", "uvicorn", "--factory", f"{SITE}:quart"],
     "quart-hypercorn": ["-m", "hypercorn", f"{SITE}:quart()"],
+    "litestar-uvicorn": ["-m", "uvicorn", "--factory", f"{SITE}:litestar_app"],
 }  # fmt: skip
 
 
@@ -80,3 +81,20 @@ def test_the_recipe_under_a_real_server(base: str) -> None:
     assert revoked.status_code == 401
     assert "revoked" in revoked.json()["message"]
     assert httpx.get(base + "/me", headers=bearer(token)).status_code == 200
+
+
+def test_a_litestar_guard_reads_the_principals_scopes() -> None:
+    """Litestar's own idiom over the middleware: a guard on ``connection.auth.scopes``."""
+    port = free_port()
+    command = [*SERVERS["litestar-uvicorn"], *bind("litestar-uvicorn", port)]
+    with served(command, port, {"AUTHGATE_TEST_SECRET": SECRET}) as base:
+        scoped = httpx.get(
+            base + "/orders", headers=bearer(TOKENS.mint("carol", scope="orders:read"))
+        )
+        assert scoped.status_code == 200, scoped.text
+        assert scoped.json() == {"orders": "carol"}
+        assert httpx.get(base + "/orders", headers={"x-api-key": API_KEY}).status_code == 200
+        unscoped = httpx.get(base + "/orders", headers=bearer(TOKENS.mint("dave")))
+        assert unscoped.status_code == 403
+        assert "orders:read" in unscoped.text
+        assert httpx.get(base + "/orders").status_code == 401
