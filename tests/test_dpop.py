@@ -666,6 +666,8 @@ def test_request_uris_without_a_host_header_use_the_server_address() -> None:
     assert request_uri_asgi({**behind, "headers": [], "server": ("10.0.0.1", 80)}, trusting) == (
         "http://10.0.0.1:80/a"
     )
+    raw = {"raw_path": b"/caf\xc3\xa9?q=1", "headers": [(b"host", b"a.example")]}
+    assert normalized_uri(request_uri_asgi(raw, plain)) == "http://a.example/caf%C3%A9"
     twice = [(b"host", b"first.example"), (b"host", b"last.example")]
     assert request_uri_asgi({"raw_path": b"/a", "headers": twice}, plain) == (
         "http://last.example/a"

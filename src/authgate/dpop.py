@@ -250,7 +250,7 @@ def request_uri_asgi(scope: Mapping[str, Any], dpop: DPoP) -> str:
     """
     raw = scope.get("raw_path")
     if type(raw) is bytes and raw.startswith(b"/"):  # as the client sent it, before decoding
-        path = raw.partition(b"?")[0].decode("latin-1")
+        path = raw.partition(b"?")[0].decode("utf-8", "replace")  # raw non-ASCII: a client's UTF-8
     else:
         path = str(scope.get("root_path") or "") + str(scope.get("path") or "/")
     if dpop.base_url is not None:
