@@ -267,6 +267,29 @@ def test_github_actions_claim_constraints() -> None:
             with pytest.raises(InvalidToken, match=f"workflow's {claim}") as caught:
                 auth.authenticate(bearer(server.mint(subject, **{**claims, claim: value})))
             assert caught.value.claim == claim
+        # ids: the immutable names of an owner and a repository (a deleted org's name can be
+        # registered again by anyone)
+        by_id = Authenticator(
+            [github_actions("https://github.com/octo-org", repository_owner_id="65",
+                            repository_id="74", issuer=server.url)]
+        )  # fmt: skip
+        ids = {**claims, "repository_owner_id": "65", "repository_id": "74"}
+        assert by_id.authenticate(bearer(server.mint(subject, **ids))) is not None
+        squatter = {**ids, "repository_owner_id": "9001"}
+        with pytest.raises(InvalidToken, match="workflow's repository_owner_id"):
+            by_id.authenticate(bearer(server.mint(subject, **squatter)))
+
+
+def test_github_actions_without_an_owner_constraint_is_refused() -> None:
+    """Any workflow on GitHub can ask for a token with any audience: the audience, a ref or
+    an environment alone would admit every repository's workflows."""
+    partials: list[dict[str, Any]] = [{}, {"ref": "refs/heads/main"}, {"environment": "prod"}]
+    for partial in partials:
+        with pytest.raises(ConfigurationError, match="any workflow on GitHub"):
+            github_actions("https://github.com/octo-org", **partial)
+    for owner in ("repository", "repository_owner", "repository_id", "repository_owner_id"):
+        constraint: dict[str, Any] = {owner: "x"}
+        assert github_actions("https://github.com/octo-org", **constraint).name
 
 
 def test_supabase_asymmetric_keys() -> None:

@@ -377,11 +377,16 @@ def okta(
 GITHUB_ACTIONS_ISSUER = "https://token.actions.githubusercontent.com"
 
 
+_GITHUB_OWNERS: Final = ("repository", "repository_owner", "repository_id", "repository_owner_id")
+
+
 def github_actions(
     audience: str | Iterable[str],
     *,
     repository: str | None = None,
     repository_owner: str | None = None,
+    repository_id: str | None = None,
+    repository_owner_id: str | None = None,
     ref: str | None = None,
     environment: str | None = None,
     issuer: str = GITHUB_ACTIONS_ISSUER,
@@ -393,10 +398,17 @@ def github_actions(
     providers to set (every one given must equal the token's claim). The subject is the
     token's ``sub`` (``repo:OWNER/REPO:ref:refs/heads/main``...).
 
+    Any workflow in any repository on GitHub can ask for a token with any audience, so the
+    audience alone admits the world: at least one of ``repository``, ``repository_owner`` or
+    their ``_id`` is required. The ids (immutable, as GitHub recommends) keep out whoever
+    registers a name after its owner deleted or renamed it.
+
     Args:
         audience: the audience the workflow asks for (``core.getIDToken(audience)``).
         repository: ``OWNER/REPO``.
         repository_owner: ``OWNER``.
+        repository_id: the repository's numeric id, as the claim carries it (``"74"``).
+        repository_owner_id: the owner's numeric id (``"65"``).
         ref: ``refs/heads/main``...
         environment: the deployment environment.
         issuer: an enterprise's own issuer.
@@ -409,6 +421,8 @@ def github_actions(
         for claim, value in (
             ("repository", repository),
             ("repository_owner", repository_owner),
+            ("repository_id", repository_id),
+            ("repository_owner_id", repository_owner_id),
             ("ref", ref),
             ("environment", environment),
         )
@@ -417,6 +431,11 @@ def github_actions(
     for claim, value in constraints.items():
         if not isinstance(value, str) or not value:
             raise ConfigurationError(f"{claim} must be a non-empty string")
+    if constraints.keys().isdisjoint(_GITHUB_OWNERS):
+        raise ConfigurationError(
+            "github_actions needs repository=, repository_owner= or their _id: any workflow "
+            "on GitHub can ask for a token with this audience"
+        )
     verifier = JWTVerifier(
         OIDCKeySource(issuer, upstream=upstream),
         algorithms=["RS256"],
