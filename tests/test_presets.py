@@ -448,11 +448,32 @@ def test_google_rules(
     assert auth.authenticate(bearer(google_keys.id_token("1101", hosted_domain="example.com")))
 
 
+def test_google_service_callers_named_by_email(google_keys: FakeGoogle) -> None:
+    """A service account of any project can ask Google for an ID token with any audience:
+    with ``emails``, only the named callers' tokens, their email verified, are accepted."""
+    caller = "billing@our-project.iam.gserviceaccount.com"
+    provider = google("https://api.example.com", emails=[caller], keys_url=google_keys.jwks_url)
+    auth = Authenticator([provider])
+    service = {"aud": "https://api.example.com", "email": caller, "azp": "1099"}
+    assert auth.authenticate(bearer(google_keys.id_token("1099", **service))) is not None
+    others: list[dict[str, Any]] = [
+        {"email": "anyone@their-project.iam.gserviceaccount.com"},
+        {"email_verified": False},
+        {"email": None},
+    ]
+    for other in others:
+        with pytest.raises(BadAudience, match="accepted ones") as caught:
+            auth.authenticate(bearer(google_keys.id_token("1099", **{**service, **other})))
+        assert caught.value.claim == "email"
+
+
 def test_google_preset_mistakes_fail_at_construction() -> None:
     with pytest.raises(ConfigurationError, match="client_id"):
         google([])
     with pytest.raises(ConfigurationError, match="hosted_domain"):
         google("id.apps.googleusercontent.com", hosted_domain="")
+    with pytest.raises(ConfigurationError, match="emails"):
+        google("id.apps.googleusercontent.com", emails=[])
 
 
 def test_google_and_firebase_keys_side_by_side(google_keys: FakeGoogle) -> None:

@@ -199,6 +199,7 @@ def google(
     client_id: str | Iterable[str],
     *,
     hosted_domain: str | None = None,
+    emails: Iterable[str] | None = None,
     name: str = "google",
     keys_url: str = GOOGLE_KEYS,
     upstream: Upstream | None = None,
@@ -208,9 +209,16 @@ def google(
     ``accounts.google.com`` (Google uses both), and with ``hosted_domain`` the Workspace domain
     in ``hd`` (an account of another domain, or a consumer account, is refused).
 
+    Any Google account signs in otherwise, service accounts included: a service account of any
+    project may ask Google for an ID token with any audience (``generateIdToken``). For calls
+    from services, name them in ``emails`` (Google: "verify the email claim"), so only their
+    tokens, with a verified ``email``, are accepted.
+
     Args:
-        client_id: your OAuth client id(s) (``….apps.googleusercontent.com``).
+        client_id: your OAuth client id(s) (``….apps.googleusercontent.com``), or for calls
+            from services the audience they ask for (your service's URL).
         hosted_domain: the Google Workspace domain whose accounts are accepted.
+        emails: the only accounts accepted (``caller@project.iam.gserviceaccount.com``).
         name: the provider's name.
         keys_url: Google's JWKS (a local fake in tests).
         upstream: how to reach the keys.
@@ -218,6 +226,7 @@ def google(
     audiences = sorted(_names(client_id, "client_id"))
     if hosted_domain is not None:
         hosted_domain = _identifier(hosted_domain, "hosted_domain")
+    accounts = None if emails is None else _names(emails, "emails")
     verifier = JWTVerifier(
         JWKSKeySource(keys_url, upstream=upstream),
         algorithms=["RS256"],
@@ -232,6 +241,10 @@ def google(
         if hosted_domain is not None and claims.get("hd") != hosted_domain:
             raise BadAudience("the account is not of the accepted Google Workspace domain",
                               claim="hd")  # fmt: skip
+        if accounts is not None and (
+            claims.get("email") not in accounts or claims.get("email_verified") is not True
+        ):
+            raise BadAudience("the account is not one of the accepted ones", claim="email")
         return claims
 
     provider = _Google(name, verifier, claims_hook=check)
