@@ -124,6 +124,12 @@ def _remember(value: object) -> None:
         _SECRETS.setdefault(secret[:_PREFIX], set()).add(secret)
 
 
+def remember_secret(value: object) -> None:
+    """Count ``value`` among what no log record may hold: for a token, key or secret the
+    testing kit did not make (a real server's)."""
+    _remember(value)
+
+
 class _Keeper(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         if not record.name.startswith("authgate"):
