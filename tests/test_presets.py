@@ -315,6 +315,25 @@ def test_clerk_authorized_parties() -> None:
         assert auth.authenticate(bearer(ok)) is not None
         with pytest.raises(BadAudience, match="another origin"):
             auth.authenticate(bearer(server.mint("user_2abc", azp="https://evil.example")))
+        with pytest.raises(BadAudience, match="another origin"):
+            auth.authenticate(bearer(server.mint("user_2abc", sid="sess_1")))  # no azp
+
+
+def test_clerk_pending_sessions_are_signed_out_unless_accepted() -> None:
+    """A v2 session token with ``sts: pending`` (tasks to complete) is refused, as Clerk's
+    SDKs treat it by default; ``accept_pending=True`` lets it in; an active one always."""
+    with FakeOIDC() as server:
+        claims = {"azp": "https://app.example.com", "sid": "sess_1", "v": 2}
+        pending = server.mint("user_2abc", sts="pending", **claims)
+        strict = Authenticator([clerk(server.url, ["https://app.example.com"])])
+        with pytest.raises(InvalidToken, match="pending") as caught:
+            strict.authenticate(bearer(pending))
+        assert caught.value.claim == "sts"
+        assert strict.authenticate(bearer(server.mint("user_2abc", sts="active", **claims)))
+        lenient = Authenticator(
+            [clerk(server.url, ["https://app.example.com"], accept_pending=True)]
+        )
+        assert lenient.authenticate(bearer(pending)) is not None
 
 
 @pytest.mark.parametrize(
@@ -324,6 +343,10 @@ def test_clerk_authorized_parties() -> None:
         (lambda: keycloak("https://k.example", "a/b"), "realm"),
         (lambda: github_actions("aud", repository=""), "repository"),
         (lambda: clerk("https://clerk.example.com", []), "authorized_parties"),
+        (
+            lambda: clerk("https://clerk.example.com", ["https://a"], accept_pending="no"),  # type: ignore[arg-type]
+            "accept_pending",
+        ),
         (lambda: okta("example.okta.com", authorization_server="a/b"), "authorization_server"),
     ],
 )

@@ -501,18 +501,25 @@ def clerk(
     frontend_api: str,
     authorized_parties: str | Iterable[str],
     *,
+    accept_pending: bool = False,
     name: str = "clerk",
     upstream: Upstream | None = None,
 ) -> JWTProvider:
     """Clerk session tokens: RS256 under ``{frontend_api}/.well-known/jwks.json``, ``iss`` the
-    Frontend API URL, ``azp`` among the origins allowed to send them (Clerk's CSRF guard).
+    Frontend API URL, ``azp`` among the origins allowed to send them (Clerk's CSRF guard; a
+    token without one is refused), and a session that is not ``pending``: a v2 token's ``sts``
+    says the user still has tasks to complete (choosing an organization, say), and Clerk's
+    SDKs treat such a session as signed out unless told otherwise.
 
     Args:
         frontend_api: the Frontend API URL (``https://clerk.example.com``).
         authorized_parties: the origins of your frontends (``https://app.example.com``).
+        accept_pending: accept pending sessions too (Clerk's ``treatPendingAsSignedOut=False``).
         name: the provider's name.
         upstream: how to reach the keys.
     """
+    if not isinstance(accept_pending, bool):
+        raise ConfigurationError("accept_pending must be True or False")
     issuer = _base(frontend_api, "frontend_api")
     parties = _names(authorized_parties, "authorized_parties")
     verifier = JWTVerifier(
@@ -525,6 +532,10 @@ def clerk(
     def check(claims: dict[str, Any]) -> Mapping[str, Any]:
         if claims.get("azp") not in parties:
             raise BadAudience("the token was issued to another origin", claim="azp")
+        if not accept_pending and claims.get("sts") == "pending":
+            raise InvalidToken(
+                "the Clerk session is pending: the user has tasks to complete", claim="sts"
+            )
         return claims
 
     return JWTProvider(name, verifier, claims_hook=check)
