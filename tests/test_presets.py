@@ -5,13 +5,14 @@ map), Auth0 (access tokens, the trailing-slash issuer)."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
 from authgate import (
     Authenticator,
+    AuthGateError,
     BadAudience,
     BadIssuer,
     ConfigurationError,
@@ -19,6 +20,7 @@ from authgate import (
     InvalidToken,
     MissingClaim,
     NotYetValid,
+    Provider,
     Upstream,
 )
 from authgate.providers import (
@@ -532,3 +534,45 @@ def test_presets_judge_time_by_their_upstreams_clock(
     provider = google(google_keys.client_id, keys_url=google_keys.jwks_url, upstream=ahead)
     with pytest.raises(ExpiredToken):
         Authenticator([provider]).authenticate(bearer(google_keys.id_token("1101")))
+
+
+REALM = {"issuer_path": "/realms/demo", "jwks_path": "/realms/demo/protocol/openid-connect/certs"}
+
+
+@pytest.mark.parametrize(
+    ("fake", "build", "claims"),
+    [
+        ({}, lambda idp: okta(idp.issuer, client_ids=["0oa1client"]),
+         {"aud": "api://default", "cid": ["0oa1client"]}),
+        ({}, lambda idp: clerk(idp.issuer, ["https://app.example.com"]),
+         {"azp": ["https://app.example.com"]}),
+        ({}, lambda idp: kubernetes(idp.issuer, "vault", namespaces=["ci"]),
+         {"aud": "vault", "kubernetes.io": {"namespace": ["ci"]}}),
+        (REALM, lambda idp: keycloak(idp.url, "demo"), {"typ": ["Bearer"]}),
+        ({}, lambda idp: github_actions("aud", repository_owner="octo", issuer=idp.issuer),
+         {"aud": "aud", "repository_owner": ["octo"]}),
+    ],
+    ids=["okta-cid", "clerk-azp", "kubernetes-namespace", "keycloak-typ", "github-owner"],
+)  # fmt: skip
+def test_a_claim_of_the_wrong_type_is_refused_never_a_500(
+    fake: dict[str, str], build: Callable[[FakeOIDC], Provider], claims: dict[str, Any]
+) -> None:
+    """An identity provider (buggy, hostile) may sign a list where a preset checks a string:
+    refused as the token's fault, never a TypeError out of the request."""
+    with FakeOIDC(**fake) as idp:
+        auth = Authenticator([build(idp)])
+        with pytest.raises(AuthGateError) as caught:
+            auth.authenticate(bearer(idp.mint("someone", **claims)))
+        assert caught.value.status == 401, caught.value
+
+
+def test_cognito_and_google_claims_of_the_wrong_type_are_refused(
+    pool: FakeCognito, google_keys: FakeGoogle
+) -> None:
+    with pytest.raises(BadAudience):
+        cognito_for(pool).authenticate(bearer(pool.access_token(client_id=[pool.client_id])))
+    caller = "billing@our-project.iam.gserviceaccount.com"
+    provider = google("https://api.example.com", emails=[caller], keys_url=google_keys.jwks_url)
+    token = google_keys.id_token("1099", aud="https://api.example.com", email=[caller])
+    with pytest.raises(BadAudience):
+        Authenticator([provider]).authenticate(bearer(token))

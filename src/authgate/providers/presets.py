@@ -80,6 +80,12 @@ def _names(value: str | Iterable[str], what: str) -> frozenset[str]:
     return names
 
 
+def _among(value: Any, allowed: frozenset[str] | tuple[str, ...]) -> bool:
+    """Whether a claim is one of ``allowed``: a string (a signed list or object is not, and
+    never raises)."""
+    return isinstance(value, str) and value in allowed
+
+
 def _identifier(value: Any, what: str) -> str:
     if not isinstance(value, str) or not value or any(c in value for c in "/?#@ "):
         raise ConfigurationError(f"{what} must be the identifier the provider shows, e.g. its id")
@@ -134,7 +140,7 @@ def cognito(
             raise InvalidToken(
                 f"the token is not a Cognito {kind} token", claim="token_use"
             ).with_context(expected_token_use=kind, token_use=claims.get("token_use"))
-        if kind == "access" and claims.get("client_id") not in clients:
+        if kind == "access" and not _among(claims.get("client_id"), clients):
             raise BadAudience("the token was issued to another app client", claim="client_id")
         return claims
 
@@ -236,13 +242,15 @@ def google(
     )
 
     def check(claims: dict[str, Any]) -> Mapping[str, Any]:
-        if claims.get("iss") not in GOOGLE_ISSUERS:  # routing sends only these: kept as a guard
+        if not _among(
+            claims.get("iss"), GOOGLE_ISSUERS
+        ):  # routing sends only these: kept as a guard
             raise BadIssuer("the token issuer is not accepted")
         if hosted_domain is not None and claims.get("hd") != hosted_domain:
             raise BadAudience("the account is not of the accepted Google Workspace domain",
                               claim="hd")  # fmt: skip
         if accounts is not None and (
-            claims.get("email") not in accounts or claims.get("email_verified") is not True
+            not _among(claims.get("email"), accounts) or claims.get("email_verified") is not True
         ):
             raise BadAudience("the account is not one of the accepted ones", claim="email")
         return claims
@@ -334,7 +342,7 @@ _KEYCLOAK_ACCESS: Final = frozenset({"Bearer", "DPoP"})  # Keycloak's TokenUtil.
 def _keycloak_access(claims: dict[str, Any]) -> Mapping[str, Any]:
     """Keycloak's ``typ`` claim: an access token's is ``Bearer`` (``DPoP`` when bound); an ID
     token (``ID``), a logout token (``Logout``) or a refresh token is no credential here."""
-    if "typ" in claims and claims["typ"] not in _KEYCLOAK_ACCESS:
+    if "typ" in claims and not _among(claims["typ"], _KEYCLOAK_ACCESS):
         raise InvalidToken("the token is not a Keycloak access token", claim="typ").with_context(
             typ=str(claims["typ"])[:40]
         )
@@ -380,7 +388,7 @@ def okta(
     )
 
     def check(claims: dict[str, Any]) -> Mapping[str, Any]:
-        if clients is not None and claims.get("cid") not in clients:
+        if clients is not None and not _among(claims.get("cid"), clients):
             raise BadAudience("the token was issued to another client", claim="cid")
         return claims
 
@@ -530,7 +538,7 @@ def clerk(
     )
 
     def check(claims: dict[str, Any]) -> Mapping[str, Any]:
-        if claims.get("azp") not in parties:
+        if not _among(claims.get("azp"), parties):
             raise BadAudience("the token was issued to another origin", claim="azp")
         if not accept_pending and claims.get("sts") == "pending":
             raise InvalidToken(
@@ -657,7 +665,7 @@ def kubernetes(
         if allowed is not None:
             details = claims.get("kubernetes.io")
             namespace = details.get("namespace") if isinstance(details, dict) else None
-            if namespace not in allowed:
+            if not _among(namespace, allowed):
                 raise InvalidToken(
                     "the service account's namespace is not allowed", claim="kubernetes.io"
                 )
