@@ -8,7 +8,6 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -171,4 +170,3 @@ def test_the_site_is_real(dot: str) -> None:
     )
     assert answer.status_code == 400
     assert answer.json()["error"] == "invalid_grant"
-    assert Path(ROOT / "tests" / "dot_site.py").exists()
