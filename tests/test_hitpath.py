@@ -425,8 +425,8 @@ def dpop_authenticator(*, own: bool = False) -> Authenticator:
 
 def dpop_scope_strategy() -> st.SearchStrategy[dict[str, Any]]:
     """HTTP requests built of DPoP's parts, in any order: the scheme in every spelling, zero
-    to two proofs (good, broken, padded, empty), a Host, and now and then an API key, the
-    provider's own header, a non-bytes value."""
+    to two proofs (good, broken, padded, empty), zero to two Hosts (the last one counts), and
+    now and then an API key, the provider's own header, a non-bytes value."""
 
     def value(choices: list[str]) -> st.SearchStrategy[Any]:
         encoded = st.sampled_from(choices).map(str.encode)
@@ -436,7 +436,7 @@ def dpop_scope_strategy() -> st.SearchStrategy[dict[str, Any]]:
     headers = st.tuples(
         st.lists(pair(st.just(b"authorization"), value(DPOP_VALUES)), min_size=1, max_size=2),
         st.lists(pair(st.just(b"dpop"), value(PROOF_VALUES)), max_size=2),
-        st.lists(pair(st.just(b"host"), value(["api.test", "elsewhere.test"])), max_size=1),
+        st.lists(pair(st.just(b"host"), value(["api.test", "elsewhere.test"])), max_size=2),
         st.lists(
             pair(st.sampled_from([b"x-api-key", OWN_HEADER.encode()]), value([API_KEY])),
             max_size=1,
@@ -510,6 +510,32 @@ def test_the_dpop_lane_is_taken_and_checks_every_proof(loop: Any) -> None:
         assert reason in outcome[-1]
     assert request(proof("POST"), method="POST")[0] == "app"
     assert full_calls == []
+
+
+def test_the_dpop_lane_reads_the_last_host_as_the_full_path_does(loop: Any) -> None:
+    """With two ``Host`` headers, the URI a proof must name is the last one's, in the lane as
+    on the full path (which reads the headers as the other servers' headers do)."""
+    lane = AuthGateMiddleware(never, dpop_authenticator())  # type: ignore[arg-type]
+    full = AuthGateMiddleware(never, dpop_authenticator())  # type: ignore[arg-type]
+    full._get = None  # the full path alone
+
+    async def no_full_path(scope: Any, send: Any) -> Any:
+        raise AssertionError("the lane handed the request on")
+
+    lane._authenticate = no_full_path  # type: ignore[method-assign]
+
+    def request(app: AuthGateMiddleware, uri: str) -> tuple[Any, ...]:
+        headers = [(b"host", b"elsewhere.test"), (b"host", b"api.test")]
+        headers += [(b"authorization", f"DPoP {BOUND}".encode())]
+        headers += [(b"dpop", proof(uri=uri).encode())]
+        scope = {"type": "http", "method": "GET", "path": "/whoami", "headers": headers}
+        return asgi_outcome(app, scope, loop)
+
+    for app in (lane, full):
+        assert request(app, DPOP_URI)[0] == "app"
+        refused = request(app, "http://elsewhere.test/whoami")
+        assert refused[:2] == ("rejected", 401)
+        assert b"another URI" in refused[-1]
 
 
 def test_a_request_the_dpop_lane_hands_on_counts_no_hit(loop: Any) -> None:

@@ -124,25 +124,32 @@ class AuthGateMiddleware(Shell[ASGIApp]):
         decides, including every 400.
         """
         jwt: Any = None
-        for name, found in scope["headers"]:
+        host: Any = None  # the last one, as request_uri_asgi reads it
+        for name, found in scope["headers"]:  # one loop for both
             if name == b"dpop":
                 if jwt is not None:
                     return False
                 jwt = found
+            elif name == b"host" and type(found) is bytes:
+                host = found
         if type(jwt) is not bytes or not (jwt := jwt.decode("latin-1").strip(" \t")):
             return False
         token = value[5:].decode("latin-1")
         principal = self._cache.get(("DPoP", token))  # a hit counted once: the lane is taken
         if principal is None:
             return False
-        dpop = self.authenticator.dpop
+        authenticator = self.authenticator
+        dpop = authenticator.dpop
         assert dpop is not None  # the lane is open only with DPoP on
-        proof = Proof(jwt, scope.get("method", "GET"), request_uri_asgi(scope, dpop))
+        proof = Proof(jwt, scope.get("method", "GET"), request_uri_asgi(scope, dpop, host))
         credential = Credential("bearer", token, proof)
         try:
-            await self.authenticator.check_proof_async(credential, principal)
+            if authenticator.store is None:  # nothing to wait for: no coroutine
+                authenticator.check_proof(credential, principal)
+            else:
+                await authenticator.check_proof_async(credential, principal)
         except AuthGateError as exc:
-            self.authenticator.refused(exc, credential, path=scope.get("path"))
+            authenticator.refused(exc, credential, path=scope.get("path"))
             await self._reject(exc, scope, send)
             return True
         attach(scope, principal, self._realm)

@@ -241,12 +241,14 @@ _FORWARDED: Final = frozenset({b"host", b"x-forwarded-proto", b"x-forwarded-host
 _HTTP_OF: Final = {"ws": "http", "wss": "https"}
 
 
-def request_uri_asgi(scope: Mapping[str, Any], dpop: DPoP) -> str:
+def request_uri_asgi(scope: Mapping[str, Any], dpop: DPoP, host: bytes | None = None) -> str:
     """The URI an ASGI request addressed, as a proof's ``htu`` names it.
 
     Args:
         scope: the ASGI scope.
         dpop: the settings (``base_url``, ``trust_forwarded``).
+        host: the request's (last) ``Host`` header when the caller has read the headers
+            already; ``None``: read here.
     """
     raw = scope.get("raw_path")
     if type(raw) is bytes and raw.startswith(b"/"):  # as the client sent it, before decoding
@@ -257,7 +259,6 @@ def request_uri_asgi(scope: Mapping[str, Any], dpop: DPoP) -> str:
         return dpop.base_url + path
     scheme = str(scope.get("scheme") or "http")
     scheme = _HTTP_OF.get(scheme, scheme)
-    host: Any = None  # the last of each header, as the other servers' headers read
     if dpop.trust_forwarded:
         forwarded: dict[bytes, bytes] = {}
         for name, value in scope.get("headers") or ():
@@ -265,7 +266,7 @@ def request_uri_asgi(scope: Mapping[str, Any], dpop: DPoP) -> str:
                 forwarded[name] = value
         scheme = forwarded.get(b"x-forwarded-proto", scheme.encode()).decode("latin-1")
         host = forwarded.get(b"x-forwarded-host", forwarded.get(b"host"))
-    else:  # a plain loop: one header wanted, on every DPoP request
+    elif host is None:  # the last of each header, as the other servers' headers read
         for name, value in scope.get("headers") or ():
             if name == b"host" and type(value) is bytes:
                 host = value
