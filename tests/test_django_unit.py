@@ -276,3 +276,46 @@ def test_the_site_cache_never_serves_one_clients_page_to_another(mode: str) -> N
             answers = asyncio.run(ask_all())
     assert [a.json()["user"] for a in answers] == [user for _, user in expected]
     assert {"Authorization", "x-api-key"} <= set(map(str.strip, answers[3]["vary"].split(",")))
+
+
+GUARD_MISTAKES = [
+    ((), "needs at least one"),
+    ((["orders:read", "orders:write"],), "as its own argument"),
+    (("orders:read", ""), "non-empty string"),
+    ((7,), "non-empty string"),
+]
+SCOPE_MISTAKES = [
+    (("orders:read orders:write",), "is not one scope"),
+    (('orders:"read"',), "is not one scope"),
+]
+
+
+@pytest.mark.parametrize(("kind", "args", "reason"), [
+    *[(kind, args, reason) for kind in ("scope", "role") for args, reason in GUARD_MISTAKES],
+    *[("scope", args, reason) for args, reason in SCOPE_MISTAKES],
+])  # fmt: skip
+def test_every_frameworks_guard_refuses_a_mistake_at_construction(
+    kind: str, args: tuple[Any, ...], reason: str
+) -> None:
+    """FastAPI's, Flask's and DRF's guards refuse at construction what would check nothing
+    (no name), answer 500 on every request (a list: unhashable) or never grant (``"a b"``:
+    a token's scopes are granted one by one), each saying what to write instead."""
+    from authgate import ConfigurationError, drf, fastapi, flask
+
+    guards = {
+        "scope": (fastapi.require_scopes, flask.require_scopes, drf.scopes),
+        "role": (fastapi.require_roles, flask.require_roles, drf.roles),
+    }
+    for guard in guards[kind]:
+        with pytest.raises(ConfigurationError, match=reason):
+            guard(*args)
+
+
+def test_every_frameworks_guard_takes_names_as_arguments() -> None:
+    from authgate import drf, fastapi, flask
+
+    for guard in (fastapi.require_scopes, flask.require_scopes, drf.scopes):
+        assert guard("orders:read", "api://6e1f/Orders.Write") is not None
+    for guard in (fastapi.require_roles, flask.require_roles, drf.roles):
+        assert guard("Order Admins", "viewer") is not None
+    assert drf.scopes("a", "b")().required == frozenset({"a", "b"})

@@ -165,7 +165,7 @@ def test_mistakes_fail_at_construction() -> None:
         AuthGate(required="yes")  # type: ignore[arg-type]
     with pytest.raises(ConfigurationError, match="at least one scope"):
         require_scopes()
-    with pytest.raises(ConfigurationError, match="at least one role"):
+    with pytest.raises(ConfigurationError, match="must be a non-empty string"):
         require_roles("")
     bare = Flask(__name__)
 

@@ -7,6 +7,7 @@ argument. None of them ever echoes a secret.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable
 from typing import Any, Final
 
@@ -19,6 +20,7 @@ __all__ = [
     "names",
     "non_negative",
     "positive",
+    "required",
     "size",
 ]
 
@@ -46,6 +48,37 @@ def names(value: Iterable[str] | Any, what: str, *, allow_empty: bool = True) ->
     if not items and not allow_empty:
         raise ConfigurationError(f"{what} must not be empty")
     return items
+
+
+_SCOPE_TOKEN: Final = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")
+"""RFC 6749 §3.3's scope-token: visible ASCII but the double quote and backslash."""
+
+
+def required(values: tuple[Any, ...], kind: str, guard: str) -> tuple[str, ...]:
+    """The names a guard requires, as its call got them (``require_scopes("a", "b")``): at
+    least one, each its own non-empty string argument, a scope one RFC 6749 scope-token (a
+    token's space-separated ``scope`` grants scopes one by one: ``"a b"`` could never be held).
+
+    Args:
+        values: the guard's positional arguments.
+        kind: ``"scope"`` or ``"role"``.
+        guard: the guard's name, for the error.
+    """
+    if not values:
+        raise ConfigurationError(f"{guard}() needs at least one {kind}")
+    for value in values:
+        if isinstance(value, list | tuple | set | frozenset):
+            raise ConfigurationError(
+                f"{guard}() takes each {kind} as its own argument: {guard}('a', 'b'), not a list"
+            )
+        if not isinstance(value, str) or not value:
+            raise ConfigurationError(f"each {kind} of {guard}() must be a non-empty string")
+        if kind == "scope" and _SCOPE_TOKEN.fullmatch(value) is None:
+            raise ConfigurationError(
+                f"{guard}(): {value!r} is not one scope (RFC 6749 §3.3: no spaces, quotes or "
+                "backslashes); pass each scope as its own argument"
+            )
+    return values
 
 
 def _number(value: Any, what: str) -> float:

@@ -19,9 +19,9 @@ the OpenAPI schema gets a ``bearerAuth`` security scheme for this class.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
+from ._config import required as names_required
 from ._extras import extra_missing
 
 try:
@@ -103,12 +103,8 @@ class _Requires(BasePermission):
         return True
 
 
-def _requirement(kind: str, names: Iterable[str]) -> type[BasePermission]:
-    if isinstance(names, str):
-        names = (names,)
-    required = frozenset(names)
-    if not required or not all(isinstance(n, str) and n for n in required):
-        raise ValueError(f"name at least one {kind}")
+def _requirement(kind: str, names: tuple[str, ...]) -> type[BasePermission]:
+    required = frozenset(names_required(names, kind, f"{kind}s"))
     label = "_".join(sorted(required))
     return type(f"Requires_{kind}_{label}", (_Requires,), {"kind": kind, "required": required})
 

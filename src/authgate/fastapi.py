@@ -35,6 +35,7 @@ import json
 from collections.abc import Callable, Iterable
 from typing import Any, Final
 
+from ._config import required
 from ._extras import extra_missing
 
 try:
@@ -177,6 +178,7 @@ def require_scopes(*scopes: str) -> Callable[..., Principal]:
     Args:
         scopes: the required scope names.
     """
+    required(scopes, "scope", "require_scopes")
 
     def dependency(
         request: Request,
@@ -196,6 +198,7 @@ def require_roles(*roles: str) -> Callable[..., Principal]:
     Args:
         roles: the required role names.
     """
+    required(roles, "role", "require_roles")
 
     def dependency(
         request: Request,

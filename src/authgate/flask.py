@@ -23,6 +23,7 @@ import functools
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
+from ._config import required as names_required
 from ._extras import extra_missing
 
 try:
@@ -169,7 +170,7 @@ def require_scopes(*scopes: str) -> Callable[[F], F]:
     Args:
         scopes: the scopes.
     """
-    required = _names(scopes, "scope")
+    required = names_required(scopes, "scope", "require_scopes")
 
     def check(principal: Principal) -> None:
         missing = principal.missing_scopes(*required)
@@ -185,7 +186,7 @@ def require_roles(*roles: str) -> Callable[[F], F]:
     Args:
         roles: the roles.
     """
-    required = _names(roles, "role")
+    required = names_required(roles, "role", "require_roles")
 
     def check(principal: Principal) -> None:
         missing = sorted(set(required) - principal.roles)
@@ -195,7 +196,3 @@ def require_roles(*roles: str) -> Callable[[F], F]:
     return _guarded(check)
 
 
-def _names(names: tuple[str, ...], kind: str) -> tuple[str, ...]:
-    if not names or not all(isinstance(n, str) and n for n in names):
-        raise ConfigurationError(f"name at least one {kind}")
-    return names
