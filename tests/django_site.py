@@ -3,7 +3,8 @@ gthread, uvicorn): plain views, ``@login_required``, ``@permission_required``, t
 DRF viewset, the admin and Django's session users beside token users.
 
 Configured from the environment: ``AUTHGATE_TEST_SECRET`` (the HS256 key), ``AUTHGATE_TEST_DB``
-(a SQLite file). ``python -m tests.django_site prepare`` migrates and creates the session user.
+(a SQLite file), ``AUTHGATE_TEST_DRF_ONLY`` (without authgate's Django middleware),
+``AUTHGATE_TEST_DOWN_JWKS`` (an unreachable key set: an outage), ``AUTHGATE_TEST_NONCE_SECRET``. ``python -m tests.django_site prepare`` migrates and creates the session user.
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ import django
 from django.conf import settings
 
 ISSUER = "https://django.test"
+DOWN_ISSUER = "https://down.test"  # its keys' URL: AUTHGATE_TEST_DOWN_JWKS, where nothing listens
 API_KEY = "dj_live_0123456789abcdefghijklmnop"
+DRF_ONLY = bool(os.environ.get("AUTHGATE_TEST_DRF_ONLY"))
 
 if not settings.configured:
     settings.configure(
@@ -38,7 +41,8 @@ if not settings.configured:
             "django.middleware.csrf.CsrfViewMiddleware",
             "django.contrib.auth.middleware.AuthenticationMiddleware",
             "django.contrib.messages.middleware.MessageMiddleware",
-            "authgate.django.AuthGateMiddleware",
+            # DRF's authentication class alone, as authgate.drf's settings show, or beside it
+            *([] if DRF_ONLY else ["authgate.django.AuthGateMiddleware"]),
         ],
         TEMPLATES=[
             {
@@ -103,11 +107,13 @@ from authgate import (  # noqa: E402
     APIKeyProvider,
     APIKeyRing,
     Authenticator,
+    JWKSKeySource,
     JWTProvider,
     JWTVerifier,
     KeySet,
     TokenCookie,
 )
+from authgate.dpop import DPoP  # noqa: E402
 from authgate.drf import roles, scopes  # noqa: E402
 
 _ring = APIKeyRing(prefixes=("dj_",))
@@ -124,8 +130,17 @@ authenticator = Authenticator(
             role_claims=["roles"],
         ),
         APIKeyProvider("keys", _ring),
+        JWTProvider(
+            "down",
+            JWTVerifier(
+                JWKSKeySource(os.environ.get("AUTHGATE_TEST_DOWN_JWKS", "http://127.0.0.1:9/")),
+                algorithms=["ES256"],
+                issuer=DOWN_ISSUER,
+            ),
+        ),
     ],
     cookie=TokenCookie("access_token"),
+    dpop=DPoP(nonce_secret=os.environ.get("AUTHGATE_TEST_NONCE_SECRET", "n" * 32).encode()),
 )
 
 

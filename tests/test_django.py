@@ -17,12 +17,14 @@ from pathlib import Path
 import httpx
 import pytest
 
-from authgate.testing import SigningKey, TokenFactory, free_port
+from authgate.testing import DPoPClient, SigningKey, TokenFactory, free_port
 
 from .processes import served
 
 ROOT = Path(__file__).resolve().parents[1]
 ISSUER = "https://django.test"  # tests/django_site.py's (not imported: it configures Django)
+DOWN_ISSUER = "https://down.test"  # its keys are at DOWN_JWKS, where nothing listens
+DOWN_JWKS = f"http://127.0.0.1:{free_port()}/jwks"
 API_KEY = "dj_live_0123456789abcdefghijklmnop"
 SECRET = secrets.token_urlsafe(32)
 
@@ -47,14 +49,27 @@ def database(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+def site_env(database: Path, port: int) -> dict[str, str]:
+    return {"AUTHGATE_TEST_DB": str(database), "AUTHGATE_TEST_SECRET": SECRET,
+            "AUTHGATE_TEST_CACHE": str(database.parent / f"cache-{port}"),
+            "AUTHGATE_TEST_DOWN_JWKS": DOWN_JWKS}  # fmt: skip
+
+
 @pytest.fixture(scope="module", params=list(SERVERS))
 def base(request: pytest.FixtureRequest, database: Path) -> Iterator[str]:
     port = free_port()
     args = list(SERVERS[request.param])
     args += ["--bind", f"127.0.0.1:{port}"] if "gunicorn" in args else ["--port", str(port)]
-    env = {"AUTHGATE_TEST_DB": str(database), "AUTHGATE_TEST_SECRET": SECRET,
-           "AUTHGATE_TEST_CACHE": str(database.parent / f"cache-{port}")}  # fmt: skip
-    with served(args, port, env) as url:
+    with served(args, port, site_env(database, port)) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def drf_only(database: Path) -> Iterator[str]:
+    """The site without authgate's Django middleware: DRF's authentication class alone."""
+    port = free_port()
+    args = [*SERVERS["gunicorn-sync"], "--bind", f"127.0.0.1:{port}"]
+    with served(args, port, {**site_env(database, port), "AUTHGATE_TEST_DRF_ONLY": "1"}) as url:
         yield url
 
 
@@ -259,3 +274,31 @@ def test_drf_spectacular_names_the_bearer_scheme(base: str) -> None:
         "bearerFormat": "JWT",
     }
     assert {"bearerAuth": []} in schema["paths"]["/api/orders/"]["get"]["security"]
+
+
+def test_drf_alone_answers_as_the_middleware_does(
+    base: str, drf_only: str, tokens: TokenFactory
+) -> None:
+    """DRF's authentication class without authgate's middleware: a bad token is the 401 with
+    its challenge (not DRF's 403), an outage the 503 with Retry-After (DRF turned it into a
+    403: its AuthenticationFailed without a challenge), a server nonce goes out as
+    ``DPoP-Nonce`` (DRF's handler sends no such header) and a proof with it passes."""
+    down = TokenFactory("ES256", issuer=DOWN_ISSUER).mint("alice", scope="orders:read")
+    for site in (base, drf_only):
+        url = site + "/api/orders/"
+        forged = httpx.get(url, headers=bearer(TokenFactory("HS256", issuer=ISSUER).mint("a")))
+        assert forged.status_code == 401
+        assert forged.headers["www-authenticate"].startswith('Bearer realm="api", error=')
+        outage = httpx.get(url, headers=bearer(down))
+        assert outage.status_code == 503, site
+        assert int(outage.headers["retry-after"]) >= 1
+        assert outage.headers["cache-control"] == "no-store"
+        client = DPoPClient()
+        token = tokens.mint("alice", scope="orders:read", cnf=client.cnf)
+        first = httpx.get(url, headers=client.headers(token, "GET", url))
+        assert first.status_code == 401
+        assert 'error="use_dpop_nonce"' in first.headers["www-authenticate"]
+        nonce = first.headers["dpop-nonce"]
+        served = httpx.get(url, headers=client.headers(token, "GET", url, nonce=nonce))
+        assert served.status_code == 200, served.text
+        assert served.json()["user"] == "alice"

@@ -13,8 +13,9 @@ and per view ``permission_classes = [IsAuthenticated, scopes("orders:read")]``.
 A token from the opt-in cookie needs Django's CSRF token on unsafe methods, as DRF's
 ``SessionAuthentication`` does. A missing or bad token is a 401 with the RFC 6750 challenge
 (``authenticate_header``), never DRF's 403; a malformed request a 400; an outage a 503 with
-``Retry-After``. A missing scope or role is a 403 naming it. With drf-spectacular installed,
-the OpenAPI schema gets a ``bearerAuth`` security scheme for this class.
+``Retry-After``; a server nonce (``DPoP(nonce_secret=...)``) goes out as ``DPoP-Nonce``. A
+missing scope or role is a 403 naming it. With drf-spectacular installed, the OpenAPI schema
+gets a ``bearerAuth`` security scheme for this class.
 """
 
 from __future__ import annotations
@@ -43,13 +44,45 @@ _ERROR = "_authgate_error"
 
 
 class _Refused(exceptions.AuthenticationFailed):
-    """An authgate refusal, with its status and challenge."""
+    """A refused credential (400, 401, 403): DRF answers it with :meth:`authenticate_header`'s
+    challenge."""
 
     def __init__(self, error: AuthGateError) -> None:
         super().__init__(error.message)
         self.status_code = error.status
-        if isinstance(error, ServiceUnavailable):
-            self.wait = error.retry_after  # DRF answers it as Retry-After
+
+
+class _Unavailable(exceptions.APIException):
+    """An outage (503): no fault of the credential's, so no ``AuthenticationFailed``, which
+    DRF answers with a 403 where a response carries no challenge."""
+
+    status_code = 503
+    default_code = "temporarily_unavailable"
+
+    def __init__(self, error: ServiceUnavailable) -> None:
+        super().__init__(error.message)
+        self.wait = error.retry_after  # DRF answers it as Retry-After
+
+
+_VIEW_HEADERS = {"cache-control": "Cache-Control", "dpop-nonce": "DPoP-Nonce"}
+"""The refusal's headers DRF's exception handler does not set (its challenge and
+``Retry-After`` it does), set through the view's ``headers`` as DRF's views set theirs."""
+
+
+def _refuse(error: AuthGateError, request: Request) -> exceptions.APIException:
+    """DRF's exception for ``error``; the headers of authgate's answer DRF would not send (a
+    server nonce's ``DPoP-Nonce``, ``Cache-Control: no-store``) go on the view's response."""
+    auth = authenticator()
+    _, headers, _ = rejection(error, auth.realm, auth.dpop)
+    view = (getattr(request, "parser_context", None) or {}).get("view")
+    extra = getattr(view, "headers", None)
+    if isinstance(extra, dict):  # APIView.finalize_response copies these onto the answer
+        extra.update(
+            (_VIEW_HEADERS[name], value) for name, value in headers if name in _VIEW_HEADERS
+        )
+    if isinstance(error, ServiceUnavailable):
+        return _Unavailable(error)
+    return _Refused(error)
 
 
 class AuthGateAuthentication(BaseAuthentication):
@@ -66,7 +99,7 @@ class AuthGateAuthentication(BaseAuthentication):
             principal = authenticate_request(django_request)
         except AuthGateError as error:
             setattr(django_request, _ERROR, error)
-            raise _Refused(error) from None
+            raise _refuse(error, request) from None
         if principal is None:
             return None
         # DRF's views are CSRF-exempt: a token from the cookie, which a browser sends by
