@@ -41,8 +41,17 @@ if not settings.configured:
             "django.middleware.csrf.CsrfViewMiddleware",
             "django.contrib.auth.middleware.AuthenticationMiddleware",
             "django.contrib.messages.middleware.MessageMiddleware",
-            # DRF's authentication class alone, as authgate.drf's settings show, or beside it
-            *([] if DRF_ONLY else ["authgate.django.AuthGateMiddleware"]),
+            "authgate.django.AuthGateMiddleware",
+        ]
+        if not DRF_ONLY
+        else [  # DRF's authentication class alone, as authgate.drf's settings show, behind
+            # Django's site-wide cache (which answers before any DRF view authenticates)
+            "django.middleware.cache.UpdateCacheMiddleware",
+            "django.contrib.sessions.middleware.SessionMiddleware",
+            "django.middleware.csrf.CsrfViewMiddleware",
+            "django.contrib.auth.middleware.AuthenticationMiddleware",
+            "django.contrib.messages.middleware.MessageMiddleware",
+            "django.middleware.cache.FetchFromCacheMiddleware",
         ],
         TEMPLATES=[
             {

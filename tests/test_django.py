@@ -302,3 +302,25 @@ def test_drf_alone_answers_as_the_middleware_does(
         served = httpx.get(url, headers=client.headers(token, "GET", url, nonce=nonce))
         assert served.status_code == 200, served.text
         assert served.json()["user"] == "alice"
+
+
+def test_drf_alone_behind_djangos_site_cache_serves_no_page_to_another_client(
+    drf_only: str, tokens: TokenFactory
+) -> None:
+    """Django's site-wide cache answers before a DRF view authenticates: every DRF answer
+    varies on the credential headers, so a page cached for an API key is not served to a
+    request without it, nor one cached for a DPoP-bound token to its thief without the
+    proof (Django's cache varies on ``Authorization`` alone by itself)."""
+    url = drf_only + "/api/orders/"
+    keyed = httpx.get(url, headers={"x-api-key": API_KEY})
+    assert keyed.json()["user"] == "billing-service"
+    assert {"x-api-key", "DPoP"} <= {v.strip() for v in keyed.headers["vary"].split(",")}
+    assert httpx.get(url).status_code == 401
+    client = DPoPClient()
+    token = tokens.mint("carol", scope="orders:read", cnf=client.cnf)
+    nonce = httpx.get(url, headers=client.headers(token, "GET", url)).headers["dpop-nonce"]
+    proved = httpx.get(url, headers=client.headers(token, "GET", url, nonce=nonce))
+    assert proved.json()["user"] == "carol"
+    thief = {"authorization": f"DPoP {token}", "dpop": DPoPClient().proof("GET", url, token)}
+    assert httpx.get(url, headers=thief).status_code == 401
+    assert httpx.get(url, headers={"authorization": f"DPoP {token}"}).status_code == 401

@@ -346,7 +346,7 @@ class AuthGateMiddleware:
         self.authenticator = authenticator()
         _permissions()  # a wrong setting fails at start-up, not on a request
         _check_order(type(self))
-        self._vary = _credential_headers(self.authenticator)
+        self._vary = credential_headers(self.authenticator)
         self._async = iscoroutinefunction(get_response)
         if self._async:
             markcoroutinefunction(self)
@@ -383,15 +383,23 @@ class AuthGateMiddleware:
         return response
 
 
-def _credential_headers(auth: Authenticator) -> tuple[str, ...]:
+def credential_headers(auth: Authenticator) -> tuple[str, ...]:
     """The request headers a response depends on once authgate reads them: every response
     varies on them (``Vary``), so a cache keyed by Vary (Django's site-wide cache, a shared
     HTTP cache) never hands one client's page to another. Django's cache varies on
     ``Authorization`` by itself, only when the request has one; an API key, the token cookie
-    and a provider's own header it does not know."""
+    and a provider's own header it does not know. With DPoP on, the ``DPoP`` header too: a
+    page cached for a bound token is never served to a request without that proof (a cache
+    in front of the check, as DRF's views have Django's, would serve it to the token's thief).
+
+    Args:
+        auth: the configured authenticator.
+    """
     headers = ["Authorization", "x-api-key"]
     if auth.cookie is not None:
         headers.append("Cookie")
     if auth.token_header is not None:
         headers.append(auth.token_header)
+    if auth.dpop is not None:
+        headers.append("DPoP")
     return tuple(headers)

@@ -34,7 +34,7 @@ except ModuleNotFoundError as exc:  # the extra is missing: say which
     raise extra_missing("authgate.drf", "drf", exc) from exc
 
 from ._responses import rejection
-from .django import TokenUser, authenticate_request, authenticator
+from .django import TokenUser, authenticate_request, authenticator, credential_headers
 from .errors import AuthGateError, ServiceUnavailable
 from .principal import Principal
 
@@ -69,14 +69,21 @@ _VIEW_HEADERS = {"cache-control": "Cache-Control", "dpop-nonce": "DPoP-Nonce"}
 ``Retry-After`` it does), set through the view's ``headers`` as DRF's views set theirs."""
 
 
+def _view_headers(request: Request) -> dict[str, str] | None:
+    """The view's ``headers``, which ``APIView.finalize_response`` puts on its answer (and
+    adds its ``Vary`` to the answer's)."""
+    view = (getattr(request, "parser_context", None) or {}).get("view")
+    headers = getattr(view, "headers", None)
+    return headers if isinstance(headers, dict) else None
+
+
 def _refuse(error: AuthGateError, request: Request) -> exceptions.APIException:
     """DRF's exception for ``error``; the headers of authgate's answer DRF would not send (a
     server nonce's ``DPoP-Nonce``, ``Cache-Control: no-store``) go on the view's response."""
     auth = authenticator()
     _, headers, _ = rejection(error, auth.realm, auth.dpop)
-    view = (getattr(request, "parser_context", None) or {}).get("view")
-    extra = getattr(view, "headers", None)
-    if isinstance(extra, dict):  # APIView.finalize_response copies these onto the answer
+    extra = _view_headers(request)
+    if extra is not None:
         extra.update(
             (_VIEW_HEADERS[name], value) for name, value in headers if name in _VIEW_HEADERS
         )
@@ -95,6 +102,11 @@ class AuthGateAuthentication(BaseAuthentication):
 
     def authenticate(self, request: Request) -> tuple[TokenUser, Principal] | None:
         django_request = request._request
+        extra = _view_headers(request)
+        if extra is not None:  # every answer varies on the credentials (as the middleware's)
+            vary = extra.get("Vary")
+            names = credential_headers(authenticator())
+            extra["Vary"] = ", ".join((vary, *names) if vary else names)
         try:
             principal = authenticate_request(django_request)
         except AuthGateError as error:

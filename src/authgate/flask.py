@@ -194,5 +194,3 @@ def require_roles(*roles: str) -> Callable[[F], F]:
             raise Forbidden(f"missing role: {' '.join(missing)}")
 
     return _guarded(check)
-
-
