@@ -69,7 +69,11 @@ def mint(tokens: TokenFactory, subject: str) -> str:
 
 
 def status(worker: Worker, token: str) -> tuple[int, str]:
-    answer = httpx.get(worker.base + "/whoami", headers={"authorization": f"Bearer {token}"})
+    # a generous timeout: on a loaded machine (CI, coverage, workers on two cores) a request
+    # waiting on the store and the upstream may take seconds; these tests count, not time
+    answer = httpx.get(
+        worker.base + "/whoami", headers={"authorization": f"Bearer {token}"}, timeout=30.0
+    )
     return answer.status_code, answer.json().get("message", "")
 
 
