@@ -186,6 +186,8 @@ def test_settings_mistakes_fail_at_start_up(setting: Any, message: str) -> None:
 
 DJANGO_AUTH = "django.contrib.auth.middleware.AuthenticationMiddleware"
 OURS = "authgate.django.AuthGateMiddleware"
+UPDATE_CACHE = "django.middleware.cache.UpdateCacheMiddleware"
+FETCH_CACHE = "django.middleware.cache.FetchFromCacheMiddleware"
 
 
 @pytest.mark.parametrize(
@@ -196,11 +198,15 @@ OURS = "authgate.django.AuthGateMiddleware"
         (["tests.test_django_unit.Missing", DJANGO_AUTH, OURS], False),
         ([DJANGO_AUTH, OURS], False),
         ([OURS], False),
+        ([UPDATE_CACHE, DJANGO_AUTH, OURS, FETCH_CACHE], False),
+        ([UPDATE_CACHE, FETCH_CACHE, DJANGO_AUTH, OURS], True),
+        (["django.middleware.cache.CacheMiddleware", OURS], True),
     ],
 )
 def test_djangos_authentication_after_ours_is_refused(middleware: list[str], refused: bool) -> None:
     """After ours, Django's AuthenticationMiddleware (or a subclass) would set request.user
-    again, to the session's user, beside the token's request.auth: refused at start-up."""
+    again, to the session's user, beside the token's request.auth; before ours, Django's site
+    cache would answer before a token is checked (a signed-out one too): refused at start-up."""
     settings = override_settings(
         AUTHGATE={"AUTHENTICATOR": AUTH},
         MIDDLEWARE=middleware,
@@ -208,7 +214,7 @@ def test_djangos_authentication_after_ours_is_refused(middleware: list[str], ref
     )
     with settings:
         if refused:
-            with pytest.raises(ImproperlyConfigured, match=r"after .*AuthenticationMiddleware"):
+            with pytest.raises(ImproperlyConfigured, match=r"put \S+ after \S+ in MIDDLEWARE"):
                 AuthGateMiddleware(view)
         else:
             AuthGateMiddleware(view)

@@ -181,7 +181,9 @@ class TokenUser:
 def _check_order(ours: type) -> None:
     """Refuse a ``MIDDLEWARE`` list where Django's ``AuthenticationMiddleware`` (or a
     subclass) comes after this one: it would set ``request.user`` again, to the session's
-    user or ``AnonymousUser``, while ``request.auth`` is the token's principal."""
+    user or ``AnonymousUser``, while ``request.auth`` is the token's principal; or where
+    Django's site cache answers before this one (``FetchFromCacheMiddleware``, or
+    ``CacheMiddleware``, which also fetches): its pages would skip the token's check."""
 
     def djangos(kind: type) -> bool:  # known by name: the auth app may not be installed
         return any(
@@ -190,8 +192,16 @@ def _check_order(ours: type) -> None:
             for c in kind.__mro__
         )
 
+    def fetches(kind: type) -> bool:  # Django's site cache answering from the cache
+        return any(
+            c.__module__ == "django.middleware.cache"
+            and c.__name__ in ("FetchFromCacheMiddleware", "CacheMiddleware")
+            for c in kind.__mro__
+        )
+
     mine: list[int] = []
     theirs: list[int] = []
+    cached: list[int] = []
     for i, name in enumerate(getattr(settings, "MIDDLEWARE", None) or ()):
         try:
             loaded = import_string(name) if isinstance(name, str) else None
@@ -202,11 +212,20 @@ def _check_order(ours: type) -> None:
                 mine.append(i)
             elif djangos(loaded):
                 theirs.append(i)
+            elif fetches(loaded):
+                cached.append(i)
     if mine and theirs and max(theirs) > min(mine):
         raise ImproperlyConfigured(
             "put authgate.django.AuthGateMiddleware after "
             "django.contrib.auth.middleware.AuthenticationMiddleware in MIDDLEWARE: after it, "
             "Django's would replace each token's user with the session's"
+        )
+    if mine and cached and min(cached) < min(mine):
+        raise ImproperlyConfigured(
+            "put django.middleware.cache.FetchFromCacheMiddleware after "
+            "authgate.django.AuthGateMiddleware in MIDDLEWARE (last, as Django's docs say): "
+            "before it, a cached page is served before the token is checked, to an expired or "
+            "signed-out token too"
         )
 
 
