@@ -310,6 +310,33 @@ def test_supabase_asymmetric_keys() -> None:
             auth.authenticate(bearer(server.mint("x", aud="anon")))
 
 
+def test_supabase_anonymous_sign_ins_are_refused_unless_accepted() -> None:
+    """Anyone may sign in anonymously where a project allows it, and gets the same
+    ``authenticated`` role and audience: such a token (``is_anonymous`` true, or anything but
+    false) is refused by default, one without the claim (from before anonymous sign-ins) is
+    not; ``accept_anonymous=True`` lets it in."""
+    with FakeOIDC(
+        issuer_path="/auth/v1", jwks_path="/auth/v1/.well-known/jwks.json", alg="ES256"
+    ) as server:
+        claims = {"aud": "authenticated", "role": "authenticated", "session_id": "s-1"}
+        strict = Authenticator([supabase(server.url)])
+        for anonymous in (True, "true", 1):
+            token = server.mint("8d2f0a6e-anon", is_anonymous=anonymous, **claims)
+            with pytest.raises(InvalidToken, match="anonymously") as caught:
+                strict.authenticate(bearer(token))
+            assert caught.value.claim == "is_anonymous"
+        signed_in = server.mint("8d2f0a6e-ada", is_anonymous=False, **claims)
+        assert strict.authenticate(bearer(signed_in)) is not None
+        assert strict.authenticate(bearer(server.mint("8d2f0a6e-old", **claims))) is not None
+        lenient = Authenticator([supabase(server.url, accept_anonymous=True)])
+        anonymous_token = server.mint("8d2f0a6e-anon", is_anonymous=True, **claims)
+        principal = lenient.authenticate(bearer(anonymous_token))
+        assert principal is not None
+        assert principal.claims["is_anonymous"] is True
+        with pytest.raises(ConfigurationError, match="accept_anonymous"):
+            supabase(server.url, accept_anonymous="no")  # type: ignore[arg-type]
+
+
 def test_clerk_authorized_parties() -> None:
     with FakeOIDC() as server:
         auth = Authenticator([clerk(server.url, ["https://app.example.com"])])

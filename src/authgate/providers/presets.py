@@ -480,20 +480,28 @@ def supabase(
     project_url: str,
     *,
     audience: str = "authenticated",
+    accept_anonymous: bool = False,
     name: str = "supabase",
     upstream: Upstream | None = None,
 ) -> JWTProvider:
     """Supabase Auth access tokens signed with the project's asymmetric keys: the issuer
     ``{project_url}/auth/v1``, its JWKS at ``/auth/v1/.well-known/jwks.json``, ES256 or RS256,
-    ``aud`` ``authenticated``; the ``role`` claim as a role. (A project still on the legacy
-    shared secret: ``JWTProvider`` with ``KeySet.from_secret`` and HS256.)
+    ``aud`` ``authenticated``; the ``role`` claim as a role. A user who signed in anonymously
+    (``is_anonymous: true``, which anyone can do where the project allows anonymous
+    sign-ins, with the same ``authenticated`` role and audience) is refused unless
+    ``accept_anonymous=True``. (A project still on the legacy shared secret: ``JWTProvider``
+    with ``KeySet.from_secret`` and HS256.)
 
     Args:
         project_url: ``https://<ref>.supabase.co``.
         audience: the audience (``authenticated``).
+        accept_anonymous: accept anonymous sign-ins too (tell them apart by the principal's
+            ``claims["is_anonymous"]``).
         name: the provider's name.
         upstream: how to reach the keys.
     """
+    if not isinstance(accept_anonymous, bool):
+        raise ConfigurationError("accept_anonymous must be True or False")
     issuer = _base(project_url, "project_url") + "/auth/v1"
     verifier = JWTVerifier(
         JWKSKeySource(issuer + "/.well-known/jwks.json", upstream=upstream),
@@ -502,7 +510,15 @@ def supabase(
         audience=audience,
         clock=upstream_of(upstream).clock,
     )
-    return JWTProvider(name, verifier, role_claims=["role"])
+    if accept_anonymous:
+        return JWTProvider(name, verifier, role_claims=["role"])
+
+    def check(claims: dict[str, Any]) -> Mapping[str, Any]:
+        if "is_anonymous" in claims and claims["is_anonymous"] is not False:
+            raise InvalidToken("the Supabase user signed in anonymously", claim="is_anonymous")
+        return claims
+
+    return JWTProvider(name, verifier, role_claims=["role"], claims_hook=check)
 
 
 def clerk(
