@@ -135,6 +135,22 @@ def test_firebase_rules(
         auth.authenticate(bearer(project.id_token("uid-123", **claims)))
 
 
+def test_firebase_anonymous_accounts_are_refused_unless_accepted(project: FakeFirebase) -> None:
+    """Any client can create an anonymous Firebase account where the project allows it: its
+    ID token (``sign_in_provider: anonymous``) is refused by default, accepted with
+    ``accept_anonymous=True``."""
+    anonymous = project.id_token(
+        "anon-uid", email=None, email_verified=None,
+        firebase={"identities": {}, "sign_in_provider": "anonymous"},
+    )  # fmt: skip
+    with pytest.raises(InvalidToken, match="anonymous") as caught:
+        firebase_for(project).authenticate(bearer(anonymous))
+    assert caught.value.claim == "firebase"
+    assert firebase_for(project, accept_anonymous=True).authenticate(bearer(anonymous))
+    with pytest.raises(ConfigurationError, match="accept_anonymous"):
+        firebase("p", accept_anonymous="no")  # type: ignore[arg-type]
+
+
 def test_a_token_signed_by_another_key_is_refused(project: FakeFirebase) -> None:
     forged = TokenFactory("RS256", issuer=project.factory.issuer, audience=project.project_id)
     with pytest.raises(InvalidToken):

@@ -150,6 +150,7 @@ def cognito(
 def firebase(
     project_id: str,
     *,
+    accept_anonymous: bool = False,
     name: str = "firebase",
     role_claims: Iterable[RolePath] = (),
     certificates_url: str = FIREBASE_CERTIFICATES,
@@ -158,15 +159,21 @@ def firebase(
     """Firebase Authentication ID tokens, checked as Firebase documents: RS256 under Google's
     certificate map, ``aud`` the project id, ``iss`` ``https://securetoken.google.com/{project}``,
     ``sub`` a non-empty string (the user's uid), ``auth_time`` in the past. Custom claims
-    (``role_claims``) can name roles.
+    (``role_claims``) can name roles. An anonymous account (``firebase.sign_in_provider``
+    ``anonymous``, which any client can create where the project enables anonymous sign-in)
+    is refused unless ``accept_anonymous=True``.
 
     Args:
         project_id: the Firebase project id.
+        accept_anonymous: accept anonymous accounts too (tell them apart by the principal's
+            ``claims["firebase"]["sign_in_provider"]``).
         name: the provider's name.
         role_claims: custom claims holding roles, if any.
         certificates_url: the certificate map (a local fake in tests).
         upstream: how to reach the certificates; its clock judges ``exp`` and ``auth_time``.
     """
+    if not isinstance(accept_anonymous, bool):
+        raise ConfigurationError("accept_anonymous must be True or False")
     project = _identifier(project_id, "project_id")
     verifier = JWTVerifier(
         CertificateKeySource(certificates_url, upstream=upstream),
@@ -187,6 +194,10 @@ def firebase(
             raise MissingClaim("a Firebase token needs a numeric auth_time", claim="auth_time")
         if auth_time > now() + verifier.leeway:
             raise NotYetValid("the sign-in is in the future (auth_time)", claim="auth_time")
+        info = claims.get("firebase")
+        method = info.get("sign_in_provider") if type(info) is dict else None
+        if not accept_anonymous and method == "anonymous":
+            raise InvalidToken("the Firebase account is anonymous", claim="firebase")
         return claims
 
     return JWTProvider(name, verifier, claims_hook=check, role_claims=role_claims)
