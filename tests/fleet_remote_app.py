@@ -19,6 +19,7 @@ from authgate import (
     JWTProvider,
     JWTVerifier,
     KeyFetchPolicy,
+    Upstream,
 )
 from authgate.asgi import AuthGateMiddleware
 from authgate.redis import RedisStore
@@ -30,6 +31,8 @@ async def whoami(request: Request) -> JSONResponse:
     return JSONResponse({"user": request.user.identity})
 
 
+# how long a call may take, and so how long the fleet's other workers wait for its result
+upstream = Upstream(timeout=float(env("AUTHGATE_UPSTREAM_TIMEOUT", "5")))
 providers = [
     IntrospectionProvider(
         "idp",
@@ -37,6 +40,7 @@ providers = [
         auth=ClientAuth.basic(
             env("AUTHGATE_CLIENT_ID", "resource-server"), env("AUTHGATE_CLIENT_SECRET", "unset")
         ),
+        upstream=upstream,
     ),
     JWTProvider(
         "local",
@@ -44,6 +48,7 @@ providers = [
             JWKSKeySource(
                 env("AUTHGATE_JWKS_URL", "http://127.0.0.1:9/keys"),
                 policy=KeyFetchPolicy(cooldown=float(env("AUTHGATE_JWKS_COOLDOWN", "30"))),
+                upstream=upstream,
             ),
             algorithms=["ES256"],
             issuer=env("AUTHGATE_ISSUER", "http://127.0.0.1:9"),

@@ -346,9 +346,11 @@ def remote_workers(
         "AUTHGATE_JWKS_URL": issuer.jwks_url,
         "AUTHGATE_ISSUER": issuer.url,
         # generous: on a loaded machine (CI with coverage, three workers, two cores) a store
-        # call may take a second, and a worker whose call times out rightly acts on its own
-        # (liveness over deduplication), which these counts would see
-        "AUTHGATE_STORE_TIMEOUT": "3.0",
+        # call may take a second, and a worker whose call times out, or who waits longer than
+        # the upstream timeout for another's result, rightly acts on its own (liveness over
+        # deduplication), which these counts would see (once on a loaded 3.12 run at 3 s / 5 s)
+        "AUTHGATE_STORE_TIMEOUT": "10.0",
+        "AUTHGATE_UPSTREAM_TIMEOUT": "20.0",
         "AUTHGATE_STORE_SECRET": FLEET_SECRET,
     }
     return [Worker(redis.url, "tests.fleet_remote_app:app", **env) for _ in range(count)]
