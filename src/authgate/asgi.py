@@ -144,10 +144,7 @@ class AuthGateMiddleware(Shell[ASGIApp]):
         proof = Proof(jwt, scope.get("method", "GET"), request_uri_asgi(scope, dpop, host))
         credential = Credential("bearer", token, proof)
         try:
-            if authenticator.store is None:  # nothing to wait for: no coroutine
-                authenticator.check_proof(credential, principal)
-            else:
-                await authenticator.check_proof_async(credential, principal)
+            await authenticator.check_proof_async(credential, principal)
         except AuthGateError as exc:
             authenticator.refused(exc, credential, path=scope.get("path"))
             await self._reject(exc, scope, send)
